@@ -1,0 +1,239 @@
+"""The Backend contract: the only place that knows about storage and transport.
+
+Every backend (``memory``, ``redis``) passes the one conformance suite in
+``tests/backends/``. Policy (retries, backoff, routing) lives in the orchestrator; a
+backend only guarantees the atomic steps below.
+
+Slot accounting: a worker's *slots* are the set of task ids reserved on it. ``running`` in
+:class:`WorkerState` is the size of that set, owned by the backend (heartbeats never
+overwrite it). A slot is taken by :meth:`reserve_and_send` and given back by a terminal
+:meth:`complete`, by :meth:`release`, or wholesale by :meth:`reclaim`.
+
+Fencing: :meth:`complete` accepts a result only if the task's record names the same
+attempt and worker and is not terminal. Anything else (a zombie worker's late result, a
+duplicate) is ignored and ``False`` is returned.
+
+Time: every timestamp the backend writes (heartbeats, leases) uses :meth:`now`, the
+backend's clock (Redis server time for the Redis backend), so skewed worker clocks cannot
+cause false failovers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from worldpool.models import (
+    Event,
+    HeartbeatReply,
+    TaskRecord,
+    TaskResult,
+    Worker,
+    WorkerProfile,
+    WorkerState,
+    WorkflowRecord,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message taken from a worker's queue: raw bytes, validated by the worker."""
+
+    id: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResultMessage:
+    """One worker report taken from the results queue; ack it once applied."""
+
+    id: str
+    result: TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    worker_id: str
+    code: str
+    reason: str
+    data: bytes
+    at: float
+
+
+class Backend(ABC):
+    """Abstract storage + transport. All methods are coroutine-safe within one event loop."""
+
+    name: str = "abstract"
+
+    # ------------------------------------------------------------------ lifecycle
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Idempotent."""
+
+    async def __aenter__(self) -> Backend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @abstractmethod
+    async def now(self) -> float:
+        """The backend's clock, epoch seconds."""
+
+    # ------------------------------------------------------------------ registry
+    @abstractmethod
+    async def register(self, profile: WorkerProfile) -> WorkerState:
+        """Store the profile; the worker is ONLINE with a fresh heartbeat. Re-registering an
+        existing id replaces its profile and brings it back online (its old slots stay until
+        reclaimed)."""
+
+    @abstractmethod
+    async def heartbeat(
+        self, state: WorkerState, in_flight: dict[str, int] | None = None
+    ) -> HeartbeatReply:
+        """Record ``state`` (status, latency, cached, sticky_keys; never ``running``) with
+        ``last_heartbeat = now()``. ``in_flight`` maps task id -> attempt the worker is
+        running; the reply's ``revoked`` lists those whose record no longer names this
+        worker and attempt, or that are terminal. A worker marked OFFLINE stays OFFLINE
+        (the reply says so) until it registers again. Unknown worker: NotFoundError."""
+
+    @abstractmethod
+    async def list_workers(self) -> list[Worker]:
+        """Every registered worker (any status), with ``state.running`` = slots held."""
+
+    @abstractmethod
+    async def get_worker(self, worker_id: str) -> Worker | None:
+        """One worker, or None."""
+
+    @abstractmethod
+    async def mark_offline(self, worker_id: str) -> bool:
+        """Set status OFFLINE. True if it was not already offline (unknown id: False)."""
+
+    # ------------------------------------------------------------------ delivery
+    @abstractmethod
+    async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
+        """Atomically take a slot for ``task_id`` on the worker and append the envelope to its
+        queue; returns the delivery id. Raises ReservationError (nothing changed) if the
+        worker is unknown, not ONLINE, or has no free slot. Reserving a task id that already
+        holds a slot on that worker does not take a second slot."""
+
+    @abstractmethod
+    async def receive(self, worker_id: str, max_count: int = 1, block_s: float = 0.0) -> list[
+        Delivery
+    ]:
+        """Take up to ``max_count`` new deliveries, waiting up to ``block_s`` for the first.
+        Taken deliveries stay pending (unacknowledged) until :meth:`ack`."""
+
+    @abstractmethod
+    async def ack(self, worker_id: str, delivery_id: str) -> None:
+        """Acknowledge a delivery (it will not be reclaimed). Unknown ids are ignored."""
+
+    @abstractmethod
+    async def reclaim(self, worker_id: str) -> list[Delivery]:
+        """Remove and return everything sent to the worker and not acknowledged (taken but
+        unacked, and never taken), and free all its slots."""
+
+    @abstractmethod
+    async def release(self, worker_id: str, task_id: str) -> bool:
+        """Give back the slot ``task_id`` holds on the worker (timeout, cancel). True if held."""
+
+    # ------------------------------------------------------------------ results
+    @abstractmethod
+    async def complete(self, result: TaskResult) -> bool:
+        """Fenced report from a worker. If the task record's ``attempt`` and ``worker_id``
+        match the result and the record is not terminal: queue the result for the
+        orchestrator and, when ``result.status`` is terminal, free the slot; return True.
+        Otherwise change nothing and return False."""
+
+    @abstractmethod
+    async def receive_results(
+        self, consumer: str, max_count: int = 100, block_s: float = 0.0
+    ) -> list[ResultMessage]:
+        """Take queued results (each goes to one consumer of the group), waiting up to
+        ``block_s`` for the first. Unacked results are redelivered to a consumer that calls
+        with ``consumer`` again after a restart."""
+
+    @abstractmethod
+    async def ack_results(self, ids: list[str]) -> None:
+        """Acknowledge applied results."""
+
+    # ------------------------------------------------------------------ task and workflow state
+    @abstractmethod
+    async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
+        """Store the record. With ``expect_version``: only if the stored version equals it
+        (a missing record has version 0). On success the stored copy (and ``record``) get
+        ``version + 1``. Returns False if the compare failed."""
+
+    @abstractmethod
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    @abstractmethod
+    async def get_tasks(self, task_ids: list[str]) -> list[TaskRecord | None]: ...
+
+    @abstractmethod
+    async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]: ...
+
+    @abstractmethod
+    async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
+        """Bind ``key`` to ``task_id`` if unbound; return the task id it was already bound to
+        (None if this call bound it)."""
+
+    @abstractmethod
+    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> (
+        bool
+    ):
+        """As :meth:`put_task`, for workflows."""
+
+    @abstractmethod
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+    @abstractmethod
+    async def list_workflows(self) -> list[WorkflowRecord]: ...
+
+    # ------------------------------------------------------------------ pending queue
+    @abstractmethod
+    async def add_pending(self, task_id: str, priority: int = 0) -> None:
+        """Queue a task for routing. Idempotent."""
+
+    @abstractmethod
+    async def remove_pending(self, task_id: str) -> None: ...
+
+    @abstractmethod
+    async def list_pending(self, limit: int = 1000) -> list[str]:
+        """Pending task ids, highest priority first, then oldest first."""
+
+    # ------------------------------------------------------------------ artifacts (raw blobs)
+    @abstractmethod
+    async def put_blob(self, digest: str, data: bytes, ttl_s: float | None = None) -> None: ...
+
+    @abstractmethod
+    async def get_blob(self, digest: str) -> bytes | None: ...
+
+    @abstractmethod
+    async def has_blob(self, digest: str) -> bool: ...
+
+    # ------------------------------------------------------------------ events
+    @abstractmethod
+    async def append_event(self, event: Event) -> Event:
+        """Append to the capped event log; returns the event with ``seq`` set. ``seq``
+        values sort in append order as strings of equal shape (``"%020d"`` or Redis ids)."""
+
+    @abstractmethod
+    async def read_events(
+        self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
+    ) -> list[Event]:
+        """Events with seq after ``after`` (None: from the oldest kept), waiting up to
+        ``block_s`` for at least one."""
+
+    # ------------------------------------------------------------------ dead letters, leases
+    @abstractmethod
+    async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    @abstractmethod
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew a named lease (True if ``holder`` holds it now)."""
+
+    @abstractmethod
+    async def release_lease(self, name: str, holder: str) -> None: ...

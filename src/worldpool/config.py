@@ -1,0 +1,119 @@
+"""One typed settings object. Every field can be set from ``WORLDPOOL_<FIELD>``.
+
+Units are in the names (``heartbeat_s``, ``max_envelope_bytes``). ``DEFAULT_*`` constants
+document the defaults in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from worldpool.errors import ConfigError
+
+ENV_PREFIX = "WORLDPOOL_"
+
+DEFAULT_HEARTBEAT_S = 1.0
+DEFAULT_OFFLINE_AFTER_HEARTBEATS = 3
+DEFAULT_MAX_ENVELOPE_BYTES = 1_048_576
+DEFAULT_INLINE_ARTIFACT_MAX_BYTES = 256 * 1024
+DEFAULT_ARTIFACT_TTL_S = 7 * 24 * 3600
+DEFAULT_EVENT_LOG_MAX = 100_000
+DEFAULT_NAMESPACE = "default"
+
+# The seed's composite formula: capability match 40 %, load 30 %, latency 20 %, cost 10 %.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "capability_match": 0.4,
+    "load": 0.3,
+    "latency": 0.2,
+    "cost": 0.1,
+    "geo_proximity": 0.2,
+    "follow_the_sun": 0.1,
+    "soft_affinity": 0.5,
+    "data_locality": 0.2,
+}
+
+
+class Settings(BaseModel):
+    """worldpool's settings; build with :meth:`from_env` to read ``WORLDPOOL_*``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_url: str | None = None
+    secret: str | None = Field(default=None, description="HMAC key for envelope signatures")
+    heartbeat_s: float = Field(default=DEFAULT_HEARTBEAT_S, gt=0)
+    offline_after_heartbeats: int = Field(default=DEFAULT_OFFLINE_AFTER_HEARTBEATS, ge=1)
+    max_envelope_bytes: int = Field(default=DEFAULT_MAX_ENVELOPE_BYTES, gt=0)
+    inline_artifact_max_bytes: int = Field(default=DEFAULT_INLINE_ARTIFACT_MAX_BYTES, ge=0)
+    artifact_ttl_s: float = Field(default=DEFAULT_ARTIFACT_TTL_S, gt=0)
+    artifact_dir: Path | None = None
+    event_log_max: int = Field(default=DEFAULT_EVENT_LOG_MAX, gt=0)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    report_candidates_max: int = Field(
+        default=25, ge=1, description="candidates listed per routing decision"
+    )
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> Settings:
+        check_weights(self.weights)
+        return self
+
+    @property
+    def offline_after_s(self) -> float:
+        return self.heartbeat_s * self.offline_after_heartbeats
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``WORLDPOOL_*`` variables; keyword overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            if name == "weights":
+                values[name] = parse_weights(raw)
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from exc
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """Parse ``"load=0.5,cost=0.2"`` into a weights dict (unnamed scorers keep defaults)."""
+    weights = dict(DEFAULT_WEIGHTS)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"weight {part!r} must look like name=number, e.g. load=0.3")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"weight {name.strip()!r} has value {value!r}: not a number") from None
+    return check_weights(weights)
+
+
+def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """Weights must be finite, non-negative and sum to a positive number."""
+    for name, value in weights.items():
+        if not value >= 0 or value == float("inf"):
+            raise ConfigError(f"weight {name!r} is {value}: weights must be finite and >= 0")
+    if sum(weights.values()) <= 0:
+        raise ConfigError("routing weights sum to 0: give at least one scorer a positive weight")
+    return dict(weights)
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = [
+        f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+        for err in exc.errors()
+    ]
+    return "invalid settings: " + "; ".join(lines)
