@@ -24,6 +24,7 @@ DEFAULT_INLINE_ARTIFACT_MAX_BYTES = 256 * 1024
 DEFAULT_ARTIFACT_TTL_S = 7 * 24 * 3600
 DEFAULT_EVENT_LOG_MAX = 100_000
 DEFAULT_NAMESPACE = "default"
+DEFAULT_API_MAX_BODY_BYTES = 1_048_576
 
 # The seed's composite formula: capability match 40 %, load 30 %, latency 20 %, cost 10 %.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -56,6 +57,15 @@ class Settings(BaseModel):
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     report_candidates_max: int = Field(
         default=25, ge=1, description="candidates listed per routing decision"
+    )
+    api_token_admin: str | None = Field(
+        default=None, min_length=16, description="bearer token with full API access"
+    )
+    api_token_read: str | None = Field(
+        default=None, min_length=16, description="bearer token for read-only API access"
+    )
+    api_max_body_bytes: int = Field(
+        default=DEFAULT_API_MAX_BODY_BYTES, gt=0, description="largest accepted request body"
     )
 
     @model_validator(mode="after")

@@ -289,6 +289,10 @@ class TaskSpec(Model):
     interactive: bool = False
     heavy: bool = Field(default=False, description="heavy batch inference (follow-the-sun)")
     priority: int = Field(default=0, ge=-100, le=100, description="higher runs first")
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-task scorer weight overrides, e.g. {'cost': 1.0} for 'cheapest idle'",
+    )
     affinity: Affinity | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     schedule_to_start_timeout_s: float | None = Field(default=None, gt=0)

@@ -1,0 +1,56 @@
+"""Storage and transport backends; pick one with :func:`backend_from_url`.
+
+``memory://`` (or no URL) is the in-process backend used by embedded mode and tests;
+``redis://`` / ``rediss://`` is the distributed one (needs ``pip install 'worldpool[redis]'``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import cast
+from urllib.parse import urlsplit
+
+from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
+from worldpool.backends.memory import MemoryBackend
+from worldpool.config import Settings
+from worldpool.errors import ConfigError
+
+__all__ = [
+    "Backend",
+    "DeadLetter",
+    "Delivery",
+    "MemoryBackend",
+    "ResultMessage",
+    "backend_from_url",
+]
+
+REDIS_SCHEMES = frozenset({"redis", "rediss"})
+
+
+def backend_from_url(url: str | None, settings: Settings | None = None) -> Backend:
+    """The backend a URL names: None or ``memory://`` -> :class:`MemoryBackend`,
+    ``redis://host:6379/0`` or ``rediss://...`` (TLS) -> the Redis backend."""
+    settings = settings or Settings()
+    scheme = urlsplit(url).scheme.lower() if url else "memory"
+    if scheme == "memory":
+        return MemoryBackend(settings)
+    if scheme in REDIS_SCHEMES:
+        assert url is not None  # a scheme was parsed from it
+        return _redis_backend(url, settings)
+    raise ConfigError(
+        f"backend URL {url!r} has an unknown scheme {scheme!r}: use memory:// for the "
+        "embedded backend or redis://host:6379/0 (rediss:// for TLS)"
+    )
+
+
+def _redis_backend(url: str, settings: Settings) -> Backend:
+    # Imported lazily so that the memory backend works without redis-py installed.
+    try:
+        module = importlib.import_module("worldpool.backends.redis")
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] == "redis":
+            raise ConfigError(
+                f"{url!r} needs the Redis client: pip install 'worldpool[redis]'"
+            ) from exc
+        raise
+    return cast(Backend, module.RedisBackend.from_url(url, settings))

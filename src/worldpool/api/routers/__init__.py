@@ -1,0 +1,1 @@
+"""One router per resource: tasks, workflows, workers, artifacts, system (health, metrics)."""

@@ -1,0 +1,463 @@
+"""The in-process backend: the embedded default and the test double.
+
+Everything lives in one :class:`_Store` in this process and runs on one event loop. No
+method awaits inside a state change, so every step of the contract is atomic without
+locks. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``,
+``read_events``) wait on a :class:`_Signal`, never in a polling loop.
+
+Stored models are deep copies, on the way in and on the way out, so a caller mutating a
+record it passed or got back cannot change the stored state behind the backend's back.
+
+A :class:`MemoryBackend` is a *client* of a store; :meth:`MemoryBackend.reconnect` opens
+another client on the same store, the in-process equivalent of a process restarting
+against the same Redis (it is how unacked results get redelivered, see
+:meth:`MemoryBackend.receive_results`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
+from worldpool.config import Settings
+from worldpool.errors import NotFoundError, ReservationError, ValidationError
+from worldpool.models import (
+    Event,
+    HeartbeatReply,
+    TaskRecord,
+    TaskResult,
+    Worker,
+    WorkerProfile,
+    WorkerState,
+    WorkerStatus,
+    WorkflowRecord,
+)
+
+Clock = Callable[[], float]
+R = TypeVar("R", TaskRecord, WorkflowRecord)
+
+
+class _Signal:
+    """Wakes every waiter on :meth:`notify`.
+
+    Each generation gets a fresh :class:`asyncio.Event`, and a waiter checks its predicate
+    and picks up the current event with no ``await`` in between, so a notify can never
+    slip between the check and the wait.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait_until(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``ready()`` holds or ``timeout_s`` (real seconds) passed."""
+        if ready() or timeout_s <= 0:
+            return ready()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._event.wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+
+@dataclass
+class _Queue:
+    """One worker's delivery queue: never-taken messages, then taken-but-unacked ones."""
+
+    new: deque[Delivery] = field(default_factory=deque)
+    pending: dict[str, Delivery] = field(default_factory=dict)
+    signal: _Signal = field(default_factory=_Signal)
+
+
+@dataclass
+class _EventLog:
+    """The capped event log. Seq ``n`` sits at ``items[n - first]``, so a cursor is an index.
+
+    At most ``cap`` events are visible; the list is trimmed in batches (a quarter of the
+    cap) so appending stays O(1) amortised instead of shifting the list every time.
+    """
+
+    cap: int
+    items: list[Event] = field(default_factory=list)
+    first: int = 1
+    signal: _Signal = field(default_factory=_Signal)
+
+    def append(self, event: Event) -> Event:
+        stored = event.model_copy(deep=True, update={"seq": f"{self.first + len(self.items):020d}"})
+        self.items.append(stored)
+        if len(self.items) > self.cap + self.cap // 4:
+            drop = len(self.items) - self.cap
+            del self.items[:drop]
+            self.first += drop
+        self.signal.notify()
+        return stored
+
+    def index_after(self, after: str | None) -> int:
+        oldest = max(0, len(self.items) - self.cap)
+        if after is None:
+            return oldest
+        try:
+            seq = int(after)
+        except ValueError:
+            raise ValidationError(
+                f"event cursor {after!r} is not a seq of the memory backend; pass the seq "
+                "of an event read from it, or None to read from the oldest kept"
+            ) from None
+        return max(oldest, seq - self.first + 1)
+
+    def read(self, after: str | None, limit: int) -> list[Event]:
+        start = self.index_after(after)
+        return [e.model_copy(deep=True) for e in self.items[start : start + limit]]
+
+
+@dataclass
+class _Store:
+    """All state of one memory deployment; shared by every client made by ``reconnect``."""
+
+    event_log_max: int
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    profiles: dict[str, WorkerProfile] = field(default_factory=dict)
+    states: dict[str, WorkerState] = field(default_factory=dict)
+    slots: dict[str, set[str]] = field(default_factory=dict)
+    queues: dict[str, _Queue] = field(default_factory=dict)
+    results_new: deque[ResultMessage] = field(default_factory=deque)
+    results_pending: dict[str, tuple[str, ResultMessage]] = field(default_factory=dict)
+    results_signal: _Signal = field(default_factory=_Signal)
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
+    idempotency: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)
+    blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)
+    events: _EventLog = field(init=False)
+    dead_letters: deque[DeadLetter] = field(default_factory=deque)
+    leases: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.events = _EventLog(cap=self.event_log_max)
+
+    def next_id(self) -> str:
+        """Ids that sort in creation order as strings (``"%020d"``)."""
+        return f"{next(self.ids):020d}"
+
+    def queue(self, worker_id: str) -> _Queue:
+        return self.queues.setdefault(worker_id, _Queue())
+
+
+class MemoryBackend(Backend):
+    """The :class:`Backend` contract in one process. ``clock`` is injectable for tests."""
+
+    name = "memory"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        clock: Clock = time.time,
+        *,
+        _store: _Store | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._clock = clock
+        self._s = _store or _Store(event_log_max=self.settings.event_log_max)
+        # Results consumers of this client that have drained their pre-existing backlog;
+        # ``_recovery`` is how far each one got through it.
+        self._recovered: set[str] = set()
+        self._recovery: dict[str, str] = {}
+
+    def reconnect(self) -> MemoryBackend:
+        """A new client on the same store, as if this process had restarted."""
+        return MemoryBackend(self.settings, self._clock, _store=self._s)
+
+    async def now(self) -> float:
+        return self._clock()
+
+    # ------------------------------------------------------------------ registry
+    async def register(self, profile: WorkerProfile) -> WorkerState:
+        s = self._s
+        s.profiles[profile.id] = profile.model_copy(deep=True)
+        slots = s.slots.setdefault(profile.id, set())
+        s.queue(profile.id)
+        state = WorkerState(
+            worker_id=profile.id,
+            status=WorkerStatus.ONLINE,
+            running=len(slots),
+            last_heartbeat=self._clock(),
+        )
+        s.states[profile.id] = state
+        return state.model_copy(deep=True)
+
+    async def heartbeat(
+        self, state: WorkerState, in_flight: dict[str, int] | None = None
+    ) -> HeartbeatReply:
+        s = self._s
+        worker_id = state.worker_id
+        stored = s.states.get(worker_id)
+        if stored is None:
+            raise NotFoundError("worker", worker_id)
+        now = self._clock()
+        if stored.status is not WorkerStatus.OFFLINE:
+            # The worker owns status and its caches; the backend owns running and the time.
+            stored = state.model_copy(
+                deep=True,
+                update={"running": len(s.slots.get(worker_id, ())), "last_heartbeat": now},
+            )
+            s.states[worker_id] = stored
+        revoked = [
+            task_id
+            for task_id, attempt in (in_flight or {}).items()
+            if not self._still_owned(task_id, worker_id, attempt)
+        ]
+        return HeartbeatReply(status=stored.status, revoked=revoked, server_time=now)
+
+    def _still_owned(self, task_id: str, worker_id: str, attempt: int) -> bool:
+        record = self._s.tasks.get(task_id)
+        return (
+            record is not None
+            and record.worker_id == worker_id
+            and record.attempt == attempt
+            and not record.status.terminal
+        )
+
+    async def list_workers(self) -> list[Worker]:
+        return [self._worker(worker_id) for worker_id in sorted(self._s.profiles)]
+
+    async def get_worker(self, worker_id: str) -> Worker | None:
+        return self._worker(worker_id) if worker_id in self._s.profiles else None
+
+    def _worker(self, worker_id: str) -> Worker:
+        s = self._s
+        state = s.states[worker_id].model_copy(
+            deep=True, update={"running": len(s.slots.get(worker_id, ()))}
+        )
+        return Worker(profile=s.profiles[worker_id].model_copy(deep=True), state=state)
+
+    async def mark_offline(self, worker_id: str) -> bool:
+        state = self._s.states.get(worker_id)
+        if state is None or state.status is WorkerStatus.OFFLINE:
+            return False
+        state.status = WorkerStatus.OFFLINE
+        return True
+
+    # ------------------------------------------------------------------ delivery
+    async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
+        s = self._s
+        state = s.states.get(worker_id)
+        if state is None:
+            raise ReservationError(worker_id, "no such worker is registered")
+        if state.status is not WorkerStatus.ONLINE:
+            raise ReservationError(worker_id, f"the worker is {state.status.value}")
+        slots = s.slots.setdefault(worker_id, set())
+        capacity = s.profiles[worker_id].max_concurrency
+        if task_id not in slots and len(slots) >= capacity:
+            raise ReservationError(worker_id, f"all {capacity} slots are taken")
+        slots.add(task_id)
+        delivery = Delivery(id=s.next_id(), data=bytes(envelope))
+        queue = s.queue(worker_id)
+        queue.new.append(delivery)
+        queue.signal.notify()
+        return delivery.id
+
+    async def receive(
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+    ) -> list[Delivery]:
+        queue = self._s.queue(worker_id)
+        await queue.signal.wait_until(lambda: bool(queue.new), block_s)
+        taken: list[Delivery] = []
+        while queue.new and len(taken) < max_count:
+            delivery = queue.new.popleft()
+            queue.pending[delivery.id] = delivery
+            taken.append(delivery)
+        return taken
+
+    async def ack(self, worker_id: str, delivery_id: str) -> None:
+        queue = self._s.queues.get(worker_id)
+        if queue is not None:
+            queue.pending.pop(delivery_id, None)
+
+    async def reclaim(self, worker_id: str) -> list[Delivery]:
+        s = self._s
+        if worker_id in s.slots:
+            s.slots[worker_id].clear()
+        queue = s.queues.get(worker_id)
+        if queue is None:
+            return []
+        unacked = sorted([*queue.pending.values(), *queue.new], key=lambda d: d.id)
+        queue.pending.clear()
+        queue.new.clear()
+        return unacked
+
+    async def release(self, worker_id: str, task_id: str) -> bool:
+        slots = self._s.slots.get(worker_id)
+        if slots is None or task_id not in slots:
+            return False
+        slots.discard(task_id)
+        return True
+
+    # ------------------------------------------------------------------ results
+    async def complete(self, result: TaskResult) -> bool:
+        s = self._s
+        if not self._still_owned(result.task_id, result.worker_id, result.attempt):
+            return False
+        s.results_new.append(ResultMessage(id=s.next_id(), result=result.model_copy(deep=True)))
+        if result.status.terminal:
+            s.slots.get(result.worker_id, set()).discard(result.task_id)
+        s.results_signal.notify()
+        return True
+
+    async def receive_results(
+        self, consumer: str, max_count: int = 100, block_s: float = 0.0
+    ) -> list[ResultMessage]:
+        s = self._s
+        if consumer not in self._recovered:
+            # First calls of this client: hand back what this consumer took and never acked
+            # (before a restart), in order, before anything new.
+            after = self._recovery.get(consumer, "")
+            backlog = sorted(
+                (m for c, m in s.results_pending.values() if c == consumer and m.id > after),
+                key=lambda m: m.id,
+            )[:max_count]
+            if backlog:
+                self._recovery[consumer] = backlog[-1].id
+                return [_copy_result(m) for m in backlog]
+            self._recovered.add(consumer)
+            self._recovery.pop(consumer, None)
+        await s.results_signal.wait_until(lambda: bool(s.results_new), block_s)
+        taken: list[ResultMessage] = []
+        while s.results_new and len(taken) < max_count:
+            message = s.results_new.popleft()
+            s.results_pending[message.id] = (consumer, message)
+            taken.append(_copy_result(message))
+        return taken
+
+    async def ack_results(self, ids: list[str]) -> None:
+        for message_id in ids:
+            self._s.results_pending.pop(message_id, None)
+
+    # ------------------------------------------------------------------ task and workflow state
+    async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
+        return _put_versioned(self._s.tasks, record.id, record, expect_version)
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        record = self._s.tasks.get(task_id)
+        return None if record is None else record.model_copy(deep=True)
+
+    async def get_tasks(self, task_ids: list[str]) -> list[TaskRecord | None]:
+        return [await self.get_task(task_id) for task_id in task_ids]
+
+    async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]:
+        return [
+            record.model_copy(deep=True)
+            for record in self._s.tasks.values()
+            if workflow_id is None or record.spec.workflow_id == workflow_id
+        ]
+
+    async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
+        bound = self._s.idempotency.get(key)
+        if bound is None:
+            self._s.idempotency[key] = task_id
+        return bound
+
+    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
+        return _put_versioned(self._s.workflows, record.id, record, expect_version)
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        record = self._s.workflows.get(workflow_id)
+        return None if record is None else record.model_copy(deep=True)
+
+    async def list_workflows(self) -> list[WorkflowRecord]:
+        return [record.model_copy(deep=True) for record in self._s.workflows.values()]
+
+    # ------------------------------------------------------------------ pending queue
+    async def add_pending(self, task_id: str, priority: int = 0) -> None:
+        if task_id not in self._s.pending:
+            self._s.pending[task_id] = (-priority, next(self._s.ids))
+
+    async def remove_pending(self, task_id: str) -> None:
+        self._s.pending.pop(task_id, None)
+
+    async def list_pending(self, limit: int = 1000) -> list[str]:
+        ranked = sorted(self._s.pending.items(), key=lambda item: item[1])
+        return [task_id for task_id, _ in ranked[:limit]]
+
+    # ------------------------------------------------------------------ artifacts (raw blobs)
+    async def put_blob(self, digest: str, data: bytes, ttl_s: float | None = None) -> None:
+        expires = None if ttl_s is None else self._clock() + ttl_s
+        self._s.blobs[digest] = (bytes(data), expires)
+
+    async def get_blob(self, digest: str) -> bytes | None:
+        entry = self._s.blobs.get(digest)
+        if entry is None:
+            return None
+        data, expires = entry
+        if expires is not None and expires <= self._clock():
+            del self._s.blobs[digest]
+            return None
+        return data
+
+    async def has_blob(self, digest: str) -> bool:
+        return await self.get_blob(digest) is not None
+
+    # ------------------------------------------------------------------ events
+    async def append_event(self, event: Event) -> Event:
+        return self._s.events.append(event).model_copy(deep=True)
+
+    async def read_events(
+        self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
+    ) -> list[Event]:
+        log = self._s.events
+        log.index_after(after)  # a bad cursor fails now, not after block_s
+        await log.signal.wait_until(lambda: log.index_after(after) < len(log.items), block_s)
+        return log.read(after, limit)
+
+    # ------------------------------------------------------------------ dead letters, leases
+    async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None:
+        letters = self._s.dead_letters
+        letters.append(DeadLetter(worker_id, code, reason, bytes(data), self._clock()))
+        while len(letters) > self._s.event_log_max:
+            letters.popleft()
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        return list(itertools.islice(reversed(self._s.dead_letters), limit))
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        now = self._clock()
+        current = self._s.leases.get(name)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        self._s.leases[name] = (holder, now + ttl_s)
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        current = self._s.leases.get(name)
+        if current is not None and current[0] == holder:
+            del self._s.leases[name]
+
+
+def _copy_result(message: ResultMessage) -> ResultMessage:
+    return ResultMessage(id=message.id, result=message.result.model_copy(deep=True))
+
+
+def _put_versioned(table: dict[str, R], key: str, record: R, expect_version: int | None) -> bool:
+    """Compare-and-set shared by tasks and workflows (a missing record has version 0)."""
+    stored = table.get(key)
+    version = 0 if stored is None else stored.version
+    if expect_version is not None and expect_version != version:
+        return False
+    record.version = version + 1
+    table[key] = record.model_copy(deep=True)
+    return True

@@ -1,0 +1,135 @@
+"""Every Redis key worldpool uses, in one place.
+
+All keys of one deployment share the prefix ``wp:{<namespace>}:``. The braces are a Redis
+Cluster *hash tag*: every key of a deployment hashes to one slot, so the multi-key Lua
+scripts stay legal on a cluster too (a deployment then lives on one shard; run several
+namespaces to spread load). Two deployments on one Redis never see each other's keys.
+
+=====================================  ============  =============================================
+key                                    type          holds
+=====================================  ============  =============================================
+``workers``                            set           ids of every registered worker
+``w:{worker}``                         hash          ``profile`` (JSON), ``state`` (JSON, without
+                                                     ``running``/``last_heartbeat``), ``status``,
+                                                     ``hb`` (server time of the last heartbeat),
+                                                     ``max`` (slots)
+``heartbeats``                         sorted set    worker id -> last heartbeat (server time)
+``slots:{worker}``                     set           task ids holding a slot on the worker
+``q:{worker}``                         stream        envelopes for the worker; group ``workers``,
+                                                     consumer = worker id. Acked entries are
+                                                     deleted, so the stream is exactly "sent and
+                                                     not acknowledged"
+``results``                            stream        fenced worker reports; group
+                                                     ``orchestrators``; acked entries are deleted
+``t:{task}``                           hash          ``data`` (record JSON without ``version``),
+                                                     ``version``, and the fencing copy ``attempt``,
+                                                     ``worker``, ``terminal`` ("1"/"0")
+``tasks``                              sorted set    task ids by first-put order
+``wft:{workflow}``                     sorted set    task ids of one workflow, first-put order
+``wf:{workflow}``                      hash          ``data``, ``version`` (as tasks)
+``workflows``                          sorted set    workflow ids by first-put order
+``order``                              string        counter that orders the index sets above
+``pending``                            sorted set    task id -> (100 - priority) * 1e12 + order
+``pending:seq``                        string        counter for the pending order
+``idem:{key}``                         string        idempotency key -> task id (SET NX)
+``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
+``events``                             stream        capped event log (XADD MAXLEN ~)
+``dead``                               stream        capped dead letters
+``lease:{name}``                       string        lease holder (SET NX PX)
+=====================================  ============  =============================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WORKER_GROUP = "workers"
+"""The consumer group on every worker stream (consumer name = worker id)."""
+
+RESULTS_GROUP = "orchestrators"
+"""The consumer group on the results stream (consumer name = orchestrator replica)."""
+
+DEAD_LETTERS_MAX = 10_000
+"""Approximate cap of the dead-letter stream."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one namespace. Build with ``Keys.for_namespace("prod")``."""
+
+    prefix: str
+
+    @classmethod
+    def for_namespace(cls, namespace: str) -> Keys:
+        return cls(prefix=f"wp:{{{namespace}}}:")
+
+    # registry
+    @property
+    def workers(self) -> str:
+        return self.prefix + "workers"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}w:{worker_id}"
+
+    @property
+    def heartbeats(self) -> str:
+        return self.prefix + "heartbeats"
+
+    def slots(self, worker_id: str) -> str:
+        return f"{self.prefix}slots:{worker_id}"
+
+    # delivery
+    def queue(self, worker_id: str) -> str:
+        return f"{self.prefix}q:{worker_id}"
+
+    @property
+    def results(self) -> str:
+        return self.prefix + "results"
+
+    # state
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}t:{task_id}"
+
+    @property
+    def tasks(self) -> str:
+        return self.prefix + "tasks"
+
+    def workflow_tasks(self, workflow_id: str) -> str:
+        return f"{self.prefix}wft:{workflow_id}"
+
+    def workflow(self, workflow_id: str) -> str:
+        return f"{self.prefix}wf:{workflow_id}"
+
+    @property
+    def workflows(self) -> str:
+        return self.prefix + "workflows"
+
+    @property
+    def order(self) -> str:
+        return self.prefix + "order"
+
+    @property
+    def pending(self) -> str:
+        return self.prefix + "pending"
+
+    @property
+    def pending_seq(self) -> str:
+        return self.prefix + "pending:seq"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}idem:{key}"
+
+    # artifacts, events, dead letters, leases
+    def blob(self, digest: str) -> str:
+        return f"{self.prefix}blob:{digest}"
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"
+
+    @property
+    def dead(self) -> str:
+        return self.prefix + "dead"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}lease:{name}"

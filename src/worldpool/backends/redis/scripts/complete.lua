@@ -1,0 +1,18 @@
+-- complete: accept a worker's report only if it is fenced to the task's current attempt,
+-- queue it for the orchestrators and, for a terminal report, give the slot back.
+--
+-- KEYS[1] t:{task}         hash  attempt, worker, terminal (the fencing copy)
+-- KEYS[2] results          stream
+-- KEYS[3] slots:{worker}   set   of the reporting worker
+-- ARGV[1] attempt, ARGV[2] worker id, ARGV[3] task id, ARGV[4] "1" if the report is
+-- terminal, ARGV[5] result JSON
+-- Returns 1 if accepted, 0 if fenced off (stale attempt, other worker, terminal record).
+local f = redis.call('HMGET', KEYS[1], 'attempt', 'worker', 'terminal')
+if f[1] ~= ARGV[1] or f[2] ~= ARGV[2] or f[3] == '1' then
+  return 0
+end
+redis.call('XADD', KEYS[2], '*', 'r', ARGV[5])
+if ARGV[4] == '1' then
+  redis.call('SREM', KEYS[3], ARGV[3])
+end
+return 1

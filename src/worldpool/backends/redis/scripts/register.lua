@@ -1,0 +1,20 @@
+-- register: store a worker's profile and bring it ONLINE with a fresh heartbeat.
+--
+-- KEYS[1] w:{worker}     hash  profile, state, status, hb, max
+-- KEYS[2] workers        set   every registered worker id
+-- KEYS[3] heartbeats     zset  worker id -> last heartbeat (server time)
+-- KEYS[4] q:{worker}     stream; its consumer group is created here (idempotent)
+-- KEYS[5] slots:{worker} set   task ids holding a slot (read only: counted for the reply)
+-- ARGV[1] worker id, ARGV[2] profile JSON, ARGV[3] state JSON, ARGV[4] max slots,
+-- ARGV[5] consumer group name
+-- Returns {server time as "seconds.micros", slots held}. Existing slots are kept: they are
+-- given back by complete, release or reclaim.
+local t = redis.call('TIME')
+local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+redis.call('HSET', KEYS[1], 'profile', ARGV[2], 'state', ARGV[3], 'status', 'online',
+  'hb', now, 'max', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+-- BUSYGROUP (the group exists already) is the normal case on re-registration.
+redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[5], '0', 'MKSTREAM')
+return {now, redis.call('SCARD', KEYS[5])}

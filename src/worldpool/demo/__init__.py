@@ -1,0 +1,1 @@
+"""The seed scenario as a runnable demo (``worldpool demo``)."""

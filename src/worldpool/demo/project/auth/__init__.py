@@ -1,0 +1,1 @@
+"""A tiny login service: the demo's sample project (it has a real bug)."""

@@ -1,0 +1,347 @@
+"""The ``browser`` handler: Playwright driving the system Chromium through a list of actions.
+
+Chromium is Debian's (``/usr/bin/chromium``); worldpool never downloads a browser (do not
+run ``playwright install``). Each step gets a fresh profile in a temporary directory, runs
+its actions (see :mod:`worldpool.executors.browser_actions`) and returns the final URL and
+title, the console log and any ``evaluate`` results. Artifacts: one PNG per ``screenshot``
+action, ``network.har`` (the network log), and on failure ``failure-screenshot.png`` and a
+Playwright ``trace.zip`` (open it with ``playwright show-trace trace.zip``).
+
+With ``headful=True`` the browser runs visibly on an Xvfb display that x11vnc serves, and
+the step's status carries ``vnc_url`` so a person can watch it live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from worldpool.errors import ConfigError, HandlerError
+from worldpool.executors.browser_actions import (
+    Action, Click, Evaluate, Fill, Goto, Press, Screenshot, UrlPolicy, WaitFor, parse_actions,
+)
+from worldpool.executors.vnc import VirtualDisplay
+from worldpool.handlers import Handler, TaskContext
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Page, Request, Route
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = (
+    "--no-sandbox",  # the worker's own sandbox (VM, container) is the isolation boundary
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+MAX_CONSOLE_LINES = 500
+MAX_EVALUATION_BYTES = 64 * 1024
+FAILURE_SCREENSHOT = "failure-screenshot.png"
+
+
+class BrowserConfig(BaseModel):
+    """Per-worker browser settings (the handler factory's argument)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    executable_path: str = DEFAULT_CHROMIUM
+    extra_args: tuple[str, ...] = ()
+    allowed_schemes: frozenset[str] = frozenset({"http", "https"})
+    allowed_hosts: tuple[str, ...] | None = Field(
+        default=None, description="None: any host; else names or globs like '*.example.com'"
+    )
+    headful: bool = Field(default=False, description="run on Xvfb and serve it over VNC")
+    vnc_listen: str = "127.0.0.1"
+    vnc_public_host: str | None = None
+    vnc_password_file: Path | None = None
+    vnc_view_only: bool = True
+    viewport_width: int = Field(default=1280, ge=200, le=7680)
+    viewport_height: int = Field(default=800, ge=200, le=4320)
+    action_timeout_ms: int = Field(default=10_000, gt=0)
+    navigation_timeout_ms: int = Field(default=30_000, gt=0)
+    har_content: Literal["omit", "embed"] = "omit"
+
+    @property
+    def url_policy(self) -> UrlPolicy:
+        return UrlPolicy(schemes=self.allowed_schemes, hosts=self.allowed_hosts)
+
+    def missing_tools(self) -> list[str]:
+        """What this config needs but the machine lacks, each with the package to install."""
+        missing = []
+        if not (os.access(self.executable_path, os.X_OK) or shutil.which(self.executable_path)):
+            missing.append(f"{self.executable_path} (Debian package 'chromium')")
+        if self.headful:
+            missing += [f"{b} (Debian package '{p}')" for b, p in
+                        (("Xvfb", "xvfb"), ("x11vnc", "x11vnc")) if shutil.which(b) is None]
+        return missing
+
+
+class BrowserPayload(BaseModel):
+    """A browser step's payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actions: list[Any]
+    viewport: dict[Literal["width", "height"], int] | None = None
+    action_timeout_ms: int | None = Field(default=None, gt=0)
+    trace: Literal["on_failure", "always", "off"] = "on_failure"
+
+
+def _json_safe(value: Any) -> Any:
+    """An evaluate() result as plain JSON, cut to MAX_EVALUATION_BYTES."""
+    text = json.dumps(value, default=str)
+    if len(text) > MAX_EVALUATION_BYTES:
+        return {"truncated": True, "prefix": text[:MAX_EVALUATION_BYTES]}
+    return json.loads(text)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:500]
+
+
+def _retryable(message: str, timed_out: bool) -> bool:
+    """Timeouts, network errors and crashes may pass; bad selectors and JS errors will not."""
+    if "ERR_BLOCKED_BY_CLIENT" in message:
+        return False
+    lowered = message.lower()
+    return timed_out or "net::" in message or "crash" in lowered or "closed" in lowered
+
+
+class _Session:
+    """One step's browser: runs the actions on one page and keeps what it saw."""
+
+    def __init__(self, ctx: TaskContext, context: BrowserContext, policy: UrlPolicy,
+                 default_timeout_ms: int) -> None:
+        self.ctx = ctx
+        self.context = context
+        self.policy = policy
+        self.default_timeout_ms = default_timeout_ms
+        self._page: Page | None = None
+        self.console: list[dict[str, str]] = []
+        self.console_dropped = 0
+        self.blocked: list[dict[str, str]] = []
+        self.evaluations: list[Any] = []
+        self.screenshots: list[str] = []
+
+    @property
+    def page(self) -> Page:
+        if self._page is None:
+            raise HandlerError("the browser page is not open", retryable=True)
+        return self._page
+
+    async def open(self) -> None:
+        # A persistent context starts with one blank page: use it rather than open a second.
+        self._page = self.context.pages[0] if self.context.pages else await self.context.new_page()
+        self.page.on("console", lambda msg: self._console(msg.type, msg.text))
+        self.page.on("pageerror", lambda err: self._console("pageerror", str(err)))
+        if self.policy.restricts_hosts:
+            await self.context.route("**/*", self._route)
+
+    def _console(self, kind: str, text: str) -> None:
+        if len(self.console) < MAX_CONSOLE_LINES:
+            self.console.append({"type": kind, "text": text[:2000]})
+        else:
+            self.console_dropped += 1
+
+    async def _route(self, route: Route, request: Request) -> None:
+        reason = self.policy.why_blocked(request.url)
+        if reason is None:
+            await route.continue_()
+            return
+        self.blocked.append({"url": request.url[:2000], "reason": reason})
+        await route.abort("blockedbyclient")
+
+    def _timeout(self, action: Action, index: int) -> int:
+        wanted = action.timeout_ms or self.default_timeout_ms
+        left = self.ctx.time_left_s
+        if left is None:
+            return wanted
+        if left <= 0:
+            raise HandlerError(f"actions[{index}] ({action.describe()}): the step's deadline "
+                               "passed before it could start", retryable=True)
+        return max(1, min(wanted, int(left * 1000)))
+
+    async def run(self, actions: list[Action]) -> None:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        for index, action in enumerate(actions):
+            self.ctx.check_cancelled()
+            timeout = self._timeout(action, index)
+            try:
+                await self._do(action, timeout)
+            except PlaywrightError as exc:
+                timed_out = isinstance(exc, PlaywrightTimeout)
+                reason = _first_line(exc)
+                raise HandlerError(f"actions[{index}] ({action.describe()}): {reason}",
+                                   retryable=_retryable(reason, timed_out)) from exc
+            self.ctx.report_progress((index + 1) / len(actions), action.describe())
+
+    async def _do(self, action: Action, timeout: int) -> None:
+        page = self.page
+        if isinstance(action, Goto):
+            await page.goto(action.url, wait_until=action.wait_until, timeout=timeout)
+        elif isinstance(action, Fill):
+            await page.fill(action.selector, action.value, timeout=timeout)
+        elif isinstance(action, Click):
+            await page.click(action.selector, timeout=timeout)
+        elif isinstance(action, Press):
+            if action.selector is None:
+                await page.keyboard.press(action.key)
+            else:
+                await page.press(action.selector, action.key, timeout=timeout)
+        elif isinstance(action, WaitFor):
+            if action.selector is not None:
+                await page.wait_for_selector(action.selector, state=action.state,
+                                             timeout=timeout)
+            else:
+                await page.get_by_text(str(action.text)).first.wait_for(
+                    state=action.state, timeout=timeout)
+        elif isinstance(action, Evaluate):
+            self.evaluations.append(_json_safe(await page.evaluate(action.expression)))
+        elif isinstance(action, Screenshot):
+            png = await page.screenshot(full_page=action.full_page, timeout=timeout)
+            self.ctx.store(action.artifact_name, png, "image/png")
+            self.screenshots.append(action.artifact_name)
+            self.ctx.set_meta("screenshot", action.artifact_name)
+
+
+def _parse_payload(payload: Mapping[str, Any]) -> tuple[BrowserPayload, list[Action]]:
+    try:
+        parsed = BrowserPayload.model_validate(payload)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                            for e in exc.errors())
+        raise HandlerError(f"bad browser payload: {reasons}", retryable=False) from None
+    return parsed, parse_actions(parsed.actions)
+
+
+async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]:
+    """Run one browser step; raise HandlerError naming the failing action's index."""
+    payload, actions = _parse_payload(ctx.payload)
+    config.url_policy.check_actions(actions)
+    missing = config.missing_tools()
+    if missing:
+        raise HandlerError("this worker cannot run browser steps: missing "
+                           + ", ".join(missing), retryable=True)
+    try:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import async_playwright
+    except ImportError:  # pragma: no cover - depends on the install
+        raise HandlerError("the browser handler needs Playwright: pip install 'worldpool[browser]'"
+                           " (never run 'playwright install'; it uses /usr/bin/chromium)",
+                           retryable=True) from None
+
+    started = time.monotonic()
+    viewport = {"width": config.viewport_width, "height": config.viewport_height}
+    viewport.update(payload.viewport or {})
+    with tempfile.TemporaryDirectory(prefix="worldpool-browser-") as tmp:
+        har = Path(tmp) / "network.har"
+        async with contextlib.AsyncExitStack() as stack:
+            env: dict[str, str | float | bool] | None = None
+            if config.headful:
+                display = VirtualDisplay(
+                    width=int(viewport["width"]), height=int(viewport["height"]) + 120,
+                    listen=config.vnc_listen, public_host=config.vnc_public_host,
+                    password_file=config.vnc_password_file, view_only=config.vnc_view_only,
+                )
+                await stack.enter_async_context(display)
+                ctx.set_meta("vnc_url", display.vnc_url)
+                env = {**os.environ, "DISPLAY": str(display.display)}
+            playwright = await stack.enter_async_context(async_playwright())
+            try:
+                context = await playwright.chromium.launch_persistent_context(
+                    str(Path(tmp) / "profile"), executable_path=config.executable_path,
+                    headless=not config.headful, args=[*LAUNCH_ARGS, *config.extra_args],
+                    env=env, viewport=viewport,  # type: ignore[arg-type]
+                    record_har_path=har, record_har_content=config.har_content,
+                )
+            except PlaywrightError as exc:
+                raise HandlerError(f"Chromium at {config.executable_path} failed to start: "
+                                   f"{_first_line(exc)}", retryable=True) from exc
+            context.set_default_navigation_timeout(config.navigation_timeout_ms)
+            session = _Session(ctx, context, config.url_policy,
+                               payload.action_timeout_ms or config.action_timeout_ms)
+            try:
+                if payload.trace != "off":
+                    await context.tracing.start(screenshots=True, snapshots=True)
+                await session.open()
+                await session.run(actions)
+                result = {"final_url": session.page.url, "title": await session.page.title()}
+                if payload.trace == "always":
+                    await _store_trace(ctx, context, Path(tmp))
+            except Exception:
+                await _store_failure(ctx, session, Path(tmp), payload.trace != "off")
+                raise
+            finally:
+                with contextlib.suppress(PlaywrightError):
+                    await context.close()  # writes the HAR
+                if har.exists():
+                    ctx.store("network.har", har.read_bytes(), "application/json")
+                if session.console_dropped:
+                    ctx.log.info("console log truncated: %d more lines", session.console_dropped)
+    return {
+        **result,
+        "console": session.console,
+        "console_truncated": session.console_dropped > 0,
+        "evaluations": session.evaluations,
+        "screenshots": session.screenshots,
+        "blocked_requests": session.blocked,
+        "har": "network.har",
+        "actions_run": len(actions),
+        "duration_ms": int((time.monotonic() - started) * 1000),
+    }
+
+
+async def _store_trace(ctx: TaskContext, context: BrowserContext, tmp: Path) -> None:
+    path = tmp / "trace.zip"
+    await context.tracing.stop(path=path)
+    if path.exists():
+        ctx.store("trace.zip", path.read_bytes(), "application/zip")
+
+
+async def _store_failure(ctx: TaskContext, session: _Session, tmp: Path, trace: bool) -> None:
+    """Best effort: what the page looked like, the trace, and the console tail in the log."""
+    from playwright.async_api import Error as PlaywrightError
+
+    with contextlib.suppress(PlaywrightError):
+        if session._page is not None and FAILURE_SCREENSHOT not in session.screenshots:
+            png = await session.page.screenshot(timeout=5_000)
+            ctx.store(FAILURE_SCREENSHOT, png, "image/png")
+            ctx.set_meta("screenshot", FAILURE_SCREENSHOT)
+    if trace:
+        with contextlib.suppress(PlaywrightError):
+            await _store_trace(ctx, session.context, tmp)
+    for line in session.console[-20:]:
+        ctx.log.info("console %s: %s", line["type"], line["text"])
+
+
+def handlers(
+    config: BrowserConfig | Mapping[str, Any] | None = None, *, check_tools: bool = True
+) -> dict[str, Handler]:
+    """``{"browser": handler}`` for a worker; refuses to start when Chromium is missing."""
+    try:
+        cfg = config if isinstance(config, BrowserConfig) else BrowserConfig.model_validate(
+            dict(config or {}))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid browser config: {exc}") from None
+    if check_tools and (missing := cfg.missing_tools()):
+        raise ConfigError("browser worker needs " + ", ".join(missing)
+                          + "; install them with apt-get or drop the browser handler")
+
+    async def browser(ctx: TaskContext) -> dict[str, Any]:
+        return await run_browser(ctx, cfg)
+
+    return {"browser": browser}

@@ -1,0 +1,189 @@
+"""The ``bubblewrap`` provider: Linux namespaces around one command (Debian: bubblewrap).
+
+What the sandbox sees: read-only /usr (and the /bin, /lib... links or binds next to it), a
+short list of read-only /etc files, a private /proc, a minimal /dev, a size-capped private
+/tmp, and the workspace, writable, at ``/workspace``. Nothing else of the host. New
+pid, ipc, uts, net and cgroup namespaces; the network namespace has only a loopback of
+its own unless the task asks for network and the worker allows it.
+
+Processes: RLIMIT_NPROC counts per *real uid* and never applies to root, so a fork bomb run
+as root is not stopped by it. When the worker runs as root, bwrap (root, no user
+namespace) starts the command through ``setpriv`` under a fresh, otherwise unused uid with
+no capabilities and ``no_new_privs``: RLIMIT_NPROC then counts exactly this sandbox's
+processes, and stopping it kills every process of that uid. When the worker is not root,
+bwrap makes a user namespace; the limit then also counts the worker user's other
+processes, so it is raised by their number, and the watchdog counts the processes under
+the sandbox and kills it at the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import ClassVar
+
+import psutil
+
+from worldpool.errors import ConfigError, HandlerError
+from worldpool.executors.sandbox.base import SandboxProvider, ShellRequest, ShellResult
+from worldpool.executors.sandbox.runner import ProcessSpec, rlimit_prefix, run_process
+
+WORKSPACE_MOUNT = "/workspace"
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = (
+    "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+    "/etc/host.conf", "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
+    "/etc/mime.types", "/etc/gitconfig",
+)
+# Sandboxed commands run as root-started workers get uids from this range (never a login).
+UID_BASE = 2_000_000_000
+UID_SPAN = 1 << 24
+# bwrap's own processes (the monitor and pid 1 of the namespace) count against the limit
+BWRAP_OVERHEAD = 2
+
+
+class BubblewrapProvider(SandboxProvider):
+    """Run commands under bwrap. Construct once per worker; ``run`` is thread-safe."""
+
+    name = "bubblewrap"
+    _uids_in_use: ClassVar[set[int]] = set()
+    _uid_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        allow_network: bool = False,
+        ro_paths: list[Path] | None = None,
+        bwrap: str | None = None,
+    ) -> None:
+        found = bwrap or shutil.which("bwrap")
+        if found is None:
+            raise ConfigError(
+                "bubblewrap is not installed: install the Debian package 'bubblewrap' "
+                "(apt-get install bubblewrap), or pick another sandbox provider"
+            )
+        self.bwrap = found
+        self.allow_network = allow_network
+        self.ro_paths = [Path(p) for p in ro_paths or []]
+        for path in self.ro_paths:
+            if not path.is_absolute():
+                raise ConfigError(f"sandbox read-only path {path} must be absolute")
+        self.setpriv = shutil.which("setpriv")
+        self.as_root = os.geteuid() == 0 and self.setpriv is not None
+
+    # ------------------------------------------------------------------ public
+    def run(
+        self, request: ShellRequest, cancelled: threading.Event | None = None
+    ) -> ShellResult:
+        if request.network and not self.allow_network:
+            raise HandlerError(
+                "the task asks for network access but this worker runs sandboxes without "
+                "network; start the worker with network allowed or route the task elsewhere",
+                retryable=False,
+            )
+        workspace = request.workspace.resolve()
+        if not workspace.is_dir():
+            raise HandlerError(f"workspace {workspace} is not a directory", retryable=False)
+        sandbox_id = f"bwrap-{uuid.uuid4().hex[:12]}"
+        uid = self._take_uid() if self.as_root else None
+        owner = workspace.stat()
+        try:
+            if uid is not None:
+                _chown_tree(workspace, uid, uid)
+            spec = self._spec(request, workspace, uid, cancelled)
+            outcome = run_process(spec)
+        finally:
+            if uid is not None:
+                _chown_tree(workspace, owner.st_uid, owner.st_gid)
+                self._give_uid(uid)
+        return outcome.result(self.name, sandbox_id)
+
+    def argv(self, request: ShellRequest, workspace: Path, uid: int | None) -> list[str]:
+        """The full bwrap command line (exposed for docs and debugging)."""
+        net = request.network and self.allow_network
+        if uid is not None:  # root: no user namespace, the uid switch happens in setpriv
+            unshare = ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+            if not net:
+                unshare.append("--unshare-net")
+        else:
+            unshare = ["--unshare-all", *(["--share-net"] if net else [])]
+        argv = [self.bwrap, *unshare, "--die-with-parent", "--new-session",
+                "--hostname", "sandbox"]
+        for path in _SYSTEM_DIRS:
+            if os.path.islink(path):
+                argv += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                argv += ["--ro-bind", path, path]
+        for path in _ETC_FILES:
+            argv += ["--ro-bind-try", path, path]
+        for extra in self.ro_paths:
+            argv += ["--ro-bind-try", str(extra), str(extra)]
+        argv += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(request.limits.tmp_mb * 1024 * 1024), "--perms", "1777",
+            "--tmpfs", "/tmp",
+            "--bind", str(workspace), WORKSPACE_MOUNT, "--chdir", WORKSPACE_MOUNT,
+            "--",
+        ]
+        if uid is not None:
+            assert self.setpriv is not None
+            argv += [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+        return argv + request.argv()
+
+    # ------------------------------------------------------------------ internals
+    def _spec(
+        self,
+        request: ShellRequest,
+        workspace: Path,
+        uid: int | None,
+        cancelled: threading.Event | None,
+    ) -> ProcessSpec:
+        limits = request.limits
+        if uid is not None:  # bwrap itself stays root: only the command counts
+            nproc = watch = limits.processes
+        else:
+            nproc = _processes_of(os.getuid()) + limits.processes + BWRAP_OVERHEAD
+            watch = limits.processes + BWRAP_OVERHEAD
+        prefix, _ = rlimit_prefix(limits, nproc)
+        return ProcessSpec(
+            argv=prefix + self.argv(request, workspace, uid),
+            env=request.base_env(home="/tmp"),
+            limits=limits,
+            timeout_s=request.timeout_s,
+            nproc_rlimit=nproc,
+            watch_processes=watch,
+            sweep_uid=uid,
+            cancelled=cancelled,
+        )
+
+    def _take_uid(self) -> int:
+        with self._uid_lock:
+            while True:
+                uid = UID_BASE + secrets.randbelow(UID_SPAN)
+                if uid not in self._uids_in_use and not _processes_of(uid):
+                    self._uids_in_use.add(uid)
+                    return uid
+
+    def _give_uid(self, uid: int) -> None:
+        with self._uid_lock:
+            self._uids_in_use.discard(uid)
+
+
+def _processes_of(uid: int) -> int:
+    return sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid)
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    """lchown everything under ``root`` (links are never followed)."""
+    os.lchown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            with contextlib.suppress(FileNotFoundError):
+                os.lchown(os.path.join(dirpath, name), uid, gid)

@@ -1,0 +1,182 @@
+"""Task lifecycle policy, written once for every backend: pure functions on records.
+
+The orchestrator reads a record, calls one of these to get the next record, and writes it
+back with compare-and-set. Keeping the policy here (no I/O) makes retries, backoff and
+fencing easy to test and impossible to drift between backends.
+"""
+
+from __future__ import annotations
+
+import random
+
+from worldpool.models import (
+    AttemptRecord,
+    ResultStatus,
+    RetryPolicy,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+)
+
+MAX_FAILOVERS = 10  # a task that keeps losing its worker is failed after this many losses
+LOST = "lost"  # attempt error prefix for a worker that died or was timed out
+
+
+def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff before retry number ``failures`` (1-based), with full jitter."""
+    base = policy.backoff_initial_s * policy.backoff_multiplier ** max(0, failures - 1)
+    delay = min(policy.backoff_max_s, base)
+    if policy.jitter:
+        delay = (rng or random).uniform(delay / 2, delay)  # "equal jitter": never near zero
+    return delay
+
+
+def failures(record: TaskRecord) -> int:
+    """Attempts that failed in the handler (not lost to a dead worker)."""
+    return sum(
+        1 for a in record.attempts
+        if a.status is TaskStatus.FAILED and not (a.error or "").startswith(LOST)
+    )
+
+
+def losses(record: TaskRecord) -> int:
+    return sum(1 for a in record.attempts if (a.error or "").startswith(LOST))
+
+
+def is_current(record: TaskRecord, result: TaskResult) -> bool:
+    """Fencing: only the current attempt on the worker it was sent to may report."""
+    return (
+        not record.status.terminal
+        and record.attempt == result.attempt
+        and record.worker_id == result.worker_id
+    )
+
+
+def dispatched(record: TaskRecord, worker_id: str, region: str, now: float) -> TaskRecord:
+    """The record after routing it to ``worker_id`` (next attempt number)."""
+    attempt = record.attempt + 1
+    return record.model_copy(
+        update={
+            "status": TaskStatus.DISPATCHED,
+            "attempt": attempt,
+            "worker_id": worker_id,
+            "pending_reason": None,
+            "attempts": [
+                *record.attempts,
+                AttemptRecord(attempt=attempt, worker_id=worker_id, region=region, dispatched_at=now),
+            ],
+        },
+        deep=True,
+    )
+
+
+def _close_attempt(record: TaskRecord, status: TaskStatus, now: float, error: str | None) -> None:
+    if record.attempts and record.attempts[-1].attempt == record.attempt:
+        last = record.attempts[-1]
+        last.ended_at = now
+        last.status = status
+        last.error = error
+
+
+def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
+    rec = record.model_copy(deep=True)
+    rec.status = TaskStatus.RUNNING
+    at = result.started_at or now
+    rec.started_at = rec.started_at or at
+    rec.meta["last_progress_at"] = at
+    if rec.attempts:
+        rec.attempts[-1].started_at = at
+        rec.attempts[-1].status = TaskStatus.RUNNING
+    return rec
+
+
+def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
+    rec = record.model_copy(deep=True)
+    if result.progress is not None:
+        rec.progress = result.progress
+    rec.meta["last_progress_at"] = now
+    return rec
+
+
+def succeeded(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
+    rec = record.model_copy(deep=True)
+    _close_attempt(rec, TaskStatus.SUCCEEDED, result.ended_at, None)
+    rec.status = TaskStatus.SUCCEEDED
+    rec.result = result.value
+    rec.outputs = dict(result.outputs)
+    rec.ended_at = result.ended_at
+    rec.started_at = rec.started_at or result.started_at
+    rec.error = None
+    rec.progress = 1.0
+    _absorb(rec, result)
+    return rec
+
+
+def _absorb(rec: TaskRecord, result: TaskResult) -> None:
+    rec.tokens_used += result.tokens_used
+    rec.cost_usd += result.cost_usd
+    rec.logs = [*rec.logs, *result.logs][-1000:]
+    rec.meta.update(result.meta)
+
+
+def failed_attempt(
+    record: TaskRecord,
+    error: str,
+    now: float,
+    *,
+    retryable: bool,
+    lost: bool = False,
+    rng: random.Random | None = None,
+) -> TaskRecord:
+    """Close the current attempt as failed (or lost) and decide: retry later, or fail."""
+    rec = record.model_copy(deep=True)
+    message = f"{LOST}: {error}" if lost else error
+    _close_attempt(rec, TaskStatus.FAILED, now, message)
+    rec.error = message
+    rec.worker_id = None
+    n_fail, n_lost = failures(rec), losses(rec)
+    if lost and n_lost <= MAX_FAILOVERS:
+        rec.status = TaskStatus.PENDING  # failover: re-route at once, no backoff
+        rec.not_before = 0.0
+    elif retryable and not lost and n_fail <= rec.spec.retry.max_retries:
+        rec.status = TaskStatus.RETRYING
+        rec.not_before = now + backoff_s(rec.spec.retry, n_fail, rng)
+    else:
+        rec.status = TaskStatus.FAILED
+        rec.ended_at = now
+    return rec
+
+
+def apply_result(
+    record: TaskRecord, result: TaskResult, now: float, rng: random.Random | None = None
+) -> TaskRecord | None:
+    """The record after a worker's report, or None when the report is stale (fenced)."""
+    if not is_current(record, result):
+        return None
+    match result.status:
+        case ResultStatus.STARTED:
+            return started(record, result, now)
+        case ResultStatus.PROGRESS:
+            return progressed(record, result, now)
+        case ResultStatus.SUCCEEDED:
+            return succeeded(record, result, now)
+        case ResultStatus.REVOKED:
+            rec = record.model_copy(deep=True)
+            _close_attempt(rec, TaskStatus.CANCELLED, now, "handed back by the worker")
+            rec.status, rec.worker_id, rec.not_before = TaskStatus.PENDING, None, 0.0
+            return rec
+        case _:
+            retryable = result.retryable and result.status is ResultStatus.FAILED
+            rec = failed_attempt(record, result.error or "handler failed", now,
+                                 retryable=retryable, rng=rng)
+            _absorb(rec, result)
+            return rec
+
+
+def cancelled(record: TaskRecord, now: float, reason: str = "cancelled") -> TaskRecord:
+    rec = record.model_copy(deep=True)
+    _close_attempt(rec, TaskStatus.CANCELLED, now, reason)
+    rec.status = TaskStatus.CANCELLED
+    rec.ended_at = now
+    rec.error = reason
+    return rec

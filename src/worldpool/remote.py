@@ -1,0 +1,145 @@
+"""CLI commands that talk to a running deployment through its backend (Redis)."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pydantic
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from worldpool.backends import backend_from_url
+from worldpool.config import Settings
+from worldpool.errors import NotFoundError, ValidationError
+from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
+from worldpool.orchestrator import Orchestrator
+from worldpool.view import render_status
+from worldpool.workflow_file import load_workflow_file
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, orjson.JSONDecodeError) as e:
+        raise ValidationError(f"{path}: cannot read it: {e}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path}: expected a table/object at the top level")
+    return data
+
+
+async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: float,
+                      console: Console) -> int:
+    """Submit a task file or a workflow file (one with ``steps``)."""
+    data = _read(path)
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        orchestrator = Orchestrator(backend, settings)  # loops not started: submit only
+        if "steps" in data:
+            spec = load_workflow_file(path)
+            await orchestrator.submit_workflow(spec)
+            console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
+            if not wait:
+                return 0
+            status = await _follow(orchestrator, spec.id, timeout_s, console)
+            console.print_json(status.model_dump_json())
+            return 0 if status.status is WorkflowState.SUCCEEDED else 1
+        try:
+            task = TaskSpec.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"{path}: {exc}") from None
+        await orchestrator.submit(task)
+        console.print(f"submitted task {task.id}")
+        if not wait:
+            return 0
+        deadline = time.monotonic() + timeout_s
+        cursor: str | None = None
+        while time.monotonic() < deadline:
+            record = await orchestrator.get_task(task.id)
+            if record.status.terminal:
+                console.print_json(record.model_dump_json(exclude={"decision"}))
+                return 0 if record.status is TaskStatus.SUCCEEDED else 1
+            events = await backend.read_events(cursor, 100, block_s=1.0)
+            cursor = events[-1].seq if events else cursor
+        raise TimeoutError(f"task {task.id} did not end within {timeout_s:g}s")
+
+
+async def _follow(orchestrator: Orchestrator, workflow_id: str, timeout_s: float,
+                  console: Console | None = None) -> WorkflowStatus:
+    """Wait for a workflow's end, driven by the event stream (no polling of records)."""
+    deadline = time.monotonic() + timeout_s
+    cursor: str | None = None
+    events = await orchestrator.backend.read_events(None, 100_000)
+    cursor = events[-1].seq if events else None
+    live = Live(console=console, refresh_per_second=4) if console and console.is_terminal \
+        else None
+    with live if live is not None else _Null():
+        while True:
+            status = await orchestrator.workflow_status(workflow_id)
+            if live is not None:
+                live.update(render_status(status))
+            if status.status.terminal:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workflow {workflow_id} did not end within {timeout_s:g}s")
+            batch = await orchestrator.backend.read_events(cursor, 1000, block_s=1.0)
+            cursor = batch[-1].seq if batch else cursor
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def show_status(settings: Settings, ident: str, as_json: bool, console: Console) -> None:
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        orchestrator = Orchestrator(backend, settings)
+        try:
+            status = await orchestrator.workflow_status(ident)
+        except NotFoundError:
+            record = await orchestrator.get_task(ident)
+            console.print_json(record.model_dump_json())
+            return
+        if as_json:
+            console.print_json(status.model_dump_json())
+        else:
+            console.print(render_status(status))
+
+
+async def show_workers(settings: Settings, as_json: bool, console: Console) -> None:
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        workers = await backend.list_workers()
+        now = await backend.now()
+    if as_json:
+        console.print_json(orjson.dumps([w.model_dump(mode="json") for w in workers]).decode())
+        return
+    table = Table(title=f"{len(workers)} workers")
+    for col in ("worker", "status", "region", "load", "heartbeat age", "cost/h", "capabilities"):
+        table.add_column(col)
+    for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id)):
+        table.add_row(w.id, w.state.status.value, w.profile.location.region,
+                      f"{w.state.running}/{w.profile.max_concurrency}",
+                      f"{now - w.state.last_heartbeat:.1f}s", f"${w.profile.cost_per_hour:.2f}",
+                      ", ".join(sorted(w.profile.capabilities)))
+    console.print(table)
+
+
+async def watch_workflow(settings: Settings, ident: str, url: str | None,
+                         console: Console) -> int:
+    if url:
+        from worldpool.watch import watch_url
+
+        return await watch_url(url, ident, console)
+    if not settings.redis_url:
+        raise ValidationError("pass --redis URL (or --url of a `worldpool serve` API)")
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        status = await _follow(Orchestrator(backend, settings), ident, 86400.0, console)
+    console.print(render_status(status))
+    return 0 if status.status is WorkflowState.SUCCEEDED else 1

@@ -1,0 +1,121 @@
+"""Why a task cannot be placed, and the smallest change that would place it.
+
+Generic over filters: for each filter F, if the other filters alone would leave some
+workers, F by itself blocks them, and relaxing F is a one-step fix. The fix that is
+cheapest to make wins: waiting for a slot (capacity) first, then the filter whose removal
+would free the most workers. Its message names the best such worker (by score) and that
+filter's reason for it, e.g. "relax the hardware requirements: dgx-london-02 passes every
+other filter but has 40 GB VRAM, task needs 80 GB". Failing that, pairs of filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows
+from worldpool.routing.pool import PoolSnapshot
+
+if TYPE_CHECKING:
+    from worldpool.routing.engine import FilterPass, Router
+
+CAPACITY = "capacity"
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    reasons: list[str]
+    suggestion: str | None
+
+
+def diagnose(
+    router: Router,
+    ctx: RoutingContext,
+    pool: PoolSnapshot,
+    passes: list[FilterPass],
+    first_filter: list[Mask],
+) -> Diagnosis:
+    """Reasons (headline first, then one line per excluding filter) and a suggestion."""
+    if len(pool) == 0:
+        return Diagnosis(
+            ["no workers are registered"],
+            "start a worker (`worldpool worker`) or add workers to the pool",
+        )
+    reasons = [_headline(ctx, passes, first_filter)]
+    for p, first in zip(passes, first_filter, strict=True):
+        count = int(np.count_nonzero(first))
+        if count:
+            row = _lowest_id(pool, np.flatnonzero(first))
+            worker = pool.workers[row]
+            why = p.plugin.verdict(ctx, worker).reason
+            noun = "worker" if count == 1 else "workers"
+            reasons.append(f"{count} {noun} excluded by {p.plugin.name}: e.g. {worker.id} {why}")
+    return Diagnosis(reasons, _suggest(router, ctx, pool, passes))
+
+
+def _headline(ctx: RoutingContext, passes: list[FilterPass], first_filter: list[Mask]) -> str:
+    phrases = []
+    for p, first in zip(passes, first_filter, strict=True):
+        if not first.any():
+            continue
+        codes = {code for code, failing in p.failures.items() if (failing & first).any()}
+        describe = getattr(p.plugin, "describe", None)
+        phrase = describe(ctx, codes) if describe is not None else f"passes {p.plugin.name}"
+        if phrase:
+            phrases.append(phrase)
+    if not phrases:
+        return "no online worker can take this task"
+    if len(phrases) > 1:
+        phrases = [", ".join(phrases[:-1]), phrases[-1]]
+    return "no online worker " + " and ".join(phrases)
+
+
+def _suggest(
+    router: Router, ctx: RoutingContext, pool: PoolSnapshot, passes: list[FilterPass]
+) -> str:
+    for size in (1, 2):
+        options = []
+        for relaxed in combinations(range(len(passes)), size):
+            rest = np.ones(len(pool), dtype=np.bool_)
+            for i, p in enumerate(passes):
+                if i not in relaxed:
+                    rest &= p.mask
+            count = int(np.count_nonzero(rest))
+            if count:
+                waits = any(passes[i].plugin.name == CAPACITY for i in relaxed)
+                options.append((not waits, -count, relaxed, rest))
+        if options:
+            _, neg_count, relaxed, rest = min(options, key=lambda o: o[:3])
+            return _phrase(router, ctx, pool, [passes[i].plugin for i in relaxed], rest, -neg_count)
+    return (
+        "no worker comes close: relaxing any two constraints still leaves none; "
+        "add workers that match the task or loosen its requirements"
+    )
+
+
+def _phrase(
+    router: Router,
+    ctx: RoutingContext,
+    pool: PoolSnapshot,
+    relaxed: list[Filter],
+    rest: Mask,
+    count: int,
+) -> str:
+    rows = np.flatnonzero(rest)
+    scored = router.score_rows(ctx, pool, rows)
+    best = pool.workers[int(rows[router.rank(ctx, pool, scored, 1)[0]])]
+    whys = " and ".join(f.verdict(ctx, best).reason for f in relaxed)
+    if [f.name for f in relaxed] == [CAPACITY]:
+        noun = "worker fits" if count == 1 else "workers fit"
+        return (
+            f"wait for a free slot: {count} {noun} but all are busy (best: {best.id}, which {whys})"
+        )
+    remedy = " and ".join(getattr(f, "remedy", "") or f"relax {f.name}" for f in relaxed)
+    return f"{remedy}: {best.id} passes every other filter but {whys}"
+
+
+def _lowest_id(pool: PoolSnapshot, rows: Rows) -> int:
+    return int(rows[np.argmin(pool.id_rank[rows])])

@@ -1,0 +1,283 @@
+"""The router: filter the pool, score the feasible workers, rank, explain.
+
+``Router(policy).decide(ctx, pool)`` works on whole numpy columns:
+
+1. every filter yields, per reason code, the rows failing it; a worker is feasible when
+   it fails none. Exclusions are counted per ``plugin:code`` (each excluded worker once,
+   under the first filter in policy order and its first code);
+2. every applicable scorer (``score`` not None, weight > 0) scores the feasible rows;
+   scores are clipped to [0, 1] (NaN → 0) and combined as ``Σ w·s / Σ w`` over the
+   scorers that applied, so an optional scorer that does not apply to a task neither
+   helps nor hurts anyone;
+3. rows are ranked by total, ties broken by worker id; workers in ``ctx.avoid_workers``
+   (earlier failed attempts) rank after every other feasible worker;
+4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
+   is called only for the workers listed, never per worker of a large pool.
+
+Every feasible worker is scored (``sampled`` is always False).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from worldpool.errors import ConfigError
+from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
+from worldpool.routing.diagnose import Diagnosis, diagnose
+from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
+from worldpool.routing.policy import RoutingPolicy
+from worldpool.routing.pool import PoolSnapshot
+from worldpool.routing.registry import FILTERS, SCORERS
+
+CAPACITY = "capacity"
+
+
+@dataclass(slots=True)
+class FilterPass:
+    """One filter's result over the pool."""
+
+    plugin: Filter
+    failures: dict[str, Mask]  # code -> failing rows
+    mask: Mask  # passing rows
+
+
+@dataclass(slots=True)
+class Scored:
+    """Scores of a set of rows."""
+
+    rows: Rows
+    per_scorer: dict[str, Scores]
+    weights: dict[str, float]
+    totals: Scores
+
+
+class Router:
+    """Turns a task and a pool snapshot into a ranked, explained RoutingDecision."""
+
+    def __init__(self, policy: RoutingPolicy | None = None) -> None:
+        self.policy = policy or RoutingPolicy()
+        self.filters: list[Filter] = [FILTERS.create(n, self.policy) for n in self.policy.filters]
+        self.scorers: list[tuple[Scorer, float]] = [
+            (SCORERS.create(n, self.policy), self.policy.weight(n))
+            for n in self.policy.scorers
+            if self.policy.weight(n) > 0
+        ]
+        self._ok = [ok(f.name) for f in self.filters]
+
+    # ------------------------------------------------------------------ filter / score
+
+    def run_filters(self, ctx: RoutingContext, pool: PoolSnapshot) -> list[FilterPass]:
+        passes = []
+        n = len(pool)
+        for plugin in self.filters:
+            failures_of = getattr(plugin, "failures", None)
+            if failures_of is not None:
+                failures: dict[str, Mask] = failures_of(ctx, pool)
+                mask = np.ones(n, dtype=np.bool_)
+                for failing in failures.values():
+                    mask &= ~failing
+            else:
+                mask = np.asarray(plugin.mask(ctx, pool), dtype=np.bool_)
+                failures = {"excluded": ~mask}
+            if mask.shape != (n,):
+                raise ConfigError(
+                    f"filter {plugin.name!r} returned a mask of shape {mask.shape} for a pool "
+                    f"of {n} workers; a mask needs one bool per pool row"
+                )
+            passes.append(FilterPass(plugin, failures, mask))
+        return passes
+
+    def score_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scored:
+        per_scorer: dict[str, Scores] = {}
+        weights: dict[str, float] = {}
+        totals = np.zeros(len(rows), dtype=np.float64)
+        if len(rows):
+            for scorer, weight in self.scorers:
+                raw = scorer.score(ctx, pool, rows)
+                if raw is None:
+                    continue
+                scores = np.clip(np.nan_to_num(np.asarray(raw, np.float64), nan=0.0), 0.0, 1.0)
+                if scores.shape != rows.shape:
+                    raise ConfigError(
+                        f"scorer {scorer.name!r} returned {scores.shape} scores for "
+                        f"{len(rows)} rows; return one score per row"
+                    )
+                per_scorer[scorer.name] = scores
+                weights[scorer.name] = weight
+                totals += weight * scores
+        if weights:
+            totals /= sum(weights.values())
+        return Scored(rows, per_scorer, weights, totals)
+
+    def rank(self, ctx: RoutingContext, pool: PoolSnapshot, scored: Scored, k: int) -> Rows:
+        """Positions (into ``scored.rows``) of the best ``k``, best first."""
+        m = len(scored.rows)
+        if m == 0:
+            return np.empty(0, dtype=np.intp)
+        key = scored.totals.copy()
+        if ctx.avoid_workers:
+            key -= 2.0 * np.isin(scored.rows, pool.rows_of(ctx.avoid_workers))
+        if m > k:
+            # Partial selection, then take every row tied with the k-th so that ties are
+            # broken by worker id and never by the partition's arbitrary order.
+            top = np.argpartition(-key, k - 1)[:k]
+            pick = np.flatnonzero(key >= key[top].min())
+        else:
+            pick = np.arange(m)
+        order = np.lexsort((pool.id_rank[scored.rows[pick]], -key[pick]))
+        result: Rows = pick[order][:k]
+        return result
+
+    # ------------------------------------------------------------------ decide
+
+    def decide(self, ctx: RoutingContext, pool: PoolSnapshot) -> RoutingDecision:
+        """Rank ``pool`` for ``ctx.task``; see the module doc for the method."""
+        started = time.perf_counter()
+        pool.refresh()
+        n = len(pool)
+        passes = self.run_filters(ctx, pool)
+        feasible = np.ones(n, dtype=np.bool_)
+        for p in passes:
+            feasible &= p.mask
+        excluded_by, first_filter = _attribute(passes, n)
+        rows = np.flatnonzero(feasible)
+        scored = self.score_rows(ctx, pool, rows)
+        k = self.policy.report_candidates_max
+        top = self.rank(ctx, pool, scored, max(k, 2))
+
+        decision = RoutingDecision.model_construct(
+            task_id=ctx.task.id,
+            weights=scored.weights or {s.name: w for s, w in self.scorers},
+            pool_size=n,
+            feasible_count=len(rows),
+            excluded_by=excluded_by,
+            decided_at=ctx.now,
+            winner=None,
+            runner_up=None,
+            candidates=[],
+            omitted_candidates=0,
+            sampled=False,
+            reasons=[],
+            suggestion=None,
+            waiting_for_affinity=False,
+            duration_us=0.0,
+        )
+        ranked_ids = [pool.ids[int(scored.rows[i])] for i in top[:2]]
+        wait_reason = self._affinity_wait(ctx, pool, passes, feasible)
+        if wait_reason is not None:
+            decision.waiting_for_affinity = True
+            decision.reasons = [wait_reason]
+        elif ranked_ids:
+            decision.winner = ranked_ids[0]
+            decision.runner_up = ranked_ids[1] if len(ranked_ids) > 1 else None
+        else:
+            found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
+            decision.reasons, decision.suggestion = found.reasons, found.suggestion
+
+        decision.candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
+        decision.omitted_candidates = n - len(decision.candidates)
+        decision.duration_us = (time.perf_counter() - started) * 1e6
+        return decision
+
+    def _affinity_wait(
+        self, ctx: RoutingContext, pool: PoolSnapshot, passes: list[FilterPass], feasible: Mask
+    ) -> str | None:
+        """A reason to hold the task for its soft-affinity worker, or None to route now."""
+        affinity = ctx.task.affinity
+        target = ctx.affinity_worker
+        if (
+            affinity is None
+            or affinity.mode is not AffinityMode.SOFT
+            or target is None
+            or target not in pool
+            or target in ctx.avoid_workers
+            or ctx.waited_s >= affinity.wait_s
+        ):
+            return None
+        row = pool.row_of(target)
+        if feasible[row]:
+            return None
+        blocking = [p for p in passes if not p.mask[row]]
+        if [p.plugin.name for p in blocking] != [CAPACITY]:
+            return None
+        why = blocking[0].plugin.verdict(ctx, pool.workers[row]).reason
+        return (
+            f"waiting for {target}, which keeps affinity {affinity.key!r} warm but {why}; "
+            f"waited {ctx.waited_s:.1f} s of {affinity.wait_s:g} s, then the best "
+            "equivalent worker takes it"
+        )
+
+    def _reports(
+        self,
+        ctx: RoutingContext,
+        pool: PoolSnapshot,
+        passes: list[FilterPass],
+        feasible: Mask,
+        scored: Scored,
+        top: Rows,
+    ) -> list[CandidateReport]:
+        """Top feasible workers, then the nearest misses while the report has room."""
+        workers = pool.workers
+        reports = []
+        for pos in top.tolist():
+            row = int(scored.rows[pos])
+            worker = workers[row]
+            reports.append(
+                CandidateReport.model_construct(
+                    worker_id=worker.id,
+                    region=worker.profile.location.region,
+                    feasible=True,
+                    verdicts=list(self._ok),
+                    scores={name: float(s[pos]) for name, s in scored.per_scorer.items()},
+                    total=float(scored.totals[pos]),
+                )
+            )
+        room = self.policy.report_candidates_max - len(reports)
+        if room <= 0 or bool(feasible.all()):
+            return reports
+        failing_count = np.zeros(len(pool), dtype=np.int64)
+        for p in passes:
+            failing_count += ~p.mask
+        missed = np.flatnonzero(~feasible)
+        order = np.lexsort((pool.id_rank[missed], failing_count[missed]))[:room]
+        for row in missed[order].tolist():
+            worker = workers[row]
+            verdicts = [f.verdict(ctx, worker) for f in self.filters]
+            reports.append(
+                CandidateReport.model_construct(
+                    worker_id=worker.id,
+                    region=worker.profile.location.region,
+                    feasible=False,
+                    verdicts=_failing_first(verdicts),
+                    scores={},
+                    total=0.0,
+                )
+            )
+        return reports
+
+
+def _failing_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
+    return sorted(verdicts, key=lambda v: v.ok)
+
+
+def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[Mask]]:
+    """``excluded_by`` counts, and per filter the rows it was first to exclude."""
+    counts: dict[str, int] = {}
+    alive = np.ones(n, dtype=np.bool_)
+    first: list[Mask] = []
+    for p in passes:
+        newly = alive & ~p.mask
+        first.append(newly)
+        if newly.any():
+            rest = newly.copy()
+            for code, failing in p.failures.items():
+                hit = int(np.count_nonzero(rest & failing))
+                if hit:
+                    counts[f"{p.plugin.name}:{code}"] = hit
+                    rest &= ~failing
+        alive &= p.mask
+    return counts, first

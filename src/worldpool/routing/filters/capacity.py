@@ -1,0 +1,29 @@
+"""capacity: the worker has a free task slot (``running < max_concurrency``).
+
+Code: ``full``. A task blocked only by this filter waits for a slot; it is not
+unplaceable.
+"""
+
+from __future__ import annotations
+
+from worldpool.models import Verdict, Worker
+from worldpool.routing.filters.base import ColumnFilter
+from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.pool import PoolSnapshot
+
+
+class CapacityFilter(ColumnFilter):
+    name = "capacity"
+    remedy = "wait for a free slot"
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        return {"full": pool.free_slots <= 0}
+
+    def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
+        if worker.free_slots <= 0:
+            used, slots = worker.state.running, worker.profile.max_concurrency
+            return excluded(self.name, "full", f"has all slots busy ({used}/{slots} in use)")
+        return ok(self.name)
+
+    def describe(self, ctx: RoutingContext, codes: set[str]) -> str | None:
+        return "has a free slot"

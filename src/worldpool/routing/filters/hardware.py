@@ -1,0 +1,101 @@
+"""hardware: GPUs (count, model, VRAM), memory, CPUs, served LLM model and tools.
+
+Codes, checked in this order: ``no_gpu``, ``gpu_count``, ``gpu_model`` (case-insensitive
+substring, so 'H100' matches 'NVIDIA H100 80GB'), ``vram`` (the largest GPU's VRAM),
+``memory``, ``cpus``, ``model`` (an LLM the worker serves, case-insensitive) and ``tools``
+(listed tools plus the worker's browser and virtualization).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldpool.models import Requirements, Verdict, Worker
+from worldpool.routing.filters.base import ColumnFilter, join, num
+from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.pool import PoolSnapshot, gpu_models_text, model_names, tool_names
+
+
+def _gpus_needed(req: Requirements) -> int:
+    wants_gpu = req.gpu or req.min_vram_gb > 0 or req.gpu_model is not None
+    return max(req.gpu_count, 1 if wants_gpu else 0)
+
+
+class HardwareFilter(ColumnFilter):
+    name = "hardware"
+    remedy = "relax the hardware requirements"
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        req = ctx.task.requirements
+        out: dict[str, Mask] = {}
+        gpus = _gpus_needed(req)
+        if gpus:
+            out["no_gpu"] = pool.gpu_count == 0
+            if gpus > 1:
+                out["gpu_count"] = pool.gpu_count < gpus
+        if req.gpu_model:
+            wanted = req.gpu_model.lower()
+            per_model = np.array([wanted in text for text in pool.gpu_models], dtype=np.bool_)
+            out["gpu_model"] = ~per_model[pool.gpu_model_index]
+        if req.min_vram_gb > 0:
+            out["vram"] = pool.max_vram_gb < req.min_vram_gb
+        if req.min_memory_gb > 0:
+            out["memory"] = pool.memory_gb < req.min_memory_gb
+        if req.min_cpus > 0:
+            out["cpus"] = pool.cpus < req.min_cpus
+        if req.model:
+            out["model"] = ~pool.models.has_all((req.model.lower(),))
+        if req.tools:
+            out["tools"] = ~pool.tools.has_all(t.lower() for t in req.tools)
+        return out
+
+    def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
+        req = ctx.task.requirements
+        hw = worker.profile.hardware
+        gpus = _gpus_needed(req)
+        problem: tuple[str, str] | None = None
+        if gpus and hw.gpu_count == 0:
+            problem = ("no_gpu", f"has no GPU, task needs {gpus}")
+        elif hw.gpu_count < gpus:
+            problem = ("gpu_count", f"has {hw.gpu_count} GPUs, task needs {gpus}")
+        elif req.gpu_model and req.gpu_model.lower() not in gpu_models_text(worker.profile):
+            have = join(g.model for g in hw.gpus)
+            problem = ("gpu_model", f"has GPU {have}, task needs a {req.gpu_model!r}")
+        elif hw.max_vram_gb < req.min_vram_gb:
+            problem = (
+                "vram",
+                f"has {num(hw.max_vram_gb)} GB VRAM, task needs {num(req.min_vram_gb)} GB",
+            )
+        elif hw.memory_gb < req.min_memory_gb:
+            problem = (
+                "memory",
+                f"has {num(hw.memory_gb)} GB memory, task needs {num(req.min_memory_gb)} GB",
+            )
+        elif hw.cpus < req.min_cpus:
+            problem = ("cpus", f"has {hw.cpus} CPUs, task needs {req.min_cpus}")
+        elif req.model and req.model.lower() not in model_names(worker.profile):
+            served = join(m.name for m in hw.models)
+            problem = ("model", f"does not serve model {req.model!r} (serves: {served})")
+        else:
+            missing = {t.lower() for t in req.tools} - tool_names(worker.profile)
+            if missing:
+                have = join(tool_names(worker.profile))
+                problem = ("tools", f"lacks tools {join(missing)} (has: {have})")
+        if problem is None:
+            return ok(self.name)
+        return excluded(self.name, *problem)
+
+    def describe(self, ctx: RoutingContext, codes: set[str]) -> str | None:
+        req = ctx.task.requirements
+        phrases = {
+            "no_gpu": "has a GPU",
+            "gpu_count": f"has {_gpus_needed(req)} GPUs",
+            "gpu_model": f"has a {req.gpu_model} GPU",
+            "vram": f"has {num(req.min_vram_gb)} GB VRAM",
+            "memory": f"has {num(req.min_memory_gb)} GB memory",
+            "cpus": f"has {req.min_cpus} CPUs",
+            "model": f"serves {req.model}",
+            "tools": f"has tools {join(req.tools)}",
+        }
+        parts = [text for code, text in phrases.items() if code in codes]
+        return " and ".join(parts) or None

@@ -1,0 +1,42 @@
+"""health: the worker is online and its last heartbeat is fresh.
+
+Codes: ``offline``, ``draining`` (finishing its tasks, taking no new ones) and
+``stale_heartbeat`` (online, but silent for longer than ``ctx.heartbeat_timeout_s``).
+"""
+
+from __future__ import annotations
+
+from worldpool.models import Verdict, Worker, WorkerStatus
+from worldpool.routing.filters.base import ColumnFilter, num
+from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.pool import STATUS_CODES, STATUS_ONLINE, PoolSnapshot
+
+
+class HealthFilter(ColumnFilter):
+    name = "health"
+    remedy = "bring a worker back online"
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        stale = (ctx.now - pool.last_heartbeat) > ctx.heartbeat_timeout_s
+        return {
+            "offline": pool.status == STATUS_CODES[WorkerStatus.OFFLINE],
+            "draining": pool.status == STATUS_CODES[WorkerStatus.DRAINING],
+            "stale_heartbeat": (pool.status == STATUS_ONLINE) & stale,
+        }
+
+    def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
+        state = worker.state
+        age = ctx.now - state.last_heartbeat
+        if state.status is WorkerStatus.OFFLINE:
+            return excluded(self.name, "offline", f"is offline (last heartbeat {age:.1f} s ago)")
+        if state.status is WorkerStatus.DRAINING:
+            why = "is draining (finishing its tasks, taking no new ones)"
+            return excluded(self.name, "draining", why)
+        if age > ctx.heartbeat_timeout_s:
+            return excluded(
+                self.name,
+                "stale_heartbeat",
+                f"has not sent a heartbeat for {age:.1f} s "
+                f"(limit {num(ctx.heartbeat_timeout_s)} s)",
+            )
+        return ok(self.name)

@@ -1,0 +1,82 @@
+"""region: placement constraints — allowed regions, excluded regions, required labels.
+
+``requirements.regions`` is an allow-list of region codes, glob patterns (``eu-*``) or
+macro-regions (``europe``), matched by :func:`worldpool.geo.region_matches`;
+``exclude_regions`` removes matches; ``requirements.labels`` must all be present with
+equal values. Codes: ``region_not_allowed``, ``region_excluded``, ``label_mismatch``.
+Patterns are evaluated once per distinct region and cached until profiles change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldpool import geo
+from worldpool.models import Location, Verdict, Worker
+from worldpool.routing.filters.base import ColumnFilter, join
+from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.pool import PoolSnapshot, label_pairs
+
+
+def _matches_any(loc: Location, patterns: tuple[str, ...]) -> bool:
+    return any(geo.region_matches(loc, p) for p in patterns)
+
+
+def _region_mask(pool: PoolSnapshot, patterns: tuple[str, ...]) -> Mask:
+    def compute() -> Mask:
+        per_region = np.array(
+            [_matches_any(loc, patterns) for loc in pool.region_locations], dtype=np.bool_
+        )
+        return np.asarray(per_region[pool.region_index], dtype=np.bool_)
+
+    result: Mask = pool.memo(("region", patterns), compute)
+    return result
+
+
+class RegionFilter(ColumnFilter):
+    name = "region"
+    remedy = "widen the region constraints"
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        req = ctx.task.requirements
+        out: dict[str, Mask] = {}
+        if req.regions:
+            out["region_not_allowed"] = ~_region_mask(pool, tuple(req.regions))
+        if req.exclude_regions:
+            out["region_excluded"] = _region_mask(pool, tuple(req.exclude_regions))
+        if req.labels:
+            out["label_mismatch"] = ~pool.labels.has_all(label_pairs(req.labels))
+        return out
+
+    def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
+        req = ctx.task.requirements
+        loc = worker.profile.location
+        if req.regions and not _matches_any(loc, tuple(req.regions)):
+            return excluded(
+                self.name,
+                "region_not_allowed",
+                f"is in region {loc.region}, outside the allowed {', '.join(req.regions)}",
+            )
+        if req.exclude_regions and _matches_any(loc, tuple(req.exclude_regions)):
+            return excluded(
+                self.name,
+                "region_excluded",
+                f"is in region {loc.region}, which is excluded ({', '.join(req.exclude_regions)})",
+            )
+        missing = label_pairs(req.labels) - label_pairs(worker.profile.labels)
+        if missing:
+            have = join(label_pairs(worker.profile.labels))
+            why = f"lacks labels {join(missing)} (has {have})"
+            return excluded(self.name, "label_mismatch", why)
+        return ok(self.name)
+
+    def describe(self, ctx: RoutingContext, codes: set[str]) -> str | None:
+        req = ctx.task.requirements
+        parts = []
+        if "region_not_allowed" in codes:
+            parts.append(f"is in region {' or '.join(req.regions)}")
+        if "region_excluded" in codes:
+            parts.append(f"is outside {', '.join(req.exclude_regions)}")
+        if "label_mismatch" in codes:
+            parts.append(f"has labels {join(label_pairs(req.labels))}")
+        return " and ".join(parts) or None

@@ -1,0 +1,94 @@
+"""Which plugins run, and how much each scorer counts.
+
+The default policy runs every built-in filter and scorer with the seed's weights
+(:data:`worldpool.config.DEFAULT_WEIGHTS`: capability match 0.4, load 0.3, latency 0.2,
+cost 0.1, plus the optional scorers, which only count when they apply to a task).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from worldpool.config import DEFAULT_WEIGHTS, Settings, check_weights
+from worldpool.errors import ConfigError
+from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS, SCORERS
+
+DEFAULT_LATENCY_SCALE_MS = 500.0
+DEFAULT_COST_SCALE_USD = 10.0
+DEFAULT_REPORT_CANDIDATES_MAX = 25
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Plugin lists, weights and scales. Validated on construction (ConfigError)."""
+
+    filters: tuple[str, ...] = BUILTIN_FILTERS
+    scorers: tuple[str, ...] = BUILTIN_SCORERS
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    latency_scale_ms: float = DEFAULT_LATENCY_SCALE_MS
+    cost_scale_usd: float = DEFAULT_COST_SCALE_USD
+    report_candidates_max: int = DEFAULT_REPORT_CANDIDATES_MAX
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", tuple(self.filters))
+        object.__setattr__(self, "scorers", tuple(self.scorers))
+        for name in self.filters:
+            FILTERS.check(name)
+        for name in self.scorers:
+            SCORERS.check(name)
+        for kind, names in (("filter", self.filters), ("scorer", self.scorers)):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ConfigError(f"{kind} {', '.join(dupes)} listed twice in the policy")
+        self._check_weights()
+        for label, value in (
+            ("latency_scale_ms", self.latency_scale_ms),
+            ("cost_scale_usd", self.cost_scale_usd),
+        ):
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"{label} is {value}: it must be a positive number")
+        if self.report_candidates_max < 1:
+            raise ConfigError(
+                f"report_candidates_max is {self.report_candidates_max}: it must be >= 1"
+            )
+
+    def _check_weights(self) -> None:
+        weights = check_weights(self.weights)
+        for name in weights:
+            if name not in SCORERS:
+                close = difflib.get_close_matches(name, SCORERS.names(), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"weight for unknown scorer {name!r}.{hint} "
+                    f"Known scorers: {', '.join(sorted(SCORERS.names()))}"
+                )
+        missing = [n for n in self.scorers if n not in weights]
+        if missing:
+            raise ConfigError(
+                f"scorer {', '.join(missing)} has no weight: add it to weights, "
+                f"e.g. weights={{{missing[0]!r}: 0.2}}"
+            )
+        if sum(weights[n] for n in self.scorers) <= 0:
+            raise ConfigError(
+                "the weights of the policy's scorers sum to 0: "
+                "give at least one listed scorer a positive weight"
+            )
+        object.__setattr__(self, "weights", weights)
+
+    def weight(self, scorer: str) -> float:
+        return float(self.weights.get(scorer, 0.0))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RoutingPolicy:
+        """The default plugins with the weights and report cap of ``settings``."""
+        return cls(
+            weights=dict(settings.weights),
+            report_candidates_max=settings.report_candidates_max,
+        )
+
+    def with_weights(self, **weights: float) -> RoutingPolicy:
+        """A copy with some weights changed, e.g. ``policy.with_weights(cost=0.5)``."""
+        return dataclasses.replace(self, weights={**self.weights, **weights})

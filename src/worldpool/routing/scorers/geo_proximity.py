@@ -1,0 +1,27 @@
+"""geo_proximity: interactive tasks prefer workers near the user — ``1 - km / 20015``.
+
+20,015 km is half the Earth's circumference, the farthest two points can be, so the
+score is 1 next door and 0 at the antipode. Not applicable (None) to batch tasks or when
+the user's location is unknown.
+"""
+
+from __future__ import annotations
+
+from worldpool import geo
+from worldpool.routing.interface import RoutingContext, Rows, Scores
+from worldpool.routing.pool import PoolSnapshot
+from worldpool.routing.scorers.base import user_location
+
+HALF_CIRCUMFERENCE_KM = 20015.0
+
+
+class GeoProximityScorer:
+    name = "geo_proximity"
+
+    def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
+        user = user_location(ctx)
+        if user is None:
+            return None
+        km = geo.distance_km_many(user.lat, user.lon, pool.lat[rows], pool.lon[rows])
+        out: Scores = 1.0 - km / HALF_CIRCUMFERENCE_KM
+        return out

@@ -1,0 +1,37 @@
+"""latency: prefer low round-trip time — ``1 - ms / latency_scale_ms``, clipped to [0, 1].
+
+For an interactive task with a user location, ``ms`` is the RTT estimated from the
+great-circle distance worker → user (:func:`worldpool.geo.rtt_ms_from_km`); otherwise it
+is the worker's measured latency to the orchestrator (heartbeat), falling back to the
+profile's ``latency_to_orchestrator_ms``. The seed's scale is 500 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldpool import geo
+from worldpool.routing.interface import RoutingContext, Rows, Scores
+from worldpool.routing.pool import PoolSnapshot
+from worldpool.routing.scorers.base import user_location
+
+
+def latency_ms(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores:
+    """The latency each row is judged by (see the module doc)."""
+    user = user_location(ctx)
+    if user is None:
+        out: Scores = pool.latency_ms[rows]
+        return out
+    km = geo.distance_km_many(user.lat, user.lon, pool.lat[rows], pool.lon[rows])
+    return geo.rtt_ms_from_km(km)
+
+
+class LatencyScorer:
+    name = "latency"
+
+    def __init__(self, scale_ms: float = 500.0) -> None:
+        self.scale_ms = scale_ms
+
+    def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
+        out: Scores = np.clip(1.0 - latency_ms(ctx, pool, rows) / self.scale_ms, 0.0, 1.0)
+        return out

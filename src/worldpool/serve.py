@@ -1,0 +1,68 @@
+"""``worldpool serve``: the orchestrator, plus the HTTP API and dashboard when installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+from rich.console import Console
+
+from worldpool.backends import backend_from_url
+from worldpool.config import Settings
+from worldpool.orchestrator import Orchestrator
+
+
+async def serve(settings: Settings, *, host: str, port: int, name: str,
+                console: Console) -> None:
+    """Run until SIGINT/SIGTERM. Several replicas may run against one Redis."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
+        async with Orchestrator(backend, settings, name=name) as orchestrator:
+            server = None
+            if port:
+                server = await _start_api(orchestrator, settings, host, port, console)
+            _next_steps(settings, host, port if server else 0, console)
+            await stop.wait()
+            if server is not None:
+                server.should_exit = True
+                await asyncio.sleep(0.2)
+    console.print("orchestrator stopped")
+
+
+async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,
+                     console: Console) -> object | None:
+    try:
+        import uvicorn
+
+        from worldpool.api.app import create_app
+    except ImportError:
+        console.print("[yellow]API not installed[/]: pip install 'worldpool[api]' for the "
+                      "dashboard; the orchestrator runs without it")
+        return None
+    app = create_app(orchestrator, settings, bind_host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    asyncio.get_running_loop().create_task(server.serve())
+    return server
+
+
+def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
+    url = settings.redis_url
+    console.print(f"[bold green]worldpool orchestrator running[/] (namespace "
+                  f"{settings.namespace!r}, Redis {url})")
+    console.print("Next steps:")
+    console.print(f"  start a worker:   worldpool worker --redis {url} --id my-worker "
+                  "--region us-east-1 --capabilities shell_operations,testing")
+    console.print(f"  see the pool:     worldpool workers --redis {url}")
+    console.print(f"  submit work:      worldpool submit workflow.toml --redis {url} --wait")
+    if port:
+        console.print(f"  dashboard:        http://{host}:{port}/")
+        console.print(f"  metrics:          http://{host}:{port}/metrics")
+    console.print("Stop with Ctrl-C.")

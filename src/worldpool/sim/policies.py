@@ -1,0 +1,192 @@
+"""Placement policies the simulator compares.
+
+``worldpool`` policies run the production :class:`~worldpool.routing.Router` with a
+:class:`~worldpool.routing.RoutingPolicy` (the default weights or a variant). Baselines
+stand for what peers do; every one of them first asks the *same* router filters which
+workers are feasible (capabilities, hardware, region, health, hard affinity, capacity),
+so a baseline can be worse but never illegal, and then picks its own way:
+
+=================  ===========================================================
+random             uniform among feasible workers
+round-robin        next feasible worker after the last one picked (a cursor)
+least-loaded       lowest running / slots (ties: worker id order)
+label-weight       Hatchet worker affinity: sum of weights of matching labels
+                   (kind 2, user's macro-region 1); ties: first in id order
+capability-fifo    Celery queues per capability: the worker idle longest takes it
+power-of-two       Sparrow: probe two random feasible workers, take the less loaded
+cheapest-region    SkyPilot-style: cheapest $/h first, then least loaded
+=================  ===========================================================
+
+Names: ``default``, ``weights:load=0.6,cost=0.1`` (a variant; unnamed scorers keep their
+default weights), and the baseline names above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from worldpool import geo
+from worldpool.config import parse_weights
+from worldpool.errors import ConfigError
+from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
+from worldpool.routing.interface import Mask
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where a task goes (``row``), or why it waits."""
+
+    row: int | None
+    waiting_for_affinity: bool = False
+    reasons: tuple[str, ...] = ()
+    suggestion: str | None = None
+
+
+class Placer(Protocol):
+    name: str
+    router: Router
+
+    def place(self, ctx: RoutingContext, pool: PoolSnapshot) -> Placement: ...
+
+    def placed(self, row: int, now: float) -> None:
+        """Told after every dispatch (cursors, idle clocks)."""
+        ...
+
+
+class WorldpoolPlacer:
+    """The real router with a policy: the winner of ``Router.decide``."""
+
+    def __init__(self, name: str, policy: RoutingPolicy) -> None:
+        self.name = name
+        self.router = Router(policy)
+
+    def place(self, ctx: RoutingContext, pool: PoolSnapshot) -> Placement:
+        d = self.router.decide(ctx, pool)
+        if d.winner is not None:
+            return Placement(pool.row_of(d.winner))
+        return Placement(None, d.waiting_for_affinity, tuple(d.reasons), d.suggestion)
+
+    def placed(self, row: int, now: float) -> None:
+        return None
+
+
+Picker = Callable[["Baseline", RoutingContext, PoolSnapshot, np.ndarray], int]
+
+
+class Baseline:
+    """Feasibility from the router's filters, then ``pick`` among the feasible rows."""
+
+    def __init__(self, name: str, pick: Picker, seed: int) -> None:
+        self.name = name
+        self.router = Router(RoutingPolicy())
+        self.pick = pick
+        self.rng = np.random.default_rng(seed)
+        self.cursor = -1
+        self.last_used: np.ndarray = np.zeros(0)
+
+    def feasible(self, ctx: RoutingContext, pool: PoolSnapshot) -> Mask:
+        mask = np.ones(len(pool), dtype=np.bool_)
+        for p in self.router.run_filters(ctx, pool):
+            mask &= p.mask
+        return mask
+
+    def place(self, ctx: RoutingContext, pool: PoolSnapshot) -> Placement:
+        rows = np.flatnonzero(self.feasible(ctx, pool))
+        if len(rows) == 0:
+            d = self.router.decide(ctx, pool)  # only to explain why not
+            return Placement(None, False, tuple(d.reasons), d.suggestion)
+        if len(self.last_used) != len(pool):
+            self.last_used = np.full(len(pool), -np.inf)
+        return Placement(int(self.pick(self, ctx, pool, rows)))
+
+    def placed(self, row: int, now: float) -> None:
+        self.cursor = row
+        self.last_used[row] = now
+
+
+def _load(pool: PoolSnapshot, rows: np.ndarray) -> np.ndarray:
+    out: np.ndarray = pool.running[rows] / pool.max_concurrency[rows]
+    return out
+
+
+def _first_min(pool: PoolSnapshot, rows: np.ndarray, *keys: np.ndarray) -> int:
+    """Row with the smallest keys (last key most significant), ties by worker id."""
+    order = np.lexsort((pool.id_rank[rows], *keys))
+    return int(rows[order[0]])
+
+
+def _random(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    return int(rows[b.rng.integers(len(rows))])
+
+
+def _round_robin(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    after = rows[rows > b.cursor]
+    return int(after[0] if len(after) else rows[0])
+
+
+def _least_loaded(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    return _first_min(pool, rows, _load(pool, rows))
+
+
+def _label_weight(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    user = geo.try_location(ctx.task.user_location) if ctx.task.user_location else None
+    want: list[tuple[str, float]] = []
+    if user is not None:
+        want.append((f"macro_region={user.macro_region}", 1.0))
+    caps = ctx.task.capabilities
+    kind = "browser" if "browser_operations" in caps else (
+        "gpu" if ctx.task.requirements.gpu else "sandbox")
+    want.append((f"kind={kind}", 2.0))
+    total = np.zeros(len(rows))
+    for pair, weight in want:
+        total += weight * pool.labels.has_all((pair,))[rows]
+    return _first_min(pool, rows, -total)
+
+
+def _fifo(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    return _first_min(pool, rows, b.last_used[rows])
+
+
+def _two_choices(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    probe = rows[b.rng.choice(len(rows), size=min(2, len(rows)), replace=False)]
+    return _first_min(pool, np.sort(probe), _load(pool, np.sort(probe)))
+
+
+def _cheapest(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
+    return _first_min(pool, rows, _load(pool, rows), pool.cost_per_hour[rows])
+
+
+BASELINES: dict[str, Picker] = {
+    "random": _random, "round-robin": _round_robin, "least-loaded": _least_loaded,
+    "label-weight": _label_weight, "capability-fifo": _fifo, "power-of-two": _two_choices,
+    "cheapest-region": _cheapest,
+}
+#: Weight variants worth comparing with the default (see docs/simulation.md).
+VARIANTS: dict[str, str] = {
+    "default": "",
+    "load-heavy": "load=0.6,latency=0.1,cost=0.05",
+    "geo-heavy": "geo_proximity=0.6,latency=0.4",
+    "cost-heavy": "cost=0.5",
+}
+
+
+def make_placer(name: str, seed: int = 0) -> WorldpoolPlacer | Baseline:
+    """A policy by name: a baseline, a variant in :data:`VARIANTS`, or ``weights:a=1,b=2``."""
+    if name in BASELINES:
+        return Baseline(name, BASELINES[name], seed)
+    spec = VARIANTS.get(name)
+    if spec is None and name.startswith("weights:"):
+        spec = name.removeprefix("weights:")
+    if spec is None:
+        known = ", ".join([*VARIANTS, *BASELINES])
+        raise ConfigError(
+            f"unknown policy {name!r}: use one of {known}, or 'weights:load=0.5,cost=0.2' "
+            "for a weight variant of the default policy"
+        )
+    weights = parse_weights(spec) if spec else None
+    policy = RoutingPolicy() if weights is None else RoutingPolicy(weights=weights)
+    return WorldpoolPlacer(name, policy)

@@ -1,0 +1,84 @@
+"""Rich renderings of the status document and routing decisions (demo, watch, CLI)."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from worldpool.models import RoutingDecision, StepStatus, WorkflowStatus
+
+STATUS_STYLE = {
+    "pending": "dim",
+    "dispatched": "cyan",
+    "running": "bold yellow",
+    "retrying": "magenta",
+    "succeeded": "green",
+    "failed": "bold red",
+    "cancelled": "red",
+}
+
+
+def _duration(step: StepStatus) -> str:
+    if step.duration_ms is None:
+        return ""
+    return f"{step.duration_ms / 1000:.1f}s"
+
+
+def render_status(status: WorkflowStatus) -> Table:
+    """The status document as a table: one row per step."""
+    eta = status.estimated_completion_sec
+    title = (f"{status.name} [{status.id}]  {status.status.value}  "
+             f"cost ${status.total_cost_usd:.4f}  tokens {status.total_tokens}"
+             + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else ""))
+    table = Table(title=title, title_justify="left", expand=False)
+    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "why"):
+        table.add_column(column, overflow="fold")
+    for step in status.steps:
+        why = step.error or step.pending_reason or step.reason or ""
+        table.add_row(
+            step.step,
+            Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+            step.worker or "",
+            step.region or "",
+            step.gpu or "",
+            str(step.attempts or ""),
+            _duration(step),
+            Text(why[:90], style="red" if step.error else "dim"),
+        )
+    return table
+
+
+def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
+    """Why the winner won: candidates with their per-scorer scores and verdicts."""
+    scorers = sorted({name for c in decision.candidates for name in c.scores})
+    title = (f"task {decision.task_id}: winner {decision.winner or '-'}"
+             f" (runner-up {decision.runner_up or '-'}); {decision.feasible_count} of "
+             f"{decision.pool_size} workers feasible")
+    table = Table(title=title, title_justify="left")
+    table.add_column("worker")
+    table.add_column("total", justify="right")
+    for name in scorers:
+        weight = decision.weights.get(name, 0.0)
+        table.add_column(f"{name}\n×{weight:g}", justify="right")
+    table.add_column("excluded because")
+    for candidate in decision.candidates[:limit]:
+        failing = [v for v in candidate.verdicts if not v.ok]
+        table.add_row(
+            Text(candidate.worker_id, style="bold green" if candidate.worker_id ==
+                 decision.winner else ""),
+            f"{candidate.total:.3f}" if candidate.feasible else "-",
+            *[f"{candidate.scores[n]:.2f}" if n in candidate.scores else "" for n in scorers],
+            "; ".join(f"{v.plugin}: {v.reason}" for v in failing),
+        )
+    return table
+
+
+def render_events(lines: list[str]) -> Group:
+    return Group(*(Text(line) for line in lines))
+
+
+def clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
