@@ -19,6 +19,7 @@ hand with ``python -m tests.fake_openai --port 8000``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -61,7 +62,7 @@ class FakeOpenAI:
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
         self.port = int(server.server_address[1])
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -204,10 +205,8 @@ def main() -> None:
     args = parser.parse_args()
     with FakeOpenAI(model=args.model, port=args.port) as server:
         print(f"serving {server.base_url} (model {server.model}); Ctrl-C stops")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -90,6 +90,14 @@ def test_builder_accepts_names_and_handles_and_hard_stickiness() -> None:
     assert step_c.task.affinity.wait_s == 0
 
 
+def test_builder_takes_a_single_parent_without_a_list() -> None:
+    wf = Workflow("w")
+    plan = wf.step("plan", handler="h")
+    wf.step("b", handler="h", after="plan")
+    wf.step("c", handler="h", after=plan)
+    assert [s.after for s in wf.build().steps] == [[], ["plan"], ["plan"]]
+
+
 def test_builder_default_id_is_a_readable_slug() -> None:
     wf = Workflow("Fix the auth bug!")
     wf.step("a", handler="h")

@@ -23,7 +23,6 @@ import typer
 from rich.console import Console
 
 from worldpool.config import Settings, parse_weights
-from worldpool.worker_cli import WorkerRefused
 from worldpool.errors import (
     BackendError,
     ConfigError,
@@ -31,6 +30,7 @@ from worldpool.errors import (
     ValidationError,
     WorldpoolError,
 )
+from worldpool.worker_cli import WorkerRefused
 
 console = Console()
 err = Console(stderr=True)
@@ -244,6 +244,12 @@ def worker(
                                           help="also run the built-in executors")] = True,
     unsafe_local_shell: Annotated[bool, typer.Option(
         help="allow the unsandboxed local shell provider")] = False,
+    browser: Annotated[bool, typer.Option(
+        help="run the browser executor (Playwright on /usr/bin/chromium)")] = False,
+    llm_url: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible base URL for the llm executor")] = None,
+    llm_model: Annotated[str | None, typer.Option(help="model name for the llm executor")] =
+    None,
     print_profile: Annotated[bool, typer.Option(
         help="print what this worker would advertise, then exit")] = False,
 ) -> None:
@@ -255,7 +261,8 @@ def worker(
         region=region, cost_per_hour=cost_per_hour, max_concurrency=max_concurrency,
         handler_specs=list(handlers or []), profile_file=profile,
         labels=dict(item.split("=", 1) for item in label or [] if "=" in item),
-        builtin=builtin, unsafe_local_shell=unsafe_local_shell,
+        builtin=builtin, unsafe_local_shell=unsafe_local_shell, browser=browser,
+        llm_url=llm_url, llm_model=llm_model,
     )
     if print_profile:
         run_async(run_worker(settings_for(redis, namespace), options, console,

@@ -24,7 +24,8 @@ from worldpool.models import (
 from worldpool.orchestrator import Orchestrator
 from worldpool.worker import WorkerRuntime
 
-FAST_SETTINGS = Settings(heartbeat_s=0.1)
+# Quick failover for tests, but not so quick that a busy 2-core CI machine trips it.
+FAST_SETTINGS = Settings(heartbeat_s=0.25)
 
 
 def _default_worker(handlers: Iterable[str]) -> WorkerProfile:

@@ -169,6 +169,7 @@ def apply_result(
             retryable = result.retryable and result.status is ResultStatus.FAILED
             rec = failed_attempt(record, result.error or "handler failed", now,
                                  retryable=retryable, rng=rng)
+            rec.outputs.update(result.outputs)  # e.g. a trace of the failed attempt
             _absorb(rec, result)
             return rec
 

@@ -240,6 +240,7 @@ class Metrics:
         loop = asyncio.get_running_loop()
         next_pool = 0.0
         while True:
+            cancel_checkpoint()
             try:
                 if loop.time() >= next_pool:
                     workers = await backend.list_workers()
@@ -259,6 +260,19 @@ class Metrics:
             except Exception:  # noqa: BLE001 - keep counting after a backend hiccup
                 log.exception("metrics: reading events failed; retrying in %.1fs", poll_s)
                 await asyncio.sleep(poll_s)
+
+
+def cancel_checkpoint() -> None:
+    """Raise CancelledError if this task was asked to stop.
+
+    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that arrives just as
+    the awaited future completes (fixed in 3.12); a backend's blocking read built on it
+    then returns normally, and a ``while True`` reader would never stop. Loops that block
+    on the backend call this once per turn.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def tail_seq(backend: Backend, batch: int = 10_000) -> str | None:

@@ -533,9 +533,9 @@ class Orchestrator:
         await self.backend.reclaim(worker_id)
         moved = 0
         for record in await self.backend.list_tasks():
-            if record.worker_id == worker_id and record.status in ACTIVE:
-                if await self._lose_attempt(record, reason):
-                    moved += 1
+            if (record.worker_id == worker_id and record.status in ACTIVE
+                    and await self._lose_attempt(record, reason)):
+                moved += 1
         await self._notify()
         return moved
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 from rich.console import Console
 
@@ -36,7 +37,7 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
 
 
 async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,
-                     console: Console) -> object | None:
+                     console: Console) -> Any:
     try:
         import uvicorn
 
@@ -48,7 +49,8 @@ async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, 
     app = create_app(orchestrator, settings, bind_host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Signals are ours (serve() stops the orchestrator first); uvicorn must not take them.
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     asyncio.get_running_loop().create_task(server.serve())
     return server
 

@@ -24,7 +24,7 @@ def make_worker(
     worker_id: str = "worker-1",
     *,
     region: str = "us-east-1",
-    capabilities: Iterable[str] = tuple(c.value for c in Capability),
+    capabilities: Iterable[str] = tuple(Capability),
     handlers: Iterable[str] = (),
     max_concurrency: int = 4,
     cost_per_hour: float = 1.0,

@@ -62,7 +62,7 @@ def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
     table.add_column("total", justify="right")
     for name in scorers:
         weight = decision.weights.get(name, 0.0)
-        table.add_column(f"{name}\n×{weight:g}", justify="right")
+        table.add_column(f"{name}\nw={weight:g}", justify="right")
     table.add_column("excluded because")
     for candidate in decision.candidates[:limit]:
         failing = [v for v in candidate.verdicts if not v.ok]

@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.text import Text
 
 from worldpool.errors import BackendError, NotFoundError, ValidationError
-from worldpool.metrics import tail_seq
+from worldpool.metrics import cancel_checkpoint, tail_seq
 from worldpool.models import WorkflowStatus
 from worldpool.orchestrator import Orchestrator
 from worldpool.view import render_status
@@ -145,6 +145,7 @@ async def follow_orchestrator(orch: Orchestrator, workflow_id: str) -> AsyncIter
     status = await orch.workflow_status(workflow_id)
     yield status
     while not status.status.terminal:
+        cancel_checkpoint()
         events = await backend.read_events(after=cursor, limit=500, block_s=1.0)
         if events:
             cursor = events[-1].seq or cursor

@@ -25,6 +25,7 @@ from worldpool.envelope import decode_envelope, peek_task
 from worldpool.errors import EnvelopeError, HandlerError, NotFoundError, TaskTimeoutError
 from worldpool.handlers import Handler, HandlerTable, TaskContext
 from worldpool.models import (
+    ArtifactRef,
     Envelope,
     JSONValue,
     ResultStatus,
@@ -153,9 +154,9 @@ class WorkerRuntime:
         self.state.status = WorkerStatus.DRAINING
         with contextlib.suppress(Exception):
             await self.backend.heartbeat(self.state, self.in_flight)
-        deadline = time.monotonic() + grace_s
-        while self._running and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        in_flight = [r.task for r in self._running.values() if r.task is not None]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=grace_s)
         for task_id, run in list(self._running.items()):
             await self._hand_back(task_id, run)
         # Anything queued for us and not yet taken goes back too.
@@ -255,6 +256,9 @@ class WorkerRuntime:
         if peek is not None:
             await self._report(peek[0], peek[1], ResultStatus.REJECTED, error=str(exc),
                                retryable=False)
+        task_id = delivery.task_id or (peek[0] if peek else "")
+        if task_id:  # the slot was reserved for a task this worker will never run
+            await self.backend.release(self.id, task_id)
         await self.backend.ack(self.id, delivery.id)
 
     # ------------------------------------------------------------------ run one task
@@ -266,10 +270,7 @@ class WorkerRuntime:
             ctx = await self._context(env)
             run.context = ctx
             value = await self._call(env, ctx)
-            outputs = {}
-            for name, staged in ctx.staged.items():
-                outputs[name] = await self.artifacts.put(
-                    name, staged.data, media_type=staged.ref.media_type, producer=self.id)
+            outputs = await self._upload(ctx)
             orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
             if not run.revoked:
                 await self._report(env.task_id, env.attempt, ResultStatus.SUCCEEDED,
@@ -285,9 +286,11 @@ class WorkerRuntime:
                 retryable = getattr(exc, "retryable", True)
                 if isinstance(exc, TypeError) and "JSON" in str(exc):
                     retryable = False
+                # Keep what the handler staged (a trace, a failure screenshot) for debugging.
+                failed_outputs = await self._upload(run.context) if run.context else {}
                 await self._report(env.task_id, env.attempt, ResultStatus.FAILED,
                                    error=_describe(exc), retryable=retryable,
-                                   ctx=run.context, started_at=started)
+                                   outputs=failed_outputs, ctx=run.context, started_at=started)
         finally:
             if run.context:
                 run.context.close_log()
@@ -296,6 +299,13 @@ class WorkerRuntime:
             with contextlib.suppress(Exception):
                 await self.backend.ack(self.id, run.delivery_id)
             self._slots.release()
+
+    async def _upload(self, ctx: TaskContext) -> dict[str, ArtifactRef]:
+        return {
+            name: await self.artifacts.put(name, staged.data, media_type=staged.ref.media_type,
+                                           producer=self.id)
+            for name, staged in list(ctx.staged.items())
+        }
 
     async def _context(self, env: Envelope) -> TaskContext:
         data = {}
@@ -325,7 +335,7 @@ class WorkerRuntime:
             call = asyncio.to_thread(_call_sync, handler, ctx)
         try:
             async with asyncio.timeout(timeout):
-                return await call  # type: ignore[misc]
+                return await call
         except TimeoutError:
             ctx.cancelled.set()
             raise TaskTimeoutError("execution", timeout or 0.0) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import shutil
 import signal
 import socket
 import tomllib
@@ -17,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pydantic
 from rich.console import Console
 
 from worldpool import geo
 from worldpool.backends import backend_from_url
 from worldpool.config import Settings
-from worldpool.errors import ConfigError, ValidationError
+from worldpool.errors import ConfigError
 from worldpool.handlers import HandlerTable
 from worldpool.models import WorkerProfile
 from worldpool.worker import WorkerRuntime
@@ -45,6 +45,9 @@ class WorkerOptions:
     labels: dict[str, str] = field(default_factory=dict)
     builtin: bool = True
     unsafe_local_shell: bool = False
+    browser: bool = False
+    llm_url: str | None = None
+    llm_model: str | None = None
 
 
 def load_handlers(spec: str) -> HandlerTable:
@@ -95,31 +98,32 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
         raise ConfigError("give the worker a region: --region us-east-1 (or a city such as "
                           "'tokyo'; 'on-prem' for your own data centre)")
     data["location"] = geo.location_for(region).model_dump()
+    data.pop("handlers", None)  # what it runs is what it has: set from the handler table
     data.setdefault("id", socket.gethostname().split(".")[0] or "worker")
     return data
 
 
 def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfile:
     """Detected hardware merged with the profile file and flags (those win)."""
-    from worldpool.hardware import detect_hardware
+    from worldpool import hardware
 
-    data = _profile_overrides(options)
-    hardware = detect_hardware().model_dump()
-    hardware.update(data.pop("hardware", {}) or {})
-    data["hardware"] = hardware
-    data["handlers"] = sorted(handlers.names())
-    try:
-        return WorkerProfile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise ValidationError(f"invalid worker profile: {exc}") from None
+    return hardware.build_profile(_profile_overrides(options), hardware.detect_hardware(),
+                                  handlers=handlers.names())
 
 
 def collect_handlers(options: WorkerOptions) -> HandlerTable:
     table = HandlerTable()
     if options.builtin:
-        from worldpool.executors import builtin_handlers
+        from worldpool.executors import builtin_handlers, make_provider
 
-        table.update(builtin_handlers(unsafe_local_shell=options.unsafe_local_shell))
+        provider = make_provider("local" if options.unsafe_local_shell else "bubblewrap",
+                                 unsafe_local_shell=options.unsafe_local_shell) \
+            if options.unsafe_local_shell or shutil.which("bwrap") else None
+        llm = {"base_url": options.llm_url, **({"model": options.llm_model}
+                                               if options.llm_model else {})}
+        table.update(builtin_handlers(shell_provider=provider,
+                                      browser={} if options.browser else None,
+                                      llm=llm if options.llm_url else None))
     for spec in options.handler_specs:
         table.update(load_handlers(spec))
     if not len(table):
@@ -134,7 +138,7 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
     profile = build_profile(options, handlers)
     from worldpool.hardware import check_claims
 
-    problems = check_claims(profile)
+    problems = check_claims(profile, unsafe_local_shell=options.unsafe_local_shell)
     if print_only:
         console.print_json(profile.model_dump_json())
         for problem in problems:

@@ -131,7 +131,7 @@ class Workflow:
         name: str,
         *,
         handler: str,
-        after: Iterable[StepLike] = (),
+        after: Iterable[StepLike] | StepLike = (),
         sticky_to: StepLike | None = None,
         sticky_mode: AffinityMode | str = AffinityMode.SOFT,
         sticky_wait_s: float = DEFAULT_STICKY_WAIT_S,
@@ -149,6 +149,8 @@ class Workflow:
             )
         self._check_new(name)
         self._check_fields(name, task_fields)
+        if isinstance(after, StepRef | str):  # after="plan" means one parent, not four
+            after = [after]
         parents = [self._name_of(ref, name, "after") for ref in after]
         sticky = None if sticky_to is None else self._name_of(sticky_to, name, "sticky_to")
         if sticky is not None:

@@ -24,7 +24,7 @@ def profile(worker_id: str = "w1", slots: int = 2) -> WorkerProfile:
 
 
 def task(task_id: str = "t1", **spec: object) -> TaskRecord:
-    return TaskRecord(spec=TaskSpec(id=task_id, handler="echo", **spec))  # type: ignore[arg-type]
+    return TaskRecord(spec=TaskSpec(id=task_id, handler="echo", **spec))
 
 
 def result(

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from tests.helpers import free_port
@@ -39,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/login":
-            self._send(200, LOGIN_PAGE % self.server.server_address[1])
+            self._send(200, LOGIN_PAGE % cast(ThreadingHTTPServer, self.server).server_port)
         elif url.path == "/welcome":
             user = parse_qs(url.query).get("user", ["?"])[0]
             page = f"<title>Welcome {user}</title><h1>Welcome, {user}!</h1>"
@@ -61,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
 def login_site() -> Iterator[str]:
     """Serve the site on 127.0.0.1; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -129,3 +129,14 @@ def test_handlers_factory_refuses_missing_chromium_and_bad_config() -> None:
         browser.handlers({"headfull": True}, check_tools=False)
     table = browser.handlers({"executable_path": "/nonexistent/chromium"}, check_tools=False)
     assert set(table) == {"browser"}
+
+
+def test_config_from_environment_with_lists_and_overrides() -> None:
+    env = {"WORLDPOOL_BROWSER_HEADFUL": "true", "WORLDPOOL_BROWSER_VNC_LISTEN": "0.0.0.0",
+           "WORLDPOOL_BROWSER_ALLOWED_HOSTS": "*.example.com, 127.0.0.1"}
+    cfg = BrowserConfig.from_env(env, overrides={"vnc_public_host": "browser-1.example.net"})
+    assert cfg.headful and cfg.vnc_listen == "0.0.0.0"
+    assert cfg.allowed_hosts == ("*.example.com", "127.0.0.1")
+    assert cfg.vnc_public_host == "browser-1.example.net"
+    with pytest.raises(ConfigError, match="action_timeout_ms"):
+        BrowserConfig.from_env({"WORLDPOOL_BROWSER_ACTION_TIMEOUT_MS": "soon"})

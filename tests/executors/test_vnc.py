@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,7 +41,7 @@ async def test_display_serves_vnc_and_stops_cleanly(x_tools: None) -> None:
         greeting = await rfb_greeting("127.0.0.1", display.vnc_port)
         assert greeting.startswith(b"RFB 003.00") and greeting.endswith(b"\n")
         number = display.display[1:]
-        assert os.path.exists(f"/tmp/.X11-unix/X{number}")
+        assert Path(f"/tmp/.X11-unix/X{number}").is_socket()  # noqa: ASYNC240
         port = display.vnc_port
     assert display.vnc_url is None
     with pytest.raises(OSError):

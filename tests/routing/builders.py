@@ -85,7 +85,9 @@ def pool(*workers: Worker) -> PoolSnapshot:
     return PoolSnapshot(workers)
 
 
-def assert_mask_matches_verdicts(plugin: Any, context: RoutingContext, snapshot: PoolSnapshot) -> None:
+def assert_mask_matches_verdicts(
+    plugin: Any, context: RoutingContext, snapshot: PoolSnapshot
+) -> None:
     """The vectorised mask and the per-worker verdict must agree on every worker."""
     mask = plugin.mask(context, snapshot)
     for row, w in enumerate(snapshot.workers):

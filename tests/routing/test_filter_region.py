@@ -7,8 +7,12 @@ REGIONS = ["eu-west-1", "europe-west1", "us-east-1", "ap-northeast-1", "eastasia
 
 
 def _snap() -> object:
-    return pool(*(worker(f"w-{r}", region=r, labels={"tier": "gold"} if i % 2 else {})
-                  for i, r in enumerate(REGIONS)))
+    return pool(
+        *(
+            worker(f"w-{r}", region=r, labels={"tier": "gold"} if i % 2 else {})
+            for i, r in enumerate(REGIONS)
+        )
+    )
 
 
 def test_allow_list_with_glob_and_macro_region() -> None:

@@ -10,11 +10,22 @@ from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS
 
 def test_builtins_are_registered() -> None:
     assert set(BUILTIN_FILTERS) == {
-        "health", "capabilities", "hardware", "capacity", "affinity", "region"
+        "health",
+        "capabilities",
+        "hardware",
+        "capacity",
+        "affinity",
+        "region",
     }
     assert set(BUILTIN_SCORERS) == {
-        "capability_match", "load", "latency", "cost",
-        "geo_proximity", "follow_the_sun", "soft_affinity", "data_locality",
+        "capability_match",
+        "load",
+        "latency",
+        "cost",
+        "geo_proximity",
+        "follow_the_sun",
+        "soft_affinity",
+        "data_locality",
     }
     for name in BUILTIN_FILTERS:
         assert FILTERS.create(name, RoutingPolicy()).name == name

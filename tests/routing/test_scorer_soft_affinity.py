@@ -21,4 +21,6 @@ def test_not_applicable_without_soft_affinity_or_known_worker() -> None:
     assert scorer.score(ctx(task(), affinity_worker="a"), snap, rows) is None
     hard = ctx(task(affinity={"key": "k", "mode": "hard"}), affinity_worker="a")
     assert scorer.score(hard, snap, rows) is None
-    assert scorer.score(ctx(task(affinity={"key": "k"}), affinity_worker="gone"), snap, rows) is None
+    assert (
+        scorer.score(ctx(task(affinity={"key": "k"}), affinity_worker="gone"), snap, rows) is None
+    )

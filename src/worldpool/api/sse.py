@@ -30,7 +30,7 @@ from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import ApiState, State
 from worldpool.backends.base import Backend
 from worldpool.errors import NotFoundError
-from worldpool.metrics import tail_seq
+from worldpool.metrics import cancel_checkpoint, tail_seq
 from worldpool.models import Event, WorkflowStatus
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -106,6 +106,7 @@ async def stream(
         elif await _trimmed_past(backend, cursor):
             yield await _snapshot(api, workflow_id, None, gap=True)
         while True:
+            cancel_checkpoint()
             events = await backend.read_events(after=cursor, limit=api.sse_batch, block_s=_POLL_S)
             statuses: dict[str, WorkflowStatus | None] = {}
             for event in events:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import cast
 from urllib.parse import urlsplit
 
 from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
@@ -46,11 +44,11 @@ def backend_from_url(url: str | None, settings: Settings | None = None) -> Backe
 def _redis_backend(url: str, settings: Settings) -> Backend:
     # Imported lazily so that the memory backend works without redis-py installed.
     try:
-        module = importlib.import_module("worldpool.backends.redis")
+        from worldpool.backends.redis import RedisBackend
     except ImportError as exc:
         if exc.name is not None and exc.name.split(".")[0] == "redis":
             raise ConfigError(
                 f"{url!r} needs the Redis client: pip install 'worldpool[redis]'"
             ) from exc
         raise
-    return cast(Backend, module.RedisBackend.from_url(url, settings))
+    return RedisBackend.from_url(url, settings)

@@ -37,10 +37,14 @@ from worldpool.models import (
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message taken from a worker's queue: raw bytes, validated by the worker."""
+    """One message taken from a worker's queue: raw bytes, validated by the worker.
+
+    ``task_id`` is the id the slot was reserved under, so a worker can give back the slot
+    of a delivery it rejects without trusting the bytes."""
 
     id: str
     data: bytes
+    task_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """The in-process backend: the embedded default and the test double.
 
-Everything lives in one :class:`_Store` in this process and runs on one event loop. No
-method awaits inside a state change, so every step of the contract is atomic without
-locks. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``,
-``read_events``) wait on a :class:`_Signal`, never in a polling loop.
+Everything lives in one :class:`MemoryStore` in this process and runs on one event loop.
+No method awaits inside a state change, so every step of the contract is atomic without
+locks. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``, ``read_events``)
+wait on a :class:`~worldpool.backends.memory_store.Signal`, never in a polling loop.
 
-Stored models are deep copies, on the way in and on the way out, so a caller mutating a
-record it passed or got back cannot change the stored state behind the backend's back.
+Stored models are copies made through JSON (:func:`clone`), on the way in and on the way
+out, so a caller mutating a record it passed or got back cannot change the stored state,
+and a value Redis could not store fails here too.
 
 A :class:`MemoryBackend` is a *client* of a store; :meth:`MemoryBackend.reconnect` opens
 another client on the same store, the in-process equivalent of a process restarting
@@ -16,17 +17,16 @@ against the same Redis (it is how unacked results get redelivered, see
 
 from __future__ import annotations
 
-import asyncio
+import heapq
 import itertools
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
+from worldpool.backends.memory_store import MemoryStore, clone
 from worldpool.config import Settings
-from worldpool.errors import NotFoundError, ReservationError, ValidationError
+from worldpool.errors import NotFoundError, ReservationError
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -43,121 +43,6 @@ Clock = Callable[[], float]
 R = TypeVar("R", TaskRecord, WorkflowRecord)
 
 
-class _Signal:
-    """Wakes every waiter on :meth:`notify`.
-
-    Each generation gets a fresh :class:`asyncio.Event`, and a waiter checks its predicate
-    and picks up the current event with no ``await`` in between, so a notify can never
-    slip between the check and the wait.
-    """
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_until(self, ready: Callable[[], bool], timeout_s: float) -> bool:
-        """Wait until ``ready()`` holds or ``timeout_s`` (real seconds) passed."""
-        if ready() or timeout_s <= 0:
-            return ready()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while not ready():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._event.wait(), remaining)
-            except TimeoutError:
-                return ready()
-        return True
-
-
-@dataclass
-class _Queue:
-    """One worker's delivery queue: never-taken messages, then taken-but-unacked ones."""
-
-    new: deque[Delivery] = field(default_factory=deque)
-    pending: dict[str, Delivery] = field(default_factory=dict)
-    signal: _Signal = field(default_factory=_Signal)
-
-
-@dataclass
-class _EventLog:
-    """The capped event log. Seq ``n`` sits at ``items[n - first]``, so a cursor is an index.
-
-    At most ``cap`` events are visible; the list is trimmed in batches (a quarter of the
-    cap) so appending stays O(1) amortised instead of shifting the list every time.
-    """
-
-    cap: int
-    items: list[Event] = field(default_factory=list)
-    first: int = 1
-    signal: _Signal = field(default_factory=_Signal)
-
-    def append(self, event: Event) -> Event:
-        stored = event.model_copy(deep=True, update={"seq": f"{self.first + len(self.items):020d}"})
-        self.items.append(stored)
-        if len(self.items) > self.cap + self.cap // 4:
-            drop = len(self.items) - self.cap
-            del self.items[:drop]
-            self.first += drop
-        self.signal.notify()
-        return stored
-
-    def index_after(self, after: str | None) -> int:
-        oldest = max(0, len(self.items) - self.cap)
-        if after is None:
-            return oldest
-        try:
-            seq = int(after)
-        except ValueError:
-            raise ValidationError(
-                f"event cursor {after!r} is not a seq of the memory backend; pass the seq "
-                "of an event read from it, or None to read from the oldest kept"
-            ) from None
-        return max(oldest, seq - self.first + 1)
-
-    def read(self, after: str | None, limit: int) -> list[Event]:
-        start = self.index_after(after)
-        return [e.model_copy(deep=True) for e in self.items[start : start + limit]]
-
-
-@dataclass
-class _Store:
-    """All state of one memory deployment; shared by every client made by ``reconnect``."""
-
-    event_log_max: int
-    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    profiles: dict[str, WorkerProfile] = field(default_factory=dict)
-    states: dict[str, WorkerState] = field(default_factory=dict)
-    slots: dict[str, set[str]] = field(default_factory=dict)
-    queues: dict[str, _Queue] = field(default_factory=dict)
-    results_new: deque[ResultMessage] = field(default_factory=deque)
-    results_pending: dict[str, tuple[str, ResultMessage]] = field(default_factory=dict)
-    results_signal: _Signal = field(default_factory=_Signal)
-    tasks: dict[str, TaskRecord] = field(default_factory=dict)
-    workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
-    idempotency: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)
-    blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)
-    events: _EventLog = field(init=False)
-    dead_letters: deque[DeadLetter] = field(default_factory=deque)
-    leases: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.events = _EventLog(cap=self.event_log_max)
-
-    def next_id(self) -> str:
-        """Ids that sort in creation order as strings (``"%020d"``)."""
-        return f"{next(self.ids):020d}"
-
-    def queue(self, worker_id: str) -> _Queue:
-        return self.queues.setdefault(worker_id, _Queue())
-
-
 class MemoryBackend(Backend):
     """The :class:`Backend` contract in one process. ``clock`` is injectable for tests."""
 
@@ -168,11 +53,11 @@ class MemoryBackend(Backend):
         settings: Settings | None = None,
         clock: Clock = time.time,
         *,
-        _store: _Store | None = None,
+        store: MemoryStore | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self._clock = clock
-        self._s = _store or _Store(event_log_max=self.settings.event_log_max)
+        self._s = store or MemoryStore(event_log_max=self.settings.event_log_max)
         # Results consumers of this client that have drained their pre-existing backlog;
         # ``_recovery`` is how far each one got through it.
         self._recovered: set[str] = set()
@@ -180,7 +65,7 @@ class MemoryBackend(Backend):
 
     def reconnect(self) -> MemoryBackend:
         """A new client on the same store, as if this process had restarted."""
-        return MemoryBackend(self.settings, self._clock, _store=self._s)
+        return MemoryBackend(self.settings, self._clock, store=self._s)
 
     async def now(self) -> float:
         return self._clock()
@@ -188,7 +73,7 @@ class MemoryBackend(Backend):
     # ------------------------------------------------------------------ registry
     async def register(self, profile: WorkerProfile) -> WorkerState:
         s = self._s
-        s.profiles[profile.id] = profile.model_copy(deep=True)
+        s.profiles[profile.id] = clone(profile)
         slots = s.slots.setdefault(profile.id, set())
         s.queue(profile.id)
         state = WorkerState(
@@ -198,7 +83,7 @@ class MemoryBackend(Backend):
             last_heartbeat=self._clock(),
         )
         s.states[profile.id] = state
-        return state.model_copy(deep=True)
+        return clone(state)
 
     async def heartbeat(
         self, state: WorkerState, in_flight: dict[str, int] | None = None
@@ -211,9 +96,8 @@ class MemoryBackend(Backend):
         now = self._clock()
         if stored.status is not WorkerStatus.OFFLINE:
             # The worker owns status and its caches; the backend owns running and the time.
-            stored = state.model_copy(
-                deep=True,
-                update={"running": len(s.slots.get(worker_id, ())), "last_heartbeat": now},
+            stored = clone(state).model_copy(
+                update={"running": len(s.slots.get(worker_id, ())), "last_heartbeat": now}
             )
             s.states[worker_id] = stored
         revoked = [
@@ -240,10 +124,10 @@ class MemoryBackend(Backend):
 
     def _worker(self, worker_id: str) -> Worker:
         s = self._s
-        state = s.states[worker_id].model_copy(
-            deep=True, update={"running": len(s.slots.get(worker_id, ()))}
+        state = clone(s.states[worker_id]).model_copy(
+            update={"running": len(s.slots.get(worker_id, ()))}
         )
-        return Worker(profile=s.profiles[worker_id].model_copy(deep=True), state=state)
+        return Worker(profile=clone(s.profiles[worker_id]), state=state)
 
     async def mark_offline(self, worker_id: str) -> bool:
         state = self._s.states.get(worker_id)
@@ -265,7 +149,7 @@ class MemoryBackend(Backend):
         if task_id not in slots and len(slots) >= capacity:
             raise ReservationError(worker_id, f"all {capacity} slots are taken")
         slots.add(task_id)
-        delivery = Delivery(id=s.next_id(), data=bytes(envelope))
+        delivery = Delivery(id=s.next_id(), data=bytes(envelope), task_id=task_id)
         queue = s.queue(worker_id)
         queue.new.append(delivery)
         queue.signal.notify()
@@ -312,7 +196,7 @@ class MemoryBackend(Backend):
         s = self._s
         if not self._still_owned(result.task_id, result.worker_id, result.attempt):
             return False
-        s.results_new.append(ResultMessage(id=s.next_id(), result=result.model_copy(deep=True)))
+        s.results_new.append(ResultMessage(id=s.next_id(), result=clone(result)))
         if result.status.terminal:
             s.slots.get(result.worker_id, set()).discard(result.task_id)
         s.results_signal.notify()
@@ -353,14 +237,14 @@ class MemoryBackend(Backend):
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         record = self._s.tasks.get(task_id)
-        return None if record is None else record.model_copy(deep=True)
+        return None if record is None else clone(record)
 
     async def get_tasks(self, task_ids: list[str]) -> list[TaskRecord | None]:
         return [await self.get_task(task_id) for task_id in task_ids]
 
     async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]:
         return [
-            record.model_copy(deep=True)
+            clone(record)
             for record in self._s.tasks.values()
             if workflow_id is None or record.spec.workflow_id == workflow_id
         ]
@@ -376,10 +260,10 @@ class MemoryBackend(Backend):
 
     async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         record = self._s.workflows.get(workflow_id)
-        return None if record is None else record.model_copy(deep=True)
+        return None if record is None else clone(record)
 
     async def list_workflows(self) -> list[WorkflowRecord]:
-        return [record.model_copy(deep=True) for record in self._s.workflows.values()]
+        return [clone(record) for record in self._s.workflows.values()]
 
     # ------------------------------------------------------------------ pending queue
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
@@ -395,8 +279,12 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ artifacts (raw blobs)
     async def put_blob(self, digest: str, data: bytes, ttl_s: float | None = None) -> None:
-        expires = None if ttl_s is None else self._clock() + ttl_s
+        now = self._clock()
+        self._s.purge_expired_blobs(now)  # expired blobs nobody reads again must not pile up
+        expires = None if ttl_s is None else now + ttl_s
         self._s.blobs[digest] = (bytes(data), expires)
+        if expires is not None:
+            heapq.heappush(self._s.blob_expiry, (expires, digest))
 
     async def get_blob(self, digest: str) -> bytes | None:
         entry = self._s.blobs.get(digest)
@@ -413,7 +301,7 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ events
     async def append_event(self, event: Event) -> Event:
-        return self._s.events.append(event).model_copy(deep=True)
+        return clone(self._s.events.append(event))
 
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
@@ -449,7 +337,7 @@ class MemoryBackend(Backend):
 
 
 def _copy_result(message: ResultMessage) -> ResultMessage:
-    return ResultMessage(id=message.id, result=message.result.model_copy(deep=True))
+    return ResultMessage(id=message.id, result=clone(message.result))
 
 
 def _put_versioned(table: dict[str, R], key: str, record: R, expect_version: int | None) -> bool:
@@ -458,6 +346,7 @@ def _put_versioned(table: dict[str, R], key: str, record: R, expect_version: int
     version = 0 if stored is None else stored.version
     if expect_version is not None and expect_version != version:
         return False
+    stored_copy = clone(record.model_copy(update={"version": version + 1}))
     record.version = version + 1
-    table[key] = record.model_copy(deep=True)
+    table[key] = stored_copy
     return True

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
 import re
 import shutil
@@ -42,6 +43,26 @@ PATCH = """\
              return None
          if not hmac.compare_digest(user.password_hash, hash_password(password, user.salt)):
 """
+
+
+# --------------------------------------------------------------------------- LLM
+
+
+def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
+    """The model's answer and a label, or ("", OFFLINE) when no endpoint is configured."""
+    url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
+    if not url:
+        return "", OFFLINE
+    from worldpool.executors.llm import LLMConfig, chat
+
+    config = LLMConfig(base_url=url, model=os.environ.get("WORLDPOOL_DEMO_LLM_MODEL",
+                                                         "qwen3-235b"))
+    saved, ctx.payload = ctx.payload, {"prompt": prompt, "max_tokens": 800}
+    try:  # sync handlers run in a worker thread: give the call its own event loop
+        answer = asyncio.run(chat(ctx, config))
+    finally:
+        ctx.payload = saved
+    return str(answer.get("content") or ""), f"LLM {config.model} at {url}"
 
 
 # --------------------------------------------------------------------------- workspace
@@ -92,10 +113,10 @@ def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any
                               timeout=120, check=False)
         code, out, sandbox = done.returncode, (done.stdout + done.stderr).decode(), "none"
     ctx.store("test_output.txt", out, "text/plain")
-    summary = re.search(r"(?:(\d+) failed)?[, ]*(?:(\d+) passed)?", out.strip().splitlines()[-1]
-                        if out.strip() else "")
-    failed = int(summary.group(1) or 0) if summary else 0
-    passed = int(summary.group(2) or 0) if summary else 0
+    summary = next((line for line in reversed(out.splitlines())
+                    if re.search(r"\d+ (passed|failed)", line)), "")
+    failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0
+    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0
     failing = re.findall(r"^FAILED (\S+)", out, re.MULTILINE)
     return {"exit_code": code, "passed": passed, "failed": failed, "failing_tests": failing,
             "sandbox": sandbox}
@@ -109,9 +130,11 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
     request = str(ctx.payload.get("request", "Fix the bug"))
     steps = ["Localize the bug (read code, run tests)", "Understand the root cause",
              "Implement the fix", "Verify with tests and in the browser", "Review"]
-    ctx.store("plan.md", f"# Plan for: {request}\n" + "\n".join(
+    text, engine = _ask(ctx, f"Plan these steps for the request {request!r}: "
+                        + "; ".join(steps))
+    ctx.store("plan.md", text or f"# Plan for: {request}\n" + "\n".join(
         f"{i}. {s}" for i, s in enumerate(steps, 1)), "text/markdown")
-    return {"engine": OFFLINE, "steps": steps}
+    return {"engine": engine, "steps": steps}
 
 
 def run_tests(ctx: TaskContext) -> dict[str, Any]:
@@ -138,17 +161,31 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
                            retryable=False)
     diagnosis = (f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
                  f"but login() looks it up as typed (auth/login.py:{lookup}).")
-    ctx.store("diagnosis.md", diagnosis, "text/markdown")
-    ctx.add_usage(tokens=0)
-    return {"engine": OFFLINE, "diagnosis": diagnosis, "line": lookup}
+    text, engine = _ask(ctx, f"Tests fail:\n{output[-2000:]}\nCode:\n{code}\n"
+                        "Name the root cause in two sentences.")
+    ctx.store("diagnosis.md", diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
+              "text/markdown")
+    return {"engine": engine, "diagnosis": diagnosis, "line": lookup}
 
 
 def fix(ctx: TaskContext) -> dict[str, Any]:
     """Fix: write the patch, apply it to a scratch copy and check the syntax."""
-    ctx.read_text("understanding/diagnosis.md")  # the fix is written from the diagnosis
+    diagnosis = ctx.read_text("understanding/diagnosis.md")
+    proposal, engine = _ask(ctx, f"{diagnosis}\nWrite a unified diff for auth/login.py that "
+                            "fixes it. Answer with the diff only.")
+    patch = PATCH
     root = _workspace(ctx)
     try:
-        _apply_patch(root, PATCH.encode())
+        if proposal:
+            try:  # use the model's patch only if it really applies
+                _apply_patch(root, proposal.encode())
+                patch = proposal
+            except HandlerError as exc:
+                ctx.log.warning("the model's patch does not apply (%s): using the offline "
+                                "rule's patch", exc)
+                engine = OFFLINE.split(" (")[0] + " (the model's patch did not apply)"
+        if patch is PATCH:
+            _apply_patch(root, PATCH.encode())
         source = (root / "auth" / "login.py").read_text()
         try:
             ast.parse(source, "auth/login.py")
@@ -156,8 +193,8 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
             raise HandlerError(f"patched code does not parse: {exc}", retryable=False) from None
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    ctx.store("patch.diff", PATCH, "text/x-diff")
-    return {"engine": OFFLINE, "files_changed": ["auth/login.py"], "syntax": "ok"}
+    ctx.store("patch.diff", patch, "text/x-diff")
+    return {"engine": engine, "files_changed": ["auth/login.py"], "syntax": "ok"}
 
 
 def _free_port() -> int:
@@ -177,10 +214,11 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
         return {"ran": False, "reason": "missing " + ", ".join(missing)}
     root = _workspace(ctx)
     port = _free_port()
-    app = subprocess.Popen([sys.executable, "-m", "auth.app", str(port)], cwd=root,
-                           env={**os.environ, "PYTHONPATH": str(root)})
+    app = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "auth.app", str(port), cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)})
     try:
-        _wait_port(port)
+        await asyncio.to_thread(_wait_port, port)
         ctx.payload = {"actions": [
             {"action": "goto", "url": f"http://127.0.0.1:{port}/"},
             {"action": "fill", "selector": "#email", "value": " Alice@Example.com"},
@@ -192,7 +230,7 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
         result = await run_browser(ctx, config)
     finally:
         app.terminate()
-        app.wait(10)
+        await app.wait()
         shutil.rmtree(root, ignore_errors=True)
     return {"ran": True, "title": result.get("title"), "url": result.get("url")}
 
@@ -219,8 +257,11 @@ def review(ctx: TaskContext) -> dict[str, Any]:
     else:
         lines.append(f"- browser: not run ({browser.get('reason', 'no result')})")
     lines.append("- verdict: " + ("ship it" if ok else "needs work"))
+    text, engine = _ask(ctx, "Review this verification:\n" + "\n".join(lines))
+    if text:
+        lines += ["", "Model's review:", text]
     ctx.store("report.md", "\n".join(lines), "text/markdown")
-    return {"engine": OFFLINE, "approved": ok}
+    return {"engine": engine, "approved": ok}
 
 
 HANDLERS: dict[str, Handler] = {

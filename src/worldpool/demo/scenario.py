@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -26,6 +27,7 @@ from worldpool.models import (
     Event,
     EventKind,
     Requirements,
+    RoutingDecision,
     WorkerProfile,
     WorkflowSpec,
     WorkflowStatus,
@@ -188,7 +190,7 @@ def main(user_location: str, *, live: bool, as_json: bool, console: Console) -> 
         console.print(f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
                       f"{len(demo_pool())} workers in-process (embedded backend)\n")
     with view if view is not None else contextlib.nullcontext():
-        status, pool, log = asyncio.run(run_demo(user_location, on_update=update))
+        status, pool, _ = asyncio.run(run_demo(user_location, on_update=update))
     if as_json:
         console.print_json(status.model_dump_json())
         return 0 if status.status.value == "succeeded" else 1
@@ -206,15 +208,17 @@ def main(user_location: str, *, live: bool, as_json: bool, console: Console) -> 
     return 0 if status.status.value == "succeeded" else 1
 
 
-_SEED_FIELDS = {
+_SEED_FIELDS: Any = {
     "id": True, "status": True, "total_cost_usd": True, "estimated_completion_sec": True,
     "steps": {"__all__": {"step", "worker", "region", "status", "attempts", "duration_ms",
                           "tokens_used", "cost_usd", "sandbox_id", "vnc_url", "screenshot"}},
 }
 
 
-async def _decisions(pool: EmbeddedPool, status: WorkflowStatus) -> list[tuple[str, object]]:
-    out = []
+async def _decisions(
+    pool: EmbeddedPool, status: WorkflowStatus
+) -> list[tuple[str, RoutingDecision | None]]:
+    out: list[tuple[str, RoutingDecision | None]] = []
     for step in status.steps:
         record = await pool.backend.get_task(step.task_id) if step.task_id else None
         out.append((step.step, record.decision if record else None))

@@ -14,6 +14,7 @@ the step's status carries ``vnc_url`` so a person can watch it live.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worldpool.errors import ConfigError, HandlerError
 from worldpool.executors.browser_actions import (
-    Action, Click, Evaluate, Fill, Goto, Press, Screenshot, UrlPolicy, WaitFor, parse_actions,
+    Action,
+    Click,
+    Evaluate,
+    Fill,
+    Goto,
+    Press,
+    Screenshot,
+    UrlPolicy,
+    WaitFor,
+    parse_actions,
 )
 from worldpool.executors.vnc import VirtualDisplay
 from worldpool.handlers import Handler, TaskContext
@@ -48,6 +58,8 @@ LAUNCH_ARGS = (
 MAX_CONSOLE_LINES = 500
 MAX_EVALUATION_BYTES = 64 * 1024
 FAILURE_SCREENSHOT = "failure-screenshot.png"
+ENV_PREFIX = "WORLDPOOL_BROWSER_"
+_LIST_FIELDS = {"extra_args", "allowed_schemes", "allowed_hosts"}
 
 
 class BrowserConfig(BaseModel):
@@ -71,6 +83,25 @@ class BrowserConfig(BaseModel):
     action_timeout_ms: int = Field(default=10_000, gt=0)
     navigation_timeout_ms: int = Field(default=30_000, gt=0)
     har_content: Literal["omit", "embed"] = "omit"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> BrowserConfig:
+        """``WORLDPOOL_BROWSER_<FIELD>`` variables (lists comma-separated); overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = [p.strip() for p in raw.split(",") if p.strip()] \
+                    if name in _LIST_FIELDS else raw
+        values.update(overrides or {})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                for e in exc.errors())
+            raise ConfigError(f"invalid browser config: {reasons}") from None
 
     @property
     def url_policy(self) -> UrlPolicy:
@@ -189,30 +220,30 @@ class _Session:
                                    retryable=_retryable(reason, timed_out)) from exc
             self.ctx.report_progress((index + 1) / len(actions), action.describe())
 
-    async def _do(self, action: Action, timeout: int) -> None:
+    async def _do(self, action: Action, timeout_ms: int) -> None:
         page = self.page
         if isinstance(action, Goto):
-            await page.goto(action.url, wait_until=action.wait_until, timeout=timeout)
+            await page.goto(action.url, wait_until=action.wait_until, timeout=timeout_ms)
         elif isinstance(action, Fill):
-            await page.fill(action.selector, action.value, timeout=timeout)
+            await page.fill(action.selector, action.value, timeout=timeout_ms)
         elif isinstance(action, Click):
-            await page.click(action.selector, timeout=timeout)
+            await page.click(action.selector, timeout=timeout_ms)
         elif isinstance(action, Press):
             if action.selector is None:
                 await page.keyboard.press(action.key)
             else:
-                await page.press(action.selector, action.key, timeout=timeout)
+                await page.press(action.selector, action.key, timeout=timeout_ms)
         elif isinstance(action, WaitFor):
             if action.selector is not None:
                 await page.wait_for_selector(action.selector, state=action.state,
-                                             timeout=timeout)
+                                             timeout=timeout_ms)
             else:
                 await page.get_by_text(str(action.text)).first.wait_for(
-                    state=action.state, timeout=timeout)
+                    state=action.state, timeout=timeout_ms)
         elif isinstance(action, Evaluate):
             self.evaluations.append(_json_safe(await page.evaluate(action.expression)))
         elif isinstance(action, Screenshot):
-            png = await page.screenshot(full_page=action.full_page, timeout=timeout)
+            png = await page.screenshot(full_page=action.full_page, timeout=timeout_ms)
             self.ctx.store(action.artifact_name, png, "image/png")
             self.screenshots.append(action.artifact_name)
             self.ctx.set_meta("screenshot", action.artifact_name)
@@ -245,8 +276,8 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                            retryable=True) from None
 
     started = time.monotonic()
-    viewport = {"width": config.viewport_width, "height": config.viewport_height}
-    viewport.update(payload.viewport or {})
+    viewport = {"width": config.viewport_width, "height": config.viewport_height,
+                **(payload.viewport or {})}
     with tempfile.TemporaryDirectory(prefix="worldpool-browser-") as tmp:
         har = Path(tmp) / "network.har"
         async with contextlib.AsyncExitStack() as stack:
@@ -282,8 +313,11 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 result = {"final_url": session.page.url, "title": await session.page.title()}
                 if payload.trace == "always":
                     await _store_trace(ctx, context, Path(tmp))
-            except Exception:
+            except Exception as exc:
                 await _store_failure(ctx, session, Path(tmp), payload.trace != "off")
+                if isinstance(exc, PlaywrightError):  # outside any action: setup or teardown
+                    raise HandlerError(f"browser failed: {_first_line(exc)}",
+                                       retryable=True) from exc
                 raise
             finally:
                 with contextlib.suppress(PlaywrightError):
@@ -331,12 +365,15 @@ async def _store_failure(ctx: TaskContext, session: _Session, tmp: Path, trace: 
 def handlers(
     config: BrowserConfig | Mapping[str, Any] | None = None, *, check_tools: bool = True
 ) -> dict[str, Handler]:
-    """``{"browser": handler}`` for a worker; refuses to start when Chromium is missing."""
-    try:
-        cfg = config if isinstance(config, BrowserConfig) else BrowserConfig.model_validate(
-            dict(config or {}))
-    except ValidationError as exc:
-        raise ConfigError(f"invalid browser config: {exc}") from None
+    """``{"browser": handler}`` for a worker; refuses to start when Chromium is missing.
+
+    A mapping (or None) is laid over the ``WORLDPOOL_BROWSER_*`` environment variables, so
+    ``worldpool worker --handlers worldpool.executors.browser:handlers`` works as is."""
+    cfg = config if isinstance(config, BrowserConfig) else BrowserConfig.from_env(
+        overrides=config)
+    if importlib.util.find_spec("playwright") is None:
+        raise ConfigError("the browser handler needs Playwright: pip install 'worldpool[browser]' "
+                          "(never 'playwright install': it drives the system Chromium)")
     if check_tools and (missing := cfg.missing_tools()):
         raise ConfigError("browser worker needs " + ", ".join(missing)
                           + "; install them with apt-get or drop the browser handler")

@@ -208,7 +208,8 @@ class UrlPolicy(BaseModel):
             return None
         if scheme not in self.schemes:
             allowed = ", ".join(sorted(self.schemes))
-            return f"scheme {scheme or '(none)'!r} is not allowed on this worker (allowed: {allowed})"
+            shown = scheme or "(none)"
+            return f"scheme {shown!r} is not allowed on this worker (allowed: {allowed})"
         host = (parts.hostname or "").lower()
         if self.hosts is not None and not any(fnmatch.fnmatchcase(host, p.lower())
                                               for p in self.hosts):

@@ -51,7 +51,8 @@ def apply_patch(worktree: Path, patch: bytes) -> list[str]:
     failed = _git_apply(worktree, patch)
     if failed:
         raise HandlerError(f"patch does not apply: {failed}", retryable=False)
-    changed = {line.split("\t", 2)[2] for line in numstat.decode().splitlines() if line.count("\t") >= 2}
+    lines = numstat.decode().splitlines()
+    changed = {line.split("\t", 2)[2] for line in lines if line.count("\t") >= 2}
     return sorted(changed)
 
 

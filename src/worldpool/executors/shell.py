@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ __all__ = [
 
 
 def run_command(
-    request: ShellRequest, provider: SandboxProvider, cancelled: Any = None
+    request: ShellRequest, provider: SandboxProvider, cancelled: threading.Event | None = None
 ) -> ShellResult:
     """Run ``request`` with ``provider`` after checking its output paths are safe."""
     for path in request.outputs:

@@ -234,7 +234,7 @@ class VirtualDisplay:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.start_timeout_s
         while loop.time() < give_up and proc.returncode is None:
-            if b"\nPORT=" in b"\n" + out.read_bytes():
+            if b"\nPORT=" in b"\n" + out.read_bytes():  # noqa: ASYNC240 - a small local file
                 return True
             await asyncio.sleep(0.05)
         return False

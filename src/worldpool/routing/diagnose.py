@@ -3,9 +3,10 @@
 Generic over filters: for each filter F, if the other filters alone would leave some
 workers, F by itself blocks them, and relaxing F is a one-step fix. The fix that is
 cheapest to make wins: waiting for a slot (capacity) first, then the filter whose removal
-would free the most workers. Its message names the best such worker (by score) and that
-filter's reason for it, e.g. "relax the hardware requirements: dgx-london-02 passes every
-other filter but has 40 GB VRAM, task needs 80 GB". Failing that, pairs of filters.
+would free the most workers. Its message names the nearest such worker (fewest failing
+reason codes of that filter, then best score) and that filter's reason for it, e.g.
+"relax the hardware requirements: dgx-london-02 passes every other filter but has 40 GB
+VRAM, task needs 80 GB". Failing that, pairs of filters.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows
+from worldpool.routing.interface import Mask, RoutingContext, Rows
 from worldpool.routing.pool import PoolSnapshot
 
 if TYPE_CHECKING:
@@ -57,11 +58,19 @@ def diagnose(
 
 
 def _headline(ctx: RoutingContext, passes: list[FilterPass], first_filter: list[Mask]) -> str:
+    # Every requirement that rules anyone out, so the headline states the whole conflict
+    # ("has capability X and is in region Y"), except transient ones (a busy slot) that
+    # matter only when they are what finally blocks the task.
     phrases = []
     for p, first in zip(passes, first_filter, strict=True):
-        if not first.any():
+        relevant = first if getattr(p.plugin, "transient", False) else None
+        codes = {
+            code
+            for code, failing in p.failures.items()
+            if (failing if relevant is None else failing & relevant).any()
+        }
+        if not codes:
             continue
-        codes = {code for code, failing in p.failures.items() if (failing & first).any()}
         describe = getattr(p.plugin, "describe", None)
         phrase = describe(ctx, codes) if describe is not None else f"passes {p.plugin.name}"
         if phrase:
@@ -89,22 +98,34 @@ def _suggest(
                 options.append((not waits, -count, relaxed, rest))
         if options:
             _, neg_count, relaxed, rest = min(options, key=lambda o: o[:3])
-            return _phrase(router, ctx, pool, [passes[i].plugin for i in relaxed], rest, -neg_count)
+            chosen = [passes[i] for i in relaxed]
+            return _phrase(router, ctx, pool, chosen, _nearest(chosen, rest), -neg_count)
     return (
         "no worker comes close: relaxing any two constraints still leaves none; "
         "add workers that match the task or loosen its requirements"
     )
 
 
+def _nearest(relaxed: list[FilterPass], rest: Mask) -> Rows:
+    """Rows of ``rest`` that fail the fewest reason codes of the relaxed filters."""
+    rows = np.flatnonzero(rest)
+    misses = np.zeros(len(rows), dtype=np.int64)
+    for p in relaxed:
+        for failing in p.failures.values():
+            misses += failing[rows]
+    nearest: Rows = rows[misses == misses.min()]
+    return nearest
+
+
 def _phrase(
     router: Router,
     ctx: RoutingContext,
     pool: PoolSnapshot,
-    relaxed: list[Filter],
-    rest: Mask,
+    passes: list[FilterPass],
+    rows: Rows,
     count: int,
 ) -> str:
-    rows = np.flatnonzero(rest)
+    relaxed = [p.plugin for p in passes]
     scored = router.score_rows(ctx, pool, rows)
     best = pool.workers[int(rows[router.rank(ctx, pool, scored, 1)[0]])]
     whys = " and ".join(f.verdict(ctx, best).reason for f in relaxed)

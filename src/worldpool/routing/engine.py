@@ -34,6 +34,7 @@ from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
 
 CAPACITY = "capacity"
+_REPORT_FIELDS = set(CandidateReport.model_fields)
 
 
 @dataclass(slots=True)
@@ -100,7 +101,8 @@ class Router:
                 raw = scorer.score(ctx, pool, rows)
                 if raw is None:
                     continue
-                scores = np.clip(np.nan_to_num(np.asarray(raw, np.float64), nan=0.0), 0.0, 1.0)
+                # fmax maps NaN to 0 (it ignores NaN), fmin then caps at 1.
+                scores = np.fmin(np.fmax(np.asarray(raw, np.float64), 0.0), 1.0)
                 if scores.shape != rows.shape:
                     raise ConfigError(
                         f"scorer {scorer.name!r} returned {scores.shape} scores for "
@@ -149,39 +151,37 @@ class Router:
         k = self.policy.report_candidates_max
         top = self.rank(ctx, pool, scored, max(k, 2))
 
-        decision = RoutingDecision.model_construct(
+        winner = runner_up = suggestion = None
+        reasons: list[str] = []
+        wait_reason = self._affinity_wait(ctx, pool, passes, feasible)
+        if wait_reason is not None:
+            reasons = [wait_reason]
+        elif len(top):
+            ranked = [pool.ids[int(scored.rows[i])] for i in top[:2]]
+            winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+        else:
+            found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
+            reasons, suggestion = found.reasons, found.suggestion
+        candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
+        # Built once, unvalidated: every field was computed above from validated inputs
+        # (assigning fields one by one would re-validate each time).
+        return RoutingDecision.model_construct(
             task_id=ctx.task.id,
+            winner=winner,
+            runner_up=runner_up,
             weights=scored.weights or {s.name: w for s, w in self.scorers},
+            candidates=candidates,
             pool_size=n,
             feasible_count=len(rows),
             excluded_by=excluded_by,
-            decided_at=ctx.now,
-            winner=None,
-            runner_up=None,
-            candidates=[],
-            omitted_candidates=0,
+            omitted_candidates=n - len(candidates),
             sampled=False,
-            reasons=[],
-            suggestion=None,
-            waiting_for_affinity=False,
-            duration_us=0.0,
+            reasons=reasons,
+            suggestion=suggestion,
+            waiting_for_affinity=wait_reason is not None,
+            decided_at=ctx.now,
+            duration_us=(time.perf_counter() - started) * 1e6,
         )
-        ranked_ids = [pool.ids[int(scored.rows[i])] for i in top[:2]]
-        wait_reason = self._affinity_wait(ctx, pool, passes, feasible)
-        if wait_reason is not None:
-            decision.waiting_for_affinity = True
-            decision.reasons = [wait_reason]
-        elif ranked_ids:
-            decision.winner = ranked_ids[0]
-            decision.runner_up = ranked_ids[1] if len(ranked_ids) > 1 else None
-        else:
-            found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
-            decision.reasons, decision.suggestion = found.reasons, found.suggestion
-
-        decision.candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
-        decision.omitted_candidates = n - len(decision.candidates)
-        decision.duration_us = (time.perf_counter() - started) * 1e6
-        return decision
 
     def _affinity_wait(
         self, ctx: RoutingContext, pool: PoolSnapshot, passes: list[FilterPass], feasible: Mask
@@ -222,18 +222,24 @@ class Router:
     ) -> list[CandidateReport]:
         """Top feasible workers, then the nearest misses while the report has room."""
         workers = pool.workers
+        names = list(scored.per_scorer)
+        columns = [scored.per_scorer[name][top].tolist() for name in names]
+        totals = scored.totals[top].tolist()
+        rows = scored.rows[top].tolist()
         reports = []
-        for pos in top.tolist():
-            row = int(scored.rows[pos])
+        for i, row in enumerate(rows):
             worker = workers[row]
+            # model_construct: every value is ours and already typed; validating 25
+            # reports per decision would cost more than the rest of the decision.
             reports.append(
                 CandidateReport.model_construct(
+                    _fields_set=_REPORT_FIELDS,
                     worker_id=worker.id,
                     region=worker.profile.location.region,
                     feasible=True,
                     verdicts=list(self._ok),
-                    scores={name: float(s[pos]) for name, s in scored.per_scorer.items()},
-                    total=float(scored.totals[pos]),
+                    scores={name: col[i] for name, col in zip(names, columns, strict=True)},
+                    total=totals[i],
                 )
             )
         room = self.policy.report_candidates_max - len(reports)
@@ -246,15 +252,17 @@ class Router:
         order = np.lexsort((pool.id_rank[missed], failing_count[missed]))[:room]
         for row in missed[order].tolist():
             worker = workers[row]
-            verdicts = [f.verdict(ctx, worker) for f in self.filters]
+            # Ask a plugin only where its mask failed: passing ones get the shared ok.
+            verdicts = [
+                p.plugin.verdict(ctx, worker) if not p.mask[row] else okay
+                for p, okay in zip(passes, self._ok, strict=True)
+            ]
             reports.append(
-                CandidateReport.model_construct(
+                CandidateReport(
                     worker_id=worker.id,
                     region=worker.profile.location.region,
                     feasible=False,
                     verdicts=_failing_first(verdicts),
-                    scores={},
-                    total=0.0,
                 )
             )
         return reports

@@ -16,12 +16,14 @@ plugin evaluates a predicate once per distinct value and broadcasts it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from worldpool import geo
 from worldpool.errors import NotFoundError
 from worldpool.models import Location, Worker, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.routing.bits import BitVocab
@@ -36,6 +38,7 @@ STATUS_CODES: dict[WorkerStatus, int] = {
     WorkerStatus.OFFLINE: 2,
 }
 STATUS_ONLINE = STATUS_CODES[WorkerStatus.ONLINE]
+MEMO_MAX = 256
 
 
 def tool_names(profile: WorkerProfile) -> set[str]:
@@ -74,7 +77,7 @@ class PoolSnapshot:
         self._column_names: list[str] = []
         self._by_id: dict[str, Worker] = {}
         self._cache_index: dict[str, set[str]] = {}  # artifact digest -> worker ids holding it
-        self._memo: dict[Any, Any] = {}
+        self._memo: OrderedDict[Any, Any] = OrderedDict()
         self.version = 0  # bumped on every change; plugins may key caches on it
         for worker in workers:
             self.upsert(worker)
@@ -171,12 +174,28 @@ class PoolSnapshot:
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A value cached until profiles next change (e.g. a region allow-list mask).
 
-        Only for values derived from profiles: state updates do not clear it.
+        Only for values derived from profiles: state updates do not clear it. The cache
+        keeps the :data:`MEMO_MAX` most recently used keys.
         """
         self.refresh()
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        if key in self._memo:
+            self._memo.move_to_end(key)
+            return self._memo[key]
+        value = self._memo[key] = compute()
+        if len(self._memo) > MEMO_MAX:
+            self._memo.popitem(last=False)
+        return value
+
+    def distance_km_from(self, loc: Location) -> F64:
+        """Great-circle km from ``loc`` to every row (computed once per distinct place)."""
+
+        def compute() -> F64:
+            km = geo.distance_km_many(loc.lat, loc.lon, self.coord_lat, self.coord_lon)
+            out: F64 = km[self.coord_index]
+            return out
+
+        result: F64 = self.memo(("distance_km", loc.lat, loc.lon), compute)
+        return result
 
     @property
     def online(self) -> Mask:
@@ -234,6 +253,11 @@ class PoolSnapshot:
             self.region_locations[idx] = p.location
         self.timezones, self.timezone_index = _interned([p.location.timezone for p in profiles])
         self.gpu_models, self.gpu_model_index = _interned([gpu_models_text(p) for p in profiles])
+        coords, self.coord_index = _interned(
+            [f"{p.location.lat!r},{p.location.lon!r}" for p in profiles]
+        )
+        self.coord_lat: F64 = np.array([float(c.split(",")[0]) for c in coords], np.float64)
+        self.coord_lon: F64 = np.array([float(c.split(",")[1]) for c in coords], np.float64)
 
         for row, worker in enumerate(workers):
             self._patch_state(row, worker)

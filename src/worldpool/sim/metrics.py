@@ -79,8 +79,10 @@ class RunResult:
         return self.tasks / self.wall_s if self.wall_s > 0 else float("inf")
 
     def overall_p95_s(self) -> float:
-        allc = np.concatenate([v for v in self.completion.values()]) if self.completion else []
-        return float(np.percentile(allc, 95)) if len(allc) else float("nan")
+        parts = [v for v in self.completion.values() if len(v)]
+        if not parts:
+            return float("nan")
+        return float(np.percentile(np.concatenate(parts), 95))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,7 +113,10 @@ def class_stats(completion: F64, waits: F64, goals: F64) -> ClassStats:
     has_goal = ~np.isnan(goals)
     within = float(np.mean(completion[has_goal] <= goals[has_goal])) if has_goal.any() else None
     return ClassStats(
-        count=len(completion), p50_s=p50, p95_s=p95, p99_s=p99,
+        count=len(completion),
+        p50_s=p50,
+        p95_s=p95,
+        p99_s=p99,
         mean_queue_wait_s=float(waits.mean()) if len(waits) else 0.0,
         p95_queue_wait_s=float(np.percentile(waits, 95)) if len(waits) else 0.0,
         within_goal=within,

@@ -45,7 +45,10 @@ def _big_models(tokens_per_s: float) -> list[ServedModel]:
             name=BIG_MODEL, context_tokens=128_000, tokens_per_s=tokens_per_s, concurrent_requests=8
         ),
         ServedModel(
-            name=SMALL_MODEL, context_tokens=32_768, tokens_per_s=tokens_per_s * 3, concurrent_requests=8
+            name=SMALL_MODEL,
+            context_tokens=32_768,
+            tokens_per_s=tokens_per_s * 3,
+            concurrent_requests=8,
         ),
     ]
 
@@ -55,25 +58,37 @@ def _gpu_hardware(kind: str) -> Hardware:
         gpus, tps = [GPU(model="H100-80GB", vram_gb=80, count=4)], 80.0
     elif kind == "L4":
         return Hardware(
-            cpus=16, memory_gb=64, disk_gb=500, gpus=[GPU(model="L4", vram_gb=24, count=1)],
+            cpus=16,
+            memory_gb=64,
+            disk_gb=500,
+            gpus=[GPU(model="L4", vram_gb=24, count=1)],
             tools=["jedi"],
-            models=[ServedModel(name=SMALL_MODEL, context_tokens=32_768, tokens_per_s=60.0,
-                                concurrent_requests=4)],
+            models=[
+                ServedModel(
+                    name=SMALL_MODEL,
+                    context_tokens=32_768,
+                    tokens_per_s=60.0,
+                    concurrent_requests=4,
+                )
+            ],
         )
     else:
         gpus, tps = [GPU(model="A100-80GB", vram_gb=80, count=8)], 50.0
-    return Hardware(cpus=64, memory_gb=512, disk_gb=2000, gpus=gpus, tools=["jedi"],
-                    models=_big_models(tps))
+    return Hardware(
+        cpus=64, memory_gb=512, disk_gb=2000, gpus=gpus, tools=["jedi"], models=_big_models(tps)
+    )
 
 
 def _browser_hardware() -> Hardware:
-    return Hardware(cpus=16, memory_gb=64, disk_gb=200, tools=["playwright", "vnc"],
-                    browser="chromium")
+    return Hardware(
+        cpus=16, memory_gb=64, disk_gb=200, tools=["playwright", "vnc"], browser="chromium"
+    )
 
 
 def _sandbox_hardware() -> Hardware:
-    return Hardware(cpus=64, memory_gb=256, disk_gb=4000, tools=["git", "bwrap"],
-                    virtualization="firecracker")
+    return Hardware(
+        cpus=64, memory_gb=256, disk_gb=4000, tools=["git", "bwrap"], virtualization="firecracker"
+    )
 
 
 def _latency(region: str, given: float | None = None) -> float:
@@ -84,8 +99,14 @@ def _latency(region: str, given: float | None = None) -> float:
 
 
 def _profile(
-    wid: str, kind: str, region: str, cost: float, *, gpu: str = "A100",
-    latency_ms: float | None = None, provider: str = "",
+    wid: str,
+    kind: str,
+    region: str,
+    cost: float,
+    *,
+    gpu: str = "A100",
+    latency_ms: float | None = None,
+    provider: str = "",
 ) -> WorkerProfile:
     """One worker of ``kind`` (gpu, browser, sandbox) at catalogue ``region``."""
     if kind == "gpu":
@@ -102,9 +123,15 @@ def _profile(
     if kind == "gpu":
         labels["gpu"] = gpu.lower()
     return WorkerProfile(
-        id=wid, capabilities=caps, handlers=handlers, hardware=hw,
-        location=geo.location_for(region), cost_per_hour=cost, max_concurrency=slots,
-        latency_to_orchestrator_ms=_latency(region, latency_ms), labels=labels,
+        id=wid,
+        capabilities=caps,
+        handlers=handlers,
+        hardware=hw,
+        location=geo.location_for(region),
+        cost_per_hour=cost,
+        max_concurrency=slots,
+        latency_to_orchestrator_ms=_latency(region, latency_ms),
+        labels=labels,
     )
 
 
@@ -114,36 +141,63 @@ def seed_pool() -> list[WorkerProfile]:
         _profile("dgx-tokyo-01", "gpu", "tokyo", 6.50, latency_ms=45, provider="on-prem"),
         _profile("dgx-london-02", "gpu", "london", 9.50, gpu="H100", provider="on-prem"),
         _profile("dgx-sf-01", "gpu", "san-francisco", 8.00, provider="on-prem"),
-        _profile("browser-aws-useast-03", "browser", "us-east-1", 0.80, latency_ms=12,
-                 provider="aws"),
+        _profile(
+            "browser-aws-useast-03", "browser", "us-east-1", 0.80, latency_ms=12, provider="aws"
+        ),
         _profile("browser-gcp-euwest-01", "browser", "europe-west1", 0.76, provider="gcp"),
         _profile("browser-azure-eastasia-01", "browser", "eastasia", 0.85, provider="azure"),
-        _profile("sandbox-onprem-01", "sandbox", "on-prem", 1.20, latency_ms=8,
-                 provider="on-prem"),
+        _profile("sandbox-onprem-01", "sandbox", "on-prem", 1.20, latency_ms=8, provider="on-prem"),
     ]
 
 
 # region -> relative size of the region's fleet; price multipliers by macro-region
 WORLD_REGIONS: dict[str, float] = {
-    "us-east-1": 10, "us-west-2": 6, "us-central1": 5, "eastus": 5, "westus2": 3,
-    "ca-central-1": 2, "sa-east-1": 2, "brazilsouth": 1,
-    "eu-west-1": 5, "eu-central-1": 5, "europe-west1": 4, "europe-west4": 3, "westeurope": 4,
-    "uksouth": 3, "eu-north-1": 2,
-    "ap-northeast-1": 5, "asia-northeast1": 3, "ap-southeast-1": 4, "eastasia": 3,
-    "ap-south-1": 3, "australiaeast": 2, "koreacentral": 2,
-    "me-central-1": 1, "southafricanorth": 1,
+    "us-east-1": 10,
+    "us-west-2": 6,
+    "us-central1": 5,
+    "eastus": 5,
+    "westus2": 3,
+    "ca-central-1": 2,
+    "sa-east-1": 2,
+    "brazilsouth": 1,
+    "eu-west-1": 5,
+    "eu-central-1": 5,
+    "europe-west1": 4,
+    "europe-west4": 3,
+    "westeurope": 4,
+    "uksouth": 3,
+    "eu-north-1": 2,
+    "ap-northeast-1": 5,
+    "asia-northeast1": 3,
+    "ap-southeast-1": 4,
+    "eastasia": 3,
+    "ap-south-1": 3,
+    "australiaeast": 2,
+    "koreacentral": 2,
+    "me-central-1": 1,
+    "southafricanorth": 1,
 }
 PRICE_MULTIPLIER: dict[str, float] = {
-    "americas": 1.0, "europe": 1.08, "asia-pacific": 1.15, "middle-east": 1.2, "africa": 1.25,
+    "americas": 1.0,
+    "europe": 1.08,
+    "asia-pacific": 1.15,
+    "middle-east": 1.2,
+    "africa": 1.25,
 }
-BASE_PRICE: dict[str, float] = {"A100": 14.0, "H100": 22.0, "L4": 0.85, "browser": 0.77,
-                                "sandbox": 2.4}
+BASE_PRICE: dict[str, float] = {
+    "A100": 14.0,
+    "H100": 22.0,
+    "L4": 0.85,
+    "browser": 0.77,
+    "sandbox": 2.4,
+}
 KIND_SHARE = {"gpu": 0.3, "browser": 0.35, "sandbox": 0.35}
 GPU_SHARE = {"A100": 0.4, "H100": 0.25, "L4": 0.35}
 
 
-def world_pool(workers: int = 10_000, seed: int = 0,
-               regions: dict[str, float] | None = None) -> list[WorkerProfile]:
+def world_pool(
+    workers: int = 10_000, seed: int = 0, regions: dict[str, float] | None = None
+) -> list[WorkerProfile]:
     """A generated pool of ``workers`` spread over ``regions`` (deterministic for ``seed``)."""
     if workers < 1:
         raise ConfigError(f"world pool size {workers}: it must be at least 1")
@@ -166,10 +220,16 @@ def world_pool(workers: int = 10_000, seed: int = 0,
         gpu = gpus[int(gpu_of[i])]
         base = BASE_PRICE[gpu if kind == "gpu" else kind]
         mult = PRICE_MULTIPLIER[geo.location_for(code).macro_region]
-        out.append(_profile(
-            f"{kind}-{code}-{i:05d}", kind, code, round(base * mult * float(jitter[i]), 3),
-            gpu=gpu, provider=geo.PROVIDERS[code],
-        ))
+        out.append(
+            _profile(
+                f"{kind}-{code}-{i:05d}",
+                kind,
+                code,
+                round(base * mult * float(jitter[i]), 3),
+                gpu=gpu,
+                provider=geo.PROVIDERS[code],
+            )
+        )
     return out
 
 

@@ -39,8 +39,16 @@ DAY_S = 86_400.0
 DEFAULT_STICKY_WAIT_S = 30.0
 #: Median run time per handler (s) when a trace gives none.
 HANDLER_WORK_S: dict[str, float] = {
-    "plan": 8.0, "analyze": 12.0, "fix": 10.0, "review": 8.0, "llm": 6.0,
-    "browser_check": 40.0, "browser": 40.0, "run_tests": 25.0, "shell": 5.0, "apply_patch": 2.0,
+    "plan": 8.0,
+    "analyze": 12.0,
+    "fix": 10.0,
+    "review": 8.0,
+    "llm": 6.0,
+    "browser_check": 40.0,
+    "browser": 40.0,
+    "run_tests": 25.0,
+    "shell": 5.0,
+    "apply_patch": 2.0,
 }
 
 
@@ -102,6 +110,9 @@ class WorkloadBuilder:
         self._workflows: list[str] = []
         self._sources: list[str] = []
 
+    def __len__(self) -> int:
+        return len(self._rows)
+
     def _intern(self, spec: TaskSpec) -> int:
         ix = self._template_ix.get(id(spec))
         if ix is None:
@@ -110,10 +121,21 @@ class WorkloadBuilder:
         return ix
 
     def add_task(
-        self, spec: TaskSpec, at: float, work_s: float, *, cls: str = "task",
-        goal_s: float | None = None, rounds: int = 0, out_bytes: int = 0,
-        user: str | None = None, source: str = "",
-        _wf: int = -1, _parents: Sequence[int] = (), _sticky: int = -1, _context_s: float = 0.0,
+        self,
+        spec: TaskSpec,
+        at: float,
+        work_s: float,
+        *,
+        cls: str = "task",
+        goal_s: float | None = None,
+        rounds: int = 0,
+        out_bytes: int = 0,
+        user: str | None = None,
+        source: str = "",
+        _wf: int = -1,
+        _parents: Sequence[int] = (),
+        _sticky: int = -1,
+        _context_s: float = 0.0,
         _step: str = "",
     ) -> int:
         """Add one task arriving at ``at`` (sim seconds); returns its row."""
@@ -124,20 +146,38 @@ class WorkloadBuilder:
             geo.location_for(code)  # unknown places fail here, with a did-you-mean
         u = -1 if code is None else self._users.setdefault(code, len(self._users))
         c = self._classes.setdefault(cls, len(self._classes))
-        self._rows.append((
-            at, self._intern(spec), c, u, work_s, np.nan if goal_s is None else goal_s,
-            rounds, out_bytes, _context_s, _wf, _sticky,
-        ))
+        self._rows.append(
+            (
+                at,
+                self._intern(spec),
+                c,
+                u,
+                work_s,
+                np.nan if goal_s is None else goal_s,
+                rounds,
+                out_bytes,
+                _context_s,
+                _wf,
+                _sticky,
+            )
+        )
         self._parents.append(_parents)
         self._steps.append(_step)
         self._sources.append(source)
         return len(self._rows) - 1
 
     def add_workflow(
-        self, spec: WorkflowSpec, at: float, work_s: dict[str, float] | None = None, *,
-        cls: str = "workflow", out_bytes: dict[str, int] | None = None,
-        context_s: dict[str, float] | None = None, goal_s: float | None = None,
-        source: str = "", templates: dict[str, TaskSpec] | None = None,
+        self,
+        spec: WorkflowSpec,
+        at: float,
+        work_s: dict[str, float] | None = None,
+        *,
+        cls: str = "workflow",
+        out_bytes: dict[str, int] | None = None,
+        context_s: dict[str, float] | None = None,
+        goal_s: float | None = None,
+        source: str = "",
+        templates: dict[str, TaskSpec] | None = None,
     ) -> list[int]:
         """Add a workflow's steps (in dependency order); returns their rows.
 
@@ -151,11 +191,19 @@ class WorkloadBuilder:
             sticky = rows[step.sticky_to] if step.sticky_to else -1
             proto = (templates or {}).get(step.name, step.task)
             rows[step.name] = self.add_task(
-                proto, at, (work_s or {}).get(step.name, HANDLER_WORK_S.get(step.task.handler, 10.0)),
-                cls=cls, goal_s=goal_s, out_bytes=(out_bytes or {}).get(step.name, 0),
-                user=step.task.user_location or spec.user_location, source=source,
-                _wf=wf, _parents=parents, _sticky=sticky,
-                _context_s=(context_s or {}).get(step.name, 0.0), _step=step.name,
+                proto,
+                at,
+                (work_s or {}).get(step.name, HANDLER_WORK_S.get(step.task.handler, 10.0)),
+                cls=cls,
+                goal_s=goal_s,
+                out_bytes=(out_bytes or {}).get(step.name, 0),
+                user=step.task.user_location or spec.user_location,
+                source=source,
+                _wf=wf,
+                _parents=parents,
+                _sticky=sticky,
+                _context_s=(context_s or {}).get(step.name, 0.0),
+                _step=step.name,
             )
         return list(rows.values())
 
@@ -165,15 +213,25 @@ class WorkloadBuilder:
         np.cumsum([len(p) for p in self._parents], out=ptr[1:])
         flat = [p for ps in self._parents for p in ps]
         return Workload(
-            templates=self._templates, class_names=list(self._classes), users=list(self._users),
-            arrival=np.array(cols[0], np.float64), template=np.array(cols[1], np.int32),
-            cls=np.array(cols[2], np.int32), user=np.array(cols[3], np.int32),
-            work_s=np.array(cols[4], np.float64), goal_s=np.array(cols[5], np.float64),
-            rounds=np.array(cols[6], np.int32), out_bytes=np.array(cols[7], np.int64),
-            context_s=np.array(cols[8], np.float64), wf=np.array(cols[9], np.int32),
-            sticky=np.array(cols[10], np.int32), parent_ptr=ptr,
-            parent_idx=np.array(flat, np.int32), step_names=self._steps,
-            workflow_ids=self._workflows, sources=self._sources,
+            templates=self._templates,
+            class_names=list(self._classes),
+            users=list(self._users),
+            arrival=np.array(cols[0], np.float64),
+            template=np.array(cols[1], np.int32),
+            cls=np.array(cols[2], np.int32),
+            user=np.array(cols[3], np.int32),
+            work_s=np.array(cols[4], np.float64),
+            goal_s=np.array(cols[5], np.float64),
+            rounds=np.array(cols[6], np.int32),
+            out_bytes=np.array(cols[7], np.int64),
+            context_s=np.array(cols[8], np.float64),
+            wf=np.array(cols[9], np.int32),
+            sticky=np.array(cols[10], np.int32),
+            parent_ptr=ptr,
+            parent_idx=np.array(flat, np.int32),
+            step_names=self._steps,
+            workflow_ids=self._workflows,
+            sources=self._sources,
         )
 
 
@@ -205,27 +263,68 @@ def _topological(spec: WorkflowSpec) -> list[StepSpec]:
 
 #: City -> relative number of developers (users of interactive work).
 DEFAULT_USERS: dict[str, float] = {
-    "san-francisco": 8, "new-york": 7, "seattle": 3, "chicago": 3, "virginia": 2, "toronto": 2,
-    "sao-paulo": 3, "mexico-city": 2, "london": 6, "paris": 4, "frankfurt": 4, "amsterdam": 2,
-    "stockholm": 1, "madrid": 2, "warsaw": 2, "tokyo": 5, "seoul": 3, "beijing": 4,
-    "shanghai": 3, "singapore": 2, "bangalore": 5, "mumbai": 3, "sydney": 2, "dubai": 1,
-    "tel-aviv": 1, "johannesburg": 1, "lagos": 1,
+    "san-francisco": 8,
+    "new-york": 7,
+    "seattle": 3,
+    "chicago": 3,
+    "virginia": 2,
+    "toronto": 2,
+    "sao-paulo": 3,
+    "mexico-city": 2,
+    "london": 6,
+    "paris": 4,
+    "frankfurt": 4,
+    "amsterdam": 2,
+    "stockholm": 1,
+    "madrid": 2,
+    "warsaw": 2,
+    "tokyo": 5,
+    "seoul": 3,
+    "beijing": 4,
+    "shanghai": 3,
+    "singapore": 2,
+    "bangalore": 5,
+    "mumbai": 3,
+    "sydney": 2,
+    "dubai": 1,
+    "tel-aviv": 1,
+    "johannesburg": 1,
+    "lagos": 1,
 }
 #: Share of tasks per class (workflow = all steps of seed-shaped workflows).
 DEFAULT_MIX: dict[str, float] = {
-    "interactive_llm": 0.45, "interactive_browser": 0.12, "sandbox": 0.20, "batch_inference": 0.05,
+    "interactive_llm": 0.45,
+    "interactive_browser": 0.12,
+    "sandbox": 0.20,
+    "batch_inference": 0.05,
     "workflow": 0.18,
 }
 _GPU = Requirements(gpu=True, model=BIG_MODEL)
 PROTOTYPES: dict[str, TaskSpec] = {
-    "interactive_llm": TaskSpec(id="proto-llm", handler="analyze", capabilities={"coding"},
-                                requirements=_GPU, interactive=True),
-    "interactive_browser": TaskSpec(id="proto-browser", handler="browser_check",
-                                    capabilities={"browser_operations"}, interactive=True),
-    "sandbox": TaskSpec(id="proto-sandbox", handler="run_tests",
-                        capabilities={"testing", "shell_operations"}),
-    "batch_inference": TaskSpec(id="proto-batch", handler="llm", capabilities={"research"},
-                                requirements=_GPU, heavy=True, priority=-10),
+    "interactive_llm": TaskSpec(
+        id="proto-llm",
+        handler="analyze",
+        capabilities={"coding"},
+        requirements=_GPU,
+        interactive=True,
+    ),
+    "interactive_browser": TaskSpec(
+        id="proto-browser",
+        handler="browser_check",
+        capabilities={"browser_operations"},
+        interactive=True,
+    ),
+    "sandbox": TaskSpec(
+        id="proto-sandbox", handler="run_tests", capabilities={"testing", "shell_operations"}
+    ),
+    "batch_inference": TaskSpec(
+        id="proto-batch",
+        handler="llm",
+        capabilities={"research"},
+        requirements=_GPU,
+        heavy=True,
+        priority=-10,
+    ),
 }
 # class -> (median work_s, lognormal sigma, goal_s, user round trips)
 CLASS_SHAPE: dict[str, tuple[float, float, float | None, int]] = {
@@ -239,57 +338,111 @@ WORKFLOW_GOAL_S = 600.0
 
 def seed_workflow(wf_id: str = "wf-proto", user: str | None = None) -> WorkflowSpec:
     """The seed's "fix the authentication bug" workflow (interactive agent steps)."""
+
     def t(handler: str, caps: set[str], *, gpu: bool = False) -> TaskSpec:
-        return TaskSpec(id=f"{wf_id}-{handler}", handler=handler, capabilities=caps,
-                        requirements=_GPU if gpu else Requirements(), interactive=True)
-    return WorkflowSpec(id=wf_id, name="fix-auth-bug", user_location=user, steps=[
-        StepSpec(name="plan", task=t("plan", {"planning"}, gpu=True)),
-        StepSpec(name="localize", task=t("run_tests", {"file_operations", "shell_operations"}),
-                 after=["plan"]),
-        StepSpec(name="understand", task=t("analyze", {"coding", "debugging"}, gpu=True),
-                 after=["localize"]),
-        StepSpec(name="fix", task=t("fix", {"coding"}, gpu=True), after=["understand"],
-                 sticky_to="understand"),
-        StepSpec(name="verify_tests", task=t("run_tests", {"testing", "shell_operations"}),
-                 after=["fix"]),
-        StepSpec(name="verify_browser", task=t("browser_check", {"browser_operations"}),
-                 after=["fix"]),
-        StepSpec(name="review", task=t("review", {"reviewing"}, gpu=True),
-                 after=["verify_tests", "verify_browser"]),
-    ])
+        return TaskSpec(
+            id=f"{wf_id}-{handler}",
+            handler=handler,
+            capabilities=caps,
+            requirements=_GPU if gpu else Requirements(),
+            interactive=True,
+        )
+
+    return WorkflowSpec(
+        id=wf_id,
+        name="fix-auth-bug",
+        user_location=user,
+        steps=[
+            StepSpec(name="plan", task=t("plan", {"planning"}, gpu=True)),
+            StepSpec(
+                name="localize",
+                task=t("run_tests", {"file_operations", "shell_operations"}),
+                after=["plan"],
+            ),
+            StepSpec(
+                name="understand",
+                task=t("analyze", {"coding", "debugging"}, gpu=True),
+                after=["localize"],
+            ),
+            StepSpec(
+                name="fix",
+                task=t("fix", {"coding"}, gpu=True),
+                after=["understand"],
+                sticky_to="understand",
+            ),
+            StepSpec(
+                name="verify_tests",
+                task=t("run_tests", {"testing", "shell_operations"}),
+                after=["fix"],
+            ),
+            StepSpec(
+                name="verify_browser",
+                task=t("browser_check", {"browser_operations"}),
+                after=["fix"],
+            ),
+            StepSpec(
+                name="review",
+                task=t("review", {"reviewing"}, gpu=True),
+                after=["verify_tests", "verify_browser"],
+            ),
+        ],
+    )
 
 
-WORKFLOW_WORK_S = {"plan": 8.0, "localize": 20.0, "understand": 12.0, "fix": 10.0,
-                   "verify_tests": 30.0, "verify_browser": 30.0, "review": 8.0}
-WORKFLOW_OUT_BYTES = {"plan": 20_000, "localize": 50_000_000, "understand": 40_000,
-                      "fix": 10_000, "verify_tests": 200_000, "verify_browser": 2_000_000,
-                      "review": 0}
+WORKFLOW_WORK_S = {
+    "plan": 8.0,
+    "localize": 20.0,
+    "understand": 12.0,
+    "fix": 10.0,
+    "verify_tests": 30.0,
+    "verify_browser": 30.0,
+    "review": 8.0,
+}
+WORKFLOW_OUT_BYTES = {
+    "plan": 20_000,
+    "localize": 50_000_000,
+    "understand": 40_000,
+    "fix": 10_000,
+    "verify_tests": 200_000,
+    "verify_browser": 2_000_000,
+    "review": 0,
+}
 WORKFLOW_CONTEXT_S = {"fix": 20.0}  # re-reading the repo and re-prefilling the model
 
 
-def _arrivals(rng: np.random.Generator, n: int, cities: list[str], p: F64,
-              start_epoch: float, day_s: float) -> tuple[F64, npt.NDArray[np.intp]]:
+def _arrivals(
+    rng: np.random.Generator, n: int, cities: list[str], p: F64, start_epoch: float, day_s: float
+) -> tuple[F64, npt.NDArray[np.intp]]:
     """Arrival times (sim s) following each user's working day, and their city indices."""
     who = rng.choice(len(cities), size=n, p=p)
     grid = np.arange(0, 24, 0.25)
     intensity = 0.12 + np.exp(-(((grid - 14.0) / 3.5) ** 2))  # peak 14:00 local
     cdf = np.cumsum(intensity) / intensity.sum()
     local_h = grid[np.searchsorted(cdf, rng.random(n))] + rng.uniform(0, 0.25, n)
-    offsets = np.array([geo.utc_offset_hours(geo.location_for(c).timezone, start_epoch)
-                        for c in cities])
+    offsets = np.array(
+        [geo.utc_offset_hours(geo.location_for(c).timezone, start_epoch) for c in cities]
+    )
     at = ((local_h - offsets[who]) * 3600.0) % DAY_S
     return at * (day_s / DAY_S), who
 
 
-def world_workload(tasks: int = 1_000_000, seed: int = 0, *,
-                   mix: dict[str, float] | None = None, users: dict[str, float] | None = None,
-                   start_epoch: float = DEFAULT_START_EPOCH, day_s: float = DAY_S) -> Workload:
+def world_workload(
+    tasks: int = 1_000_000,
+    seed: int = 0,
+    *,
+    mix: dict[str, float] | None = None,
+    users: dict[str, float] | None = None,
+    start_epoch: float = DEFAULT_START_EPOCH,
+    day_s: float = DAY_S,
+) -> Workload:
     """About ``tasks`` tasks over one simulated day (deterministic for ``seed``)."""
     mix = mix or DEFAULT_MIX
     unknown = set(mix) - {*CLASS_SHAPE, "workflow"}
     if unknown:
-        raise ConfigError(f"unknown workload classes {sorted(unknown)}; "
-                          f"known: {sorted({*CLASS_SHAPE, 'workflow'})}")
+        raise ConfigError(
+            f"unknown workload classes {sorted(unknown)}; "
+            f"known: {sorted({*CLASS_SHAPE, 'workflow'})}"
+        )
     users = users or DEFAULT_USERS
     cities = list(users)
     p = np.array([users[c] for c in cities], np.float64)
@@ -298,7 +451,7 @@ def world_workload(tasks: int = 1_000_000, seed: int = 0, *,
     total = sum(mix.values())
     b = WorkloadBuilder()
     for cls, share in mix.items():
-        n = int(round(tasks * share / total))
+        n = round(tasks * share / total)
         if cls == "workflow":
             _add_workflows(b, rng, n // len(WORKFLOW_WORK_S), cities, p, start_epoch, day_s)
             continue
@@ -311,13 +464,27 @@ def world_workload(tasks: int = 1_000_000, seed: int = 0, *,
         proto = PROTOTYPES[cls]
         interactive = proto.interactive
         for i in range(n):
-            b.add_task(proto, float(at[i]), float(work[i]), cls=cls, goal_s=goal, rounds=rounds,
-                       user=cities[int(who[i])] if interactive else None)
+            b.add_task(
+                proto,
+                float(at[i]),
+                float(work[i]),
+                cls=cls,
+                goal_s=goal,
+                rounds=rounds,
+                user=cities[int(who[i])] if interactive else None,
+            )
     return b.build()
 
 
-def _add_workflows(b: WorkloadBuilder, rng: np.random.Generator, n: int, cities: list[str],
-                   p: F64, start_epoch: float, day_s: float) -> None:
+def _add_workflows(
+    b: WorkloadBuilder,
+    rng: np.random.Generator,
+    n: int,
+    cities: list[str],
+    p: F64,
+    start_epoch: float,
+    day_s: float,
+) -> None:
     proto = seed_workflow()
     templates = {s.name: s.task for s in proto.steps}
     at, who = _arrivals(rng, n, cities, p, start_epoch, day_s)
@@ -325,5 +492,12 @@ def _add_workflows(b: WorkloadBuilder, rng: np.random.Generator, n: int, cities:
     for i in range(n):
         spec = proto.model_copy(update={"id": f"wf-{i:06d}", "user_location": cities[int(who[i])]})
         work = {k: v * float(scale[i]) for k, v in WORKFLOW_WORK_S.items()}
-        b.add_workflow(spec, float(at[i]), work, out_bytes=WORKFLOW_OUT_BYTES,
-                       context_s=WORKFLOW_CONTEXT_S, goal_s=WORKFLOW_GOAL_S, templates=templates)
+        b.add_workflow(
+            spec,
+            float(at[i]),
+            work,
+            out_bytes=WORKFLOW_OUT_BYTES,
+            context_s=WORKFLOW_CONTEXT_S,
+            goal_s=WORKFLOW_GOAL_S,
+            templates=templates,
+        )

@@ -57,7 +57,8 @@ def _redis_errors(
             where = backend.url if isinstance(backend, RedisBackend) else "Redis"
             raise BackendError(
                 f"Redis call {method.__name__} failed against {where}: {exc}. Check that Redis "
-                "is running and reachable; calls are retried with backoff for about a minute."
+                "is running and reachable and that the URL's user may run it; lost connections "
+                "are retried with backoff for about a minute first."
             ) from exc
 
     return wrapper
@@ -117,10 +118,20 @@ class RedisBackend(Backend):
         k = self.keys
         state = WorkerState(worker_id=profile.id)
         now, running = await self._scripts.register(
-            keys=[k.worker(profile.id), k.workers, k.heartbeats, k.queue(profile.id),
-                  k.slots(profile.id)],
-            args=[profile.id, profile.model_dump_json(), codec.dump_state(state),
-                  profile.max_concurrency, WORKER_GROUP],
+            keys=[
+                k.worker(profile.id),
+                k.workers,
+                k.heartbeats,
+                k.queue(profile.id),
+                k.slots(profile.id),
+            ],
+            args=[
+                profile.id,
+                profile.model_dump_json(),
+                codec.dump_state(state),
+                profile.max_concurrency,
+                WORKER_GROUP,
+            ],
         )
         return WorkerState(
             worker_id=profile.id,
@@ -138,8 +149,12 @@ class RedisBackend(Backend):
         task_ids = list(flight)
         reply = await self._scripts.heartbeat(
             keys=[k.worker(state.worker_id), k.heartbeats, *(k.task(t) for t in task_ids)],
-            args=[state.worker_id, codec.dump_state(state), state.status.value,
-                  *(str(flight[t]) for t in task_ids)],
+            args=[
+                state.worker_id,
+                codec.dump_state(state),
+                state.status.value,
+                *(str(flight[t]) for t in task_ids),
+            ],
         )
         if codec.text(reply[0]) == "missing":
             raise NotFoundError("worker", state.worker_id)
@@ -196,7 +211,8 @@ class RedisBackend(Backend):
     ) -> list[Delivery]:
         queue = self.keys.queue(worker_id)
         entries = await self._read_group(queue, WORKER_GROUP, worker_id, ">", max_count, block_s)
-        return [Delivery(id=codec.text(i), data=f[b"d"]) for i, f in entries if f]
+        return [Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
+                for i, f in entries if f]
 
     @_redis_errors
     async def ack(self, worker_id: str, delivery_id: str) -> None:
@@ -225,8 +241,13 @@ class RedisBackend(Backend):
         k = self.keys
         accepted = await self._scripts.complete(
             keys=[k.task(result.task_id), k.results, k.slots(result.worker_id)],
-            args=[result.attempt, result.worker_id, result.task_id,
-                  "1" if result.status.terminal else "0", result.model_dump_json()],
+            args=[
+                result.attempt,
+                result.worker_id,
+                result.task_id,
+                "1" if result.status.terminal else "0",
+                result.model_dump_json(),
+            ],
         )
         return bool(accepted)
 
@@ -266,7 +287,12 @@ class RedisBackend(Backend):
         await pipe.execute()
 
     async def _read_group(
-        self, stream: str, group: str, consumer: str, start: bytes | str, count: int,
+        self,
+        stream: str,
+        group: str,
+        consumer: str,
+        start: bytes | str,
+        count: int,
         block_s: float,
     ) -> StreamEntries:
         """XREADGROUP on one stream; (re)creates a missing group (new stream, or a Redis
@@ -296,26 +322,32 @@ class RedisBackend(Backend):
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
         return await self._put(
-            record, [k.task(record.id), k.order, *indexes], expect_version,
+            record,
+            [k.task(record.id), k.order, *indexes],
+            expect_version,
             codec.fencing_fields(record),
         )
 
     @_redis_errors
-    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> (
-        bool
-    ):
+    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
         k = self.keys
-        return await self._put(record, [k.workflow(record.id), k.order, k.workflows],
-                               expect_version, [])
+        return await self._put(
+            record, [k.workflow(record.id), k.order, k.workflows], expect_version, []
+        )
 
     async def _put(
-        self, record: TaskRecord | WorkflowRecord, keys: list[str], expect_version: int | None,
+        self,
+        record: TaskRecord | WorkflowRecord,
+        keys: list[str],
+        expect_version: int | None,
         extra: list[str],
     ) -> bool:
         expect = "" if expect_version is None else str(expect_version)
-        version = int(await self._scripts.put_record(
-            keys=keys, args=[expect, record.id, codec.dump_record(record), *extra]
-        ))
+        version = int(
+            await self._scripts.put_record(
+                keys=keys, args=[expect, record.id, codec.dump_record(record), *extra]
+            )
+        )
         if version < 0:
             return False
         record.version = version

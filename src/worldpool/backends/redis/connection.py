@@ -16,21 +16,25 @@ idempotency keys make that harmless.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from worldpool.errors import ConfigError
 
 try:
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
     from redis.asyncio.retry import Retry
     from redis.backoff import ExponentialBackoff
+    from redis.exceptions import AuthenticationError, AuthorizationError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "the Redis backend needs redis-py with hiredis: pip install 'worldpool[redis]'"
     ) from exc
+
+T = TypeVar("T")
 
 SCHEMES = ("redis", "rediss", "unix")
 
@@ -42,6 +46,32 @@ BACKOFF_CAP_S = 2.0
 """Backoff doubles from 50 ms to at most 2 s: 30 retries span roughly a minute."""
 
 CONNECT_TIMEOUT_S = 5.0
+
+MAX_CONNECTIONS = 128
+"""Connections per client. Callers beyond it wait for a free one (a blocking pool) instead
+of failing; blocked stream reads each hold one for at most their ``block_s``."""
+
+
+class _Retry(Retry):
+    """redis-py's Retry, except that a refused login is not retried.
+
+    redis-py's AuthenticationError and AuthorizationError subclass ConnectionError, so the
+    plain Retry would spend its whole backoff (a minute) on a wrong password.
+    """
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        def retryable(error: Exception) -> bool:
+            if isinstance(error, AuthenticationError | AuthorizationError):
+                return False
+            return is_retryable is None or is_retryable(error)
+
+        return await super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
 def redact(url: str) -> str:
@@ -67,7 +97,7 @@ def connect(url: str, **overrides: Any) -> Redis:
             "rediss:// (TLS) or unix:// (local socket)"
         )
     options: dict[str, Any] = {
-        "retry": Retry(
+        "retry": _Retry(
             ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S),
             RECONNECT_RETRIES,
             supported_errors=(RedisConnectionError, RedisTimeoutError),
@@ -82,8 +112,11 @@ def connect(url: str, **overrides: Any) -> Redis:
         "decode_responses": False,
     }
     options.update(overrides)
+    options.setdefault("max_connections", MAX_CONNECTIONS)
     try:
-        client: Redis = Redis.from_url(url, **options)
+        pool = BlockingConnectionPool.from_url(url, timeout=None, **options)
     except ValueError as exc:
         raise ConfigError(f"cannot use Redis URL {redact(url)!r}: {exc}") from exc
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # aclose() closes the pool too
     return client

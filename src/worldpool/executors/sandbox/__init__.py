@@ -1,0 +1,1 @@
+"""Sandbox providers for the shell executor: bubblewrap, locale2b and local (unsafe)."""

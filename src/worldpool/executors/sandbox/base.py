@@ -13,7 +13,7 @@ import re
 import shlex
 import threading
 from abc import ABC, abstractmethod
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -25,7 +25,7 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
-class LimitHit(str, Enum):
+class LimitHit(StrEnum):
     """Which limit ended a command (``ShellResult.limit_hit``)."""
 
     TIMEOUT = "timeout"

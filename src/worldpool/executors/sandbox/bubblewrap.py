@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import ClassVar
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 
 from worldpool.errors import ConfigError, HandlerError
 from worldpool.executors.sandbox.base import SandboxProvider, ShellRequest, ShellResult
@@ -122,7 +122,16 @@ class BubblewrapProvider(SandboxProvider):
                 argv += ["--ro-bind", path, path]
         for path in _ETC_FILES:
             argv += ["--ro-bind-try", path, path]
+        made: set[Path] = set()
         for extra in self.ro_paths:
+            if any(extra.is_relative_to(d) for d in _SYSTEM_DIRS):
+                continue  # already visible through the system binds
+            # bwrap makes missing parents of a mount point 0700: a dropped uid could not
+            # reach the bind, so create them world-readable first
+            for parent in reversed(extra.parents[:-1]):
+                if parent not in made and str(parent) not in _SYSTEM_DIRS:
+                    made.add(parent)
+                    argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind-try", str(extra), str(extra)]
         argv += [
             "--proc", "/proc", "--dev", "/dev",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs installed
 
 from worldpool.executors.sandbox.base import LimitHit, Limits, ShellResult
 
@@ -142,7 +142,7 @@ def run_process(spec: ProcessSpec) -> ProcessOutcome:
     out, err = CappedStream(spec.limits.output_bytes), CappedStream(spec.limits.output_bytes)
     flooded = threading.Event()
     started = time.monotonic()
-    proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell string from here
+    proc = subprocess.Popen(
         spec.argv,
         cwd=spec.cwd,
         env=spec.env,

@@ -25,6 +25,9 @@ class ColumnFilter(ABC):
     name: str = ""
     #: What the unschedulable suggestion asks for when this filter alone blocks.
     remedy: str = ""
+    #: True if exclusions come and go with load (capacity): left out of the headline of
+    #: an unschedulable task unless they are what finally blocks it.
+    transient: bool = False
 
     @abstractmethod
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:

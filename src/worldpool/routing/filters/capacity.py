@@ -15,6 +15,7 @@ from worldpool.routing.pool import PoolSnapshot
 class CapacityFilter(ColumnFilter):
     name = "capacity"
     remedy = "wait for a free slot"
+    transient = True
 
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         return {"full": pool.free_slots <= 0}

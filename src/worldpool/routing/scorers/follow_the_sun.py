@@ -6,8 +6,8 @@ worker's local time and 02:00 (0..12):
 * ``d <= 4`` (22:00 to 06:00 local): 1.0;
 * otherwise ``(1 + cos(pi * (d - 4) / 8)) / 2``: a smooth fall to 0.0 at 14:00.
 
-Applies only to ``task.heavy``. Local time comes from each worker's time zone (DST-aware,
-one offset look-up per distinct zone).
+Applies only to ``task.heavy``. Local time comes from each worker's time zone (DST-aware),
+computed once per distinct zone and minute.
 """
 
 from __future__ import annotations
@@ -38,8 +38,13 @@ class FollowTheSunScorer:
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         if not ctx.task.heavy:
             return None
-        offsets = np.array(
-            [geo.utc_offset_hours(tz, ctx.now) for tz in pool.timezones], dtype=np.float64
-        )
-        local_s = ctx.now + offsets[pool.timezone_index[rows]] * 3600.0
-        return night_score((local_s % 86400.0) / 3600.0)
+        minute = int(ctx.now // 60)
+        per_zone: Scores = pool.memo(("night", minute), lambda: _zone_scores(pool, minute * 60.0))
+        out: Scores = per_zone[pool.timezone_index[rows]]
+        return out
+
+
+def _zone_scores(pool: PoolSnapshot, at: float) -> Scores:
+    """The night score of each distinct time zone of the pool at epoch second ``at``."""
+    offsets = np.array([geo.utc_offset_hours(tz, at) for tz in pool.timezones], np.float64)
+    return night_score(((at + offsets * 3600.0) % 86400.0) / 3600.0)

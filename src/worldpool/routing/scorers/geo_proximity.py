@@ -7,7 +7,6 @@ the user's location is unknown.
 
 from __future__ import annotations
 
-from worldpool import geo
 from worldpool.routing.interface import RoutingContext, Rows, Scores
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.scorers.base import user_location
@@ -22,6 +21,5 @@ class GeoProximityScorer:
         user = user_location(ctx)
         if user is None:
             return None
-        km = geo.distance_km_many(user.lat, user.lon, pool.lat[rows], pool.lon[rows])
-        out: Scores = 1.0 - km / HALF_CIRCUMFERENCE_KM
+        out: Scores = 1.0 - pool.distance_km_from(user)[rows] / HALF_CIRCUMFERENCE_KM
         return out

@@ -22,8 +22,7 @@ def latency_ms(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores:
     if user is None:
         out: Scores = pool.latency_ms[rows]
         return out
-    km = geo.distance_km_many(user.lat, user.lon, pool.lat[rows], pool.lon[rows])
-    return geo.rtt_ms_from_km(km)
+    return geo.rtt_ms_from_km(pool.distance_km_from(user)[rows])
 
 
 class LatencyScorer:

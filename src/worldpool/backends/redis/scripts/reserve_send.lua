@@ -22,5 +22,5 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
   end
   redis.call('SADD', KEYS[2], ARGV[1])
 end
-local id = redis.call('XADD', KEYS[3], '*', 'd', ARGV[2])
+local id = redis.call('XADD', KEYS[3], '*', 'd', ARGV[2], 't', ARGV[1])
 return {1, id}

@@ -1,0 +1,176 @@
+"""The memory backend's state: plain containers and a wake-up signal, no contract logic.
+
+:class:`MemoryStore` is everything one in-process deployment holds; the contract's rules
+live in :mod:`worldpool.backends.memory`, which only mutates these containers between
+awaits (so every step is atomic on one event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pydantic
+from pydantic_core import PydanticSerializationError
+
+from worldpool.backends.base import DeadLetter, Delivery, ResultMessage
+from worldpool.errors import ValidationError
+from worldpool.models import Event, TaskRecord, WorkerProfile, WorkerState, WorkflowRecord
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def clone(model: M) -> M:
+    """An independent copy made through JSON, the way a networked backend stores it.
+
+    Several times faster than ``model_copy(deep=True)`` for our models, and a value that
+    could not survive Redis (a set in a payload, a tuple becoming a list) behaves the same
+    here, so the test double does not hide such bugs.
+    """
+    try:
+        return type(model).model_validate_json(model.model_dump_json())
+    except (PydanticSerializationError, pydantic.ValidationError) as exc:
+        raise ValidationError(
+            f"cannot store this {type(model).__name__}: it does not survive JSON ({exc}); "
+            "payloads, results and metadata must be JSON values"
+        ) from None
+
+
+class Signal:
+    """Wakes every waiter on :meth:`notify`.
+
+    Each generation gets a fresh :class:`asyncio.Event`, and a waiter checks its predicate
+    and picks up the current event with no ``await`` in between, so a notify can never
+    slip between the check and the wait.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def _current(self) -> asyncio.Event:
+        # An Event binds to the loop that first waits on it; a backend reused under a new
+        # loop (two asyncio.run calls) starts a fresh generation instead of failing.
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._event = asyncio.Event()
+        return self._event
+
+    async def wait_until(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``ready()`` holds or ``timeout_s`` (real seconds) passed."""
+        if ready() or timeout_s <= 0:
+            return ready()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not ready():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._current().wait(), remaining)
+            except TimeoutError:
+                return ready()
+        return True
+
+
+@dataclass
+class WorkerQueue:
+    """One worker's delivery queue: never-taken messages, then taken-but-unacked ones."""
+
+    new: deque[Delivery] = field(default_factory=deque)
+    pending: dict[str, Delivery] = field(default_factory=dict)
+    signal: Signal = field(default_factory=Signal)
+
+
+@dataclass
+class EventLog:
+    """The capped event log. Seq ``n`` sits at ``items[n - first]``, so a cursor is an index.
+
+    At most ``cap`` events are visible; the list is trimmed in batches (a quarter of the
+    cap) so appending stays O(1) amortised instead of shifting the list every time.
+    """
+
+    cap: int
+    items: list[Event] = field(default_factory=list)
+    first: int = 1
+    signal: Signal = field(default_factory=Signal)
+
+    def append(self, event: Event) -> Event:
+        stored = clone(event.model_copy(update={"seq": f"{self.first + len(self.items):020d}"}))
+        self.items.append(stored)
+        if len(self.items) > self.cap + self.cap // 4:
+            drop = len(self.items) - self.cap
+            del self.items[:drop]
+            self.first += drop
+        self.signal.notify()
+        return stored
+
+    def index_after(self, after: str | None) -> int:
+        oldest = max(0, len(self.items) - self.cap)
+        if after is None:
+            return oldest
+        try:
+            seq = int(after)
+        except ValueError:
+            raise ValidationError(
+                f"event cursor {after!r} is not a seq of the memory backend; pass the seq "
+                "of an event read from it, or None to read from the oldest kept"
+            ) from None
+        return max(oldest, seq - self.first + 1)
+
+    def read(self, after: str | None, limit: int) -> list[Event]:
+        start = self.index_after(after)
+        return [clone(e) for e in self.items[start : start + limit]]
+
+
+@dataclass
+class MemoryStore:
+    """All state of one memory deployment; shared by every client made by ``reconnect``."""
+
+    event_log_max: int
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    profiles: dict[str, WorkerProfile] = field(default_factory=dict)
+    states: dict[str, WorkerState] = field(default_factory=dict)
+    slots: dict[str, set[str]] = field(default_factory=dict)
+    queues: dict[str, WorkerQueue] = field(default_factory=dict)
+    results_new: deque[ResultMessage] = field(default_factory=deque)
+    results_pending: dict[str, tuple[str, ResultMessage]] = field(default_factory=dict)
+    results_signal: Signal = field(default_factory=Signal)
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
+    idempotency: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)
+    blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)
+    blob_expiry: list[tuple[float, str]] = field(default_factory=list)  # heap
+    events: EventLog = field(init=False)
+    dead_letters: deque[DeadLetter] = field(default_factory=deque)
+    leases: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.events = EventLog(cap=self.event_log_max)
+
+    def next_id(self) -> str:
+        """Ids that sort in creation order as strings (``"%020d"``)."""
+        return f"{next(self.ids):020d}"
+
+    def purge_expired_blobs(self, now: float) -> None:
+        """Drop blobs whose TTL passed, oldest deadline first (heap entries may be stale)."""
+        heap = self.blob_expiry
+        while heap and heap[0][0] <= now:
+            expires, digest = heapq.heappop(heap)
+            entry = self.blobs.get(digest)
+            if entry is not None and entry[1] == expires:
+                del self.blobs[digest]
+
+    def queue(self, worker_id: str) -> WorkerQueue:
+        return self.queues.setdefault(worker_id, WorkerQueue())

@@ -1,0 +1,88 @@
+"""The demo, end to end: real tests in bubblewrap, real Chromium, a real failover."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from tests.fake_openai import FakeOpenAI
+from tests.helpers import require_binary
+from worldpool.demo.scenario import demo_pool, demo_workflow, main, run_demo
+from worldpool.models import EventKind, WorkflowState
+
+
+@pytest.fixture
+def system_tools() -> None:
+    require_binary("bwrap", "bubblewrap")
+    require_binary("chromium", "chromium")
+    require_binary("git", "git")
+
+
+def test_demo_workflow_matches_the_seed() -> None:
+    spec = demo_workflow("london")
+    steps = {s.name: s for s in spec.steps}
+    assert list(steps) == ["planning", "localization", "understanding", "fix", "verify_tests",
+                           "verify_browser", "review"]
+    assert steps["fix"].task.affinity is not None  # sticky to understanding
+    assert set(steps["review"].after) == {"verify_tests", "verify_browser"}
+    ids = {w.id for w in demo_pool()}
+    assert {"dgx-tokyo-01", "dgx-london-02", "dgx-sf-01", "browser-aws-useast-03",
+            "browser-gcp-euwest-01", "browser-azure-eastasia-01", "sandbox-onprem-01"} <= ids
+
+
+async def test_demo_runs_fails_over_and_explains(system_tools: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    status, pool, log = await run_demo("london", timeout_s=110)
+    steps = {s.step: s for s in status.steps}
+    assert status.status is WorkflowState.SUCCEEDED, status.model_dump_json(indent=1)
+    # Each step ran on a worker allowed to run it.
+    assert steps["planning"].worker and steps["planning"].worker.startswith("dgx-")
+    assert steps["localization"].worker and steps["localization"].worker.startswith("sandbox-")
+    assert steps["verify_browser"].worker and steps["verify_browser"].worker.startswith("browser-")
+    # Sticky: fix ran where understanding ran.
+    assert steps["fix"].worker == steps["understanding"].worker
+    # Failover: the crashed worker's step finished elsewhere, on its second attempt.
+    assert log.crashed is not None and log.failed_over_to not in (None, log.crashed)
+    assert steps["localization"].attempts == 2
+    assert steps["localization"].worker == log.failed_over_to
+    # The browser check stored a screenshot; the verification really passed.
+    assert steps["verify_browser"].screenshot is not None
+    records = {r.spec.step: r for r in await pool.backend.list_tasks()}
+    assert records["localization"].result["failed"] == 1
+    assert records["verify_tests"].result["failed"] == 0
+    assert records["review"].result["approved"] is True
+    assert "offline rule" in records["understanding"].result["engine"]
+    kinds = {e.kind for e in await pool.backend.read_events(None, 10_000)}
+    assert {EventKind.WORKER_OFFLINE, EventKind.TASK_FAILOVER} <= kinds
+    for step in status.steps:  # every step says why its worker won
+        assert step.reason
+
+
+async def test_demo_uses_a_configured_llm_endpoint(system_tools: None,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("WORLDPOOL_DEMO_LLM_URL", server.base_url)
+        status, pool, _ = await run_demo("tokyo", failover=False, timeout_s=110)
+        asked = len(server.requests)
+    records = {r.spec.step: r for r in await pool.backend.list_tasks()}
+    assert status.status is WorkflowState.SUCCEEDED
+    assert asked >= 4  # planning, understanding, fix, review
+    assert records["planning"].result["engine"].startswith("LLM ")
+    assert status.total_tokens > 0
+    # The fake model's "patch" does not apply: the fix says so instead of pretending.
+    assert "did not apply" in records["fix"].result["engine"]
+
+
+def test_demo_json_output(system_tools: None, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main("tokyo", live=False, as_json=True, console=Console(width=200))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert '"status": "succeeded"' in out and '"total_cost_usd"' in out
+
+
+def test_unknown_user_location_is_refused() -> None:
+    from worldpool.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"(?i)did you mean|unknown"):
+        main("atlantis-9", live=False, as_json=True, console=Console())

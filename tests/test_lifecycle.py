@@ -1,0 +1,55 @@
+"""Lifecycle policy: pure functions, no I/O."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from worldpool import lifecycle
+from worldpool.models import ResultStatus, RetryPolicy, TaskRecord, TaskResult, TaskSpec, TaskStatus
+
+
+def _dispatched(max_retries: int = 3) -> TaskRecord:
+    record = TaskRecord(spec=TaskSpec(handler="h", retry=RetryPolicy(max_retries=max_retries)))
+    return lifecycle.dispatched(record, "w1", "us-east-1", 100.0)
+
+
+@given(st.integers(min_value=1, max_value=30))
+def test_backoff_is_bounded_and_grows(failures: int) -> None:
+    policy = RetryPolicy(backoff_initial_s=0.5, backoff_max_s=8.0)
+    delay = lifecycle.backoff_s(policy, failures, random.Random(failures))
+    assert 0 < delay <= 8.0
+    no_jitter = policy.model_copy(update={"jitter": False})
+    assert lifecycle.backoff_s(no_jitter, failures) == min(8.0, 0.5 * 2 ** (failures - 1))
+
+
+def test_fencing_rejects_other_attempts_and_workers() -> None:
+    record = _dispatched()
+    ok = TaskResult(task_id=record.id, attempt=1, worker_id="w1", status=ResultStatus.SUCCEEDED)
+    assert lifecycle.apply_result(record, ok, 101.0) is not None
+    stale = ok.model_copy(update={"attempt": 2})
+    other = ok.model_copy(update={"worker_id": "w2"})
+    assert lifecycle.apply_result(record, stale, 101.0) is None
+    assert lifecycle.apply_result(record, other, 101.0) is None
+
+
+def test_failures_retry_until_the_budget_then_fail() -> None:
+    record = _dispatched(max_retries=1)
+    fail = TaskResult(task_id=record.id, attempt=1, worker_id="w1", status=ResultStatus.FAILED,
+                      error="x")
+    after_first = lifecycle.apply_result(record, fail, 101.0)
+    assert after_first is not None and after_first.status is TaskStatus.RETRYING
+    assert after_first.not_before > 101.0
+    again = lifecycle.dispatched(after_first, "w2", "eu-west-1", 102.0)
+    fail2 = fail.model_copy(update={"attempt": 2, "worker_id": "w2"})
+    final = lifecycle.apply_result(again, fail2, 103.0)
+    assert final is not None and final.status is TaskStatus.FAILED
+
+
+def test_lost_workers_do_not_use_the_retry_budget() -> None:
+    record = _dispatched(max_retries=0)
+    lost = lifecycle.failed_attempt(record, "worker died", 101.0, retryable=True, lost=True)
+    assert lost.status is TaskStatus.PENDING
+    assert lifecycle.failures(lost) == 0 and lifecycle.losses(lost) == 1
