@@ -295,6 +295,14 @@ class TaskSpec(Model):
     )
     affinity: Affinity | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not 0 <= w < float("inf")}
+        if bad:
+            raise ValueError(f"weights must be finite and >= 0, got {bad}")
+        return v
     schedule_to_start_timeout_s: float | None = Field(default=None, gt=0)
     execution_timeout_s: float | None = Field(default=None, gt=0)
     heartbeat_timeout_s: float | None = Field(default=None, gt=0)

@@ -128,22 +128,23 @@ async def test_stream_errors(url: str) -> None:
 
 async def test_streams_per_app_are_bounded(url: str) -> None:
     async with httpx.AsyncClient(base_url=url) as client:
-        opened = asyncio.Event()
+        opened = asyncio.Semaphore(0)
         release = asyncio.Event()
 
         async def hold() -> None:
             async with client.stream("GET", "/api/v1/events", headers=AUTH) as response:
                 async for _ in iter_sse(response.aiter_lines()):
                     break
-                opened.set()
+                opened.release()
                 await release.wait()
 
         holders = [asyncio.create_task(hold()) for _ in range(2)]
-        for _ in range(200):
-            if (await client.get("/api/v1/events", headers=AUTH)).status_code == 503:
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("a third stream was accepted")
+        async with asyncio.timeout(20):
+            for _ in holders:
+                await opened.acquire()
+            async with client.stream("GET", "/api/v1/events", headers=AUTH) as third:
+                assert third.status_code == 503
+                body = await third.aread()
+        assert b"busy" in body
         release.set()
         await asyncio.gather(*holders)

@@ -96,8 +96,12 @@ class Router:
         per_scorer: dict[str, Scores] = {}
         weights: dict[str, float] = {}
         totals = np.zeros(len(rows), dtype=np.float64)
+        overrides = ctx.task.weights  # per-task weights (e.g. "cheapest idle" for a review)
         if len(rows):
-            for scorer, weight in self.scorers:
+            for scorer, policy_weight in self.scorers:
+                weight = overrides.get(scorer.name, policy_weight)
+                if weight <= 0:
+                    continue
                 raw = scorer.score(ctx, pool, rows)
                 if raw is None:
                     continue

@@ -1,0 +1,311 @@
+/* worldpool dashboard: plain JS, no build step, no CDN. Views are rebuilt from the status
+   documents the API pushes over Server-Sent Events (read with fetch, so the bearer token
+   travels in a header, never in a URL). */
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const badge = (s) => `<span class="badge s-${esc(s)}">${esc(s)}</span>`;
+const secs = (ms) => (ms == null ? "" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+const usd = (v) => `$${Number(v || 0).toFixed(4)}`;
+const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "");
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+const state = { stream: null, view: null, selected: null, status: null };
+
+function token() { return localStorage.getItem("wp-token") || ""; }
+function headers(extra = {}) {
+  const h = { ...extra };
+  if (token()) h.Authorization = `Bearer ${token()}`;
+  return h;
+}
+function toast(msg) {
+  const t = $("#toast"); t.textContent = msg; t.hidden = false;
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+}
+async function api(path, opts = {}) {
+  const res = await fetch(path, { ...opts, headers: headers(opts.headers || {}) });
+  const body = res.headers.get("content-type")?.includes("json") ? await res.json() : null;
+  if (!res.ok) throw new Error(body?.error?.message || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+/* ---------------------------------------------------------------- SSE over fetch */
+class Stream {
+  constructor(path, onMessage) {
+    this.path = path; this.onMessage = onMessage; this.lastId = null;
+    this.ctrl = null; this.closed = false; this.run();
+  }
+  async run() {
+    let delay = 500;
+    while (!this.closed) {
+      this.ctrl = new AbortController();
+      try {
+        const res = await fetch(this.path, { signal: this.ctrl.signal,
+          headers: headers(this.lastId ? { "Last-Event-ID": this.lastId } : {}) });
+        if (!res.ok) throw new Error(`events: ${res.status}`);
+        setLive(true); delay = 500;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let cut;
+          while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+            const block = buf.slice(0, cut); buf = buf.slice(cut).replace(/^\r?\n\r?\n/, "");
+            this.dispatch(block);
+          }
+        }
+      } catch (e) { if (this.closed) return; }
+      setLive(false);
+      await new Promise((r) => setTimeout(r, delay)); delay = Math.min(delay * 2, 10000);
+    }
+  }
+  dispatch(block) {
+    let event = "message", data = [], id = null;
+    for (const line of block.split(/\r?\n/)) {
+      if (!line || line.startsWith(":")) continue;
+      const i = line.indexOf(":"); const f = i < 0 ? line : line.slice(0, i);
+      const v = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+      if (f === "event") event = v; else if (f === "data") data.push(v); else if (f === "id") id = v;
+    }
+    if (id) this.lastId = id;
+    if (data.length) this.onMessage(event, JSON.parse(data.join("\n")));
+  }
+  close() { this.closed = true; this.ctrl?.abort(); setLive(false); }
+}
+function setLive(on) { const l = $("#live"); l.className = `live ${on ? "on" : "off"}`; l.textContent = on ? "live" : "offline"; }
+function follow(path, fn) { state.stream?.close(); state.stream = new Stream(path, fn); }
+function throttle(fn, ms) {
+  let timer = null;
+  return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
+}
+
+/* ---------------------------------------------------------------- workflow list */
+async function viewList() {
+  const render = async () => {
+    const rows = await api("/api/v1/workflows?limit=200");
+    $("#view").innerHTML = `<h1>Workflows</h1>
+      <table id="workflows"><thead><tr><th>id</th><th>name</th><th>status</th><th>steps</th><th>submitted</th><th>ended</th><th>error</th></tr></thead>
+      <tbody>${rows.map((w) => `<tr class="clickable" data-id="${esc(w.id)}"><td><a href="#/wf/${encodeURIComponent(w.id)}">${esc(w.id)}</a></td>
+      <td>${esc(w.name)}</td><td>${badge(w.status)}</td><td>${w.steps}</td><td>${when(w.submitted_at)}</td><td>${when(w.ended_at)}</td>
+      <td class="err">${esc(w.error || "")}</td></tr>`).join("") || `<tr><td colspan="7" class="dim">no workflows yet — <a href="#/submit">submit one</a></td></tr>`}</tbody></table>`;
+  };
+  await render();
+  const again = throttle(() => render().catch((e) => toast(e.message)), 300);
+  follow("/api/v1/events", (kind) => { if (kind.startsWith("workflow.") || kind.startsWith("task.")) again(); });
+}
+
+/* ---------------------------------------------------------------- one workflow */
+function layers(steps) {
+  const depth = {}; const by = Object.fromEntries(steps.map((s) => [s.step, s]));
+  const d = (name, seen = new Set()) => {
+    if (depth[name] != null) return depth[name];
+    if (seen.has(name)) return 0; seen.add(name);
+    const after = by[name]?.after || [];
+    return (depth[name] = after.length ? 1 + Math.max(...after.map((a) => d(a, seen))) : 0);
+  };
+  steps.forEach((s) => d(s.step));
+  return depth;
+}
+function dagSvg(status) {
+  const depth = layers(status.steps); const cols = {};
+  const pos = {};
+  for (const s of status.steps) { const c = depth[s.step]; cols[c] = (cols[c] || 0) + 1; pos[s.step] = [c, cols[c] - 1]; }
+  const W = 170, H = 58, gx = 40, gy = 16;
+  const xy = (n) => [10 + pos[n][0] * (W + gx), 10 + pos[n][1] * (H + gy)];
+  const width = 20 + (Math.max(...Object.values(depth)) + 1) * (W + gx);
+  const height = 20 + Math.max(...Object.values(cols)) * (H + gy);
+  let out = `<svg id="dag" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#56636f"/></marker></defs>`;
+  for (const s of status.steps) for (const a of s.after) {
+    const [x1, y1] = xy(a); const [x2, y2] = xy(s.step);
+    out += `<path class="edge" d="M${x1 + W},${y1 + H / 2} C${x1 + W + gx / 2},${y1 + H / 2} ${x2 - gx / 2},${y2 + H / 2} ${x2},${y2 + H / 2}"/>`;
+  }
+  const fill = { succeeded: "#3fb950", running: "#e3b341", failed: "#f85149", cancelled: "#a04040", dispatched: "#58a6ff", retrying: "#bc8cff" };
+  for (const s of status.steps) {
+    const [x, y] = xy(s.step);
+    out += `<g class="node${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}" data-status="${esc(s.status)}">
+      <rect x="${x}" y="${y}" width="${W}" height="${H}" fill="${fill[s.status] || "#6e7b88"}" fill-opacity="0.25"/>
+      <text x="${x + 8}" y="${y + 18}" font-weight="600">${esc(s.step)}</text>
+      <text x="${x + 8}" y="${y + 34}">${esc(s.status)}${s.attempts > 1 ? ` · try ${s.attempts}` : ""}</text>
+      <text x="${x + 8}" y="${y + 49}" class="dim">${esc(s.worker || s.pending_reason || "")}</text></g>`;
+  }
+  return out + "</svg>";
+}
+function timelineSvg(status) {
+  const t0 = status.submitted_at; const now = Date.now() / 1000;
+  const end = Math.max(now > t0 && !TERMINAL.has(status.status) ? now : 0, status.ended_at || 0,
+    ...status.steps.map((s) => s.ended_at || s.started_at || 0), t0 + 1);
+  const W = 560, L = 300, row = 24; const sx = (t) => L + ((t - t0) / (end - t0)) * W;
+  let out = `<svg id="timeline" width="${L + W + 20}" height="${status.steps.length * row + 24}">`;
+  status.steps.forEach((s, i) => {
+    const y = 8 + i * row;
+    out += `<text x="0" y="${y + 13}">${esc(s.step)}</text><text x="90" y="${y + 13}" class="dim">${esc([s.worker, s.region, s.gpu].filter(Boolean).join(" · "))}</text>`;
+    if (s.queued_at && (s.started_at || s.status === "pending" || s.status === "dispatched")) {
+      const a = sx(s.queued_at), b = sx(s.started_at || now);
+      out += `<rect class="bar bar-wait" x="${a}" y="${y + 3}" width="${Math.max(1, b - a)}" height="14"><title>queue wait ${secs(s.queue_wait_ms)}</title></rect>`;
+    }
+    if (s.started_at) {
+      const a = sx(s.started_at), b = sx(s.ended_at || now);
+      const colour = { succeeded: "#3fb950", failed: "#f85149", cancelled: "#a04040" }[s.status] || "#e3b341";
+      out += `<rect class="bar" x="${a}" y="${y + 3}" width="${Math.max(2, b - a)}" height="14" fill="${colour}"><title>run ${secs(s.duration_ms)}</title></rect>
+        <text x="${Math.min(b + 4, L + W - 40)}" y="${y + 14}" class="dim">${secs(s.duration_ms)}</text>`;
+    }
+  });
+  return out + "</svg>";
+}
+function mapSvg(workers, runningSteps, hops) {
+  let out = `<svg class="map" viewBox="0 0 ${WORLD.W} ${WORLD.H}" width="100%">${WORLD.base()}`;
+  for (const h of hops) out += `<line class="hop" x1="${WORLD.x(h[0][1])}" y1="${WORLD.y(h[0][0])}" x2="${WORLD.x(h[1][1])}" y2="${WORLD.y(h[1][0])}"/>`;
+  for (const w of workers) {
+    const cls = w.status !== "online" ? "offline" : runningSteps.some((s) => s.worker === w.id) || w.running > 0 ? "running" : "idle";
+    out += `<circle class="dot ${cls}" data-worker="${esc(w.id)}" cx="${WORLD.x(w.lon)}" cy="${WORLD.y(w.lat)}" r="${4 + Math.min(w.running, 6)}"><title>${esc(w.id)} · ${esc(w.region)} · ${w.running}/${w.max_concurrency}</title></circle>`;
+  }
+  return out + "</svg>";
+}
+async function viewWorkflow(id) {
+  state.selected = null; state.status = null;
+  let workers = await api("/api/v1/workers");
+  const render = (status) => {
+    state.status = status;
+    const byWorker = Object.fromEntries(workers.map((w) => [w.id, w]));
+    const placed = status.steps.filter((s) => s.worker && byWorker[s.worker]);
+    const hops = [];
+    for (const s of placed) for (const a of s.after) {
+      const p = status.steps.find((x) => x.step === a);
+      if (p?.worker && byWorker[p.worker] && p.worker !== s.worker) hops.push([[byWorker[p.worker].lat, byWorker[p.worker].lon], [byWorker[s.worker].lat, byWorker[s.worker].lon]]);
+    }
+    const eta = status.estimated_completion_sec;
+    $("#view").innerHTML = `<h1>${esc(status.name)} <span class="dim">${esc(status.id)}</span> <span id="wf-status">${badge(status.status)}</span>
+      ${TERMINAL.has(status.status) ? "" : `<button class="secondary" id="cancel">cancel</button>`}</h1>
+      <div class="cards"><div class="card"><div class="k">steps done</div><div class="v">${status.steps.filter((s) => TERMINAL.has(s.status)).length}/${status.steps.length}</div></div>
+      <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${usd(status.total_cost_usd)}</div></div>
+      <div class="card"><div class="k">tokens</div><div class="v">${status.total_tokens}</div></div>
+      <div class="card"><div class="k">ETA</div><div class="v" id="eta">${TERMINAL.has(status.status) ? "done" : eta == null ? "–" : `${Math.round(eta)} s`}</div></div>
+      <div class="card"><div class="k">elapsed</div><div class="v">${(((status.ended_at || Date.now() / 1000) - status.submitted_at)).toFixed(1)} s</div></div></div>
+      ${status.error ? `<p class="err">${esc(status.error)}</p>` : ""}
+      <div class="grid"><div class="panel">${dagSvg(status)}</div><div class="panel">${mapSvg(workers, placed.filter((s) => s.status === "running"), hops)}</div></div>
+      <h2>Timeline of hops</h2><div class="panel">${timelineSvg(status)}</div>
+      <h2>Steps</h2><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
+      ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
+        <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
+        <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td>${s.cost_usd ? usd(s.cost_usd) : ""}</td>
+        <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <a href="${esc(s.vnc_url)}" target="_blank" rel="noopener">live VNC</a>` : ""}</td></tr>`).join("")}
+      </tbody></table><div id="detail"></div>`;
+    for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
+    $("#cancel")?.addEventListener("click", () => api(`/api/v1/workflows/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch((e) => toast(e.message)));
+    if (state.selected) showStep(state.selected);
+  };
+  const select = (step) => { state.selected = step; render(state.status); };
+  render(await api(`/api/v1/workflows/${encodeURIComponent(id)}`));
+  const refreshWorkers = throttle(async () => { workers = await api("/api/v1/workers"); }, 1000);
+  follow(`/api/v1/workflows/${encodeURIComponent(id)}/events`, (kind, body) => {
+    if (body.status) render(body.status);
+    if (kind.startsWith("task.")) refreshWorkers();
+  });
+}
+async function showStep(name) {
+  const step = state.status?.steps.find((s) => s.step === name);
+  const box = $("#detail");
+  if (!step || !box) return;
+  if (!step.task_id) { box.innerHTML = `<h2>Step ${esc(name)}</h2><p class="dim">not started yet: waits for ${esc(step.after.join(", "))}</p>`; return; }
+  const t = await api(`/api/v1/tasks/${encodeURIComponent(step.task_id)}`);
+  if (state.selected !== name) return;
+  const art = (label, refs) => Object.entries(refs || {}).map(([k, r]) => `<div>${esc(label)} <b>${esc(k)}</b>
+     <a href="/api/v1/artifacts/${esc(r.digest)}" data-artifact="${esc(r.digest)}">${esc(r.name)}</a> <span class="dim">${r.size} B · ${esc(r.media_type)}</span>
+     ${r.media_type.startsWith("image/") && r.media_type !== "image/svg+xml" ? `<img class="preview" alt="${esc(r.name)}" data-src="/api/v1/artifacts/${esc(r.digest)}">` : ""}</div>`).join("");
+  const d = t.decision;
+  const scorers = d ? [...new Set(d.candidates.flatMap((c) => Object.keys(c.scores)))] : [];
+  box.innerHTML = `<h2>Step ${esc(name)} · task ${esc(t.spec.id)} · ${esc(t.spec.handler)} ${badge(t.status)}</h2>
+    <div class="grid"><div class="panel"><b>inputs</b><pre>${esc(JSON.stringify(t.spec.payload, null, 2))}</pre>${art("input", t.spec.inputs)}
+      <b>output</b><pre>${esc(JSON.stringify(t.result, null, 2))}</pre>${art("output", t.outputs)}
+      ${t.error ? `<b>error</b><pre class="err">${esc(t.error)}</pre>` : ""}
+      ${t.meta?.vnc_url ? `<div>VNC: <a href="${esc(t.meta.vnc_url)}" target="_blank" rel="noopener">${esc(t.meta.vnc_url)}</a></div>` : ""}
+      <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>error</th></tr>
+      ${t.attempts.map((a) => `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td class="err">${esc(a.error || "")}</td></tr>`).join("")}</table>
+      <b>logs</b><pre>${esc((t.logs || []).join("\n")) || "–"}</pre></div>
+    <div class="panel" id="routing"><b>Why ${esc(d?.winner || "no worker")} won</b> <span class="dim">${d ? `${d.feasible_count} of ${d.pool_size} workers feasible · runner-up ${esc(d.runner_up || "–")}` : "no routing decision yet"}</span>
+      ${d ? `<table id="routing-table"><tr><th>worker</th><th>region</th><th>total</th>${scorers.map((s) => `<th>${esc(s)}<br><span class="dim">×${d.weights[s] ?? 0}</span></th>`).join("")}<th>excluded because</th></tr>
+      ${d.candidates.map((c) => `<tr><td class="${c.worker_id === d.winner ? "win" : ""}">${esc(c.worker_id)}</td><td>${esc(c.region)}</td><td>${c.feasible ? c.total.toFixed(3) : "–"}</td>
+        ${scorers.map((s) => `<td>${c.scores[s] == null ? "" : c.scores[s].toFixed(2)}</td>`).join("")}
+        <td class="err">${c.verdicts.filter((v) => !v.ok).map((v) => `${esc(v.plugin)}: ${esc(v.reason)}`).join("; ")}</td></tr>`).join("")}</table>
+      ${d.reasons?.length ? `<p class="err">${d.reasons.map(esc).join("<br>")}</p>` : ""}${d.suggestion ? `<p>suggestion: ${esc(d.suggestion)}</p>` : ""}` : ""}
+      <p class="dim">${esc(step.reason || "")}</p></div></div>`;
+  for (const img of box.querySelectorAll("img[data-src]")) loadImage(img);
+}
+async function loadImage(img) {
+  /* artifacts need the bearer token, so fetch them and show a blob URL */
+  const res = await fetch(img.dataset.src, { headers: headers() });
+  if (res.ok) img.src = URL.createObjectURL(await res.blob());
+}
+
+/* ---------------------------------------------------------------- workers and map */
+async function viewWorkers() {
+  const render = async () => {
+    const workers = await api("/api/v1/workers");
+    const groups = {};
+    for (const w of workers) (groups[`${w.macro_region || "other"} / ${w.region}`] ||= []).push(w);
+    $("#view").innerHTML = `<h1>Workers <span class="dim">${workers.length}</span></h1>` + Object.entries(groups).map(([g, ws]) => `<h2>${esc(g)}</h2>
+      <table class="workers"><tr><th>worker</th><th>status</th><th>load</th><th>slots</th><th>heartbeat age</th><th>GPU</th><th>handlers</th><th>$/h</th><th>city</th></tr>
+      ${ws.map((w) => `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.status)}</td><td><span class="load"><i style="width:${Math.round(w.load * 100)}%"></i></span> ${Math.round(w.load * 100)}%</td>
+      <td>${w.running}/${w.max_concurrency}</td><td class="${w.heartbeat_age_s > 3 ? "err" : ""}">${w.heartbeat_age_s.toFixed(1)} s</td><td>${esc(w.gpu || "")}</td>
+      <td class="dim">${esc([...w.profile.handlers].join(", "))}</td><td>${w.profile.cost_per_hour}</td><td>${esc(w.city)}</td></tr>`).join("")}</table>`).join("");
+  };
+  await render();
+  const again = throttle(() => render().catch((e) => toast(e.message)), 500);
+  follow("/api/v1/events", (kind) => { if (kind.startsWith("worker.") || kind.startsWith("task.")) again(); });
+  state.tick = setInterval(again, 3000); /* heartbeat ages grow between events */
+}
+async function viewMap() {
+  const render = async () => {
+    const workers = await api("/api/v1/workers");
+    const active = (await api("/api/v1/workflows?status=in_progress&limit=20"));
+    const docs = await Promise.all(active.map((w) => api(`/api/v1/workflows/${encodeURIComponent(w.id)}`)));
+    const running = docs.flatMap((d) => d.steps.filter((s) => s.status === "running").map((s) => ({ ...s, wf: d.id })));
+    $("#view").innerHTML = `<h1>Where the pool is</h1><div class="panel">${mapSvg(workers, running, [])}</div>
+      <h2>Running now</h2><table><tr><th>workflow</th><th>step</th><th>worker</th><th>region</th></tr>
+      ${running.map((s) => `<tr><td><a href="#/wf/${encodeURIComponent(s.wf)}">${esc(s.wf)}</a></td><td>${esc(s.step)}</td><td>${esc(s.worker)}</td><td>${esc(s.region)}</td></tr>`).join("") || `<tr><td colspan="4" class="dim">nothing running</td></tr>`}</table>`;
+  };
+  await render();
+  const again = throttle(() => render().catch((e) => toast(e.message)), 500);
+  follow("/api/v1/events", (kind) => { if (kind !== "snapshot") again(); });
+}
+
+/* ---------------------------------------------------------------- submit */
+const DEMO = { name: "demo", steps: [
+  { name: "plan", task: { handler: "nap", payload: { s: 1 } } },
+  { name: "browse", after: ["plan"], task: { handler: "shot", payload: {} } },
+  { name: "infer", after: ["plan"], task: { handler: "nap", payload: { s: 1.5 } } },
+  { name: "report", after: ["browse", "infer"], task: { handler: "nap", payload: { s: 0.5 } } } ] };
+function viewSubmit() {
+  state.stream?.close();
+  $("#view").innerHTML = `<h1>Submit a workflow</h1><p class="dim">A WorkflowSpec as JSON (needs the admin token when auth is on).</p>
+    <textarea id="spec">${esc(JSON.stringify(DEMO, null, 2))}</textarea><p><button id="go">Submit</button></p>`;
+  $("#go").addEventListener("click", async () => {
+    try {
+      const record = await api("/api/v1/workflows", { method: "POST", headers: { "Content-Type": "application/json" }, body: $("#spec").value });
+      location.hash = `#/wf/${encodeURIComponent(record.spec.id)}`;
+    } catch (e) { toast(e.message); }
+  });
+}
+
+/* ---------------------------------------------------------------- routing */
+async function route() {
+  clearInterval(state.tick);
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const nav = hash.startsWith("/workers") ? "workers" : hash.startsWith("/map") ? "map" : hash.startsWith("/submit") ? "submit" : "list";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
+  try {
+    if (hash.startsWith("/wf/")) await viewWorkflow(decodeURIComponent(hash.slice(4)));
+    else if (nav === "workers") await viewWorkers();
+    else if (nav === "map") await viewMap();
+    else if (nav === "submit") viewSubmit();
+    else await viewList();
+  } catch (e) { toast(e.message); }
+}
+$("#token").value = token();
+$("#token").addEventListener("change", (e) => { localStorage.setItem("wp-token", e.target.value.trim()); route(); });
+window.addEventListener("hashchange", route);
+route();
