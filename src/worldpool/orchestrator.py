@@ -532,7 +532,7 @@ class Orchestrator:
                                          message=reason))
         await self.backend.reclaim(worker_id)
         moved = 0
-        for record in await self.backend.list_tasks():
+        for record in await self.backend.list_active_tasks():
             if (record.worker_id == worker_id and record.status in ACTIVE
                     and await self._lose_attempt(record, reason)):
                 moved += 1
@@ -551,7 +551,7 @@ class Orchestrator:
         return True
 
     async def _enforce_timeouts(self, now: float) -> None:
-        for record in await self.backend.list_tasks():
+        for record in await self.backend.list_active_tasks():
             spec = record.spec
             if record.status is TaskStatus.PENDING and spec.schedule_to_start_timeout_s:
                 if now - record.submitted_at > spec.schedule_to_start_timeout_s:

@@ -162,3 +162,15 @@ async def test_pending_is_idempotent_and_removable(backend: Backend) -> None:
     assert await backend.list_pending() == ["b"]
     await backend.add_pending("a")
     assert await backend.list_pending() == ["b", "a"]
+
+
+async def test_list_active_tasks_leaves_out_finished_ones(backend: Backend) -> None:
+    from worldpool.models import TaskStatus
+
+    await backend.put_task(task("running"))
+    done = task("done")
+    await backend.put_task(done)
+    done.status = TaskStatus.SUCCEEDED
+    assert await backend.put_task(done, expect_version=done.version)
+
+    assert [r.id for r in await backend.list_active_tasks()] == ["running"]

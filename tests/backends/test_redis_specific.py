@@ -61,6 +61,7 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "t:t1": "hash",
         prefix + "t:t2": "hash",
         prefix + "tasks": "zset",
+        prefix + "active": "set",
         prefix + "wft:wf1": "zset",
         prefix + "order": "string",
         prefix + "pending": "zset",

@@ -177,6 +177,11 @@ class Backend(ABC):
     async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]: ...
 
     @abstractmethod
+    async def list_active_tasks(self) -> list[TaskRecord]:
+        """Every task that is not terminal (what the liveness sweep watches), without
+        reading the finished history."""
+
+    @abstractmethod
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
         """Bind ``key`` to ``task_id`` if unbound; return the task id it was already bound to
         (None if this call bound it)."""

@@ -249,6 +249,9 @@ class MemoryBackend(Backend):
             if workflow_id is None or record.spec.workflow_id == workflow_id
         ]
 
+    async def list_active_tasks(self) -> list[TaskRecord]:
+        return [clone(r) for r in self._s.tasks.values() if not r.status.terminal]
+
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
         bound = self._s.idempotency.get(key)
         if bound is None:

@@ -321,12 +321,27 @@ class RedisBackend(Backend):
         indexes = [k.tasks]
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        return await self._put(
+        stored = await self._put(
             record,
             [k.task(record.id), k.order, *indexes],
             expect_version,
             codec.fencing_fields(record),
         )
+        if stored:  # terminal is final, so a race here can only leave a stale member
+            if record.status.terminal:
+                await self._r.srem(k.active, record.id)
+            else:
+                await self._r.sadd(k.active, record.id)
+        return stored
+
+    @_redis_errors
+    async def list_active_tasks(self) -> list[TaskRecord]:
+        ids = sorted(codec.text(i) for i in await self._r.smembers(self.keys.active))
+        records = [r for r in await self.get_tasks(ids) if r is not None]
+        stale = [r.id for r in records if r.status.terminal]
+        if stale:
+            await self._r.srem(self.keys.active, *stale)
+        return [r for r in records if not r.status.terminal]
 
     @_redis_errors
     async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:

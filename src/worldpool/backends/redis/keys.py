@@ -25,6 +25,7 @@ key                                    type          holds
                                                      ``version``, and the fencing copy ``attempt``,
                                                      ``worker``, ``terminal`` ("1"/"0")
 ``tasks``                              sorted set    task ids by first-put order
+``active``                             set           ids of tasks not yet terminal (the sweep's working set)
 ``wft:{workflow}``                     sorted set    task ids of one workflow, first-put order
 ``wf:{workflow}``                      hash          ``data``, ``version`` (as tasks)
 ``workflows``                          sorted set    workflow ids by first-put order
@@ -93,6 +94,11 @@ class Keys:
     @property
     def tasks(self) -> str:
         return self.prefix + "tasks"
+
+    @property
+    def active(self) -> str:
+        """set of ids of tasks that are not terminal (maintained after each put)."""
+        return self.prefix + "active"
 
     def workflow_tasks(self, workflow_id: str) -> str:
         return f"{self.prefix}wft:{workflow_id}"
