@@ -29,29 +29,33 @@ def main() -> None:
     pool = world_pool(args.workers, seed=0)
     day_s = DAY_S * args.tasks / 1_000_000
     wl = world_workload(args.tasks, seed=0, day_s=day_s)
-    print(f"setup: {args.workers} workers, {len(wl)} tasks, "
-          f"{len({p.location.region for p in pool})} regions in {time.perf_counter() - t:.1f} s")
+    print(
+        f"setup: {args.workers} workers, {len(wl)} tasks, "
+        f"{len({p.location.region for p in pool})} regions in {time.perf_counter() - t:.1f} s"
+    )
     for name in args.policies.split(","):
         placer = make_placer(name)
         router = placer.router
         spent = [0.0]
         inner = placer.place
 
-        def timed(ctx, pool_, _inner=inner):  # type: ignore[no-untyped-def]
+        def timed(ctx, pool_, _inner=inner, _spent=spent):  # type: ignore[no-untyped-def]
             s = time.perf_counter()
             try:
                 return _inner(ctx, pool_)
             finally:
-                spent[0] += time.perf_counter() - s
+                _spent[0] += time.perf_counter() - s
 
         placer.place = timed  # type: ignore[method-assign]
         sim = Simulation(pool, wl, placer, SimConfig(horizon_s=day_s, until_s=day_s + DAY_S))
         r = sim.run()
         per = r.wall_s / max(1, r.counters.decisions) * 1e6
-        print(f"{name:>15}: {r.tasks_per_wall_s:8.0f} tasks/s wall, {per:7.0f} us/decision, "
-              f"placement {spent[0] / r.wall_s:5.1%} of wall, lost {r.lost}, "
-              f"stuck {len(r.stuck)}, 1M tasks ≈ {1e6 / r.tasks_per_wall_s / 60:.1f} min"
-              f" (router: {type(router).__name__})")
+        print(
+            f"{name:>15}: {r.tasks_per_wall_s:8.0f} tasks/s wall, {per:7.0f} us/decision, "
+            f"placement {spent[0] / r.wall_s:5.1%} of wall, lost {r.lost}, "
+            f"stuck {len(r.stuck)}, 1M tasks ≈ {1e6 / r.tasks_per_wall_s / 60:.1f} min"
+            f" (router: {type(router).__name__})"
+        )
 
 
 if __name__ == "__main__":

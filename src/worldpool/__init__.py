@@ -1,2 +1,80 @@
-"""worldpool: route AI-agent work to the right worker anywhere in the world."""
+"""worldpool: route AI-agent work to the right worker anywhere in the world.
+
+The public API is re-exported here; everything else is reachable from its module.
+"""
+
+from worldpool.config import Settings
+from worldpool.embedded import EmbeddedPool
+from worldpool.errors import (
+    ConfigError,
+    HandlerError,
+    NotFoundError,
+    TaskFailedError,
+    ValidationError,
+    WorkflowError,
+    WorldpoolError,
+)
+from worldpool.handlers import HandlerTable, TaskContext
+from worldpool.models import (
+    GPU,
+    Affinity,
+    AffinityMode,
+    ArtifactRef,
+    Capability,
+    Event,
+    EventKind,
+    Hardware,
+    Location,
+    Requirements,
+    RetryPolicy,
+    RoutingDecision,
+    ServedModel,
+    TaskRecord,
+    TaskSpec,
+    TaskStatus,
+    WorkerProfile,
+    WorkflowSpec,
+    WorkflowStatus,
+)
+from worldpool.orchestrator import Orchestrator
+from worldpool.worker import WorkerRuntime
+from worldpool.workflow import Workflow
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "GPU",
+    "Affinity",
+    "AffinityMode",
+    "ArtifactRef",
+    "Capability",
+    "ConfigError",
+    "EmbeddedPool",
+    "Event",
+    "EventKind",
+    "HandlerError",
+    "HandlerTable",
+    "Hardware",
+    "Location",
+    "NotFoundError",
+    "Orchestrator",
+    "Requirements",
+    "RetryPolicy",
+    "RoutingDecision",
+    "ServedModel",
+    "Settings",
+    "TaskContext",
+    "TaskFailedError",
+    "TaskRecord",
+    "TaskSpec",
+    "TaskStatus",
+    "ValidationError",
+    "WorkerProfile",
+    "WorkerRuntime",
+    "Workflow",
+    "WorkflowError",
+    "WorkflowSpec",
+    "WorkflowStatus",
+    "WorldpoolError",
+    "__version__",
+]

@@ -110,6 +110,14 @@ def settings_for(redis: str | None, namespace: str = "default", **extra: Any) ->
         raise fail(Exit.USAGE, str(exc)) from None
 
 
+def log_to_stderr() -> None:
+    """Long-running commands (serve, worker) log what they do: one line per event."""
+    import logging
+
+    logging.basicConfig(level=os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def need_redis(redis: str | None) -> str:
     if not redis:
         raise fail(Exit.USAGE, "this command talks to a deployment: pass --redis URL or set "
@@ -221,6 +229,7 @@ def serve(
     from worldpool.serve import serve as run_serve
 
     url = need_redis(redis)
+    log_to_stderr()
     run_async(run_serve(settings_for(url, namespace), host=host, port=port,
                         name=name or f"orchestrator-{os.getpid()}", console=console))
 
@@ -252,6 +261,10 @@ def worker(
     None,
     print_profile: Annotated[bool, typer.Option(
         help="print what this worker would advertise, then exit")] = False,
+    verify_claims: Annotated[bool, typer.Option(
+        "--verify-claims/--no-verify-claims",
+        help="refuse to start (exit 5) when the profile claims hardware or tools this "
+             "machine lacks; --no-verify-claims only warns (simulated pools, tests)")] = True,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     from worldpool.worker_cli import WorkerOptions, run_worker
@@ -262,12 +275,13 @@ def worker(
         handler_specs=list(handlers or []), profile_file=profile,
         labels=dict(item.split("=", 1) for item in label or [] if "=" in item),
         builtin=builtin, unsafe_local_shell=unsafe_local_shell, browser=browser,
-        llm_url=llm_url, llm_model=llm_model,
+        llm_url=llm_url, llm_model=llm_model, verify_claims=verify_claims,
     )
     if print_profile:
         run_async(run_worker(settings_for(redis, namespace), options, console,
                              print_only=True))
         return
+    log_to_stderr()
     run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
 
 
@@ -329,11 +343,9 @@ def watch(
 
 
 def _mount_simulate() -> None:
-    try:
-        from worldpool.sim.cli import app as sim_app
-    except ImportError:  # matplotlib is optional; the command then explains itself
-        return
-    app.add_typer(sim_app)
+    from worldpool.sim.cli import simulate_cmd
+
+    app.command("simulate")(simulate_cmd)
 
 
 _mount_simulate()

@@ -52,12 +52,16 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         hw = ["handler", "worker"]
-        self.submitted = Counter("worldpool_tasks_submitted", "Tasks submitted.", ["handler"], registry=r)
+        self.submitted = Counter(
+            "worldpool_tasks_submitted", "Tasks submitted.", ["handler"], registry=r
+        )
         self.started = Counter("worldpool_tasks_started", "Task attempts started.", hw, registry=r)
         self.succeeded = Counter("worldpool_tasks_succeeded", "Tasks succeeded.", hw, registry=r)
         self.failed = Counter("worldpool_tasks_failed", "Tasks failed for good.", hw, registry=r)
         self.retried = Counter("worldpool_tasks_retried", "Task retries scheduled.", hw, registry=r)
-        self.cancelled = Counter("worldpool_tasks_cancelled", "Tasks cancelled.", ["handler"], registry=r)
+        self.cancelled = Counter(
+            "worldpool_tasks_cancelled", "Tasks cancelled.", ["handler"], registry=r
+        )
         self.timed_out = Counter("worldpool_tasks_timed_out", "Task timeouts.", hw, registry=r)
         self.dead_lettered = Counter(
             "worldpool_tasks_dead_lettered", "Tasks dead-lettered.", ["handler"], registry=r
@@ -72,7 +76,10 @@ class Metrics:
             registry=r,
         )
         self.workflows = Counter(
-            "worldpool_workflows", "Workflows by event (submitted, succeeded, ...).", ["event"], registry=r
+            "worldpool_workflows",
+            "Workflows by event (submitted, succeeded, ...).",
+            ["event"],
+            registry=r,
         )
         self.schedule_to_start = Histogram(
             "worldpool_task_schedule_to_start_seconds",
@@ -97,14 +104,21 @@ class Metrics:
         )
         self.tokens = Counter("worldpool_llm_tokens", "LLM tokens used.", hw, registry=r)
         self.cost = Counter("worldpool_cost_usd", "Cost of finished tasks in USD.", hw, registry=r)
-        self.worker_up = Gauge("worldpool_worker_up", "1 if the worker is online.", ["worker", "region"], registry=r)
+        self.worker_up = Gauge(
+            "worldpool_worker_up", "1 if the worker is online.", ["worker", "region"], registry=r
+        )
         self.slots_used = Gauge(
             "worldpool_worker_slots_used", "Task slots in use.", ["worker", "region"], registry=r
         )
         self.slots_total = Gauge(
-            "worldpool_worker_slots", "Task slots (max concurrency).", ["worker", "region"], registry=r
+            "worldpool_worker_slots",
+            "Task slots (max concurrency).",
+            ["worker", "region"],
+            registry=r,
         )
-        self.queue_length = Gauge("worldpool_queue_length", "Tasks waiting to be routed.", registry=r)
+        self.queue_length = Gauge(
+            "worldpool_queue_length", "Tasks waiting to be routed.", registry=r
+        )
         self.unschedulable = Gauge(
             "worldpool_tasks_pending_unschedulable",
             "Pending tasks no worker can take right now.",
@@ -257,7 +271,7 @@ class Metrics:
                     cursor = event.seq or cursor
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep counting after a backend hiccup
+            except Exception:
                 log.exception("metrics: reading events failed; retrying in %.1fs", poll_s)
                 await asyncio.sleep(poll_s)
 

@@ -126,7 +126,8 @@ class Orchestrator:
         if not await self.backend.put_task(record, expect_version=0):
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
         await self.backend.add_pending(spec.id, spec.priority)
-        await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}")
+        await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}",
+                         data={"spec": spec.model_dump(mode="json")})  # replayable
         await self._notify()
         return record
 
@@ -457,7 +458,8 @@ class Orchestrator:
         record.meta["traceparent"] = new_traceparent()
         if await self.backend.put_task(record, expect_version=0):
             await self.backend.add_pending(spec.id, spec.priority)
-            await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}")
+            await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}",
+                         data={"spec": spec.model_dump(mode="json")})  # replayable
             self._wake.set()
 
     async def _finish_workflow(self, record: WorkflowRecord, tasks: Iterable[TaskRecord]) -> None:

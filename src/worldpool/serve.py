@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from typing import Any
 
 from rich.console import Console
 
 from worldpool.backends import backend_from_url
+from worldpool.backends.base import Backend
 from worldpool.config import Settings
+from worldpool.models import EventKind
 from worldpool.orchestrator import Orchestrator
+
+log = logging.getLogger("worldpool.serve")
 
 
 async def serve(settings: Settings, *, host: str, port: int, name: str,
@@ -25,15 +30,48 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
     async with backend_from_url(settings.redis_url, settings) as backend:
         await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
         async with Orchestrator(backend, settings, name=name) as orchestrator:
+            watcher = asyncio.create_task(_wake_on_submissions(backend, orchestrator),
+                                          name=f"{name}:submissions")
             server = None
             if port:
                 server = await _start_api(orchestrator, settings, host, port, console)
             _next_steps(settings, host, port if server else 0, console)
             await stop.wait()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             if server is not None:
                 server.should_exit = True
                 await asyncio.sleep(0.2)
     console.print("orchestrator stopped")
+
+
+async def _wake_on_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
+    """Wake the dispatcher as soon as another process (``worldpool submit``, a replica, the
+    API of another replica) submits a task, instead of on its next idle tick.
+
+    One blocking read of the event stream at a time: no polling, no extra work per task
+    beyond reading its events once.
+    """
+    cursor: str | None = None
+    while True:  # skip to the end of the (capped) stream once: the backlog is no news
+        page = await backend.read_events(cursor, 5000)
+        cursor = page[-1].seq if page else cursor
+        if len(page) < 5000:
+            break
+    while True:
+        try:
+            events = await backend.read_events(cursor, 1000, block_s=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Redis away: the dispatcher's idle tick covers us meanwhile
+            log.warning("reading task submissions failed; retrying", exc_info=True)
+            await asyncio.sleep(1.0)
+            continue
+        if events:
+            cursor = events[-1].seq
+            if any(e.kind is EventKind.TASK_SUBMITTED for e in events):
+                orchestrator.wake()
 
 
 async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,

@@ -20,6 +20,7 @@ Log lines get the ids through :class:`TraceContextFilter` and :func:`bind`::
 from __future__ import annotations
 
 import contextvars
+import importlib
 import logging
 import os
 import re
@@ -102,7 +103,9 @@ def _nonzero_hex(nbytes: int) -> str:
 
 @contextmanager
 def span(
-    name: str, traceparent: str | None, attributes: Mapping[str, str | int | float | bool] | None = None
+    name: str,
+    traceparent: str | None,
+    attributes: Mapping[str, str | int | float | bool] | None = None,
 ) -> Iterator[str]:
     """Run a block as a child span of ``traceparent``; yields the child's ``traceparent``.
 
@@ -156,12 +159,13 @@ def configure_exporter(env: Mapping[str, str] | None = None) -> bool:
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
         return False
-    try:
+    try:  # imported by name: optional packages, absent from the type-checked environment
         from opentelemetry import trace
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        otlp = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+        resources = importlib.import_module("opentelemetry.sdk.resources")
+        sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
+        export = importlib.import_module("opentelemetry.sdk.trace.export")
     except ImportError:
         log.warning(
             "OTEL_EXPORTER_OTLP_ENDPOINT is set but the exporter is not installed: "
@@ -169,15 +173,19 @@ def configure_exporter(env: Mapping[str, str] | None = None) -> bool:
         )
         return False
     service = env.get("OTEL_SERVICE_NAME", "worldpool")
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider = sdk_trace.TracerProvider(
+        resource=resources.Resource.create({"service.name": service})
+    )
+    provider.add_span_processor(export.BatchSpanProcessor(otlp.OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return True
 
 
 # --------------------------------------------------------------------------- logging
 
-_workflow_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("wp_workflow", default=None)
+_workflow_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "wp_workflow", default=None
+)
 _task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("wp_task", default=None)
 _traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("wp_trace", default=None)
 
@@ -189,7 +197,11 @@ def bind(
     """Put ids on every log line written inside the block (asyncio- and thread-safe via
     contextvars; a ``None`` argument keeps the outer value). Yields the active traceparent."""
     tokens: list[tuple[contextvars.ContextVar[str | None], contextvars.Token[str | None]]] = []
-    for var, value in ((_workflow_id, workflow_id), (_task_id, task_id), (_traceparent, traceparent)):
+    for var, value in (
+        (_workflow_id, workflow_id),
+        (_task_id, task_id),
+        (_traceparent, traceparent),
+    ):
         if value is not None:
             tokens.append((var, var.set(value)))
     try:

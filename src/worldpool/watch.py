@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,8 @@ class SseMessage:
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SseMessage]:
     """Parse a text/event-stream (comments and pings are skipped)."""
-    event, data, ident = "message", [], None
+    event, ident = "message", None
+    data: list[str] = []
     async for raw in lines:
         line = raw.rstrip("\r")
         if not line:
@@ -96,7 +97,7 @@ class ApiClient:
         _raise_for(response, "workflow", workflow_id)
         return WorkflowStatus.model_validate_json(response.content)
 
-    async def follow(self, workflow_id: str) -> AsyncIterator[WorkflowStatus]:
+    async def follow(self, workflow_id: str) -> AsyncGenerator[WorkflowStatus, None]:
         """Every new status document of the workflow, until it has ended."""
         last_id: str | None = None
         failures = 0
@@ -138,7 +139,9 @@ def _raise_for(response: httpx.Response, kind: str, ident: str) -> None:
         raise BackendError(f"API answered {response.status_code}: {response.text[:200]}")
 
 
-async def follow_orchestrator(orch: Orchestrator, workflow_id: str) -> AsyncIterator[WorkflowStatus]:
+async def follow_orchestrator(
+    orch: Orchestrator, workflow_id: str
+) -> AsyncGenerator[WorkflowStatus, None]:
     """Every new status document of a workflow in this process, until it has ended."""
     backend = orch.backend
     cursor = await tail_seq(backend)
@@ -161,10 +164,14 @@ def render_live(status: WorkflowStatus, now: float | None = None) -> Group:
     running = [s for s in status.steps if s.status == "running"]
     elapsed = (status.ended_at or now) - status.submitted_at
     footer = Text.assemble(
-        ("regions ", "dim"), ", ".join(regions) or "-",
-        ("   running ", "dim"), ", ".join(f"{s.step}@{s.worker}" for s in running) or "-",
-        ("   elapsed ", "dim"), f"{elapsed:.1f}s",
-        ("   total ", "dim"), f"${status.total_cost_usd:.4f} / {status.total_tokens} tokens",
+        ("regions ", "dim"),
+        ", ".join(regions) or "-",
+        ("   running ", "dim"),
+        ", ".join(f"{s.step}@{s.worker}" for s in running) or "-",
+        ("   elapsed ", "dim"),
+        f"{elapsed:.1f}s",
+        ("   total ", "dim"),
+        f"${status.total_cost_usd:.4f} / {status.total_tokens} tokens",
     )
     if status.estimated_completion_sec is not None and not status.status.terminal:
         footer.append(f"   ETA {status.estimated_completion_sec:.0f}s", style="bold")
@@ -196,7 +203,5 @@ async def watch(
             with contextlib.suppress(Exception):
                 await updates.aclose()
     if status is None:  # the stream ended before any document: ask once
-        status = await (
-            source.workflow_status(workflow_id)
-        )
+        status = await source.workflow_status(workflow_id)
     return status

@@ -23,7 +23,8 @@ async def client(pool: EmbeddedPool) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://api.test",
+            transport=transport,
+            base_url="http://api.test",
             headers={"Authorization": f"Bearer {ADMIN}"},
         ) as c:
             yield c

@@ -51,14 +51,22 @@ def boom(ctx: TaskContext) -> Any:
 
 
 HANDLERS: dict[str, Callable[[TaskContext], Any]] = {
-    "echo": echo, "nap": nap, "shot": shot, "boom": boom,
+    "echo": echo,
+    "nap": nap,
+    "shot": shot,
+    "boom": boom,
 }
 
 
 def make_pool() -> EmbeddedPool:
     workers = [
-        make_worker("tokyo-gpu-1", region="ap-northeast-1", handlers=HANDLERS,
-                    hardware=Hardware(gpus=[GPU(model="H100", vram_gb=80)]), cost_per_hour=4.0),
+        make_worker(
+            "tokyo-gpu-1",
+            region="ap-northeast-1",
+            handlers=HANDLERS,
+            hardware=Hardware(gpus=[GPU(model="H100", vram_gb=80)]),
+            cost_per_hour=4.0,
+        ),
         make_worker("virginia-cpu-1", region="us-east-1", handlers=HANDLERS),
         make_worker("frankfurt-browser-1", region="eu-central-1", handlers=HANDLERS),
     ]
@@ -67,15 +75,19 @@ def make_pool() -> EmbeddedPool:
 
 def demo_workflow(wf_id: str | None = None, nap_s: float = 0.3) -> WorkflowSpec:
     """A demo-like DAG: plan -> (browse, infer) -> report."""
+
     def step(name: str, handler: str, after: list[str], **payload: Any) -> StepSpec:
         return StepSpec(name=name, after=after, task=TaskSpec(handler=handler, payload=payload))
 
-    spec = WorkflowSpec(name="demo", steps=[
-        step("plan", "nap", [], s=nap_s, tokens=120),
-        step("browse", "shot", ["plan"]),
-        step("infer", "nap", ["plan"], s=nap_s, tokens=900),
-        step("report", "nap", ["browse", "infer"], s=nap_s / 2),
-    ])
+    spec = WorkflowSpec(
+        name="demo",
+        steps=[
+            step("plan", "nap", [], s=nap_s, tokens=120),
+            step("browse", "shot", ["plan"]),
+            step("infer", "nap", ["plan"], s=nap_s, tokens=900),
+            step("report", "nap", ["browse", "infer"], s=nap_s / 2),
+        ],
+    )
     if wf_id:
         spec = spec.model_copy(update={"id": wf_id})
     return spec
@@ -90,10 +102,16 @@ def build_app(pool: EmbeddedPool, **kwargs: Any) -> FastAPI:
 async def serving(app: FastAPI) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on loopback in this event loop; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-        timeout_graceful_shutdown=1,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started or task.done():
@@ -128,12 +146,19 @@ class ThreadedServer:
             async with make_pool() as pool:
                 self.pool = pool
                 app = build_app(pool, **self.app_kwargs)
-                server = uvicorn.Server(uvicorn.Config(
-                    app, host="127.0.0.1", port=self.port, log_level="warning",
-                    timeout_graceful_shutdown=1,
-                ))
+                server = uvicorn.Server(
+                    uvicorn.Config(
+                        app,
+                        host="127.0.0.1",
+                        port=self.port,
+                        log_level="warning",
+                        timeout_graceful_shutdown=1,
+                    )
+                )
                 task = asyncio.create_task(server.serve())
-                while not server.started and not task.done():
+                for _ in range(3000):
+                    if server.started or task.done():
+                        break
                     await asyncio.sleep(0.01)
                 self._ready.set()
                 await self._stop.wait()

@@ -26,15 +26,18 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/v1/workflows"),
-    ("GET", "/api/v1/workers"),
-    ("GET", "/api/v1/tasks/x"),
-    ("GET", "/api/v1/events"),
-    ("GET", "/metrics"),
-    ("POST", "/api/v1/tasks"),
-    ("POST", "/api/v1/workflows/x/cancel"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/workflows"),
+        ("GET", "/api/v1/workers"),
+        ("GET", "/api/v1/tasks/x"),
+        ("GET", "/api/v1/events"),
+        ("GET", "/metrics"),
+        ("POST", "/api/v1/tasks"),
+        ("POST", "/api/v1/workflows/x/cancel"),
+    ],
+)
 async def test_missing_or_wrong_token_is_401(
     anon: httpx.AsyncClient, method: str, path: str
 ) -> None:
@@ -51,9 +54,11 @@ async def test_read_token_reads_but_cannot_change(
     assert (await anon.get("/api/v1/workers", headers=bearer(READ))).status_code == 200
     explain = await anon.post("/api/v1/explain", json={"handler": "echo"}, headers=bearer(READ))
     assert explain.status_code == 200  # a dry run changes nothing: read role is enough
-    for path, body in [("/api/v1/tasks", {"handler": "echo"}),
-                       ("/api/v1/workflows", {"steps": []}),
-                       ("/api/v1/tasks/x/cancel", None)]:
+    for path, body in [
+        ("/api/v1/tasks", {"handler": "echo"}),
+        ("/api/v1/workflows", {"steps": []}),
+        ("/api/v1/tasks/x/cancel", None),
+    ]:
         response = await anon.post(path, json=body, headers=bearer(READ))
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "forbidden"
@@ -93,8 +98,9 @@ async def test_loopback_without_tokens_is_open(pool: EmbeddedPool) -> None:
 def test_tokens_come_from_the_environment(pool: EmbeddedPool) -> None:
     from worldpool.config import Settings
 
-    settings = Settings.from_env({"WORLDPOOL_API_TOKEN_ADMIN": ADMIN,
-                                  "WORLDPOOL_API_TOKEN_READ": READ})
+    settings = Settings.from_env(
+        {"WORLDPOOL_API_TOKEN_ADMIN": ADMIN, "WORLDPOOL_API_TOKEN_READ": READ}
+    )
     tokens = ApiTokens.from_settings(settings)
     assert tokens.role_of(ADMIN) is not None and tokens.role_of(READ) is not None
     assert tokens.role_of("x" * 20) is None

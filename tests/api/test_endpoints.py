@@ -64,7 +64,7 @@ async def test_task_errors_change_nothing(client: httpx.AsyncClient, pool: Embed
         (b'{"handler": "echo", "colour": "red"}', 422, "validation_error"),
         (b'{"handler": "echo", "priority": "high"}', 422, "validation_error"),
         (b'{"handler": 7}', 422, "validation_error"),
-        (b'[]', 422, "validation_error"),
+        (b"[]", 422, "validation_error"),
         (b'{"handler": "echo", "capabilities": ["telepathy"]}', 422, "validation_error"),
     ]
     for body, status, code in bad:
@@ -72,8 +72,9 @@ async def test_task_errors_change_nothing(client: httpx.AsyncClient, pool: Embed
             "/api/v1/tasks", content=body, headers={"Content-Type": "application/json"}
         )
         assert_error(response, status, code)
-    message = assert_error(await client.post(
-        "/api/v1/tasks", json={"handler": "echo", "colour": "red"}), 422)
+    message = assert_error(
+        await client.post("/api/v1/tasks", json={"handler": "echo", "colour": "red"}), 422
+    )
     assert "colour" in message
     assert await pool.backend.list_tasks() == before
     assert await pool.backend.list_pending() == []
@@ -243,9 +244,15 @@ async def test_healthz_openapi_dashboard(client: httpx.AsyncClient) -> None:
 
 async def test_metrics_follow_the_event_log(client: httpx.AsyncClient) -> None:
     ok = (await client.post("/api/v1/tasks", json={"handler": "echo"})).json()["spec"]["id"]
-    bad = (await client.post("/api/v1/tasks", json={
-        "handler": "boom", "retry": {"max_retries": 1, "backoff_initial_s": 0, "jitter": False},
-    })).json()["spec"]["id"]
+    bad = (
+        await client.post(
+            "/api/v1/tasks",
+            json={
+                "handler": "boom",
+                "retry": {"max_retries": 1, "backoff_initial_s": 0, "jitter": False},
+            },
+        )
+    ).json()["spec"]["id"]
     await wait_task(client, ok)
     await wait_task(client, bad)
     text = ""

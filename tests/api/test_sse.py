@@ -24,14 +24,19 @@ async def url(pool: EmbeddedPool) -> AsyncIterator[str]:
 
 
 async def read_messages(
-    client: httpx.AsyncClient, path: str, *, until: Any, headers: dict[str, str] | None = None,
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    until: Any,
+    headers: dict[str, str] | None = None,
     limit: int = 500,
 ) -> list[SseMessage]:
     """Messages from ``path`` until ``until(message)`` is true (bounded)."""
     got: list[SseMessage] = []
-    async with asyncio.timeout(30), client.stream(
-        "GET", path, headers={**AUTH, **(headers or {})}
-    ) as response:
+    async with (
+        asyncio.timeout(30),
+        client.stream("GET", path, headers={**AUTH, **(headers or {})}) as response,
+    ):
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         async for message in iter_sse(response.aiter_lines()):
@@ -41,13 +46,12 @@ async def read_messages(
     return got
 
 
-async def test_workflow_stream_carries_status_documents(
-    url: str, pool: EmbeddedPool
-) -> None:
+async def test_workflow_stream_carries_status_documents(url: str, pool: EmbeddedPool) -> None:
     await pool.orchestrator.submit_workflow(demo_workflow("wf-sse", nap_s=0.05))
     async with httpx.AsyncClient(base_url=url) as client:
         got = await read_messages(
-            client, "/api/v1/workflows/wf-sse/events",
+            client,
+            "/api/v1/workflows/wf-sse/events",
             until=lambda m: m.event == "workflow.succeeded",
         )
     first = got[0]
@@ -88,7 +92,9 @@ async def test_resume_with_last_event_id_misses_nothing(url: str, pool: Embedded
 
         # And reconnects with Last-Event-ID
         second = await read_messages(
-            client, "/api/v1/events", headers={"Last-Event-ID": last_id},
+            client,
+            "/api/v1/events",
+            headers={"Last-Event-ID": last_id},
             until=lambda m: m.event == "workflow.succeeded",
         )
 
@@ -97,16 +103,16 @@ async def test_resume_with_last_event_id_misses_nothing(url: str, pool: Embedded
     expected = [e.seq for e in log]
     received = [m.id for m in first[1:] + second]
     assert received == expected[: len(received)]
-    assert received[-1] == next(
-        e.seq for e in log if e.kind is EventKind.WORKFLOW_SUCCEEDED
-    )
+    assert received[-1] == next(e.seq for e in log if e.kind is EventKind.WORKFLOW_SUCCEEDED)
     assert len(set(received)) == len(received)
 
 
 async def test_heartbeat_comments_keep_idle_streams_alive(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as client, asyncio.timeout(10), client.stream(
-        "GET", "/api/v1/events", headers=AUTH
-    ) as response:
+    async with (
+        httpx.AsyncClient(base_url=url) as client,
+        asyncio.timeout(10),
+        client.stream("GET", "/api/v1/events", headers=AUTH) as response,
+    ):
         lines: list[str] = []
         async for line in response.aiter_lines():
             lines.append(line)

@@ -20,8 +20,13 @@ from tests.api.support import ADMIN, ThreadedServer
 from tests.helpers import require_binary
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -64,7 +69,7 @@ def test_dashboard_follows_a_workflow_live(
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.url + "/#/submit")
     page.fill("#token", ADMIN)
-    page.locator("#token").dispatch_event("change")
+    page.press("#token", "Tab")  # a change event, as a person typing it would cause
     page.wait_for_selector("#spec")
     page.evaluate("window.__same_document = true")  # gone if the page ever reloads
 

@@ -34,10 +34,13 @@ def test_two_tasks_one_slot_queue_exactly() -> None:
 
 def test_workflow_hand_off_across_regions_exactly() -> None:
     # Given a test step in London handing 1 MB to an analyze step on the only GPU (Tokyo)
-    spec = WorkflowSpec(id="wf-1", steps=[
-        StepSpec(name="t", task=TESTS),
-        StepSpec(name="a", task=ANALYZE, after=["t"]),
-    ])
+    spec = WorkflowSpec(
+        id="wf-1",
+        steps=[
+            StepSpec(name="t", task=TESTS),
+            StepSpec(name="a", task=ANALYZE, after=["t"]),
+        ],
+    )
     b = WorkloadBuilder()
     b.add_workflow(spec, 5.0, {"t": 4.0, "a": 6.0}, out_bytes={"t": 1_000_000})
     pool = [cpu_worker("c1", "london"), gpu_worker("g1", "tokyo")]
@@ -87,8 +90,10 @@ def test_every_policy_respects_hard_constraints(policy: str) -> None:
     b = WorkloadBuilder()
     for k in range(30):
         b.add_task(eu_only, k * 0.5, 20.0, cls="eu")
-    pool = [gpu_worker(f"g{i}", r, slots=2, cost=1.0 + i)
-            for i, r in enumerate(["us-east-1", "eu-west-1", "tokyo", "frankfurt", "us-west-2"])]
+    pool = [
+        gpu_worker(f"g{i}", r, slots=2, cost=1.0 + i)
+        for i, r in enumerate(["us-east-1", "eu-west-1", "tokyo", "frankfurt", "us-west-2"])
+    ]
     sim = Simulation(pool, b.build(), make_placer(policy))
     r = sim.run()
     regions = {sim.profiles[w].location.macro_region for w in sim.worker}
@@ -109,14 +114,21 @@ def test_task_no_worker_can_run_is_reported_stuck_not_hung() -> None:
 
 
 def test_sticky_steps_stay_on_the_warm_worker_under_default_policy() -> None:
-    spec = WorkflowSpec(id="wf-s", steps=[
-        StepSpec(name="understand", task=ANALYZE),
-        StepSpec(name="fix", task=ANALYZE, after=["understand"], sticky_to="understand"),
-    ])
+    spec = WorkflowSpec(
+        id="wf-s",
+        steps=[
+            StepSpec(name="understand", task=ANALYZE),
+            StepSpec(name="fix", task=ANALYZE, after=["understand"], sticky_to="understand"),
+        ],
+    )
     b = WorkloadBuilder()
     for k in range(10):
-        b.add_workflow(spec.model_copy(update={"id": f"wf-{k}"}), k * 3.0,
-                       {"understand": 5.0, "fix": 5.0}, context_s={"fix": 20.0})
+        b.add_workflow(
+            spec.model_copy(update={"id": f"wf-{k}"}),
+            k * 3.0,
+            {"understand": 5.0, "fix": 5.0},
+            context_s={"fix": 20.0},
+        )
     pool = [gpu_worker(f"g{i}", "tokyo", slots=4) for i in range(4)]
     default = Simulation(pool, b.build(), make_placer("default")).run()
     assert default.counters.sticky_hits == 10 and default.counters.sticky_misses == 0

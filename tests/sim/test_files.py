@@ -15,9 +15,15 @@ from worldpool.sim.traces import dump_trace_line, load_event_log, load_trace
 
 def test_seed_pool_matches_the_seed() -> None:
     pool = {p.id: p for p in seed_pool()}
-    assert list(pool) == ["dgx-tokyo-01", "dgx-london-02", "dgx-sf-01", "browser-aws-useast-03",
-                          "browser-gcp-euwest-01", "browser-azure-eastasia-01",
-                          "sandbox-onprem-01"]
+    assert list(pool) == [
+        "dgx-tokyo-01",
+        "dgx-london-02",
+        "dgx-sf-01",
+        "browser-aws-useast-03",
+        "browser-gcp-euwest-01",
+        "browser-azure-eastasia-01",
+        "sandbox-onprem-01",
+    ]
     assert pool["dgx-tokyo-01"].handlers == {"plan", "analyze", "fix", "review", "llm"}
     assert pool["dgx-london-02"].hardware.gpus[0].model == "H100-80GB"
     assert pool["browser-gcp-euwest-01"].location.region == "europe-west1"
@@ -44,18 +50,23 @@ def test_pool_file_round_trip_and_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ('[{"id": "a", "location": "tokyo",\n "max_concurrency": -1}]',
-         "item 1 (id 'a'): max_concurrency: Input should be greater than or equal to 1"),
+        (
+            '[{"id": "a", "location": "tokyo",\n "max_concurrency": -1}]',
+            "item 1 (id 'a'): max_concurrency: Input should be greater than or equal to 1",
+        ),
         ('[{"id": "a", "location": "tokio"}]', "unknown region or city 'tokio'"),
         ('[{"id": "a", "location": "tokyo", "colour": "red"}]', "colour: Extra inputs"),
-        ('[{"id": "a", "location": "tokyo"},\n{"id": "a", "location": "tokyo"}]',
-         "item 2 (id 'a'): worker id 'a' is used twice"),
+        (
+            '[{"id": "a", "location": "tokyo"},\n{"id": "a", "location": "tokyo"}]',
+            "item 2 (id 'a'): worker id 'a' is used twice",
+        ),
         ('[{"id": "a",\n "location": "tokyo",]', "pool.json:2:"),
         ('{"nodes": []}', "expected a list of worker profiles"),
     ],
 )
-def test_bad_pool_files_name_file_item_and_reason(tmp_path: Path, content: str,
-                                                  expected: str) -> None:
+def test_bad_pool_files_name_file_item_and_reason(
+    tmp_path: Path, content: str, expected: str
+) -> None:
     path = tmp_path / "pool.json"
     path.write_text(content)
     with pytest.raises(ConfigError) as info:
@@ -65,15 +76,24 @@ def test_bad_pool_files_name_file_item_and_reason(tmp_path: Path, content: str,
 
 def test_trace_loads_tasks_and_workflows(tmp_path: Path) -> None:
     task = TaskSpec(id="t1", handler="analyze", interactive=True, user_location="tokyo")
-    wf = WorkflowSpec(id="wf1", steps=[
-        StepSpec(name="a", task=TaskSpec(id="s1", handler="run_tests")),
-        StepSpec(name="b", task=TaskSpec(id="s2", handler="analyze"), after=["a"]),
-    ])
+    wf = WorkflowSpec(
+        id="wf1",
+        steps=[
+            StepSpec(name="a", task=TaskSpec(id="s1", handler="run_tests")),
+            StepSpec(name="b", task=TaskSpec(id="s2", handler="analyze"), after=["a"]),
+        ],
+    )
     path = tmp_path / "trace.jsonl"
-    path.write_text("# a comment\n" + "\n".join([
-        dump_trace_line(1.5, task, work_s=3, goal_s=10, **{"class": "chat"}),
-        dump_trace_line(2.0, wf, work_s={"a": 4}, out_bytes={"a": 100}),
-    ]) + "\n")
+    path.write_text(
+        "# a comment\n"
+        + "\n".join(
+            [
+                dump_trace_line(1.5, task, work_s=3, goal_s=10, **{"class": "chat"}),
+                dump_trace_line(2.0, wf, work_s={"a": 4}, out_bytes={"a": 100}),
+            ]
+        )
+        + "\n"
+    )
     wl = load_trace(path)
     assert len(wl) == 3 and wl.class_names == ["chat", "workflow"]
     assert list(wl.work_s) == [3.0, 4.0, 12.0]  # b falls back to the analyze median
@@ -83,14 +103,18 @@ def test_trace_loads_tasks_and_workflows(tmp_path: Path) -> None:
 
 def test_bad_trace_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
     path = tmp_path / "trace.jsonl"
-    path.write_text("\n".join([
-        '{"at": 1, "task": {"handler": "analyze"}}',
-        '{"at": -1, "task": {"handler": "analyze"}}',
-        '{"at": 1, "task": {"handler": "analyze", "user_location": "atlantis"}}',
-        '{"at": 1, "task": {"handler": "analyze"}, "speed": 3}',
-        'not json',
-        '{"at": 1}',
-    ]))
+    path.write_text(
+        "\n".join(
+            [
+                '{"at": 1, "task": {"handler": "analyze"}}',
+                '{"at": -1, "task": {"handler": "analyze"}}',
+                '{"at": 1, "task": {"handler": "analyze", "user_location": "atlantis"}}',
+                '{"at": 1, "task": {"handler": "analyze"}, "speed": 3}',
+                "not json",
+                '{"at": 1}',
+            ]
+        )
+    )
     with pytest.raises(ConfigError) as info:
         load_trace(path)
     text = str(info.value)
@@ -107,8 +131,12 @@ def test_event_log_replay(tmp_path: Path) -> None:
         Event(kind=EventKind.TASK_SUBMITTED, at=100.0, task_id="t1", message="handler analyze"),
         Event(kind=EventKind.TASK_STARTED, at=101.0, task_id="t1"),
         Event(kind=EventKind.TASK_SUCCEEDED, at=108.5, task_id="t1"),
-        Event(kind=EventKind.TASK_SUBMITTED, at=103.0, task_id="t2",
-              data={"spec": {"handler": "run_tests", "capabilities": ["testing"]}}),
+        Event(
+            kind=EventKind.TASK_SUBMITTED,
+            at=103.0,
+            task_id="t2",
+            data={"spec": {"handler": "run_tests", "capabilities": ["testing"]}},
+        ),
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(e.model_dump_json() for e in events))

@@ -72,8 +72,13 @@ def create_app(
         dependencies=bearer,
     )
     app.state.api = ApiState(
-        orchestrator=orchestrator, settings=settings, tokens=tokens, auth_enabled=enabled,
-        metrics=metrics, sse_ping_s=sse_ping_s, max_streams=max_streams,
+        orchestrator=orchestrator,
+        settings=settings,
+        tokens=tokens,
+        auth_enabled=enabled,
+        metrics=metrics,
+        sse_ping_s=sse_ping_s,
+        max_streams=max_streams,
     )
     errors.install(app)
     for router in (tasks.router, workflows.router, pool.router, sse_router):

@@ -12,8 +12,11 @@ class BodyTooLarge(HTTPException):
     """An HTTPException so FastAPI's body parser re-raises it as a 413, not a 400."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body is larger than {max_bytes} bytes "
-                         "(WORLDPOOL_API_MAX_BODY_BYTES); send artifacts by reference")
+        super().__init__(
+            413,
+            f"request body is larger than {max_bytes} bytes "
+            "(WORLDPOOL_API_MAX_BODY_BYTES); send artifacts by reference",
+        )
 
 
 class BodyLimitMiddleware:
@@ -58,12 +61,23 @@ class BodyLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = orjson.dumps({"error": {
-            "code": "payload_too_large",
-            "message": f"request body is larger than {self.max_bytes} bytes "
-                       "(WORLDPOOL_API_MAX_BODY_BYTES); send artifacts by reference",
-        }})
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        ]})
+        body = orjson.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request body is larger than {self.max_bytes} bytes "
+                    "(WORLDPOOL_API_MAX_BODY_BYTES); send artifacts by reference",
+                }
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

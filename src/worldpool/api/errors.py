@@ -7,6 +7,7 @@ that parses but does not fit the model (unknown fields, wrong types) is a 422.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,8 +51,11 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[Any] | None = None,
-    headers: dict[str, str] | None = None,
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
@@ -84,7 +88,11 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = list(exc.errors())
         details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type")}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": e.get("msg", ""),
+                "type": e.get("type"),
+            }
             for e in errors
         ]
         if any(e.get("type") == "json_invalid" for e in errors):

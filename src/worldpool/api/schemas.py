@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from worldpool.models import Model, Worker, WorkerProfile, WorkerState, WorkflowRecord, WorkflowState
+from worldpool.models import (
+    Model,
+    Worker,
+    WorkerProfile,
+    WorkerState,
+    WorkflowRecord,
+    WorkflowState,
+)
 
 
 class ErrorDetail(Model):
@@ -40,12 +47,20 @@ class WorkerView(Model):
         p, s = worker.profile, worker.state
         gpus = p.hardware.gpus
         return cls(
-            id=p.id, region=p.location.region, macro_region=p.location.macro_region,
-            city=p.location.city, lat=p.location.lat, lon=p.location.lon, status=s.status.value,
-            running=s.running, max_concurrency=p.max_concurrency,
+            id=p.id,
+            region=p.location.region,
+            macro_region=p.location.macro_region,
+            city=p.location.city,
+            lat=p.location.lat,
+            lon=p.location.lon,
+            status=s.status.value,
+            running=s.running,
+            max_concurrency=p.max_concurrency,
             load=min(1.0, s.running / p.max_concurrency),
             heartbeat_age_s=max(0.0, now - s.last_heartbeat),
-            gpu=f"{gpus[0].count}x {gpus[0].model}" if gpus else None, profile=p, state=s,
+            gpu=f"{gpus[0].count}x {gpus[0].model}" if gpus else None,
+            profile=p,
+            state=s,
         )
 
 
@@ -62,9 +77,14 @@ class WorkflowSummary(Model):
     @classmethod
     def of(cls, record: WorkflowRecord) -> WorkflowSummary:
         return cls(
-            id=record.id, name=record.spec.name, status=record.status,
-            steps=len(record.spec.steps), submitted_at=record.submitted_at,
-            ended_at=record.ended_at, error=record.error, labels=record.spec.labels,
+            id=record.id,
+            name=record.spec.name,
+            status=record.status,
+            steps=len(record.spec.steps),
+            submitted_at=record.submitted_at,
+            ended_at=record.ended_at,
+            error=record.error,
+            labels=record.spec.labels,
         )
 
 

@@ -38,7 +38,9 @@ router = APIRouter(tags=["events"], responses=ERRORS)
 _SEQ_RE = re.compile(r"^[0-9][0-9-]{0,63}$")
 _POLL_S = 1.0  # how long one read of the event log blocks; bounds shutdown latency
 _SEND_TIMEOUT_S = 30.0
-_SSE_DOC = {200: {"content": {"text/event-stream": {}}, "description": "an SSE stream"}}
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "an SSE stream"}
+}
 
 LastEventId = Annotated[
     str | None,

@@ -53,7 +53,9 @@ async def get_artifact(digest: str, api: State) -> Response:
     if data is None:
         raise ApiError(404, f"no artifact {digest}: it expired or was never stored")
     if digest_of(data) != digest:
-        raise ApiError(409, f"artifact {digest} is corrupt (hash mismatch); re-run its step", "corrupt")
+        raise ApiError(
+            409, f"artifact {digest} is corrupt (hash mismatch); re-run its step", "corrupt"
+        )
     media = next((m for magic, m in _MAGIC if data.startswith(magic)), None)
     if media is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         media = "image/webp"

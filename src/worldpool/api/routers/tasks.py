@@ -32,7 +32,9 @@ async def cancel_task(task_id: str, api: State) -> CancelResult:
     """Cancel a task; 409 if it has already ended (admin)."""
     record = await api.orchestrator.get_task(task_id)  # 404 before anything changes
     if not await api.orchestrator.cancel(record.id):
-        raise ApiError(409, f"task {task_id!r} already ended ({record.status.value}); nothing to cancel")
+        raise ApiError(
+            409, f"task {task_id!r} already ended ({record.status.value}); nothing to cancel"
+        )
     return CancelResult(id=task_id, cancelled=True)
 
 

@@ -36,7 +36,8 @@ async def list_workflows(
         raise ApiError(422, "'until' is before 'since': swap them or drop one")
     records = await api.orchestrator.list_workflows()
     chosen = [
-        r for r in records
+        r
+        for r in records
         if (status is None or r.status is status)
         and (name is None or fnmatch.fnmatchcase(r.spec.name, name))
         and (since is None or r.submitted_at >= since)
@@ -58,6 +59,7 @@ async def cancel_workflow(workflow_id: str, api: State) -> CancelResult:
     record = await api.orchestrator.get_workflow(workflow_id)
     if not await api.orchestrator.cancel(record.id):
         raise ApiError(
-            409, f"workflow {workflow_id!r} already ended ({record.status.value}); nothing to cancel"
+            409,
+            f"workflow {workflow_id!r} already ended ({record.status.value}); nothing to cancel",
         )
     return CancelResult(id=workflow_id, cancelled=True)

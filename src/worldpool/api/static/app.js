@@ -306,6 +306,9 @@ async function route() {
   } catch (e) { toast(e.message); }
 }
 $("#token").value = token();
-$("#token").addEventListener("change", (e) => { localStorage.setItem("wp-token", e.target.value.trim()); route(); });
+$("#token").addEventListener("change", (e) => {
+  localStorage.setItem("wp-token", e.target.value.trim());
+  if (!location.hash.startsWith("#/submit")) route(); /* keep a half-edited form */
+});
 window.addEventListener("hashchange", route);
 route();

@@ -1,0 +1,14 @@
+"""The no-op handler the end-to-end bench runs: ``--handlers bench.noop_handlers:HANDLERS``."""
+
+from __future__ import annotations
+
+from worldpool.handlers import TaskContext
+from worldpool.models import JSONValue
+
+
+async def noop(ctx: TaskContext) -> JSONValue:
+    """Does nothing, so the figures measure the task queue and not the work."""
+    return None
+
+
+HANDLERS = {"noop": noop}

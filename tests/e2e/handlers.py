@@ -1,0 +1,71 @@
+"""Handlers that worker processes in the e2e tests load with ``--handlers``.
+
+* ``DEMO``: the demo's handlers; the localization step's first attempt first sleeps
+  ``WP_E2E_SLOW_S`` seconds so that the test can SIGKILL its worker mid-run.
+* ``COUNTING``: ``count`` appends ``task_id attempt worker phase`` lines to the file named
+  by ``WP_E2E_COUNT_FILE`` when it starts and when it ends (O_APPEND writes of one short
+  line are atomic across processes), after sleeping ``payload["sleep_s"]`` (on the first
+  attempt only with ``first_attempt_only``); the tests count executions per task id.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from worldpool.demo.handlers import HANDLERS
+from worldpool.handlers import Handler, TaskContext
+
+
+def _slow_localization(ctx: TaskContext) -> dict[str, Any]:
+    if ctx.step == "localization" and ctx.attempt == 1:
+        _sleep(ctx, float(os.environ.get("WP_E2E_SLOW_S", "0")))
+    return HANDLERS["run_tests"](ctx)  # type: ignore[return-value]
+
+
+def _sleep(ctx: TaskContext, seconds: float) -> None:
+    """Sleep in small steps; stop early when the worker revokes the task."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not ctx.cancelled.is_set():
+        time.sleep(0.02)
+
+
+def _note(ctx: TaskContext, phase: str) -> None:
+    path = os.environ.get("WP_E2E_COUNT_FILE")
+    if not path:
+        return
+    line = f"{ctx.task_id} {ctx.attempt} {ctx.worker.id} {phase}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def count(ctx: TaskContext) -> dict[str, Any]:
+    _note(ctx, "start")
+    if ctx.attempt == 1 or not ctx.payload.get("first_attempt_only"):
+        _sleep(ctx, float(ctx.payload.get("sleep_s", 0) or 0))
+    if ctx.cancelled.is_set():
+        _note(ctx, "revoked")
+        return {"revoked": True}
+    _note(ctx, "end")
+    return {"task": ctx.task_id, "worker": ctx.worker.id}
+
+
+DEMO: dict[str, Handler] = {**HANDLERS, "run_tests": _slow_localization}
+COUNTING: dict[str, Handler] = {"count": count}
+
+
+def executions(path: str | os.PathLike[str]) -> list[tuple[str, int, str, str]]:
+    """The lines written by ``count``: (task id, attempt, worker, phase)."""
+    try:
+        text = open(path).read()  # noqa: SIM115 - tiny file, read at once
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        task_id, attempt, worker, phase = line.split()
+        rows.append((task_id, int(attempt), worker, phase))
+    return rows
