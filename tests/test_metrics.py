@@ -22,7 +22,7 @@ def test_a_task_story_becomes_counters_and_histograms() -> None:
     m.observe(ev(EventKind.TASK_SUBMITTED, 100.0, data={"handler": "llm"}))
     m.observe(ev(EventKind.TASK_ROUTED, 100.1))
     m.observe(ev(EventKind.TASK_STARTED, 100.5, worker_id="w1"))
-    m.observe(ev(EventKind.TASK_RETRYING, 101.0, worker_id="w1", data={"backoff_s": 0.5}))
+    m.observe(ev(EventKind.TASK_RETRYING, 101.0, worker_id="w1", data={"not_before": 101.5}))
     m.observe(ev(EventKind.TASK_STARTED, 102.0, worker_id="w2"))
     m.observe(
         ev(

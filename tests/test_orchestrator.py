@@ -255,3 +255,24 @@ async def test_explain_is_a_dry_run() -> None:
         assert await pool.backend.list_tasks() == []
     assert decision.winner is None
     assert decision.suggestion and "GPU" in decision.suggestion.upper()
+
+
+async def test_one_trace_spans_submit_and_the_run_on_the_worker() -> None:
+    from worldpool.tracing import trace_id_of
+
+    seen: list[str | None] = []
+
+    def traced(ctx: TaskContext) -> None:
+        from worldpool.tracing import current_traceparent
+
+        seen.append(current_traceparent())
+
+    async with EmbeddedPool({"traced": traced}) as pool:
+        spec = TaskSpec(handler="traced")
+        submitted = await pool.submit(spec)
+        record = await pool.orchestrator.wait_task(spec.id, 10)
+    root = trace_id_of(submitted.meta["traceparent"])
+    assert root is not None
+    assert trace_id_of(seen[0]) == root  # the handler ran inside the task's trace
+    assert trace_id_of(record.meta["traceparent"]) == root
+    assert record.meta["traceparent"] != submitted.meta["traceparent"]  # a child span

@@ -334,11 +334,14 @@ def watch(
     namespace: NamespaceOpt = "default",
     url: Annotated[str | None, typer.Option(help="follow a `worldpool serve` API instead")] =
     None,
+    token: Annotated[str | None, typer.Option(envvar="WORLDPOOL_API_TOKEN_READ",
+                                              help="API bearer token (read role)")] = None,
 ) -> None:
     """Watch a workflow live in the terminal; exits when it ends."""
     from worldpool.remote import watch_workflow
 
-    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console))
+    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console,
+                                    token))
     raise typer.Exit(int(code))
 
 

@@ -11,7 +11,7 @@ conventions (``gen_ai.client.token.usage`` exported as ``gen_ai_client_token_usa
 
 Event data the orchestrator may add (all optional): ``handler`` on task events,
 ``model``, ``input_tokens``, ``output_tokens``, ``tokens_used`` and ``cost_usd`` on
-``task.succeeded`` / ``task.failed``, ``region`` and ``from_worker`` on ``task.failover``.
+``task.succeeded`` / ``task.failed``, ``not_before`` (epoch s) on ``task.retrying``.
 """
 
 from __future__ import annotations
@@ -187,9 +187,8 @@ class Metrics:
             self._forget(task)
 
     def _requeue(self, task: str, event: Event) -> None:
-        backoff = event.data.get("backoff_s")
-        delay = float(backoff) if isinstance(backoff, int | float) else 0.0
-        self._queued_at.put(task, event.at + delay)
+        not_before = _number(event.data.get("not_before"))  # a retry waits out its backoff
+        self._queued_at.put(task, max(event.at, not_before))
         self._started_at.pop(task, None)
 
     def _forget(self, task: str) -> None:

@@ -49,7 +49,7 @@ from worldpool.models import (
     WorkflowStatus,
 )
 from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
-from worldpool.tracing import new_traceparent
+from worldpool.tracing import child_traceparent, new_traceparent
 
 log = logging.getLogger("worldpool.orchestrator")
 
@@ -123,6 +123,7 @@ class Orchestrator:
             if existing is not None and existing != spec.id:
                 return await self.get_task(existing)
         record = TaskRecord(spec=spec, submitted_at=await self.backend.now())
+        record.meta["traceparent"] = new_traceparent()
         if not await self.backend.put_task(record, expect_version=0):
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
         await self.backend.add_pending(spec.id, spec.priority)
@@ -293,7 +294,8 @@ class Orchestrator:
             payload=spec.payload,
             inputs=spec.inputs,
             deadline=deadline,
-            traceparent=record.meta.get("traceparent") or new_traceparent(),
+            # One trace per task: each attempt is a child span of the submit span.
+            traceparent=child_traceparent(record.meta.get("traceparent")),
             workflow_id=spec.workflow_id,
             step=spec.step,
             upstream=record.meta.get("upstream", {}),
@@ -592,7 +594,8 @@ class Orchestrator:
         await self._emit_event(Event(
             kind=kind, task_id=record.id, workflow_id=record.spec.workflow_id,
             step=record.spec.step, worker_id=worker_id or record.worker_id,
-            attempt=record.attempt or None, message=message, data=data or {},
+            attempt=record.attempt or None, message=message,
+            data={"handler": record.spec.handler, **(data or {})},
         ))
 
     async def _emit_event(self, event: Event) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import tomllib
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import Any
 import orjson
 import pydantic
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from worldpool.backends import backend_from_url
@@ -69,33 +69,15 @@ async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: flo
 
 
 async def _follow(orchestrator: Orchestrator, workflow_id: str, timeout_s: float,
-                  console: Console | None = None) -> WorkflowStatus:
-    """Wait for a workflow's end, driven by the event stream (no polling of records)."""
-    deadline = time.monotonic() + timeout_s
-    cursor: str | None = None
-    events = await orchestrator.backend.read_events(None, 100_000)
-    cursor = events[-1].seq if events else None
-    live = Live(console=console, refresh_per_second=4) if console and console.is_terminal \
-        else None
-    with live if live is not None else _Null():
-        while True:
-            status = await orchestrator.workflow_status(workflow_id)
-            if live is not None:
-                live.update(render_status(status))
-            if status.status.terminal:
-                return status
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"workflow {workflow_id} did not end within {timeout_s:g}s")
-            batch = await orchestrator.backend.read_events(cursor, 1000, block_s=1.0)
-            cursor = batch[-1].seq if batch else cursor
+                  console: Console) -> WorkflowStatus:
+    """Wait for a workflow's end, live, driven by the event stream (no record polling)."""
+    from worldpool.watch import watch
 
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await watch(orchestrator, workflow_id, console=console)
+    except TimeoutError:
+        raise TimeoutError(f"workflow {workflow_id} did not end within {timeout_s:g}s") from None
 
 
 async def show_status(settings: Settings, ident: str, as_json: bool, console: Console) -> None:
@@ -132,14 +114,14 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
 
 
 async def watch_workflow(settings: Settings, ident: str, url: str | None,
-                         console: Console) -> int:
-    if url:
-        from worldpool.watch import watch_url
+                         console: Console, token: str | None = None) -> int:
+    from worldpool.watch import ApiClient, watch
 
-        return await watch_url(url, ident, console)
-    if not settings.redis_url:
-        raise ValidationError("pass --redis URL (or --url of a `worldpool serve` API)")
-    async with backend_from_url(settings.redis_url, settings) as backend:
-        status = await _follow(Orchestrator(backend, settings), ident, 86400.0, console)
-    console.print(render_status(status))
+    if url:
+        status = await watch(ApiClient(url, token), ident, console=console)
+    elif settings.redis_url:
+        async with backend_from_url(settings.redis_url, settings) as backend:
+            status = await watch(Orchestrator(backend, settings), ident, console=console)
+    else:
+        raise ValidationError("pass --redis URL, or --url of a `worldpool serve` API")
     return 0 if status.status is WorkflowState.SUCCEEDED else 1

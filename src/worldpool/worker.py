@@ -24,6 +24,7 @@ from worldpool.config import Settings
 from worldpool.envelope import decode_envelope, peek_task
 from worldpool.errors import EnvelopeError, HandlerError, NotFoundError, TaskTimeoutError
 from worldpool.handlers import Handler, HandlerTable, TaskContext
+from worldpool.tracing import bind, span
 from worldpool.models import (
     ArtifactRef,
     Envelope,
@@ -269,7 +270,12 @@ class WorkerRuntime:
             await self._report(env.task_id, env.attempt, ResultStatus.STARTED, started_at=started)
             ctx = await self._context(env)
             run.context = ctx
-            value = await self._call(env, ctx)
+            attrs = {"worldpool.task_id": env.task_id, "worldpool.attempt": env.attempt,
+                     "worldpool.worker_id": self.id, "worldpool.handler": env.handler}
+            with span("worldpool.run", env.traceparent, attrs) as traceparent, \
+                    bind(workflow_id=env.workflow_id, task_id=env.task_id):
+                ctx.meta["traceparent"] = traceparent  # the next hop continues the trace
+                value = await self._call(env, ctx)
             outputs = await self._upload(ctx)
             orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
             if not run.revoked:

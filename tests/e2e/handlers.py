@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import time
 from typing import Any
 
@@ -61,7 +62,7 @@ COUNTING: dict[str, Handler] = {"count": count}
 def executions(path: str | os.PathLike[str]) -> list[tuple[str, int, str, str]]:
     """The lines written by ``count``: (task id, attempt, worker, phase)."""
     try:
-        text = open(path).read()  # noqa: SIM115 - tiny file, read at once
+        text = Path(path).read_text()
     except FileNotFoundError:
         return []
     rows = []

@@ -69,6 +69,8 @@ def create_app(
         version=API_VERSION,
         description="Route AI-agent work to the right worker anywhere in the world.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads from a CDN; the schema is at /openapi.json
+        redoc_url=None,
         dependencies=bearer,
     )
     app.state.api = ApiState(

@@ -76,8 +76,9 @@ class Signal:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            try:
-                await asyncio.wait_for(self._current().wait(), remaining)
+            try:  # asyncio.timeout, unlike wait_for on 3.11, never swallows a cancel
+                async with asyncio.timeout(remaining):
+                    await self._current().wait()
             except TimeoutError:
                 return ready()
         return True
