@@ -29,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import e2e_saq, roundtrip_counter
 from bench.bench_redis import redis_server
@@ -77,7 +78,7 @@ class Trips:
         self.own = 0  # the bench's own calls (waiting, counting), not the orchestrator's
 
     async def mark(self) -> tuple[int, int, int]:
-        await asyncio.sleep(0.1)  # let the worker publish its count
+        await asyncio.sleep(0.15)  # let the worker publish its count
         commands = await server_commands(self.backend)
         self.own += 1
         return roundtrip_counter.COUNT[0] - self.own, roundtrip_counter.read(self.count_file), \
@@ -119,9 +120,10 @@ async def round_trip(orch: Orchestrator, trips: Trips, n: int, figures: Figures)
 async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int,
                      figures: Figures) -> None:
     watcher = RedisBackend.from_url(url, orch.settings)
-    events = orch.backend.keys.events  # type: ignore[attr-defined]
-    last = await watcher.client.xrevrange(events, count=1)
-    cursor = last[0][0] if last else b"0-0"
+    raw: Any = watcher.client  # raw stream replies, parsed below
+    events = watcher.keys.events
+    last = await raw.xrevrange(events, count=1)
+    cursor: bytes = last[0][0] if last else b"0-0"
     before = await trips.mark()
     start = time.perf_counter()
 
@@ -129,7 +131,7 @@ async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int,
         nonlocal cursor
         seen = 0
         while seen < n:
-            reply = await watcher.client.xread({events: cursor}, count=20_000, block=1000)
+            reply = await raw.xread({events: cursor}, count=20_000, block=1000)
             trips.own += 1
             for _, entries in reply or []:
                 cursor = entries[-1][0]

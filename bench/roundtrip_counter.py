@@ -23,8 +23,8 @@ def install() -> None:
     if _installed[0]:
         return
     _installed[0] = True
-    execute_command = Redis.execute_command
-    execute = Pipeline.execute
+    execute_command: Any = Redis.execute_command
+    execute: Any = Pipeline.execute
 
     async def counted_command(self: Any, *args: Any, **kwargs: Any) -> Any:
         COUNT[0] += 1
@@ -42,12 +42,15 @@ def install() -> None:
 
 
 def _publish(path: str) -> None:
-    while True:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(str(COUNT[0]))
-        os.replace(tmp, path)
-        time.sleep(0.02)
+    written = -1
+    while True:  # cheap: rewrites the file only when the count moved
+        if COUNT[0] != written:
+            written = COUNT[0]
+            tmp = f"{path}.tmp"
+            with open(tmp, "w") as f:
+                f.write(str(written))
+            os.replace(tmp, path)
+        time.sleep(0.05)
 
 
 def read(path: str) -> int:

@@ -55,6 +55,13 @@ log = logging.getLogger("worldpool.orchestrator")
 
 SWEEP_LEASE = "sweep"
 ACTIVE = frozenset({TaskStatus.DISPATCHED, TaskStatus.RUNNING})
+# The pool snapshot is kept current locally (slots taken on dispatch, given back on results)
+# and re-read from the backend at most this often, or at once after a failed reservation.
+POOL_REFRESH_S = 0.25
+# Pending tasks read per dispatch pass: a few per free slot, so a long queue is not re-read
+# (and re-routed) in full on every pass.
+PENDING_PER_SLOT = 4
+MIN_PENDING_READ = 100
 
 
 class Orchestrator:
@@ -82,6 +89,8 @@ class Orchestrator:
         self._loops: list[asyncio.Task[None]] = []
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
         self._stopping = False
+        self._generation = 0  # bumped on every change, so waiters never miss a wake-up
+        self._pool_read_at = 0.0  # monotonic time of the last pool refresh (0: refresh now)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -128,7 +137,8 @@ class Orchestrator:
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
         await self.backend.add_pending(spec.id, spec.priority)
         await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}",
-                         data={"spec": spec.model_dump(mode="json")})  # replayable
+                         data={"spec": spec.model_dump(mode="json")},  # replayable
+                         at=record.submitted_at)
         await self._notify()
         return record
 
@@ -195,25 +205,32 @@ class Orchestrator:
         """Wait until the task ends (TimeoutError after ``timeout_s``)."""
         async with asyncio.timeout(timeout_s):
             while True:
+                seen = self._generation
                 record = await self.get_task(task_id)
                 if record.status.terminal:
                     return record
-                await self._wait_change(0.5)
+                await self._wait_change(0.5, seen)
 
     async def wait_workflow(self, workflow_id: str, timeout_s: float = 60.0) -> WorkflowStatus:
         async with asyncio.timeout(timeout_s):
             while True:
+                seen = self._generation
                 status = await self.workflow_status(workflow_id)
                 if status.status.terminal:
                     return status
-                await self._wait_change(0.5)
+                await self._wait_change(0.5, seen)
 
-    async def _wait_change(self, timeout_s: float) -> None:
+    async def _wait_change(self, timeout_s: float, seen: int | None = None) -> None:
+        """Wait for a change after generation ``seen`` (at once if one already happened
+        while the caller was reading; None: the next change)."""
         async with self._changed:
+            if seen is not None and self._generation != seen:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout_s)
 
     async def _notify(self) -> None:
+        self._generation += 1
         self._wake.set()
         async with self._changed:
             self._changed.notify_all()
@@ -232,55 +249,99 @@ class Orchestrator:
                 await asyncio.sleep(idle_s)
 
     async def dispatch_once(self) -> int:
-        """Route every pending task that can go now. Returns how many were dispatched."""
-        ids = await self.backend.list_pending()
+        """Route pending tasks that can go now. Returns how many were dispatched.
+
+        Decisions for the batch are taken against one pool snapshot (slots taken locally
+        as they are handed out, re-read every POOL_REFRESH_S); the writes for the winners
+        then go out concurrently, each still compare-and-set on the record before its
+        reservation, so two replicas never dispatch one task twice."""
+        if time.monotonic() - self._pool_read_at > POOL_REFRESH_S:
+            await self._refresh_pool()
+        free = self._free_slots()
+        ids = await self.backend.list_pending(max(MIN_PENDING_READ, PENDING_PER_SLOT * free))
         if not ids:
             return 0
-        await self._refresh_pool()
         now = await self.backend.now()
-        sent = 0
+        plans: list[tuple[TaskRecord, Worker, RoutingDecision]] = []
+        stale: list[str] = []
         for record in await self.backend.get_tasks(ids):
             if record is None:
                 continue
+            if record.status is TaskStatus.DISPATCHED:
+                await self._check_interrupted_dispatch(record, now)
+                continue
             if record.status.terminal or record.status in ACTIVE:
-                await self.backend.remove_pending(record.id)
+                stale.append(record.id)
                 continue
             if record.not_before > now:
                 continue
-            if await self._dispatch(record, now):
-                sent += 1
-        return sent
+            if free <= 0:
+                break  # every slot is taken: the rest wait for a slot to come back
+            decision = self.router.decide(await self._context(record, now), self.pool_snapshot)
+            if decision.winner is None:
+                await self._mark_unschedulable(record, decision, now)
+                continue
+            worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(decision.winner)]
+            self._adjust_running(worker.id, +1)  # taken now, so the next decision sees it
+            free -= 1
+            plans.append((record, worker, decision))
+        await asyncio.gather(*(self.backend.remove_pending(i) for i in stale))
+        sent = await asyncio.gather(*(self._dispatch(r, w, d, now) for r, w, d in plans))
+        if any(sent):
+            await self._notify()
+        return sum(sent)
 
-    async def _dispatch(self, record: TaskRecord, now: float) -> bool:
-        decision = self.router.decide(await self._context(record, now), self.pool_snapshot)
-        if decision.winner is None:
-            await self._mark_unschedulable(record, decision)
-            return False
-        worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(decision.winner)]
+    async def _dispatch(self, record: TaskRecord, worker: Worker, decision: RoutingDecision,
+                        now: float) -> bool:
         nxt = lifecycle.dispatched(record, worker.id, worker.profile.location.region, now)
         nxt.decision = decision
         if not await self.backend.put_task(nxt, expect_version=record.version):
+            self._adjust_running(worker.id, -1)
             return False  # another replica (or a cancel) got there first
         envelope = self._envelope(nxt)
         try:
             await self.backend.reserve_and_send(worker.id, nxt.id, envelope)
         except ReservationError as exc:
             # Lost the race for the slot: put the task back as it was (attempt unchanged).
+            self._adjust_running(worker.id, -1)
+            self._pool_read_at = 0.0  # the snapshot was wrong about this worker: re-read
             back = record.model_copy(update={"pending_reason": str(exc)})
             back.version = nxt.version
             await self.backend.put_task(back, expect_version=nxt.version)
             return False
         await self.backend.remove_pending(nxt.id)
-        worker.state.running += 1  # keep the local snapshot honest until the next refresh
-        self.pool_snapshot.update_state(worker.state)
         failover = bool(record.attempts) and (record.attempts[-1].error or "").startswith(
             lifecycle.LOST)
         await self._emit(EventKind.TASK_DISPATCHED, nxt, worker_id=worker.id,
-                         message=_why(decision),
+                         message=_why(decision), at=now,
                          data={"region": worker.profile.location.region, "failover": failover,
                                "runner_up": decision.runner_up})
-        await self._notify()
         return True
+
+    async def _check_interrupted_dispatch(self, record: TaskRecord, now: float) -> None:
+        """A DISPATCHED task still in the pending queue: either another replica is between
+        its record write and its ``remove_pending`` (milliseconds), or the orchestrator that
+        wrote the record died before sending it. Past ``offline_after_s`` it is the second:
+        move it on as a lost attempt (if the envelope did go out after all, that attempt's
+        reports are fenced and its worker is told to drop it)."""
+        dispatched_at = record.attempts[-1].dispatched_at if record.attempts else 0.0
+        if now - dispatched_at > self.settings.offline_after_s:
+            log.warning("task %s was dispatched but never sent (orchestrator restart?); "
+                        "re-routing it", record.id)
+            await self._lose_attempt(record, "dispatch interrupted before the send")
+
+    def _free_slots(self) -> int:
+        return sum(max(0, w.profile.max_concurrency - w.state.running)
+                   for w in self.pool_snapshot.workers
+                   if w.state.status is WorkerStatus.ONLINE)
+
+    def _adjust_running(self, worker_id: str, delta: int) -> None:
+        """Keep the local snapshot's slot count honest between refreshes."""
+        if worker_id not in self.pool_snapshot:
+            return
+        worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(worker_id)]
+        worker.state.running = max(0, worker.state.running + delta)
+        self.pool_snapshot.update_state(worker.state)
 
     def _envelope(self, record: TaskRecord) -> bytes:
         spec = record.spec
@@ -303,7 +364,8 @@ class Orchestrator:
         )
         return encode_envelope(envelope, self.settings.secret)
 
-    async def _mark_unschedulable(self, record: TaskRecord, decision: RoutingDecision) -> None:
+    async def _mark_unschedulable(self, record: TaskRecord, decision: RoutingDecision,
+                                  now: float | None = None) -> None:
         reason = decision.suggestion or "; ".join(decision.reasons) or "no worker available"
         if decision.waiting_for_affinity:
             reason = "; ".join(decision.reasons) or "waiting for its sticky worker"
@@ -312,7 +374,7 @@ class Orchestrator:
         update = record.model_copy(update={"pending_reason": reason, "decision": decision})
         if await self.backend.put_task(update, expect_version=record.version):
             if not decision.waiting_for_affinity:
-                await self._emit(EventKind.TASK_UNSCHEDULABLE, update, message=reason)
+                await self._emit(EventKind.TASK_UNSCHEDULABLE, update, message=reason, at=now)
             await self._notify()
 
     async def _context(self, record: TaskRecord, now: float | None = None) -> RoutingContext:
@@ -345,6 +407,7 @@ class Orchestrator:
         return None
 
     async def _refresh_pool(self) -> None:
+        self._pool_read_at = time.monotonic()
         workers = await self.backend.list_workers()
         seen = set()
         for worker in workers:
@@ -359,15 +422,50 @@ class Orchestrator:
         while not self._stopping:
             try:
                 messages = await self.backend.receive_results(self.name, 200, block_s=1.0)
-                for message in messages:
-                    await self.apply_result(message.result)
                 if messages:
+                    await self.apply_results([m.result for m in messages])
                     await self.backend.ack_results([m.id for m in messages])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("applying results failed; retrying")
                 await asyncio.sleep(0.5)
+
+    async def apply_results(self, results: list[TaskResult]) -> None:
+        """Apply a batch of worker reports: one read of the records and of the clock for the
+        batch, the reports of one task folded into one write (STARTED + SUCCEEDED of a fast
+        task is one put, still two events), the tasks written concurrently."""
+        by_task: dict[str, list[TaskResult]] = {}
+        for result in results:
+            by_task.setdefault(result.task_id, []).append(result)
+        ids = list(by_task)
+        records, now = await asyncio.gather(self.backend.get_tasks(ids), self.backend.now())
+        await asyncio.gather(*(self._apply_reports(record, by_task[task_id], now)
+                               for task_id, record in zip(ids, records, strict=True)))
+
+    async def _apply_reports(self, record: TaskRecord | None, results: list[TaskResult],
+                             now: float) -> None:
+        if record is None:
+            return
+        steps: list[tuple[TaskRecord, TaskRecord, str]] = []
+        current = record
+        for result in results:
+            nxt = lifecycle.apply_result(current, result, now, self._rng)
+            if nxt is None:
+                log.info("ignored stale report for %s attempt %s from %s",
+                         result.task_id, result.attempt, result.worker_id)
+                continue
+            steps.append((current, nxt, result.worker_id))
+            current = nxt
+        if not steps:
+            await self._redo_follow_ups(record)
+            return
+        if not await self.backend.put_task(current, expect_version=record.version):
+            for result in results:  # a concurrent writer got there first: one at a time
+                await self.apply_result(result)
+            return
+        for before, after, worker in steps:
+            await self._after_transition(before, after, worker, at=now)
 
     async def apply_result(self, result: TaskResult) -> None:
         """Apply one worker report (fenced: a stale attempt changes nothing)."""
@@ -380,36 +478,52 @@ class Orchestrator:
             if nxt is None:
                 log.info("ignored stale report for %s attempt %s from %s",
                          result.task_id, result.attempt, result.worker_id)
+                await self._redo_follow_ups(record)
                 return
             if await self.backend.put_task(nxt, expect_version=record.version):
-                await self._after_transition(record, nxt, result.worker_id)
+                await self._after_transition(record, nxt, result.worker_id, at=now)
                 return
 
-    async def _after_transition(self, before: TaskRecord, after: TaskRecord, worker: str) -> None:
-        """Events, queueing and workflow advancement after a successful write."""
+    async def _redo_follow_ups(self, record: TaskRecord) -> None:
+        """A report that changes nothing is a zombie's, or one replayed after an orchestrator
+        died between writing the record and acknowledging the report; then the follow-ups of
+        that write (advancing the workflow, re-queueing a retry) may be lost. Both are
+        idempotent, so redo them."""
+        if record.status.terminal and record.spec.workflow_id:
+            await self._advance_workflow(record.spec.workflow_id)
+        elif record.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            await self.backend.add_pending(record.id, record.spec.priority)
+
+    async def _after_transition(self, before: TaskRecord, after: TaskRecord, worker: str,
+                                at: float | None = None) -> None:
+        """Events, queueing and workflow advancement after a successful write. ``at``: the
+        clock reading of the operation that made the transition (None: read it now)."""
         status = after.status
+        if before.worker_id and before.status in ACTIVE and status not in ACTIVE:
+            self._adjust_running(before.worker_id, -1)  # the backend gave the slot back
         if status is TaskStatus.RUNNING and before.status is not TaskStatus.RUNNING:
-            await self._emit(EventKind.TASK_STARTED, after, worker_id=worker)
+            await self._emit(EventKind.TASK_STARTED, after, worker_id=worker, at=at)
         elif status is TaskStatus.RUNNING:
             await self._emit(EventKind.TASK_PROGRESS, after, worker_id=worker,
-                             data={"progress": after.progress})
+                             data={"progress": after.progress}, at=at)
         elif status is TaskStatus.SUCCEEDED:
             if after.spec.affinity:
                 self._affinity[after.spec.affinity.key] = worker
             await self._emit(EventKind.TASK_SUCCEEDED, after, worker_id=worker,
-                             data=_usage(after))
+                             data=_usage(after), at=at)
         elif status in (TaskStatus.PENDING, TaskStatus.RETRYING):
             await self.backend.add_pending(after.id, after.spec.priority)
             kind = EventKind.TASK_RETRYING if status is TaskStatus.RETRYING else \
                 EventKind.TASK_FAILOVER
             await self._emit(kind, after, worker_id=worker, message=after.error or "",
-                             data={"not_before": after.not_before})
+                             data={"not_before": after.not_before}, at=at)
         elif status is TaskStatus.FAILED:
             await self._emit(EventKind.TASK_FAILED, after, worker_id=worker,
-                             message=after.error or "")
+                             message=after.error or "", at=at)
             await self.backend.dead_letter(worker, "failed", after.error or "",
                                            orjson.dumps({"task_id": after.id}))
-            await self._emit(EventKind.TASK_DEAD_LETTERED, after, message=after.error or "")
+            await self._emit(EventKind.TASK_DEAD_LETTERED, after, message=after.error or "",
+                             at=at)
         if status.terminal and after.spec.workflow_id:
             await self._advance_workflow(after.spec.workflow_id)
         await self._notify()
@@ -461,7 +575,8 @@ class Orchestrator:
         if await self.backend.put_task(record, expect_version=0):
             await self.backend.add_pending(spec.id, spec.priority)
             await self._emit(EventKind.TASK_SUBMITTED, record, message=f"handler {spec.handler}",
-                         data={"spec": spec.model_dump(mode="json")})  # replayable
+                         data={"spec": spec.model_dump(mode="json")},  # replayable
+                         at=record.submitted_at)
             self._wake.set()
 
     async def _finish_workflow(self, record: WorkflowRecord, tasks: Iterable[TaskRecord]) -> None:
@@ -590,16 +705,19 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ events
     async def _emit(self, kind: EventKind, record: TaskRecord, *, worker_id: str | None = None,
-                    message: str = "", data: dict[str, JSONValue] | None = None) -> None:
+                    message: str = "", data: dict[str, JSONValue] | None = None,
+                    at: float | None = None) -> None:
         await self._emit_event(Event(
             kind=kind, task_id=record.id, workflow_id=record.spec.workflow_id,
             step=record.spec.step, worker_id=worker_id or record.worker_id,
             attempt=record.attempt or None, message=message,
             data={"handler": record.spec.handler, **(data or {})},
-        ))
+        ), at)
 
-    async def _emit_event(self, event: Event) -> None:
-        event.at = await self.backend.now()
+    async def _emit_event(self, event: Event, at: float | None = None) -> None:
+        """Append an event stamped ``at`` (the backend clock reading the caller already
+        has, saving a round trip), or the backend's clock now."""
+        event.at = await self.backend.now() if at is None else at
         await self.backend.append_event(event)
 
 

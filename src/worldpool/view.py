@@ -46,7 +46,7 @@ def render_status(status: WorkflowStatus) -> Table:
             step.gpu or "",
             str(step.attempts or ""),
             _duration(step),
-            Text(why[:90], style="red" if step.error else "dim"),
+            Text(why, style="red" if step.error else "dim"),
         )
     return table
 

@@ -104,7 +104,10 @@ async def test_orchestrator_sigkill_and_restart_loses_nothing(cluster: Cluster,
     deadline = time.monotonic() + 60
     for spec in specs:
         while not (await submitter.get_workflow(spec.id)).status.terminal:
-            assert time.monotonic() < deadline, cluster.logs()
+            if time.monotonic() > deadline:
+                status = await submitter.workflow_status(spec.id)
+                steps = [(s.step, s.status, s.worker, s.attempts) for s in status.steps]
+                raise AssertionError(f"{spec.id} stuck: {steps}\n{cluster.logs()}")
             await asyncio.sleep(0.1)
         assert (await submitter.workflow_status(spec.id)).status.value == "succeeded"
     starts, ends = runs_per_task(cluster, "start"), runs_per_task(cluster, "end")

@@ -87,8 +87,9 @@ def _respond(
 ) -> EventSourceResponse:
     if api.open_streams >= api.max_streams:
         raise ApiError(503, f"{api.max_streams} event streams are open; retry later", "busy")
+    api.open_streams += 1  # counted when accepted, so a burst cannot overshoot the cap
     return EventSourceResponse(
-        stream(api, workflow_id, cursor),
+        _counted(api, stream(api, workflow_id, cursor)),
         ping=api.sse_ping_s,
         send_timeout=_SEND_TIMEOUT_S,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -100,27 +101,34 @@ async def stream(
 ) -> AsyncIterator[ServerSentEvent]:
     """The SSE messages for one connection (see the module docstring)."""
     backend = api.orchestrator.backend
-    api.open_streams += 1
+    if cursor is None:
+        cursor = await tail_seq(backend)
+        yield await _snapshot(api, workflow_id, cursor, gap=False)
+    elif await _trimmed_past(backend, cursor):
+        yield await _snapshot(api, workflow_id, None, gap=True)
+    while True:
+        cancel_checkpoint()
+        events = await backend.read_events(after=cursor, limit=api.sse_batch, block_s=_POLL_S)
+        statuses: dict[str, WorkflowStatus | None] = {}
+        for event in events:
+            cursor = event.seq or cursor
+            if workflow_id is not None and event.workflow_id != workflow_id:
+                continue
+            status = None
+            if event.workflow_id:
+                if event.workflow_id not in statuses:
+                    statuses[event.workflow_id] = await _status(api, event.workflow_id)
+                status = statuses[event.workflow_id]
+            yield _message(event, status)
+
+
+async def _counted(
+    api: ApiState, inner: AsyncIterator[ServerSentEvent]
+) -> AsyncIterator[ServerSentEvent]:
+    """Give the stream's place back when the connection ends, however it ends."""
     try:
-        if cursor is None:
-            cursor = await tail_seq(backend)
-            yield await _snapshot(api, workflow_id, cursor, gap=False)
-        elif await _trimmed_past(backend, cursor):
-            yield await _snapshot(api, workflow_id, None, gap=True)
-        while True:
-            cancel_checkpoint()
-            events = await backend.read_events(after=cursor, limit=api.sse_batch, block_s=_POLL_S)
-            statuses: dict[str, WorkflowStatus | None] = {}
-            for event in events:
-                cursor = event.seq or cursor
-                if workflow_id is not None and event.workflow_id != workflow_id:
-                    continue
-                status = None
-                if event.workflow_id:
-                    if event.workflow_id not in statuses:
-                        statuses[event.workflow_id] = await _status(api, event.workflow_id)
-                    status = statuses[event.workflow_id]
-                yield _message(event, status)
+        async for message in inner:
+            yield message
     finally:
         api.open_streams -= 1
 

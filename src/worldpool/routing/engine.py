@@ -20,13 +20,15 @@ Every feasible worker is scored (``sampled`` is always False).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
 
 from worldpool.errors import ConfigError
 from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
+from worldpool.routing.construct import construct
 from worldpool.routing.diagnose import Diagnosis, diagnose
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
 from worldpool.routing.policy import RoutingPolicy
@@ -34,7 +36,10 @@ from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
 
 CAPACITY = "capacity"
-_REPORT_FIELDS = set(CandidateReport.model_fields)
+_REPORT_FIELDS = frozenset(CandidateReport.model_fields)
+_DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
+_MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
+_ARGMAX_K = 4  # up to this k, k arg-max passes beat a partition
 
 
 @dataclass(slots=True)
@@ -67,6 +72,8 @@ class Router:
             for n in self.policy.scorers
             if self.policy.weight(n) > 0
         ]
+        # Scorers that promise finite scores in [0, 1] (``bounded = True``) skip the clip.
+        self._bounded = [bool(getattr(s, "bounded", False)) for s, _ in self.scorers]
         self._ok = [ok(f.name) for f in self.filters]
 
     # ------------------------------------------------------------------ filter / score
@@ -75,8 +82,11 @@ class Router:
         passes = []
         n = len(pool)
         for plugin in self.filters:
+            check = getattr(plugin, "check", None)
             failures_of = getattr(plugin, "failures", None)
-            if failures_of is not None:
+            if check is not None:
+                failures, mask = check(ctx, pool)
+            elif failures_of is not None:
                 failures: dict[str, Mask] = failures_of(ctx, pool)
                 mask = np.ones(n, dtype=np.bool_)
                 for failing in failures.values():
@@ -98,15 +108,17 @@ class Router:
         totals = np.zeros(len(rows), dtype=np.float64)
         overrides = ctx.task.weights  # per-task weights (e.g. "cheapest idle" for a review)
         if len(rows):
-            for scorer, policy_weight in self.scorers:
-                weight = overrides.get(scorer.name, policy_weight)
+            for (scorer, policy_weight), bounded in zip(self.scorers, self._bounded, strict=True):
+                weight = overrides.get(scorer.name, policy_weight) if overrides else policy_weight
                 if weight <= 0:
                     continue
                 raw = scorer.score(ctx, pool, rows)
                 if raw is None:
                     continue
-                # fmax maps NaN to 0 (it ignores NaN), fmin then caps at 1.
-                scores = np.fmin(np.fmax(np.asarray(raw, np.float64), 0.0), 1.0)
+                scores = np.asarray(raw, np.float64)
+                if not bounded:
+                    # fmax maps NaN to 0 (it ignores NaN), fmin then caps at 1.
+                    scores = np.fmin(np.fmax(scores, 0.0), 1.0)
                 if scores.shape != rows.shape:
                     raise ConfigError(
                         f"scorer {scorer.name!r} returned {scores.shape} scores for "
@@ -114,7 +126,10 @@ class Router:
                     )
                 per_scorer[scorer.name] = scores
                 weights[scorer.name] = weight
-                totals += weight * scores
+                if weight == 1.0:
+                    totals += scores
+                else:
+                    totals += weight * scores
         if weights:
             totals /= sum(weights.values())
         return Scored(rows, per_scorer, weights, totals)
@@ -124,14 +139,13 @@ class Router:
         m = len(scored.rows)
         if m == 0:
             return np.empty(0, dtype=np.intp)
-        key = scored.totals.copy()
+        key = scored.totals
         if ctx.avoid_workers:
-            key -= 2.0 * np.isin(scored.rows, pool.rows_of(ctx.avoid_workers))
+            key = key - 2.0 * np.isin(scored.rows, pool.rows_of(ctx.avoid_workers))
         if m > k:
-            # Partial selection, then take every row tied with the k-th so that ties are
-            # broken by worker id and never by the partition's arbitrary order.
-            top = np.argpartition(-key, k - 1)[:k]
-            pick = np.flatnonzero(key >= key[top].min())
+            # The k-th best value, then every row at least as good, so that ties are
+            # broken by worker id and never by the selection's arbitrary order.
+            pick = np.flatnonzero(key >= _kth_largest(key, k))
         else:
             pick = np.arange(m)
         order = np.lexsort((pool.id_rank[scored.rows[pick]], -key[pick]))
@@ -146,10 +160,7 @@ class Router:
         pool.refresh()
         n = len(pool)
         passes = self.run_filters(ctx, pool)
-        feasible = np.ones(n, dtype=np.bool_)
-        for p in passes:
-            feasible &= p.mask
-        excluded_by, first_filter = _attribute(passes, n)
+        excluded_by, first_filter, feasible = _attribute(passes, n)
         rows = np.flatnonzero(feasible)
         scored = self.score_rows(ctx, pool, rows)
         k = self.policy.report_candidates_max
@@ -169,23 +180,24 @@ class Router:
         candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
         # Built once, unvalidated: every field was computed above from validated inputs
         # (assigning fields one by one would re-validate each time).
-        return RoutingDecision.model_construct(
-            task_id=ctx.task.id,
-            winner=winner,
-            runner_up=runner_up,
-            weights=scored.weights or {s.name: w for s, w in self.scorers},
-            candidates=candidates,
-            pool_size=n,
-            feasible_count=len(rows),
-            excluded_by=excluded_by,
-            omitted_candidates=n - len(candidates),
-            sampled=False,
-            reasons=reasons,
-            suggestion=suggestion,
-            waiting_for_affinity=wait_reason is not None,
-            decided_at=ctx.now,
-            duration_us=(time.perf_counter() - started) * 1e6,
-        )
+        values = {
+            "task_id": ctx.task.id,
+            "winner": winner,
+            "runner_up": runner_up,
+            "weights": scored.weights or {s.name: w for s, w in self.scorers},
+            "candidates": candidates,
+            "pool_size": n,
+            "feasible_count": len(rows),
+            "excluded_by": excluded_by,
+            "omitted_candidates": n - len(candidates),
+            "sampled": False,
+            "reasons": reasons,
+            "suggestion": suggestion,
+            "waiting_for_affinity": wait_reason is not None,
+            "decided_at": ctx.now,
+            "duration_us": (time.perf_counter() - started) * 1e6,
+        }
+        return construct(RoutingDecision, _DECISION_FIELDS, values)
 
     def _affinity_wait(
         self, ctx: RoutingContext, pool: PoolSnapshot, passes: list[FilterPass], feasible: Mask
@@ -225,71 +237,119 @@ class Router:
         top: Rows,
     ) -> list[CandidateReport]:
         """Top feasible workers, then the nearest misses while the report has room."""
-        workers = pool.workers
+        workers, ids, regions = pool.workers, pool.ids, pool.regions  # refreshed columns
         names = list(scored.per_scorer)
-        columns = [scored.per_scorer[name][top].tolist() for name in names]
+        rows_np = scored.rows[top]
+        per_row: Iterable[tuple[float, ...]] = (
+            zip(*(scored.per_scorer[name][top].tolist() for name in names))
+            if names
+            else repeat(())
+        )
+        region_of = pool.region_index[rows_np].tolist()
         totals = scored.totals[top].tolist()
-        rows = scored.rows[top].tolist()
         reports = []
-        for i, row in enumerate(rows):
-            worker = workers[row]
-            # model_construct: every value is ours and already typed; validating 25
-            # reports per decision would cost more than the rest of the decision.
-            reports.append(
-                CandidateReport.model_construct(
-                    _fields_set=_REPORT_FIELDS,
-                    worker_id=worker.id,
-                    region=worker.profile.location.region,
-                    feasible=True,
-                    verdicts=list(self._ok),
-                    scores={name: col[i] for name, col in zip(names, columns, strict=True)},
-                    total=totals[i],
-                )
-            )
+        ok_verdicts = self._ok
+        for i, (row, row_scores) in enumerate(zip(rows_np.tolist(), per_row, strict=False)):
+            # construct (no validation): every value is ours and already typed;
+            # validating 25 reports per decision would cost more than the decision.
+            values = {
+                "worker_id": ids[row],
+                "region": regions[region_of[i]],
+                "feasible": True,
+                "verdicts": list(ok_verdicts),
+                "scores": dict(zip(names, row_scores, strict=True)),
+                "total": totals[i],
+            }
+            reports.append(construct(CandidateReport, _REPORT_FIELDS, values))
         room = self.policy.report_candidates_max - len(reports)
         if room <= 0 or bool(feasible.all()):
             return reports
-        failing_count = np.zeros(len(pool), dtype=np.int64)
-        for p in passes:
-            failing_count += ~p.mask
         missed = np.flatnonzero(~feasible)
-        order = np.lexsort((pool.id_rank[missed], failing_count[missed]))[:room]
+        failing_count = np.zeros(len(missed), dtype=np.int64)
+        for p in passes:
+            if p.failures:
+                failing_count += ~p.mask[missed]
+        order = np.lexsort((pool.id_rank[missed], failing_count))[:room]
         for row in missed[order].tolist():
             worker = workers[row]
             # Ask a plugin only where its mask failed: passing ones get the shared ok.
             verdicts = [
-                p.plugin.verdict(ctx, worker) if not p.mask[row] else okay
+                _verdict(p.plugin, ctx, pool, row) if not p.mask[row] else okay
                 for p, okay in zip(passes, self._ok, strict=True)
             ]
             reports.append(
-                CandidateReport(
-                    worker_id=worker.id,
-                    region=worker.profile.location.region,
-                    feasible=False,
-                    verdicts=_failing_first(verdicts),
+                construct(
+                    CandidateReport,
+                    _MISS_FIELDS,
+                    {
+                        "worker_id": worker.id,
+                        "region": worker.profile.location.region,
+                        "feasible": False,
+                        "verdicts": _failing_first(verdicts),
+                        "scores": {},
+                        "total": 0.0,
+                    },
                 )
             )
         return reports
+
+
+def _verdict(plugin: Filter, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> Verdict:
+    """``plugin.verdict`` for one row, cached for filters that depend on profiles only."""
+    cached = getattr(plugin, "cached_verdict", None)
+    if cached is not None:
+        verdict: Verdict = cached(ctx, pool, row)
+        return verdict
+    return plugin.verdict(ctx, pool.workers[row])
+
+
+def _kth_largest(values: Scores, k: int) -> float:
+    """The k-th largest value (1-based, k < len): k arg-max passes when k is small."""
+    if k > _ARGMAX_K:
+        return float(np.partition(values, len(values) - k)[len(values) - k])
+    best = float(values.max())
+    if k == 1:
+        return best
+    rest = values.copy()
+    for _ in range(k - 1):
+        i = int(rest.argmax())
+        rest[i] = -np.inf
+    return float(rest.max())
 
 
 def _failing_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: v.ok)
 
 
-def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[Mask]]:
-    """``excluded_by`` counts, and per filter the rows it was first to exclude."""
+def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[Mask], Mask]:
+    """``excluded_by`` counts, per filter the rows it was first to exclude, and the
+    feasible rows (those no filter excluded)."""
     counts: dict[str, int] = {}
     alive = np.ones(n, dtype=np.bool_)
+    nobody = np.zeros(n, dtype=np.bool_)
     first: list[Mask] = []
     for p in passes:
-        newly = alive & ~p.mask
+        if not p.failures:  # excludes nobody (its mask is all True)
+            first.append(nobody)
+            continue
+        newly = np.greater(alive, p.mask)  # alive and failing, in one pass
         first.append(newly)
-        if newly.any():
-            rest = newly.copy()
-            for code, failing in p.failures.items():
-                hit = int(np.count_nonzero(rest & failing))
-                if hit:
-                    counts[f"{p.plugin.name}:{code}"] = hit
-                    rest &= ~failing
+        left = int(np.count_nonzero(newly))
+        if not left:
+            continue
         alive &= p.mask
-    return counts, first
+        codes = list(p.failures.items())
+        for i, (code, failing) in enumerate(codes):
+            if i == len(codes) - 1:
+                hit = left  # every newly excluded row fails some code: the rest are here
+            else:
+                hit_rows = newly & failing
+                hit = int(np.count_nonzero(hit_rows))
+                if hit:
+                    newly = newly & ~failing
+            if hit:
+                counts[f"{p.plugin.name}:{code}"] = hit
+                left -= hit
+            if not left:
+                break
+    return counts, first, alive

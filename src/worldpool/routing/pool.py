@@ -27,6 +27,7 @@ from worldpool import geo
 from worldpool.errors import NotFoundError
 from worldpool.models import Location, Worker, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.routing.bits import BitVocab
+from worldpool.routing.construct import construct
 from worldpool.routing.interface import Mask
 
 F64 = npt.NDArray[np.float64]
@@ -38,7 +39,9 @@ STATUS_CODES: dict[WorkerStatus, int] = {
     WorkerStatus.OFFLINE: 2,
 }
 STATUS_ONLINE = STATUS_CODES[WorkerStatus.ONLINE]
-MEMO_MAX = 256
+MEMO_MAX = 1024
+_WORKER_FIELDS = frozenset({"profile", "state"})
+_MISSING = object()
 
 
 def tool_names(profile: WorkerProfile) -> set[str]:
@@ -99,7 +102,7 @@ class PoolSnapshot:
         old = self._by_id.get(state.worker_id)
         if old is None:
             raise NotFoundError("worker", state.worker_id)
-        worker = Worker.model_construct(profile=old.profile, state=state)
+        worker = construct(Worker, _WORKER_FIELDS, {"profile": old.profile, "state": state})
         self._by_id[state.worker_id] = worker
         self._reindex_cache(state.worker_id, old.state.cached, state.cached)
         self.version += 1
@@ -177,10 +180,12 @@ class PoolSnapshot:
         Only for values derived from profiles: state updates do not clear it. The cache
         keeps the :data:`MEMO_MAX` most recently used keys.
         """
-        self.refresh()
-        if key in self._memo:
+        if self._stale:
+            self._rebuild()
+        value = self._memo.get(key, _MISSING)
+        if value is not _MISSING:
             self._memo.move_to_end(key)
-            return self._memo[key]
+            return value
         value = self._memo[key] = compute()
         if len(self._memo) > MEMO_MAX:
             self._memo.popitem(last=False)
@@ -226,6 +231,7 @@ class PoolSnapshot:
         self.free_slots: I64 = np.empty(n, dtype=np.int64)
         self.last_heartbeat: F64 = np.empty(n, dtype=np.float64)
         self.latency_ms: F64 = np.empty(n, dtype=np.float64)
+        self.idle_share: F64 = np.empty(n, dtype=np.float64)  # 1 - running / slots, >= 0
         self.max_concurrency: I64 = np.array([p.max_concurrency for p in profiles], np.int64)
         self.cost_per_hour: F64 = np.array([p.cost_per_hour for p in profiles], np.float64)
         self.lat: F64 = np.array([p.location.lat for p in profiles], np.float64)
@@ -269,7 +275,9 @@ class PoolSnapshot:
         state = worker.state
         self.status[row] = STATUS_CODES[state.status]
         self.running[row] = state.running
-        self.free_slots[row] = max(0, int(self.max_concurrency[row]) - state.running)
+        slots = int(self.max_concurrency[row])
+        self.free_slots[row] = max(0, slots - state.running)
+        self.idle_share[row] = max(0.0, 1.0 - state.running / slots)
         self.last_heartbeat[row] = state.last_heartbeat
         self.latency_ms[row] = (
             state.latency_ms

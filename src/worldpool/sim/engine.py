@@ -48,6 +48,7 @@ from worldpool.models import (
     WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
+from worldpool.routing.construct import construct
 from worldpool.sim.clock import DEFAULT_START_EPOCH, Ev, EventQueue, VirtualClock
 from worldpool.sim.metrics import Counters, RunResult, StuckTask, class_stats
 from worldpool.sim.policies import Placer
@@ -60,6 +61,7 @@ SAME_REGION_BPS = 1.25e9
 CROSS_REGION_BPS = 1.25e8
 EGRESS_USD_PER_GB = 0.02
 STATIC_FILTERS = ("capabilities", "hardware", "region")
+_STATE_FIELDS = frozenset(WorkerState.model_fields)
 NEW, PENDING, RUNNING, DONE, DEAD = 0, 1, 2, 3, 4
 STATUS_NAMES = {NEW: "waiting for parents", PENDING: "pending", RUNNING: "running"}
 
@@ -359,17 +361,16 @@ class Simulation:
 
     def _push_state(self, row: int) -> None:
         status = WorkerStatus.ONLINE if self.known_online[row] else WorkerStatus.OFFLINE
-        self.pool.update_state(
-            WorkerState.model_construct(
-                worker_id=self.ids[row],
-                status=status,
-                running=int(self.running[row]),
-                last_heartbeat=self.clock.epoch(),
-                latency_ms=None,
-                cached=[],
-                sticky_keys=[],
-            )
-        )
+        values = {
+            "worker_id": self.ids[row],
+            "status": status,
+            "running": int(self.running[row]),
+            "last_heartbeat": self.clock.epoch(),
+            "latency_ms": None,
+            "cached": [],
+            "sticky_keys": [],
+        }
+        self.pool.update_state(construct(WorkerState, _STATE_FIELDS, values))
 
     def _free(self, i: int) -> int:
         row = int(self.worker[i])

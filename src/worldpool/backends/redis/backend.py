@@ -321,18 +321,13 @@ class RedisBackend(Backend):
         indexes = [k.tasks]
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        stored = await self._put(
+        # The active-set update rides in the same script: one round trip per write.
+        return await self._put(
             record,
-            [k.task(record.id), k.order, *indexes],
+            [k.task(record.id), k.order, k.active, *indexes],
             expect_version,
-            codec.fencing_fields(record),
+            ["rem" if record.status.terminal else "add", *codec.fencing_fields(record)],
         )
-        if stored:  # terminal is final, so a race here can only leave a stale member
-            if record.status.terminal:
-                await self._r.srem(k.active, record.id)
-            else:
-                await self._r.sadd(k.active, record.id)
-        return stored
 
     @_redis_errors
     async def list_active_tasks(self) -> list[TaskRecord]:
@@ -347,7 +342,7 @@ class RedisBackend(Backend):
     async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
         k = self.keys
         return await self._put(
-            record, [k.workflow(record.id), k.order, k.workflows], expect_version, []
+            record, [k.workflow(record.id), k.order, k.active, k.workflows], expect_version, [""]
         )
 
     async def _put(
@@ -357,6 +352,7 @@ class RedisBackend(Backend):
         expect_version: int | None,
         extra: list[str],
     ) -> bool:
+        """One put_record script call; ``extra`` starts with the active-set action."""
         expect = "" if expect_version is None else str(expect_version)
         version = int(
             await self._scripts.put_record(

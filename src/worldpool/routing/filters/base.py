@@ -5,12 +5,18 @@ A built-in filter computes, per code, the rows that fail for that reason
 per-code masks to count exclusions (``excluded_by``) without looking at single workers.
 :meth:`verdict` explains one worker with the numbers. Third-party filters need only
 ``mask`` and ``verdict`` (see :class:`worldpool.routing.interface.Filter`).
+
+The engine calls :meth:`ColumnFilter.check` (failures and mask together). A filter whose
+result depends only on worker *profiles* and a few task fields (capabilities, hardware,
+region) returns those fields from :meth:`static_key`; its result is then computed once
+per distinct key and kept on the snapshot until profiles change: an index from task
+shape to candidate rows, so a decision pays for these filters with a dict look-up.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 
@@ -41,11 +47,65 @@ class ColumnFilter(ABC):
         """A phrase for "no online worker <phrase>" naming what the task asks, or None."""
         return None
 
+    def static_key(self, ctx: RoutingContext) -> Hashable | None:
+        """The task fields the result depends on, if it depends on no worker *state*.
+
+        None (the default) means the result changes with load or heartbeats and is
+        computed for every decision.
+        """
+        return None
+
+    def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        """Failing rows per code and the passing mask; cached per :meth:`static_key`.
+
+        The cached arrays are shared by later decisions and are made read-only. Codes
+        that fail no row may be left out (they count for nothing either way).
+        """
+        key = self.static_key(ctx)
+        if key is None:
+            return self._check(ctx, pool)
+        cached: tuple[dict[str, Mask], Mask] = pool.memo(
+            ("filter", type(self).__qualname__, self.name, key),
+            lambda: _frozen(self._check(ctx, pool)),
+        )
+        return cached
+
+    def _check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        failures = self.failures(ctx, pool)
+        passing = np.ones(len(pool), dtype=np.bool_)
+        for failing in failures.values():
+            passing &= ~failing
+        return failures, passing
+
+    def cached_verdict(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> Verdict:
+        """:meth:`verdict` for ``pool`` row ``row``, kept per :meth:`static_key` and row.
+
+        Near-miss reports ask the same static filters about the same workers decision
+        after decision; their reasons are built (and validated) once.
+        """
+        key = self.static_key(ctx)
+        if key is None:
+            return self.verdict(ctx, pool.workers[row])
+        per_row: dict[int, Verdict] = pool.memo(
+            ("verdicts", type(self).__qualname__, self.name, key), dict
+        )
+        verdict = per_row.get(row)
+        if verdict is None:
+            verdict = per_row[row] = self.verdict(ctx, pool.workers[row])
+        return verdict
+
     def mask(self, ctx: RoutingContext, pool: PoolSnapshot) -> Mask:
         passing = np.ones(len(pool), dtype=np.bool_)
         for failing in self.failures(ctx, pool).values():
             passing &= ~failing
         return passing
+
+
+def _frozen(result: tuple[dict[str, Mask], Mask]) -> tuple[dict[str, Mask], Mask]:
+    failures, passing = result
+    for array in (*failures.values(), passing):
+        array.flags.writeable = False
+    return failures, passing
 
 
 def join(names: Iterable[object]) -> str:

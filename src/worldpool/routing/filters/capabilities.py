@@ -5,6 +5,8 @@ Codes: ``missing_capability`` and ``no_handler``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from worldpool.models import Verdict, Worker
 from worldpool.routing.filters.base import ColumnFilter, join
 from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
@@ -14,6 +16,9 @@ from worldpool.routing.pool import PoolSnapshot
 class CapabilitiesFilter(ColumnFilter):
     name = "capabilities"
     remedy = "add a worker with the capabilities"
+
+    def static_key(self, ctx: RoutingContext) -> Hashable | None:
+        return (frozenset(ctx.task.capabilities), ctx.task.handler)
 
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         task = ctx.task

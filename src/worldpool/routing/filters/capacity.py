@@ -20,6 +20,10 @@ class CapacityFilter(ColumnFilter):
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         return {"full": pool.free_slots <= 0}
 
+    def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        full = pool.free_slots <= 0
+        return {"full": full}, ~full
+
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         if worker.free_slots <= 0:
             used, slots = worker.state.running, worker.profile.max_concurrency

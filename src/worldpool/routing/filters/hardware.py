@@ -8,6 +8,8 @@ substring, so 'H100' matches 'NVIDIA H100 80GB'), ``vram`` (the largest GPU's VR
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 
 from worldpool.models import Requirements, Verdict, Worker
@@ -24,6 +26,18 @@ def _gpus_needed(req: Requirements) -> int:
 class HardwareFilter(ColumnFilter):
     name = "hardware"
     remedy = "relax the hardware requirements"
+
+    def static_key(self, ctx: RoutingContext) -> Hashable | None:
+        req = ctx.task.requirements
+        return (
+            _gpus_needed(req),
+            req.gpu_model,
+            req.min_vram_gb,
+            req.min_memory_gb,
+            req.min_cpus,
+            req.model,
+            tuple(req.tools),
+        )
 
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         req = ctx.task.requirements

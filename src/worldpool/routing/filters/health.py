@@ -6,6 +6,8 @@ Codes: ``offline``, ``draining`` (finishing its tasks, taking no new ones) and
 
 from __future__ import annotations
 
+import math
+
 from worldpool.models import Verdict, Worker, WorkerStatus
 from worldpool.routing.filters.base import ColumnFilter, num
 from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
@@ -23,6 +25,16 @@ class HealthFilter(ColumnFilter):
             "draining": pool.status == STATUS_CODES[WorkerStatus.DRAINING],
             "stale_heartbeat": (pool.status == STATUS_ONLINE) & stale,
         }
+
+    def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        # Status codes are 0..2, so "online and fresh" is the whole mask; the per-code
+        # masks are only worth building when somebody fails.
+        passing = pool.status == STATUS_ONLINE
+        if ctx.heartbeat_timeout_s != math.inf:
+            passing &= (ctx.now - pool.last_heartbeat) <= ctx.heartbeat_timeout_s
+        if passing.all():
+            return {}, passing
+        return self.failures(ctx, pool), passing
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         state = worker.state

@@ -9,6 +9,8 @@ Patterns are evaluated once per distinct region and cached until profiles change
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 
 from worldpool import geo
@@ -36,6 +38,10 @@ def _region_mask(pool: PoolSnapshot, patterns: tuple[str, ...]) -> Mask:
 class RegionFilter(ColumnFilter):
     name = "region"
     remedy = "widen the region constraints"
+
+    def static_key(self, ctx: RoutingContext) -> Hashable | None:
+        req = ctx.task.requirements
+        return (tuple(req.regions), tuple(req.exclude_regions), tuple(sorted(req.labels.items())))
 
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         req = ctx.task.requirements

@@ -23,17 +23,27 @@ def requested_model(ctx: RoutingContext) -> str | None:
 
 class CapabilityMatchScorer:
     name = "capability_match"
+    bounded = True  # in [0, 1] by construction
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         required = len(ctx.task.capabilities)
-        if required:
-            advertised = np.maximum(pool.capability_count[rows], required)
-            base: Scores = required / advertised.astype(np.float64)
-        else:
-            base = np.ones(len(rows), dtype=np.float64)
         model = requested_model(ctx)
-        if model is None:
-            return base
-        serves = pool.models.has_all((model,))[rows].astype(np.float64)
-        out: Scores = (1 - MODEL_BONUS) * base + MODEL_BONUS * serves
+        # Profiles only: one column per (count, model), kept until profiles change.
+        column: Scores = pool.memo(
+            ("capability_match", required, model), lambda: _column(pool, required, model)
+        )
+        out: Scores = column[rows]
         return out
+
+
+def _column(pool: PoolSnapshot, required: int, model: str | None) -> Scores:
+    if required:
+        advertised = np.maximum(pool.capability_count, required)
+        base: Scores = required / advertised.astype(np.float64)
+    else:
+        base = np.ones(len(pool), dtype=np.float64)
+    if model is None:
+        return base
+    serves = pool.models.has_all((model,)).astype(np.float64)
+    out: Scores = (1 - MODEL_BONUS) * base + MODEL_BONUS * serves
+    return out

@@ -14,9 +14,16 @@ from worldpool.routing.pool import PoolSnapshot
 class CostScorer:
     name = "cost"
 
+    bounded = True  # clipped here, once per profile change
+
     def __init__(self, scale_usd: float = 10.0) -> None:
         self.scale_usd = scale_usd
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
-        out: Scores = np.clip(1.0 - pool.cost_per_hour[rows] / self.scale_usd, 0.0, 1.0)
+        column: Scores = pool.memo(("cost", self.scale_usd), lambda: self._column(pool))
+        out: Scores = column[rows]
+        return out
+
+    def _column(self, pool: PoolSnapshot) -> Scores:
+        out: Scores = np.fmin(np.fmax(1.0 - pool.cost_per_hour / self.scale_usd, 0.0), 1.0)
         return out

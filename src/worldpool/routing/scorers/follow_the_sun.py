@@ -34,6 +34,7 @@ def night_score(local_hour: Scores) -> Scores:
 
 class FollowTheSunScorer:
     name = "follow_the_sun"
+    bounded = True  # night_score is in [0, 1]
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         if not ctx.task.heavy:

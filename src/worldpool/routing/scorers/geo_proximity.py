@@ -7,6 +7,8 @@ the user's location is unknown.
 
 from __future__ import annotations
 
+import numpy as np
+
 from worldpool.routing.interface import RoutingContext, Rows, Scores
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.scorers.base import user_location
@@ -16,10 +18,17 @@ HALF_CIRCUMFERENCE_KM = 20015.0
 
 class GeoProximityScorer:
     name = "geo_proximity"
+    bounded = True  # clipped here, once per user location and profile change
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         user = user_location(ctx)
         if user is None:
             return None
-        out: Scores = 1.0 - pool.distance_km_from(user)[rows] / HALF_CIRCUMFERENCE_KM
-        return out
+
+        def column() -> Scores:
+            near = 1.0 - pool.distance_km_from(user) / HALF_CIRCUMFERENCE_KM
+            out: Scores = np.fmin(np.fmax(near, 0.0), 1.0)
+            return out
+
+        scores: Scores = pool.memo(("geo_proximity", user.lat, user.lon), column)[rows]
+        return scores

@@ -28,9 +28,23 @@ def latency_ms(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores:
 class LatencyScorer:
     name = "latency"
 
+    bounded = True  # clipped (NaN -> 0) here
+
     def __init__(self, scale_ms: float = 500.0) -> None:
         self.scale_ms = scale_ms
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
-        out: Scores = np.clip(1.0 - latency_ms(ctx, pool, rows) / self.scale_ms, 0.0, 1.0)
+        user = user_location(ctx)
+        if user is None:  # measured latency changes with every heartbeat
+            return self._scores(pool.latency_ms[rows])
+        # From geography only: one column per user location until profiles change.
+        column: Scores = pool.memo(
+            ("latency", user.lat, user.lon, self.scale_ms),
+            lambda: self._scores(geo.rtt_ms_from_km(pool.distance_km_from(user))),
+        )
+        out: Scores = column[rows]
+        return out
+
+    def _scores(self, ms: Scores) -> Scores:
+        out: Scores = np.fmin(np.fmax(1.0 - ms / self.scale_ms, 0.0), 1.0)
         return out

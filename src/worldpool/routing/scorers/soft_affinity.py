@@ -23,6 +23,7 @@ def soft_target(ctx: RoutingContext) -> str | None:
 
 class SoftAffinityScorer:
     name = "soft_affinity"
+    bounded = True  # 0 or 1
 
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         target = soft_target(ctx)

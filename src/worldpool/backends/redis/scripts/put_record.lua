@@ -1,12 +1,15 @@
 -- put_record: store a task or workflow record with an optional compare-and-set on its
--- version, and index it on first put.
+-- version, index it on first put, and keep the set of active tasks current (one round trip
+-- for the whole write).
 --
 -- KEYS[1]   t:{task} or wf:{workflow}  hash  data, version (+ fencing copy for tasks)
 -- KEYS[2]   order                      string counter giving first-put order
--- KEYS[3..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
+-- KEYS[3]   active                     set   non-terminal task ids
+-- KEYS[4..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
 -- ARGV[1] expected version ("" = no compare; a missing record has version 0)
 -- ARGV[2] record id (the index member), ARGV[3] record JSON (without its version),
--- ARGV[4..] extra field/value pairs
+-- ARGV[4] "add" / "rem": put the id in / take it out of KEYS[3] ("" for workflows),
+-- ARGV[5..] extra field/value pairs
 -- Returns the new version, or -1 if the compare failed.
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
@@ -14,12 +17,17 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
 end
 local new = cur + 1
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new)
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if ARGV[4] == 'add' then
+  redis.call('SADD', KEYS[3], ARGV[2])
+elseif ARGV[4] == 'rem' then
+  redis.call('SREM', KEYS[3], ARGV[2])
 end
 if cur == 0 then
   local order = redis.call('INCR', KEYS[2])
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     redis.call('ZADD', KEYS[i], 'NX', order, ARGV[2])
   end
 end
