@@ -52,7 +52,7 @@ async def one_round(cluster: Cluster, settings: Settings, n: int) -> tuple[float
         restarted = await wait_event(client, EventKind.TASK_STARTED, cursor=cursor,
                                      task_id=task_id, timeout_s=60)
         assert restarted.worker_id == rescuer.name and restarted.attempt == 2
-        rescuer.kill()
+        rescuer.terminate()  # drains and goes offline at once: next round starts clean
         return offline.at - killed_at, restarted.at - killed_at
 
 

@@ -41,7 +41,7 @@ def run_once(name: str, pool: Any, wl: Any, day_s: float) -> dict[str, float]:
         finally:
             spent[0] += time.perf_counter() - s
 
-    placer.place = timed  # type: ignore[method-assign]
+    placer.place = timed  # type: ignore[method-assign,assignment]
     sim = Simulation(pool, wl, placer, SimConfig(horizon_s=day_s, until_s=day_s + DAY_S))
     cpu = time.process_time()
     r = sim.run()

@@ -86,3 +86,26 @@ def test_unknown_user_location_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"(?i)did you mean|unknown"):
         main("atlantis-9", live=False, as_json=True, console=Console())
+
+
+async def test_demo_serve_shows_the_run_in_the_api(system_tools: None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from tests.helpers import free_port
+    from worldpool.embedded import EmbeddedPool
+    from worldpool.models import WorkflowStatus
+
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    port = free_port()
+    seen: dict[str, object] = {}
+
+    async def finish(status: WorkflowStatus, pool: EmbeddedPool) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            seen["doc"] = (await client.get(f"/api/v1/workflows/{status.id}")).json()
+            seen["page"] = (await client.get("/")).status_code
+
+    status, _, _ = await run_demo("london", failover=False, on_finish=finish, serve_port=port)
+    doc = seen["doc"]
+    assert isinstance(doc, dict) and doc["id"] == status.id and doc["status"] == "succeeded"
+    assert seen["page"] == 200

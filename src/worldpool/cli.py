@@ -135,13 +135,17 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print only the status document")] =
     False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="live terminal view")] = True,
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="also serve the API and dashboard on 127.0.0.1 (stays up after)")] =
+    False,
+    port: Annotated[int, typer.Option(help="port for --serve")] = 8700,
 ) -> None:
     """Run the seed scenario ("Fix the authentication bug in the login flow") in-process."""
     from worldpool.demo.scenario import main as demo_main
 
     try:
         code = demo_main(user_location, live=live and console.is_terminal, as_json=as_json,
-                         console=console)
+                         console=console, serve_port=port if serve else None)
     except ConfigError as exc:
         raise fail(Exit.USAGE, str(exc)) from None
     raise typer.Exit(code)

@@ -270,7 +270,7 @@ class WorkerRuntime:
             await self._report(env.task_id, env.attempt, ResultStatus.STARTED, started_at=started)
             ctx = await self._context(env)
             run.context = ctx
-            attrs = {"worldpool.task_id": env.task_id, "worldpool.attempt": env.attempt,
+            attrs: dict[str, str | int | float | bool] = {"worldpool.task_id": env.task_id, "worldpool.attempt": env.attempt,
                      "worldpool.worker_id": self.id, "worldpool.handler": env.handler}
             with span("worldpool.run", env.traceparent, attrs) as traceparent, \
                     bind(workflow_id=env.workflow_id, task_id=env.task_id):

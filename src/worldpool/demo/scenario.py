@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,6 @@ from worldpool.models import (
     Event,
     EventKind,
     Requirements,
-    RoutingDecision,
     WorkerProfile,
     WorkflowSpec,
     WorkflowStatus,
@@ -120,17 +119,21 @@ async def run_demo(
     *,
     failover: bool = True,
     on_update: Callable[[WorkflowStatus, DemoLog], None] | None = None,
+    on_finish: Callable[[WorkflowStatus, EmbeddedPool], Awaitable[None]] | None = None,
+    serve_port: int | None = None,
     timeout_s: float = 120.0,
 ) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
-    """Run the scenario; ``on_update`` gets every new status document."""
+    """Run the scenario; ``on_update`` gets every new status document, ``on_finish`` runs
+    before the pool stops. With ``serve_port`` the API and dashboard serve the run."""
     geo.location_for(user_location)  # fail early, with a did-you-mean, on a bad location
-    handlers = {name: fn for name, fn in HANDLERS.items()}
-    pool = EmbeddedPool(handlers, demo_pool(), DEMO_SETTINGS)
+    pool = EmbeddedPool(dict(HANDLERS), demo_pool(), DEMO_SETTINGS)
     spec = demo_workflow(user_location)
     log = DemoLog()
     await pool.start()
+    server = await _serve(pool, serve_port) if serve_port is not None else None
     try:
         await pool.orchestrator.submit_workflow(spec)
+        deadline = asyncio.get_running_loop().time() + timeout_s
         cursor: str | None = None
         while True:
             events = await pool.backend.read_events(cursor, 100, block_s=0.5)
@@ -144,12 +147,30 @@ async def run_demo(
             if on_update:
                 on_update(status, log)
             if status.status.terminal:
+                if on_finish:
+                    await on_finish(status, pool)
                 return status, pool, log
-            if timeout_s <= 0:
-                raise TimeoutError("the demo did not finish in time")
-            timeout_s -= 0.5 if not events else 0.0
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the demo did not finish within {timeout_s:g}s")
     finally:
+        if server is not None:
+            server.should_exit = True
+            await asyncio.sleep(0.1)
         await pool.stop()
+
+
+async def _serve(pool: EmbeddedPool, port: int) -> Any:
+    """The API and dashboard on loopback, for ``worldpool demo --serve``."""
+    import uvicorn
+
+    from worldpool.api.app import create_app
+
+    app = create_app(pool.orchestrator, pool.settings, bind_host="127.0.0.1")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+    asyncio.get_running_loop().create_task(server.serve())
+    return server
 
 
 async def _maybe_crash(pool: EmbeddedPool, event: Event, log: DemoLog) -> None:
@@ -170,10 +191,10 @@ async def _maybe_crash(pool: EmbeddedPool, event: Event, log: DemoLog) -> None:
         log.add(event.at, f"♻ {log.crashed} restarted and registered again")
 
 
-def main(user_location: str, *, live: bool, as_json: bool, console: Console) -> int:
+def main(user_location: str, *, live: bool, as_json: bool, console: Console,
+         serve_port: int | None = None) -> int:
     """The CLI entry: run, show, explain. Returns the exit code."""
-    view = Live(console=console, refresh_per_second=8, transient=False) if live and not \
-        as_json else None
+    view = Live(console=console, refresh_per_second=8) if live and not as_json else None
     printed = 0
 
     def update(status: WorkflowStatus, log: DemoLog) -> None:
@@ -186,26 +207,46 @@ def main(user_location: str, *, live: bool, as_json: bool, console: Console) -> 
                 console.print(line, markup=False, highlight=False)
             printed = len(log.lines)
 
+    async def finish(status: WorkflowStatus, pool: EmbeddedPool) -> None:
+        if view is not None:
+            view.stop()
+        if as_json:
+            console.print_json(status.model_dump_json())
+        else:
+            await _explain(console, pool, status)
+        if serve_port is not None:
+            console.print(f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
+                          "(the pool stays up; Ctrl-C to stop)")
+            await asyncio.Event().wait()
+
     if not as_json:
         console.print(f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
-                      f"{len(demo_pool())} workers in-process (embedded backend)\n")
-    with view if view is not None else contextlib.nullcontext():
-        status, pool, _ = asyncio.run(run_demo(user_location, on_update=update))
-    if as_json:
-        console.print_json(status.model_dump_json())
-        return 0 if status.status.value == "succeeded" else 1
+                      f"{len(demo_pool())} workers in-process (embedded backend)")
+        if serve_port is not None:
+            console.print(f"watch it live: http://127.0.0.1:{serve_port}/")
+        console.print()
+    try:
+        with view if view is not None else contextlib.nullcontext():
+            status, _, _ = asyncio.run(run_demo(user_location, on_update=update,
+                                                on_finish=finish, serve_port=serve_port))
+    except KeyboardInterrupt:
+        return 0
+    return 0 if status.status.value == "succeeded" else 1
+
+
+async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus) -> None:
+    """The final table, why each step went where it went, and the status document."""
     console.print()
     console.print(render_status(status))
     console.print("\n[bold]Why each step went where it went[/]")
-    decisions = asyncio.run(_decisions(pool, status))
-    for step, decision in decisions:
-        if decision is not None:
-            console.print(render_decision(decision, limit=4))
+    for step in status.steps:
+        record = await pool.backend.get_task(step.task_id) if step.task_id else None
+        if record is not None and record.decision is not None:
+            console.print(render_decision(record.decision, limit=4))
         else:
-            console.print(f"{step}: no routing decision recorded")
+            console.print(f"{step.step}: no routing decision recorded")
     console.print("\n[bold]Status document[/] (also: worldpool demo --json)")
     console.print_json(status.model_dump_json(include=_SEED_FIELDS))
-    return 0 if status.status.value == "succeeded" else 1
 
 
 _SEED_FIELDS: Any = {
@@ -213,13 +254,3 @@ _SEED_FIELDS: Any = {
     "steps": {"__all__": {"step", "worker", "region", "status", "attempts", "duration_ms",
                           "tokens_used", "cost_usd", "sandbox_id", "vnc_url", "screenshot"}},
 }
-
-
-async def _decisions(
-    pool: EmbeddedPool, status: WorkflowStatus
-) -> list[tuple[str, RoutingDecision | None]]:
-    out: list[tuple[str, RoutingDecision | None]] = []
-    for step in status.steps:
-        record = await pool.backend.get_task(step.task_id) if step.task_id else None
-        out.append((step.step, record.decision if record else None))
-    return out

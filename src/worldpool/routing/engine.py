@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from itertools import repeat
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -82,12 +82,15 @@ class Router:
         passes = []
         n = len(pool)
         for plugin in self.filters:
+            # check() (built-ins): failures and mask at once, cached for static filters;
+            # failures() alone; or a third-party mask() with one catch-all code.
             check = getattr(plugin, "check", None)
             failures_of = getattr(plugin, "failures", None)
+            failures: dict[str, Mask]
             if check is not None:
                 failures, mask = check(ctx, pool)
             elif failures_of is not None:
-                failures: dict[str, Mask] = failures_of(ctx, pool)
+                failures = failures_of(ctx, pool)
                 mask = np.ones(n, dtype=np.bool_)
                 for failing in failures.values():
                     mask &= ~failing
@@ -142,12 +145,9 @@ class Router:
         key = scored.totals
         if ctx.avoid_workers:
             key = key - 2.0 * np.isin(scored.rows, pool.rows_of(ctx.avoid_workers))
-        if m > k:
-            # The k-th best value, then every row at least as good, so that ties are
-            # broken by worker id and never by the selection's arbitrary order.
-            pick = np.flatnonzero(key >= _kth_largest(key, k))
-        else:
-            pick = np.arange(m)
+        # Beyond k rows: the k-th best value, then every row at least as good, so that
+        # ties are broken by worker id and never by the selection's arbitrary order.
+        pick = np.flatnonzero(key >= _kth_largest(key, k)) if m > k else np.arange(m)
         order = np.lexsort((pool.id_rank[scored.rows[pick]], -key[pick]))
         result: Rows = pick[order][:k]
         return result
@@ -240,11 +240,10 @@ class Router:
         workers, ids, regions = pool.workers, pool.ids, pool.regions  # refreshed columns
         names = list(scored.per_scorer)
         rows_np = scored.rows[top]
-        per_row: Iterable[tuple[float, ...]] = (
-            zip(*(scored.per_scorer[name][top].tolist() for name in names))
-            if names
-            else repeat(())
-        )
+        # One tuple of scores per listed row (in ``names`` order); () when none applied.
+        per_row: Iterable[tuple[float, ...]] = repeat(())
+        if names:
+            per_row = zip(*(scored.per_scorer[name][top].tolist() for name in names), strict=True)
         region_of = pool.region_index[rows_np].tolist()
         totals = scored.totals[top].tolist()
         reports = []
