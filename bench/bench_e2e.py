@@ -196,7 +196,7 @@ def measure_peer(url: str, tasks: int, round_trips: int) -> tuple[float, float, 
         worker.wait(20)
 
 
-def report(ours: Figures, peer: tuple[float, float, float] | None, tasks: int, n: int) -> None:
+def report(ours: Figures, tasks: int, n: int) -> None:
     lo, hi = REF_RATE
     print(f"end-to-end throughput ({tasks} no-op tasks, 1 worker process, 64 slots): "
           f"{ours.rate:,.0f} tasks/s  (reference {lo:,.0f}-{hi:,.0f}: "
@@ -208,12 +208,14 @@ def report(ours: Figures, peer: tuple[float, float, float] | None, tasks: int, n
     print("redis round trips per task (each command or pipeline counts one):")
     for name, value in ours.trips.items():
         print(f"  {name:42s} {value:6.2f}")
-    if peer is not None:
-        rate, p50, p99 = peer
-        print(f"peer saq, same redis-server: {rate:,.0f} tasks/s, p50 {p50:.2f} ms, "
-              f"p99 {p99:.2f} ms")
-        print(f"worldpool / saq: throughput x{ours.rate / rate:.2f}, "
-              f"p50 x{p50 / ours.p50_ms:.2f} as fast")
+
+
+def report_peer(ours: Figures, peer: tuple[float, float, float]) -> None:
+    rate, p50, p99 = peer
+    print(f"peer saq, same redis-server: {rate:,.0f} tasks/s, p50 {p50:.2f} ms, "
+          f"p99 {p99:.2f} ms")
+    print(f"worldpool / saq: throughput x{ours.rate / rate:.2f}, "
+          f"p50 x{p50 / ours.p50_ms:.2f} as fast")
 
 
 def main() -> None:
@@ -224,8 +226,11 @@ def main() -> None:
     options = parser.parse_args()
     with redis_server() as url:
         ours = asyncio.run(measure_worldpool(url, options.tasks, options.round_trips))
-        peer = None if options.no_peer else measure_peer(url, options.tasks, options.round_trips)
-    report(ours, peer, options.tasks, options.round_trips)
+        report(ours, options.tasks, options.round_trips)  # printed before the peer runs
+        if not options.no_peer:
+            peer = measure_peer(url, options.tasks, options.round_trips)
+            if peer is not None:
+                report_peer(ours, peer)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tests.e2e.procs import Cluster, wait_event, wait_workers
 from tests.redis_server import RedisServer
+
 from worldpool.backends import backend_from_url
 from worldpool.config import Settings
 from worldpool.models import EventKind, TaskSpec

@@ -41,7 +41,8 @@ def test_help_shows_examples_and_exit_codes() -> None:
 
 
 def test_explain_prints_the_table_for_a_pool_file(tmp_path: Path) -> None:
-    code, out = invoke("explain", "--pool", str(pool_file(tmp_path)), "--capabilities",
+    code, out = invoke("explain", "--pool", str(pool_file(tmp_path)), "--handler", "analyze",
+                       "--capabilities",
                        "coding", "--gpu", "--user-location", "tokyo")
     assert code == Exit.OK, out
     assert "dgx-tokyo-01" in out and "sandbox-onprem-01" in out

@@ -48,6 +48,7 @@ class Exit(IntEnum):
 EPILOG = """\
 Examples:
 
+\b
   worldpool demo                                   # the seed scenario, embedded, no server
   worldpool demo --user-location tokyo --no-live
   worldpool explain --pool pool.toml --capabilities coding --gpu --user-location tokyo
@@ -58,6 +59,7 @@ Examples:
   worldpool status wf-1234 --redis redis://hub:6379/0
   worldpool simulate --pool seed --workload seed-day --compare random,least-loaded
 
+\b
 Exit codes: 0 ok, 1 task/workflow failed, 2 bad input, 3 unknown id, 4 backend
 unreachable, 5 worker refused to start.
 """

@@ -98,6 +98,7 @@ class Orchestrator:
             return
         self._stopping = False
         await self._refresh_pool()
+        await self._resume_workflows()
         for loop in (self._dispatch_loop, self._results_loop, self._sweep_loop):
             self._loops.append(asyncio.create_task(loop(), name=f"{self.name}:{loop.__name__}"))
 
@@ -545,6 +546,10 @@ class Orchestrator:
             new_specs = []
             for step in wfl.ready_steps(spec, statuses):
                 if step in record.task_ids:
+                    if step not in tasks:  # an orchestrator died between the two writes
+                        parents = {p: tasks[p] for p in _parents(spec, step)}
+                        await self._submit_step(wfl.step_task_spec(spec, step, parents),
+                                                wfl.upstream_values(spec, step, parents))
                     continue
                 parents = {p: tasks[p] for p in _parents(spec, step)}
                 new_specs.append((step, wfl.step_task_spec(spec, step, parents),
@@ -567,6 +572,17 @@ class Orchestrator:
             if state.terminal:
                 await self._finish_workflow(nxt, tasks.values())
             return
+
+    async def _resume_workflows(self) -> None:
+        """At start: finish what a killed orchestrator left half-done (a step whose record
+        or queue entry was not written, a workflow not advanced). Every step is idempotent."""
+        for workflow in await self.backend.list_workflows():
+            if workflow.status.terminal:
+                continue
+            for task in await self.backend.get_tasks(list(workflow.task_ids.values())):
+                if task is not None and task.status is TaskStatus.PENDING:
+                    await self.backend.add_pending(task.id, task.spec.priority)
+            await self._advance_workflow(workflow.id)
 
     async def _submit_step(self, spec: TaskSpec, upstream: dict[str, JSONValue]) -> None:
         record = TaskRecord(spec=spec, submitted_at=await self.backend.now())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pydantic
@@ -14,12 +16,32 @@ from rich.console import Console
 from rich.table import Table
 
 from worldpool.backends import backend_from_url
+from worldpool.backends.base import Backend
+from worldpool.backends.redis.connection import redact
 from worldpool.config import Settings
-from worldpool.errors import NotFoundError, ValidationError
+from worldpool.errors import BackendError, NotFoundError, ValidationError
 from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator import Orchestrator
 from worldpool.view import render_status
 from worldpool.workflow_file import load_workflow_file
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def _backend(settings: Settings) -> Backend:
+    """The deployment's backend for a one-shot command: fail fast (exit code 4) when Redis
+    does not answer, instead of spending the reconnect backoff (about a minute) that
+    long-running processes (serve, worker) rightly use."""
+    url = settings.redis_url or ""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("redis") and parts.hostname:
+        try:
+            socket.create_connection((parts.hostname, parts.port or 6379),
+                                     timeout=PROBE_TIMEOUT_S).close()
+        except OSError as exc:
+            raise BackendError(f"{redact(url)} does not answer ({exc}); is Redis running and "
+                               "reachable from here?") from None
+    return backend_from_url(url, settings)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -37,7 +59,7 @@ async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: flo
                       console: Console) -> int:
     """Submit a task file or a workflow file (one with ``steps``)."""
     data = _read(path)
-    async with backend_from_url(settings.redis_url, settings) as backend:
+    async with _backend(settings) as backend:
         orchestrator = Orchestrator(backend, settings)  # loops not started: submit only
         if "steps" in data:
             spec = load_workflow_file(path)
@@ -81,7 +103,7 @@ async def _follow(orchestrator: Orchestrator, workflow_id: str, timeout_s: float
 
 
 async def show_status(settings: Settings, ident: str, as_json: bool, console: Console) -> None:
-    async with backend_from_url(settings.redis_url, settings) as backend:
+    async with _backend(settings) as backend:
         orchestrator = Orchestrator(backend, settings)
         try:
             status = await orchestrator.workflow_status(ident)
@@ -96,7 +118,7 @@ async def show_status(settings: Settings, ident: str, as_json: bool, console: Co
 
 
 async def show_workers(settings: Settings, as_json: bool, console: Console) -> None:
-    async with backend_from_url(settings.redis_url, settings) as backend:
+    async with _backend(settings) as backend:
         workers = await backend.list_workers()
         now = await backend.now()
     if as_json:
@@ -120,7 +142,7 @@ async def watch_workflow(settings: Settings, ident: str, url: str | None,
     if url:
         status = await watch(ApiClient(url, token), ident, console=console)
     elif settings.redis_url:
-        async with backend_from_url(settings.redis_url, settings) as backend:
+        async with _backend(settings) as backend:
             status = await watch(Orchestrator(backend, settings), ident, console=console)
     else:
         raise ValidationError("pass --redis URL, or --url of a `worldpool serve` API")

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import time
+from pathlib import Path
 from typing import Any
 
 from worldpool.demo.handlers import HANDLERS

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from worldpool.models import CandidateReport, RoutingDecision, Verdict
 from worldpool.routing.construct import construct
 
 
 def test_construct_equals_model_construct_and_behaves_like_a_model() -> None:
-    values = {
+    values: dict[str, Any] = {
         "worker_id": "w1",
         "region": "eu-west-1",
         "feasible": False,
@@ -29,7 +31,7 @@ def test_construct_equals_model_construct_and_behaves_like_a_model() -> None:
 
 
 def test_a_constructed_decision_round_trips_through_json() -> None:
-    values = {
+    values: dict[str, Any] = {
         name: f.get_default(call_default_factory=True)
         for name, f in RoutingDecision.model_fields.items()
         if name != "task_id"

@@ -19,6 +19,7 @@ from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS
 DEFAULT_LATENCY_SCALE_MS = 500.0
 DEFAULT_COST_SCALE_USD = 10.0
 DEFAULT_REPORT_CANDIDATES_MAX = 25
+COST_NORMALIZE = ("scale", "feasible")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class RoutingPolicy:
     latency_scale_ms: float = DEFAULT_LATENCY_SCALE_MS
     cost_scale_usd: float = DEFAULT_COST_SCALE_USD
     report_candidates_max: int = DEFAULT_REPORT_CANDIDATES_MAX
+    #: "scale": cost scores ``1 - $/h / cost_scale_usd`` (the seed's); "feasible": the
+    #: cheapest feasible worker scores 1, the dearest 0 (for pools of $10+/h GPU boxes).
+    cost_normalize: str = "scale"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -50,6 +54,11 @@ class RoutingPolicy:
         ):
             if not value > 0 or value == float("inf"):
                 raise ConfigError(f"{label} is {value}: it must be a positive number")
+        if self.cost_normalize not in COST_NORMALIZE:
+            raise ConfigError(
+                f"cost_normalize is {self.cost_normalize!r}: use 'scale' (1 - $/h / "
+                "cost_scale_usd) or 'feasible' (cheapest feasible worker 1, dearest 0)"
+            )
         if self.report_candidates_max < 1:
             raise ConfigError(
                 f"report_candidates_max is {self.report_candidates_max}: it must be >= 1"
