@@ -265,6 +265,9 @@ def worker(
         help="OpenAI-compatible base URL for the llm executor")] = None,
     llm_model: Annotated[str | None, typer.Option(help="model name for the llm executor")] =
     None,
+    workspace_cache: Annotated[Path | None, typer.Option(
+        help="where git workspaces are cached (default ~/.cache/worldpool/workspaces)")] =
+    None,
     print_profile: Annotated[bool, typer.Option(
         help="print what this worker would advertise, then exit")] = False,
     verify_claims: Annotated[bool, typer.Option(
@@ -283,6 +286,8 @@ def worker(
         builtin=builtin, unsafe_local_shell=unsafe_local_shell, browser=browser,
         llm_url=llm_url, llm_model=llm_model, verify_claims=verify_claims,
     )
+    if workspace_cache is not None:
+        options.workspace_cache = workspace_cache
     if print_profile:
         run_async(run_worker(settings_for(redis, namespace), options, console,
                              print_only=True))

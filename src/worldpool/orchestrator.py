@@ -322,11 +322,12 @@ class Orchestrator:
     async def _check_interrupted_dispatch(self, record: TaskRecord, now: float) -> None:
         """A DISPATCHED task still in the pending queue: either another replica is between
         its record write and its ``remove_pending`` (milliseconds), or the orchestrator that
-        wrote the record died before sending it. Past ``offline_after_s`` it is the second:
-        move it on as a lost attempt (if the envelope did go out after all, that attempt's
-        reports are fenced and its worker is told to drop it)."""
+        wrote the record died before sending it (or after sending, before removing it). Past
+        4 x ``offline_after_s`` with no report applied, treat it as never sent: move it on as
+        a lost attempt (if the envelope did go out after all, that attempt's reports are
+        fenced and its worker is told to drop it: at least once, never lost)."""
         dispatched_at = record.attempts[-1].dispatched_at if record.attempts else 0.0
-        if now - dispatched_at > self.settings.offline_after_s:
+        if now - dispatched_at > 4 * self.settings.offline_after_s:
             log.warning("task %s was dispatched but never sent (orchestrator restart?); "
                         "re-routing it", record.id)
             await self._lose_attempt(record, "dispatch interrupted before the send")

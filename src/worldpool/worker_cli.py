@@ -46,6 +46,8 @@ class WorkerOptions:
     builtin: bool = True
     unsafe_local_shell: bool = False
     browser: bool = False
+    workspace_cache: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces")
     llm_url: str | None = None
     llm_model: str | None = None
     verify_claims: bool = True
@@ -122,7 +124,10 @@ def collect_handlers(options: WorkerOptions) -> HandlerTable:
             if options.unsafe_local_shell or shutil.which("bwrap") else None
         llm = {"base_url": options.llm_url, **({"model": options.llm_model}
                                                if options.llm_model else {})}
+        from worldpool.executors.workspace import WorkspaceCache
+
         table.update(builtin_handlers(shell_provider=provider,
+                                      workspace_cache=WorkspaceCache(options.workspace_cache),
                                       browser={} if options.browser else None,
                                       llm=llm if options.llm_url else None))
     for spec in options.handler_specs:
@@ -157,7 +162,12 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with backend_from_url(settings.redis_url, settings) as backend:
-        runtime = WorkerRuntime(backend, profile, handlers, settings)
+        cached: list[str] = []
+        if options.builtin:  # advertise the workspaces we hold, for the data-locality scorer
+            from worldpool.executors.workspace import WorkspaceCache
+
+            cached = WorkspaceCache(options.workspace_cache).keys()
+        runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
         await runtime.start()
         console.print(f"worker {profile.id} online in {profile.location.region} with "
                       f"{len(handlers)} handlers, {profile.max_concurrency} slots")
