@@ -55,6 +55,11 @@ class Settings(BaseModel):
     artifact_dir: Path | None = None
     event_log_max: int = Field(default=DEFAULT_EVENT_LOG_MAX, gt=0)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    results_claim_after_s: float = Field(
+        default=10.0, gt=0,
+        description="results another orchestrator replica took and left unacked this long "
+        "are claimed by a live one",
+    )
     report_candidates_max: int = Field(
         default=25, ge=1, description="candidates listed per routing decision"
     )

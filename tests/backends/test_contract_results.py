@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from tests.backends.builders import dispatched, profile, result
-from tests.backends.conftest import Connect
+from tests.backends.conftest import CONTRACT_CLAIM_AFTER_S, Connect
 from worldpool.backends import Backend
+from worldpool.backends.base import ResultMessage
 from worldpool.models import ResultStatus, TaskStatus
 
 
@@ -188,3 +189,30 @@ async def test_unacked_results_are_redelivered_after_restart(
     assert await again.receive_results("orch-1") == []
     # Another consumer never sees results taken by orch-1
     assert await again.receive_results("orch-2") == []
+
+
+async def test_results_a_dead_consumer_left_unacked_are_claimed(backend: Backend) -> None:
+    # Given replica A took a result and died without acking it
+    await backend.register(profile("w1"))
+    await dispatched(backend, "t1", "w1")
+    assert await backend.complete(result("t1", "w1", 1))
+    taken = await backend.receive_results("replica-a", 10, block_s=1)
+    assert [m.result.task_id for m in taken] == ["t1"]
+    # Then nobody else gets it at once
+    assert await backend.receive_results("replica-b", 10, block_s=0.1) == []
+
+    # When replica B asks once the claim delay has passed, it gets that result
+    await asyncio.sleep(CONTRACT_CLAIM_AFTER_S + 0.1)
+    claimed = await _receive_soon(backend, "replica-b")
+    assert [m.result.task_id for m in claimed] == ["t1"]
+    await backend.ack_results([m.id for m in claimed])
+    assert await _receive_soon(backend, "replica-c", attempts=2) == []
+
+
+async def _receive_soon(backend: Backend, consumer: str, attempts: int = 4) -> list[ResultMessage]:
+    for _ in range(attempts):  # the Redis backend claims at most once a second per client
+        got = await backend.receive_results(consumer, 10, block_s=0.3)
+        if got:
+            return got
+        await asyncio.sleep(0.4)
+    return []

@@ -117,10 +117,6 @@ async def test_orchestrator_sigkill_and_restart_loses_nothing(cluster: Cluster,
 
 
 @pytest.mark.chaos
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap: results a killed replica read from the results stream and never acked are "
-    "not claimed by the survivor (RedisBackend.receive_results recovers only its own "
-    "consumer's backlog); those tasks stay RUNNING"))
 async def test_two_replicas_run_each_task_once_and_survive_a_kill(cluster: Cluster,
                                                                   client: Backend) -> None:
     replicas = [cluster.serve("orch-1"), cluster.serve("orch-2")]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from worldpool.lifecycle import timeout_deadline
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -53,6 +54,31 @@ class ResultMessage:
 
     id: str
     result: TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """One task for :meth:`Backend.dispatch_many`: the routed record (stored only if the
+    stored version is ``expect_version``), the worker, the envelope and the
+    TASK_DISPATCHED event (``at`` set by the caller)."""
+
+    record: TaskRecord
+    expect_version: int
+    worker_id: str
+    envelope: bytes
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOutcome:
+    """What :meth:`Backend.dispatch_many` did with one :class:`Dispatch`: ``sent`` (with the
+    delivery id), or nothing changed because the compare failed (``conflict``) or the
+    reservation was refused (``reason``, as a ReservationError would say)."""
+
+    sent: bool
+    delivery_id: str = ""
+    conflict: bool = False
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +168,13 @@ class Backend(ABC):
 
     # ------------------------------------------------------------------ results
     @abstractmethod
-    async def complete(self, result: TaskResult) -> bool:
+    async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         """Fenced report from a worker. If the task record's ``attempt`` and ``worker_id``
         match the result and the record is not terminal: queue the result for the
         orchestrator and, when ``result.status`` is terminal, free the slot; return True.
-        Otherwise change nothing and return False."""
+        Otherwise change nothing and return False. ``ack``: a delivery id of the reporting
+        worker to acknowledge in the same step, whether or not the report was accepted
+        (a worker's last report for a task then costs one round trip, not two)."""
 
     @abstractmethod
     async def receive_results(
@@ -154,7 +182,9 @@ class Backend(ABC):
     ) -> list[ResultMessage]:
         """Take queued results (each goes to one consumer of the group), waiting up to
         ``block_s`` for the first. Unacked results are redelivered to a consumer that calls
-        with ``consumer`` again after a restart."""
+        with ``consumer`` again after a restart, and results another consumer took and left
+        unacked for ``settings.results_claim_after_s`` (a dead replica) are claimed by this
+        one, so no result is stranded."""
 
     @abstractmethod
     async def ack_results(self, ids: list[str]) -> None:
@@ -180,6 +210,35 @@ class Backend(ABC):
     async def list_active_tasks(self) -> list[TaskRecord]:
         """Every task that is not terminal (what the liveness sweep watches), without
         reading the finished history."""
+
+    async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
+        """:meth:`put_task` for each (record, expect_version), in one round trip where the
+        backend can; each write is still its own compare-and-set."""
+        return [await self.put_task(record, expect) for record, expect in writes]
+
+    async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
+        """Unfinished tasks one of whose timeouts may have passed at ``now``
+        (:func:`worldpool.lifecycle.timeout_deadline` <= now), soonest first: what the
+        sweep checks. Backends index the deadline on every put, so this does not read
+        every unfinished record. The default scans :meth:`list_active_tasks`."""
+        due = [(d, r) for r in await self.list_active_tasks()
+               if (d := timeout_deadline(r)) is not None and d <= now]
+        return [r for _, r in sorted(due, key=lambda pair: pair[0])[:limit]]
+
+    async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
+        """For each :class:`Dispatch`, atomically: if the stored record's version is
+        ``expect_version`` and the worker is ONLINE with a free slot (or already holds one
+        for the task), store the record (its ``version`` is bumped as by :meth:`put_task`),
+        take the slot, append the envelope to the worker's queue, remove the task from the
+        pending queue and append the event; otherwise change nothing. Compare-and-set and
+        reservation are one step, so two replicas never dispatch a task twice and a lost
+        reservation leaves nothing to undo. One round trip for the batch where the backend
+        can."""
+        raise NotImplementedError(f"the {self.name} backend does not implement dispatch_many")
+
+    async def append_events(self, events: list[Event]) -> list[Event]:
+        """:meth:`append_event` for each, in order, in one round trip where the backend can."""
+        return [await self.append_event(event) for event in events]
 
     @abstractmethod
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:

@@ -23,10 +23,18 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
+from worldpool.backends.base import (
+    Backend,
+    DeadLetter,
+    Delivery,
+    Dispatch,
+    DispatchOutcome,
+    ResultMessage,
+)
 from worldpool.backends.memory_store import MemoryStore, clone
 from worldpool.config import Settings
 from worldpool.errors import NotFoundError, ReservationError
+from worldpool.lifecycle import timeout_deadline
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -138,17 +146,28 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ delivery
     async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
+        refused = self._refusal(worker_id, task_id)
+        if refused:
+            raise ReservationError(worker_id, refused)
+        return self._send(worker_id, task_id, envelope)
+
+    def _refusal(self, worker_id: str, task_id: str) -> str:
+        """Why the worker cannot take a slot for the task now ("" if it can)."""
         s = self._s
         state = s.states.get(worker_id)
         if state is None:
-            raise ReservationError(worker_id, "no such worker is registered")
+            return "no such worker is registered"
         if state.status is not WorkerStatus.ONLINE:
-            raise ReservationError(worker_id, f"the worker is {state.status.value}")
-        slots = s.slots.setdefault(worker_id, set())
+            return f"the worker is {state.status.value}"
+        slots = s.slots.get(worker_id, set())
         capacity = s.profiles[worker_id].max_concurrency
         if task_id not in slots and len(slots) >= capacity:
-            raise ReservationError(worker_id, f"all {capacity} slots are taken")
-        slots.add(task_id)
+            return f"all {capacity} slots are taken"
+        return ""
+
+    def _send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
+        s = self._s
+        s.slots.setdefault(worker_id, set()).add(task_id)
         delivery = Delivery(id=s.next_id(), data=bytes(envelope), task_id=task_id)
         queue = s.queue(worker_id)
         queue.new.append(delivery)
@@ -192,7 +211,27 @@ class MemoryBackend(Backend):
         return True
 
     # ------------------------------------------------------------------ results
-    async def complete(self, result: TaskResult) -> bool:
+    async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
+        outcomes = []
+        for item in batch:  # no await inside: each item is atomic
+            stored = self._s.tasks.get(item.record.id)
+            if (0 if stored is None else stored.version) != item.expect_version:
+                outcomes.append(DispatchOutcome(sent=False, conflict=True))
+                continue
+            refused = self._refusal(item.worker_id, item.record.id)
+            if refused:
+                outcomes.append(DispatchOutcome(sent=False, reason=refused))
+                continue
+            self._put_task(item.record, item.expect_version)
+            delivery_id = self._send(item.worker_id, item.record.id, item.envelope)
+            self._s.pending.pop(item.record.id, None)
+            self._s.events.append(item.event)
+            outcomes.append(DispatchOutcome(sent=True, delivery_id=delivery_id))
+        return outcomes
+
+    async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
+        if ack is not None:
+            await self.ack(result.worker_id, ack)
         s = self._s
         if not self._still_owned(result.task_id, result.worker_id, result.attempt):
             return False
@@ -219,21 +258,56 @@ class MemoryBackend(Backend):
                 return [_copy_result(m) for m in backlog]
             self._recovered.add(consumer)
             self._recovery.pop(consumer, None)
+        claimed = self._claim_stale_results(consumer, max_count)
+        if claimed:
+            return claimed
         await s.results_signal.wait_until(lambda: bool(s.results_new), block_s)
         taken: list[ResultMessage] = []
+        now = self._clock()
         while s.results_new and len(taken) < max_count:
             message = s.results_new.popleft()
             s.results_pending[message.id] = (consumer, message)
+            s.results_taken_at[message.id] = now
             taken.append(_copy_result(message))
         return taken
+
+    def _claim_stale_results(self, consumer: str, max_count: int) -> list[ResultMessage]:
+        """Results another consumer took and left unacked too long (it died): ours now."""
+        s = self._s
+        cutoff = self._clock() - self.settings.results_claim_after_s
+        stale = sorted(
+            (m for c, m in s.results_pending.values()
+             if c != consumer and s.results_taken_at.get(m.id, 0.0) <= cutoff),
+            key=lambda m: m.id,
+        )[:max_count]
+        now = self._clock()
+        for message in stale:
+            s.results_pending[message.id] = (consumer, message)
+            s.results_taken_at[message.id] = now
+        return [_copy_result(m) for m in stale]
 
     async def ack_results(self, ids: list[str]) -> None:
         for message_id in ids:
             self._s.results_pending.pop(message_id, None)
+            self._s.results_taken_at.pop(message_id, None)
 
     # ------------------------------------------------------------------ task and workflow state
     async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
-        return _put_versioned(self._s.tasks, record.id, record, expect_version)
+        return self._put_task(record, expect_version)
+
+    def _put_task(self, record: TaskRecord, expect_version: int | None) -> bool:
+        if not _put_versioned(self._s.tasks, record.id, record, expect_version):
+            return False
+        deadline = timeout_deadline(record)
+        if deadline is None:
+            self._s.deadlines.pop(record.id, None)
+        else:
+            self._s.deadlines[record.id] = deadline
+        return True
+
+    async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
+        due = sorted((d, i) for i, d in self._s.deadlines.items() if d <= now)[:limit]
+        return [clone(self._s.tasks[i]) for _, i in due]
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         record = self._s.tasks.get(task_id)

@@ -146,8 +146,10 @@ class MemoryStore:
     queues: dict[str, WorkerQueue] = field(default_factory=dict)
     results_new: deque[ResultMessage] = field(default_factory=deque)
     results_pending: dict[str, tuple[str, ResultMessage]] = field(default_factory=dict)
+    results_taken_at: dict[str, float] = field(default_factory=dict)
     results_signal: Signal = field(default_factory=Signal)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    deadlines: dict[str, float] = field(default_factory=dict)  # task id -> timeout deadline
     workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
     pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)

@@ -13,13 +13,21 @@ expiry), so skewed worker clocks cannot cause false failovers.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
+from worldpool.backends.base import (
+    Backend,
+    DeadLetter,
+    Delivery,
+    Dispatch,
+    DispatchOutcome,
+    ResultMessage,
+)
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
@@ -64,6 +72,10 @@ def _redis_errors(
     return wrapper
 
 
+def _expect_arg(expect_version: int | None) -> str:
+    return "" if expect_version is None else str(expect_version)
+
+
 def _block_ms(block_s: float) -> int | None:
     """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever)."""
     return max(1, int(block_s * 1000)) if block_s > 0 else None
@@ -87,6 +99,7 @@ class RedisBackend(Backend):
         # Results consumers of this client that drained their backlog from before a restart,
         # and how far each one got through it (the same recovery as the memory backend).
         self._recovered: set[str] = set()
+        self._next_claim_at = 0.0
         self._recovery: dict[str, bytes] = {}
 
     @classmethod
@@ -237,16 +250,48 @@ class RedisBackend(Backend):
 
     # ------------------------------------------------------------------ results
     @_redis_errors
-    async def complete(self, result: TaskResult) -> bool:
+    async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
+        if not batch:
+            return []
+        k = self.keys
+        pipe = self._r.pipeline(transaction=False)
+        for item in batch:
+            record = item.record
+            await self._scripts.dispatch(
+                keys=[k.task(record.id), k.deadlines, k.worker(item.worker_id),
+                      k.slots(item.worker_id), k.queue(item.worker_id), k.pending, k.events],
+                args=[item.expect_version, record.id, codec.dump_record(record),
+                      codec.deadline_arg(record), record.attempt, item.worker_id,
+                      item.envelope, item.event.model_dump_json(exclude={"seq"}),
+                      self.settings.event_log_max],
+                client=pipe,
+            )
+        outcomes = []
+        for item, reply in zip(batch, await pipe.execute(), strict=True):
+            code = int(reply[0])
+            if code == 1:
+                item.record.version = int(reply[1])
+                outcomes.append(DispatchOutcome(sent=True, delivery_id=codec.text(reply[2])))
+            elif code == 0:
+                outcomes.append(DispatchOutcome(sent=False, conflict=True))
+            else:
+                outcomes.append(DispatchOutcome(sent=False, reason=codec.text(reply[1])))
+        return outcomes
+
+    @_redis_errors
+    async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         k = self.keys
         accepted = await self._scripts.complete(
-            keys=[k.task(result.task_id), k.results, k.slots(result.worker_id)],
+            keys=[k.task(result.task_id), k.results, k.slots(result.worker_id),
+                  k.queue(result.worker_id)],
             args=[
                 result.attempt,
                 result.worker_id,
                 result.task_id,
                 "1" if result.status.terminal else "0",
                 result.model_dump_json(),
+                ack or "",
+                WORKER_GROUP,
             ],
         )
         return bool(accepted)
@@ -266,8 +311,25 @@ class RedisBackend(Backend):
                 return self._results(entries)
             self._recovered.add(consumer)
             self._recovery.pop(consumer, None)
+        claimed = await self._claim_stale_results(consumer, max_count)
+        if claimed:
+            return claimed
         entries = await self._read_group(results, RESULTS_GROUP, consumer, ">", max_count, block_s)
         return self._results(entries)
+
+    async def _claim_stale_results(self, consumer: str, max_count: int) -> list[ResultMessage]:
+        """XAUTOCLAIM what a dead replica took and never acked; at most once a second."""
+        now = time.monotonic()
+        if now < self._next_claim_at:
+            return []
+        self._next_claim_at = now + 1.0
+        idle_ms = int(self.settings.results_claim_after_s * 1000)
+        try:
+            reply = await self._r.xautoclaim(self.keys.results, RESULTS_GROUP, consumer,
+                                             idle_ms, start_id="0-0", count=max_count)
+        except ResponseError:  # no group yet: nothing was ever taken
+            return []
+        return self._results(reply[1])
 
     @staticmethod
     def _results(entries: StreamEntries) -> list[ResultMessage]:
@@ -322,12 +384,47 @@ class RedisBackend(Backend):
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
         # The active-set update rides in the same script: one round trip per write.
-        return await self._put(
-            record,
-            [k.task(record.id), k.order, k.active, *indexes],
+        return await self._put(record, *self._task_put_args(record, expect_version))
+
+    def _task_put_args(
+        self, record: TaskRecord, expect_version: int | None
+    ) -> tuple[list[str], int | None, list[str]]:
+        k = self.keys
+        indexes = [k.tasks]
+        if record.spec.workflow_id:
+            indexes.append(k.workflow_tasks(record.spec.workflow_id))
+        # The active-set and timeout-index updates ride in the same script.
+        return (
+            [k.task(record.id), k.order, k.active, k.deadlines, *indexes],
             expect_version,
-            ["rem" if record.status.terminal else "add", *codec.fencing_fields(record)],
+            ["rem" if record.status.terminal else "add", codec.deadline_arg(record),
+             *codec.fencing_fields(record)],
         )
+
+    @_redis_errors
+    async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
+        if not writes:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for record, expect_version in writes:
+            keys, expect, extra = self._task_put_args(record, expect_version)
+            await self._scripts.put_record(
+                keys=keys, args=[_expect_arg(expect), record.id, codec.dump_record(record), *extra],
+                client=pipe,
+            )
+        done = []
+        for (record, _), version in zip(writes, await pipe.execute(), strict=True):
+            if int(version) >= 0:
+                record.version = int(version)
+            done.append(int(version) >= 0)
+        return done
+
+    @_redis_errors
+    async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
+        ids = [codec.text(i) for i in await self._r.zrangebyscore(
+            self.keys.deadlines, "-inf", now, start=0, num=limit)]
+        records = [r for r in await self.get_tasks(ids) if r is not None]
+        return [r for r in records if not r.status.terminal]
 
     @_redis_errors
     async def list_active_tasks(self) -> list[TaskRecord]:
@@ -342,7 +439,8 @@ class RedisBackend(Backend):
     async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
         k = self.keys
         return await self._put(
-            record, [k.workflow(record.id), k.order, k.active, k.workflows], expect_version, [""]
+            record, [k.workflow(record.id), k.order, k.active, k.deadlines, k.workflows],
+            expect_version, ["", "-"],
         )
 
     async def _put(
@@ -353,10 +451,10 @@ class RedisBackend(Backend):
         extra: list[str],
     ) -> bool:
         """One put_record script call; ``extra`` starts with the active-set action."""
-        expect = "" if expect_version is None else str(expect_version)
         version = int(
             await self._scripts.put_record(
-                keys=keys, args=[expect, record.id, codec.dump_record(record), *extra]
+                keys=keys, args=[_expect_arg(expect_version), record.id,
+                                 codec.dump_record(record), *extra]
             )
         )
         if version < 0:
@@ -435,6 +533,18 @@ class RedisBackend(Backend):
         return bool(await self._r.exists(self.keys.blob(digest)))
 
     # ------------------------------------------------------------------ events
+    @_redis_errors
+    async def append_events(self, events: list[Event]) -> list[Event]:
+        if not events:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(self.keys.events, {"e": event.model_dump_json(exclude={"seq"})},
+                      maxlen=self.settings.event_log_max, approximate=False)
+        ids = await pipe.execute()
+        return [e.model_copy(update={"seq": codec.seq_from_stream_id(i)})
+                for e, i in zip(events, ids, strict=True)]
+
     @_redis_errors
     async def append_event(self, event: Event) -> Event:
         # Exact MAXLEN (not ``~``): readers must never see more than event_log_max events,

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import orjson
 
 from worldpool.errors import ValidationError
+from worldpool.lifecycle import timeout_deadline
 from worldpool.models import (
     TaskRecord,
     Worker,
@@ -42,9 +43,17 @@ def dump_record(record: TaskRecord | WorkflowRecord) -> bytes:
 def load_record(model: type[R], data: bytes | None, version: bytes | None) -> R | None:
     if data is None:
         return None
-    values: dict[str, Any] = orjson.loads(data)
-    values["version"] = int(version or 0)
-    return model.model_validate(values)
+    # Parsing and validating in pydantic's core straight from JSON is about twice as fast
+    # as orjson.loads + model_validate(dict) (the hottest call of the orchestrator).
+    record = model.model_validate_json(data)
+    record.version = int(version or 0)
+    return record
+
+
+def deadline_arg(record: TaskRecord) -> str:
+    """``put_record.lua``/``dispatch.lua``'s deadline argument ("" = no timeout can fire)."""
+    deadline = timeout_deadline(record)
+    return "" if deadline is None else repr(deadline)
 
 
 def fencing_fields(record: TaskRecord) -> list[str]:

@@ -26,6 +26,9 @@ key                                    type          holds
                                                      ``worker``, ``terminal`` ("1"/"0")
 ``tasks``                              sorted set    task ids by first-put order
 ``active``                             set           ids of tasks not yet terminal (the sweep's working set)
+``deadlines``                          sorted set    task id -> next timeout deadline (tasks
+                                                     with a timeout that can fire; the sweep's
+                                                     working set)
 ``wft:{workflow}``                     sorted set    task ids of one workflow, first-put order
 ``wf:{workflow}``                      hash          ``data``, ``version`` (as tasks)
 ``workflows``                          sorted set    workflow ids by first-put order
@@ -99,6 +102,11 @@ class Keys:
     def active(self) -> str:
         """set of ids of tasks that are not terminal (maintained after each put)."""
         return self.prefix + "active"
+
+    @property
+    def deadlines(self) -> str:
+        """sorted set: task id -> the next time one of its timeouts can fire."""
+        return self.prefix + "deadlines"
 
     def workflow_tasks(self, workflow_id: str) -> str:
         return f"{self.prefix}wft:{workflow_id}"

@@ -26,6 +26,7 @@ SCRIPT_NAMES = (
     "lease_acquire",
     "lease_release",
     "dead_letter",
+    "dispatch",
 )
 
 
@@ -48,6 +49,7 @@ class Scripts:
     lease_acquire: AsyncScript
     lease_release: AsyncScript
     dead_letter: AsyncScript
+    dispatch: AsyncScript
 
     @classmethod
     def load(cls, client: Redis) -> Scripts:
