@@ -208,7 +208,11 @@ def explain(
 
     from worldpool import geo
 
-    workers = [Worker(profile=p, state=WorkerState(worker_id=p.id)) for p in profiles]
+    # A pool file that lists no handlers for a worker says nothing about them: assume it
+    # runs the task's handler, so the dry run is about capabilities, hardware and place.
+    workers = [Worker(profile=p if p.handlers else p.model_copy(
+        update={"handlers": frozenset({spec.handler})}), state=WorkerState(worker_id=p.id))
+        for p in profiles]
     ctx = RoutingContext(task=spec, now=_time.time(),
                          user_location=geo.try_location(spec.user_location)
                          if spec.user_location else None)
@@ -216,7 +220,7 @@ def explain(
     if as_json:
         console.print_json(decision.model_dump_json())
     else:
-        console.print(explain_table(decision), markup=False, highlight=False)
+        typer.echo(explain_table(decision))  # plain text: never re-wrapped to the terminal
     raise typer.Exit(int(Exit.OK if decision.winner else Exit.FAILED))
 
 

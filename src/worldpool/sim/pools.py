@@ -293,6 +293,8 @@ def _profile_from(item: Any) -> WorkerProfile:
     if not isinstance(item, dict):
         raise ConfigError(f"expected a table/object, got {type(item).__name__}")
     item = dict(item)
+    if "region" in item and "location" not in item:  # shorthand: region = "tokyo"
+        item["location"] = item.pop("region")
     loc = item.get("location")
     if isinstance(loc, str):
         item["location"] = geo.location_for(loc)

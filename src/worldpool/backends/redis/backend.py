@@ -18,7 +18,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from worldpool.backends.base import (
     Backend,
@@ -249,25 +250,51 @@ class RedisBackend(Backend):
         return bool(await self._r.srem(self.keys.slots(worker_id), task_id))
 
     # ------------------------------------------------------------------ results
+    async def _run_script_batch(
+        self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run one script once per (keys, args), pipelined: one round trip. (redis-py's own
+        pipelined scripts send a SCRIPT EXISTS first, a second round trip every time; here
+        a NOSCRIPT reply, after a Redis restart, loads the script and re-runs just the calls
+        that did not run.)"""
+        replies: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
+        for _ in range(2):
+            pipe = self._r.pipeline(transaction=False)
+            for i in todo:
+                keys, args = calls[i]
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            missing = []
+            for i, reply in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
+                if isinstance(reply, NoScriptError):
+                    missing.append(i)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    replies[i] = reply
+            if not missing:
+                return replies
+            script.sha = await self._r.script_load(script.script)
+            todo = missing
+        raise BackendError("Redis keeps forgetting the worldpool scripts (SCRIPT FLUSH in a "
+                           "loop?); check what else manages scripts on this server")
+
     @_redis_errors
     async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
         if not batch:
             return []
         k = self.keys
-        pipe = self._r.pipeline(transaction=False)
-        for item in batch:
-            record = item.record
-            await self._scripts.dispatch(
-                keys=[k.task(record.id), k.deadlines, k.worker(item.worker_id),
-                      k.slots(item.worker_id), k.queue(item.worker_id), k.pending, k.events],
-                args=[item.expect_version, record.id, codec.dump_record(record),
-                      codec.deadline_arg(record), record.attempt, item.worker_id,
-                      item.envelope, item.event.model_dump_json(exclude={"seq"}),
-                      self.settings.event_log_max],
-                client=pipe,
-            )
+        replies = await self._run_script_batch(self._scripts.dispatch, [
+            ([k.task(item.record.id), k.deadlines, k.worker(item.worker_id),
+              k.slots(item.worker_id), k.queue(item.worker_id), k.pending, k.events],
+             [item.expect_version, item.record.id, codec.dump_record(item.record),
+              codec.deadline_arg(item.record), item.record.attempt, item.worker_id,
+              item.envelope, item.event.model_dump_json(exclude={"seq"}),
+              self.settings.event_log_max])
+            for item in batch
+        ])
         outcomes = []
-        for item, reply in zip(batch, await pipe.execute(), strict=True):
+        for item, reply in zip(batch, replies, strict=True):
             code = int(reply[0])
             if code == 1:
                 item.record.version = int(reply[1])
@@ -379,11 +406,6 @@ class RedisBackend(Backend):
     # ------------------------------------------------------------------ task and workflow state
     @_redis_errors
     async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
-        k = self.keys
-        indexes = [k.tasks]
-        if record.spec.workflow_id:
-            indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        # The active-set update rides in the same script: one round trip per write.
         return await self._put(record, *self._task_put_args(record, expect_version))
 
     def _task_put_args(
@@ -405,15 +427,13 @@ class RedisBackend(Backend):
     async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
         if not writes:
             return []
-        pipe = self._r.pipeline(transaction=False)
+        calls = []
         for record, expect_version in writes:
             keys, expect, extra = self._task_put_args(record, expect_version)
-            await self._scripts.put_record(
-                keys=keys, args=[_expect_arg(expect), record.id, codec.dump_record(record), *extra],
-                client=pipe,
-            )
+            calls.append((keys, [_expect_arg(expect), record.id, codec.dump_record(record), *extra]))
         done = []
-        for (record, _), version in zip(writes, await pipe.execute(), strict=True):
+        versions = await self._run_script_batch(self._scripts.put_record, calls)
+        for (record, _), version in zip(writes, versions, strict=True):
             if int(version) >= 0:
                 record.version = int(version)
             done.append(int(version) >= 0)
