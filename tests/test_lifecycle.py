@@ -53,3 +53,32 @@ def test_lost_workers_do_not_use_the_retry_budget() -> None:
     lost = lifecycle.failed_attempt(record, "worker died", 101.0, retryable=True, lost=True)
     assert lost.status is TaskStatus.PENDING
     assert lifecycle.failures(lost) == 0 and lifecycle.losses(lost) == 1
+
+
+def test_a_terminal_report_on_a_dispatched_task_makes_the_running_step_too() -> None:
+    # Workers skip STARTED for fast handlers: the RUNNING step comes from started_at.
+    record = _dispatched()
+    done = TaskResult(task_id=record.id, attempt=1, worker_id="w1",
+                      status=ResultStatus.SUCCEEDED, started_at=100.5, ended_at=100.6)
+    running, succeeded = lifecycle.apply_result_steps(record, done, 101.0)
+    assert running.status is TaskStatus.RUNNING and running.attempts[-1].started_at == 100.5
+    assert succeeded.status is TaskStatus.SUCCEEDED and succeeded.started_at == 100.5
+    assert record.status is TaskStatus.DISPATCHED  # the input is left as it was
+    assert record.attempts[-1].started_at is None
+    assert lifecycle.apply_result_steps(succeeded, done, 101.0) == []  # now stale
+
+
+def test_timeout_deadline_follows_the_state() -> None:
+    spec = TaskSpec(handler="h", schedule_to_start_timeout_s=5, execution_timeout_s=30,
+                    heartbeat_timeout_s=10)
+    pending = TaskRecord(spec=spec, submitted_at=100.0)
+    assert lifecycle.timeout_deadline(pending) == 105.0
+    dispatched = lifecycle.dispatched(pending, "w1", "eu", 101.0)
+    assert lifecycle.timeout_deadline(dispatched) is None  # not started: nothing can fire
+    start = TaskResult(task_id=spec.id, attempt=1, worker_id="w1", status=ResultStatus.STARTED,
+                       started_at=102.0)
+    running = lifecycle.apply_result(dispatched, start, 102.0)
+    assert running is not None
+    assert lifecycle.timeout_deadline(running) == 112.0  # heartbeat before execution
+    assert lifecycle.timeout_deadline(lifecycle.cancelled(running, 103.0)) is None
+    assert lifecycle.timeout_deadline(TaskRecord(spec=TaskSpec(handler="h"))) is None

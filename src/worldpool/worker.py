@@ -24,7 +24,6 @@ from worldpool.config import Settings
 from worldpool.envelope import decode_envelope, peek_task
 from worldpool.errors import EnvelopeError, HandlerError, NotFoundError, TaskTimeoutError
 from worldpool.handlers import Handler, HandlerTable, TaskContext
-from worldpool.tracing import bind, span
 from worldpool.models import (
     ArtifactRef,
     Envelope,
@@ -35,10 +34,16 @@ from worldpool.models import (
     WorkerState,
     WorkerStatus,
 )
+from worldpool.tracing import bind, span
 
 log = logging.getLogger("worldpool.worker")
 
 RECEIVE_BLOCK_S = 1.0
+# STARTED is reported only for a handler still running after this long: a fast task costs
+# one report (its terminal one, which carries ``started_at``; the orchestrator records the
+# RUNNING step from it), a slow one still shows as running within a blink.
+STARTED_AFTER_S = 0.05
+RECEIVE_BATCH_MAX = 32  # deliveries taken per blocking read, when that many slots are free
 
 
 @dataclass
@@ -48,6 +53,8 @@ class _Running:
     context: TaskContext | None = None
     task: asyncio.Task[None] | None = None
     revoked: bool = False
+    started_report: asyncio.Task[bool] | None = None
+    acked: bool = False
 
 
 @dataclass
@@ -219,21 +226,27 @@ class WorkerRuntime:
                 await asyncio.sleep(0.05)
                 continue
             await self._slots.acquire()
+            free = 1
+            while free < RECEIVE_BATCH_MAX and not self._slots.locked():
+                await self._slots.acquire()  # does not suspend: a slot is free
+                free += 1
             try:
-                deliveries = await self.backend.receive(self.id, 1, block_s=RECEIVE_BLOCK_S)
+                deliveries = await self.backend.receive(self.id, free, block_s=RECEIVE_BLOCK_S)
             except asyncio.CancelledError:
-                self._slots.release()
+                self._release_slots(free)
                 raise
             except Exception:
-                self._slots.release()
+                self._release_slots(free)
                 log.exception("receive failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
-            if not deliveries:
-                self._slots.release()
-                continue
+            self._release_slots(free - len(deliveries))
             for delivery in deliveries:
                 await self._accept(delivery)
+
+    def _release_slots(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
 
     async def _accept(self, delivery: Delivery) -> None:
         try:
@@ -266,8 +279,9 @@ class WorkerRuntime:
     async def _run(self, run: _Running) -> None:
         env = run.envelope
         started = time.time()
+        timer = asyncio.get_running_loop().call_later(STARTED_AFTER_S, self._report_started,
+                                                      run, started)
         try:
-            await self._report(env.task_id, env.attempt, ResultStatus.STARTED, started_at=started)
             ctx = await self._context(env)
             run.context = ctx
             attrs: dict[str, str | int | float | bool] = {"worldpool.task_id": env.task_id, "worldpool.attempt": env.attempt,
@@ -278,9 +292,11 @@ class WorkerRuntime:
                 value = await self._call(env, ctx)
             outputs = await self._upload(ctx)
             orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
+            await self._started_reported(timer, run)
             if not run.revoked:
                 await self._report(env.task_id, env.attempt, ResultStatus.SUCCEEDED,
-                                   value=value, outputs=outputs, ctx=ctx, started_at=started)
+                                   value=value, outputs=outputs, ctx=ctx, started_at=started,
+                                   ack=run)
                 self.stats.succeeded += 1
                 self._remember(outputs.values())
         except asyncio.CancelledError:
@@ -294,17 +310,37 @@ class WorkerRuntime:
                     retryable = False
                 # Keep what the handler staged (a trace, a failure screenshot) for debugging.
                 failed_outputs = await self._upload(run.context) if run.context else {}
+                await self._started_reported(timer, run)
                 await self._report(env.task_id, env.attempt, ResultStatus.FAILED,
                                    error=_describe(exc), retryable=retryable,
-                                   outputs=failed_outputs, ctx=run.context, started_at=started)
+                                   outputs=failed_outputs, ctx=run.context, started_at=started,
+                                   ack=run)
         finally:
+            timer.cancel()
             if run.context:
                 run.context.close_log()
             if self._running.get(env.task_id) is run:
                 del self._running[env.task_id]
-            with contextlib.suppress(Exception):
-                await self.backend.ack(self.id, run.delivery_id)
+            if not run.acked:
+                with contextlib.suppress(Exception):
+                    await self.backend.ack(self.id, run.delivery_id)
             self._slots.release()
+
+    def _report_started(self, run: _Running, started: float) -> None:
+        """The handler is still running after STARTED_AFTER_S: say so (timer callback)."""
+        if not run.revoked:
+            env = run.envelope
+            run.started_report = asyncio.create_task(self._report(
+                env.task_id, env.attempt, ResultStatus.STARTED, started_at=started))
+
+    @staticmethod
+    async def _started_reported(timer: asyncio.TimerHandle, run: _Running) -> None:
+        """Before the terminal report: no STARTED any more, or the one sent has landed
+        (reports of one task must reach the results stream in order)."""
+        timer.cancel()
+        if run.started_report is not None:
+            with contextlib.suppress(Exception):
+                await run.started_report
 
     async def _upload(self, ctx: TaskContext) -> dict[str, ArtifactRef]:
         return {
@@ -357,8 +393,10 @@ class WorkerRuntime:
         self, task_id: str, attempt: int, status: ResultStatus, *, value: JSONValue = None,
         outputs: Mapping[str, object] | None = None, error: str | None = None,
         retryable: bool = True, ctx: TaskContext | None = None, started_at: float | None = None,
-        progress: float | None = None,
+        progress: float | None = None, ack: _Running | None = None,
     ) -> bool:
+        """Send one fenced report, retrying with backoff. With ``ack``, the run's delivery
+        is acknowledged in the same round trip (its last report)."""
         result = TaskResult(
             task_id=task_id, attempt=attempt, worker_id=self.id, status=status, value=value,
             outputs=dict(outputs or {}), error=error, retryable=retryable, started_at=started_at,
@@ -371,7 +409,11 @@ class WorkerRuntime:
             result.meta = dict(ctx.meta)
         for delay in (0.1, 0.5, 1.0, 2.0, 5.0):
             try:
-                return await self.backend.complete(result)
+                accepted = await self.backend.complete(
+                    result, ack=None if ack is None else ack.delivery_id)
+                if ack is not None:
+                    ack.acked = True
+                return accepted
             except Exception:
                 log.warning("reporting %s for %s failed; retrying in %ss", status.value,
                             task_id, delay)

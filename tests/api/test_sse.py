@@ -139,10 +139,13 @@ async def test_streams_per_app_are_bounded(url: str) -> None:
 
         async def hold() -> None:
             async with client.stream("GET", "/api/v1/events", headers=AUTH) as response:
-                async for _ in iter_sse(response.aiter_lines()):
-                    break
+                # Keep the reader referenced: a dropped async generator is closed by the
+                # garbage collector, which closes the response and frees the server's place.
+                messages = iter_sse(response.aiter_lines())
+                await anext(messages)
                 opened.release()
                 await release.wait()
+                await messages.aclose()
 
         holders = [asyncio.create_task(hold()) for _ in range(2)]
         async with asyncio.timeout(20):

@@ -211,6 +211,16 @@ class Backend(ABC):
         """Every task that is not terminal (what the liveness sweep watches), without
         reading the finished history."""
 
+    async def create_task(self, record: TaskRecord, event: Event) -> bool:
+        """Submit in one step: store ``record`` only if no task has its id (False and no
+        change otherwise; on success its ``version`` becomes 1), queue it for routing at
+        its spec's priority and append ``event``. One round trip where the backend can."""
+        if not await self.put_task(record, expect_version=0):
+            return False
+        await self.add_pending(record.id, record.spec.priority)
+        await self.append_event(event)
+        return True
+
     async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
         """:meth:`put_task` for each (record, expect_version), in one round trip where the
         backend can; each write is still its own compare-and-set."""

@@ -305,6 +305,14 @@ class MemoryBackend(Backend):
             self._s.deadlines[record.id] = deadline
         return True
 
+    async def create_task(self, record: TaskRecord, event: Event) -> bool:
+        if record.id in self._s.tasks:
+            return False
+        self._put_task(record, 0)
+        await self.add_pending(record.id, record.spec.priority)  # no await inside: atomic
+        self._s.events.append(event)
+        return True
+
     async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
         due = sorted((d, i) for i, d in self._s.deadlines.items() if d <= now)[:limit]
         return [clone(self._s.tasks[i]) for _, i in due]

@@ -424,6 +424,23 @@ class RedisBackend(Backend):
         )
 
     @_redis_errors
+    async def create_task(self, record: TaskRecord, event: Event) -> bool:
+        k = self.keys
+        indexes = [k.tasks]
+        if record.spec.workflow_id:
+            indexes.append(k.workflow_tasks(record.spec.workflow_id))
+        created = await self._scripts.create_task(
+            keys=[k.task(record.id), k.order, k.active, k.deadlines, k.pending, k.pending_seq,
+                  k.events, *indexes],
+            args=[record.id, codec.dump_record(record), codec.deadline_arg(record),
+                  record.spec.priority, event.model_dump_json(exclude={"seq"}),
+                  self.settings.event_log_max, *codec.fencing_fields(record)],
+        )
+        if created:
+            record.version = 1
+        return bool(created)
+
+    @_redis_errors
     async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
         if not writes:
             return []

@@ -27,6 +27,7 @@ SCRIPT_NAMES = (
     "lease_release",
     "dead_letter",
     "dispatch",
+    "create_task",
 )
 
 
@@ -50,6 +51,7 @@ class Scripts:
     lease_release: AsyncScript
     dead_letter: AsyncScript
     dispatch: AsyncScript
+    create_task: AsyncScript
 
     @classmethod
     def load(cls, client: Redis) -> Scripts:

@@ -1,0 +1,271 @@
+"""What every part of the orchestrator shares: state, events, transition follow-ups.
+
+:class:`worldpool.orchestrator.Orchestrator` is assembled from small parts, each a mixin
+on :class:`OrchestratorBase`: :mod:`worldpool.dispatch` (routing and sending),
+:mod:`worldpool.results` (applying workers' reports), :mod:`worldpool.sweep` (liveness and
+timeouts) and :mod:`worldpool.workflow_runner` (DAG advancement). A written transition
+yields its events (appended in batches) and its follow-ups (re-queueing, dead letters,
+workflow advancement), both defined here so every part treats a transition the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import orjson
+
+from worldpool import lifecycle
+from worldpool.artifacts import ArtifactStore
+from worldpool.backends.base import Backend
+from worldpool.config import Settings
+from worldpool.errors import NotFoundError
+from worldpool.models import (
+    Event,
+    EventKind,
+    JSONValue,
+    TaskRecord,
+    TaskStatus,
+    WorkflowRecord,
+)
+from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
+
+SWEEP_LEASE = "sweep"
+ACTIVE = frozenset({TaskStatus.DISPATCHED, TaskStatus.RUNNING})
+
+
+RECORD_CACHE_MAX = 50_000
+
+
+class RecordCache:
+    """The last version of the task records this orchestrator wrote, so the hot paths
+    (dispatch, results) need not read back and decode what they just wrote.
+
+    Safe because every write is compare-and-set on the version: a cached record that
+    another writer (a replica, a cancel, the sweep) has since replaced fails its next write,
+    which evicts it, and the caller re-reads. Cached records are shared: never mutate one
+    (the lifecycle functions copy)."""
+
+    def __init__(self, limit: int = RECORD_CACHE_MAX) -> None:
+        self._limit = limit
+        self._by_id: dict[str, TaskRecord] = {}
+
+    def get(self, task_id: str) -> TaskRecord | None:
+        return self._by_id.get(task_id)
+
+    def put(self, record: TaskRecord) -> None:
+        self._by_id.pop(record.id, None)
+        if record.status.terminal:
+            return  # nothing on the fast path reads a finished task again
+        self._by_id[record.id] = record
+        if len(self._by_id) > self._limit:
+            del self._by_id[next(iter(self._by_id))]  # the oldest write
+
+    def drop(self, task_id: str) -> None:
+        self._by_id.pop(task_id, None)
+
+
+class OrchestratorBase:
+    """Shared state and helpers of the orchestrator's parts (not used on its own)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings | None = None,
+        *,
+        router: Router | None = None,
+        artifacts: ArtifactStore | None = None,
+        name: str = "orchestrator",
+        seed: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or Settings()
+        self.router = router or Router(RoutingPolicy.from_settings(self.settings))
+        self.artifacts = artifacts or ArtifactStore(backend, self.settings)
+        self.name = name
+        self.pool_snapshot = PoolSnapshot()
+        self._rng = random.Random(seed)
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._loops: list[asyncio.Task[None]] = []
+        self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
+        self._stopping = False
+        self._generation = 0  # bumped on every change, so waiters never miss a wake-up
+        self._pool_read_at = 0.0  # monotonic time of the last pool refresh (0: refresh now)
+        self._records = RecordCache()
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        record = await self.backend.get_task(task_id)
+        if record is None:
+            raise NotFoundError("task", task_id)
+        return record
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+        record = await self.backend.get_workflow(workflow_id)
+        if record is None:
+            raise NotFoundError("workflow", workflow_id)
+        return record
+
+    async def _wait_change(self, timeout_s: float, seen: int | None = None) -> None:
+        """Wait for a change after generation ``seen`` (at once if one already happened
+        while the caller was reading; None: the next change)."""
+        async with self._changed:
+            if seen is not None and self._generation != seen:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout_s)
+
+    async def _notify(self) -> None:
+        self._generation += 1
+        self._wake.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _adjust_running(self, worker_id: str, delta: int) -> None:
+        """Keep the local snapshot's slot count honest between refreshes."""
+        if worker_id not in self.pool_snapshot:
+            return
+        worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(worker_id)]
+        worker.state.running = max(0, worker.state.running + delta)
+        self.pool_snapshot.update_state(worker.state)
+
+    async def _lose_attempt(self, record: TaskRecord, reason: str) -> bool:
+        now = await self.backend.now()
+        nxt = lifecycle.failed_attempt(record, reason, now, retryable=True, lost=True,
+                                       rng=self._rng)
+        if not await self.backend.put_task(nxt, expect_version=record.version):
+            return False
+        if record.worker_id:
+            await self.backend.release(record.worker_id, record.id)
+        await self._after_transition(record, nxt, record.worker_id or "")
+        return True
+
+    async def _cancel_task(self, record: TaskRecord, reason: str) -> bool:
+        for _ in range(5):
+            if record.status.terminal:
+                return False
+            nxt = lifecycle.cancelled(record, await self.backend.now(), reason)
+            if await self.backend.put_task(nxt, expect_version=record.version):
+                await self.backend.remove_pending(record.id)
+                if record.worker_id and record.status in ACTIVE:
+                    await self.backend.release(record.worker_id, record.id)
+                await self._emit(EventKind.TASK_CANCELLED, nxt, message=reason)
+                await self._notify()
+                return True
+            record = await self.get_task(record.id)
+        return False
+
+    async def _redo_follow_ups(self, record: TaskRecord) -> None:
+        """A report that changes nothing is a zombie's, or one replayed after an orchestrator
+        died between writing the record and acknowledging the report; then the follow-ups of
+        that write (advancing the workflow, re-queueing a retry) may be lost. Both are
+        idempotent, so redo them."""
+        if record.status.terminal and record.spec.workflow_id:
+            await self._advance_workflow(record.spec.workflow_id)
+        elif record.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            await self.backend.add_pending(record.id, record.spec.priority)
+
+    async def _records_of(self, task_ids: list[str]) -> list[TaskRecord | None]:
+        """The records, from the cache where it has them, the rest in one backend read."""
+        found = [self._records.get(i) for i in task_ids]
+        missing = [i for i, r in zip(task_ids, found, strict=True) if r is None]
+        if not missing:
+            return found
+        read = dict(zip(missing, await self.backend.get_tasks(missing), strict=True))
+        for record in read.values():
+            if record is not None:
+                self._records.put(record)
+        return [r if r is not None else read[i] for i, r in zip(task_ids, found, strict=True)]
+
+    async def _create(self, record: TaskRecord) -> bool:
+        """Store a new task, queue it and log TASK_SUBMITTED (one backend call)."""
+        spec = record.spec
+        event = self._event(EventKind.TASK_SUBMITTED, record, record.submitted_at,
+                            message=f"handler {spec.handler}",
+                            data={"spec": spec.model_dump(mode="json")})  # replayable
+        if not await self.backend.create_task(record, event):
+            return False
+        self._records.put(record)
+        return True
+
+    async def _after_transition(self, before: TaskRecord, after: TaskRecord, worker: str,
+                                at: float | None = None) -> None:
+        """Events, queueing and workflow advancement after a successful write. ``at``: the
+        clock reading of the operation that made the transition (None: read it now)."""
+        at = await self.backend.now() if at is None else at
+        await self.backend.append_events(self._transition_events(before, after, worker, at))
+        await self._follow_up(before, after, worker)
+        await self._notify()
+
+    def _transition_events(self, before: TaskRecord, after: TaskRecord, worker: str,
+                           at: float) -> list[Event]:
+        """The events of one written transition (appended by the caller, batched)."""
+        status = after.status
+        if status is TaskStatus.RUNNING and before.status is not TaskStatus.RUNNING:
+            return [self._event(EventKind.TASK_STARTED, after, at, worker_id=worker)]
+        if status is TaskStatus.RUNNING:
+            return [self._event(EventKind.TASK_PROGRESS, after, at, worker_id=worker,
+                                data={"progress": after.progress})]
+        if status is TaskStatus.SUCCEEDED:
+            return [self._event(EventKind.TASK_SUCCEEDED, after, at, worker_id=worker,
+                                data=_usage(after))]
+        if status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            kind = EventKind.TASK_RETRYING if status is TaskStatus.RETRYING else \
+                EventKind.TASK_FAILOVER
+            return [self._event(kind, after, at, worker_id=worker, message=after.error or "",
+                                data={"not_before": after.not_before})]
+        if status is TaskStatus.FAILED:
+            return [self._event(EventKind.TASK_FAILED, after, at, worker_id=worker,
+                                message=after.error or ""),
+                    self._event(EventKind.TASK_DEAD_LETTERED, after, at,
+                                message=after.error or "")]
+        return []
+
+    async def _follow_up(self, before: TaskRecord, after: TaskRecord, worker: str) -> None:
+        """What a written transition implies besides its events: the local slot count,
+        sticky placement, re-queueing, the dead letter, workflow advancement."""
+        status = after.status
+        if before.worker_id and before.status in ACTIVE and status not in ACTIVE:
+            self._adjust_running(before.worker_id, -1)  # the backend gave the slot back
+        if status is TaskStatus.SUCCEEDED and after.spec.affinity:
+            self._affinity[after.spec.affinity.key] = worker
+        elif status in (TaskStatus.PENDING, TaskStatus.RETRYING):
+            await self.backend.add_pending(after.id, after.spec.priority)
+        elif status is TaskStatus.FAILED:
+            await self.backend.dead_letter(worker, "failed", after.error or "",
+                                           orjson.dumps({"task_id": after.id}))
+        if status.terminal and after.spec.workflow_id:
+            await self._advance_workflow(after.spec.workflow_id)
+
+    async def _advance_workflow(self, workflow_id: str) -> None:
+        """Create tasks for ready steps; settle the workflow (see :mod:`.workflow_runner`)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ events
+    def _event(self, kind: EventKind, record: TaskRecord, at: float, *,
+               worker_id: str | None = None, message: str = "",
+               data: dict[str, JSONValue] | None = None) -> Event:
+        return Event(
+            kind=kind, task_id=record.id, workflow_id=record.spec.workflow_id,
+            step=record.spec.step, worker_id=worker_id or record.worker_id,
+            attempt=record.attempt or None, message=message,
+            data={"handler": record.spec.handler, **(data or {})}, at=at,
+        )
+
+    async def _emit(self, kind: EventKind, record: TaskRecord, *, worker_id: str | None = None,
+                    message: str = "", data: dict[str, JSONValue] | None = None,
+                    at: float | None = None) -> None:
+        at = await self.backend.now() if at is None else at
+        await self.backend.append_event(self._event(kind, record, at, worker_id=worker_id,
+                                                    message=message, data=data))
+
+    async def _emit_event(self, event: Event, at: float | None = None) -> None:
+        """Append an event stamped ``at`` (the backend clock reading the caller already
+        has, saving a round trip), or the backend's clock now."""
+        event.at = await self.backend.now() if at is None else at
+        await self.backend.append_event(event)
+
+def _usage(record: TaskRecord) -> dict[str, JSONValue]:
+    return {"tokens_used": record.tokens_used, "cost_usd": record.cost_usd,
+            "handler": record.spec.handler}

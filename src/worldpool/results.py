@@ -1,0 +1,105 @@
+"""Results: apply workers' fenced reports in batches (one read, one write call, one
+events call per batch), retries with backoff and workflow advancement as follow-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from worldpool import lifecycle
+from worldpool.models import Event, TaskRecord, TaskResult
+from worldpool.orchestrator_base import OrchestratorBase
+
+log = logging.getLogger("worldpool.orchestrator")
+
+
+class ResultsApplier(OrchestratorBase):
+    """The results loop and report application."""
+
+    async def _results_loop(self) -> None:
+        while not self._stopping:
+            try:
+                messages = await self.backend.receive_results(self.name, 200, block_s=1.0)
+                if messages:
+                    await self.apply_results([m.result for m in messages])
+                    await self.backend.ack_results([m.id for m in messages])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("applying results failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def apply_results(self, results: list[TaskResult]) -> None:
+        """Apply a batch of worker reports: one read of the records and of the clock, the
+        reports of one task folded into one record write (STARTED + SUCCEEDED of a fast
+        task is one put, still two events), every write of the batch in one
+        :meth:`Backend.put_tasks` call and every event in one ``append_events`` call."""
+        by_task: dict[str, list[TaskResult]] = {}
+        for result in results:
+            by_task.setdefault(result.task_id, []).append(result)
+        ids = list(by_task)
+        records, now = await asyncio.gather(self._records_of(ids), self.backend.now())
+        planned: list[tuple[TaskRecord, list[tuple[TaskRecord, TaskRecord, str]]]] = []
+        for task_id, record in zip(ids, records, strict=True):
+            if record is None:
+                continue
+            steps = self._fold(record, by_task[task_id], now)
+            if steps:
+                planned.append((record, steps))
+            else:
+                await self._redo_follow_ups(record)
+        written = await self.backend.put_tasks(
+            [(steps[-1][1], record.version) for record, steps in planned])
+        events: list[Event] = []
+        for ok, (_, steps) in zip(written, planned, strict=True):
+            if ok:
+                for before, after, worker in steps:
+                    events.extend(self._transition_events(before, after, worker, now))
+        await self.backend.append_events(events)
+        for ok, (record, steps) in zip(written, planned, strict=True):
+            if ok:
+                self._records.put(steps[-1][1])
+                for before, after, worker in steps:
+                    await self._follow_up(before, after, worker)
+            else:  # a concurrent writer got there first: one report at a time
+                self._records.drop(record.id)
+                for result in by_task[record.id]:
+                    await self.apply_result(result)
+        if planned:
+            await self._notify()
+
+    def _fold(self, record: TaskRecord, results: list[TaskResult],
+              now: float) -> list[tuple[TaskRecord, TaskRecord, str]]:
+        """The transitions a task's reports make, in order ((before, after, worker))."""
+        steps: list[tuple[TaskRecord, TaskRecord, str]] = []
+        current = record
+        for result in results:
+            made = lifecycle.apply_result_steps(current, result, now, self._rng)
+            if not made:
+                log.info("ignored stale report for %s attempt %s from %s",
+                         result.task_id, result.attempt, result.worker_id)
+            for nxt in made:
+                steps.append((current, nxt, result.worker_id))
+                current = nxt
+        return steps
+
+    async def apply_result(self, result: TaskResult) -> None:
+        """Apply one worker report (fenced: a stale attempt changes nothing)."""
+        for _ in range(5):  # CAS retry: a concurrent writer may have bumped the version
+            record = await self.backend.get_task(result.task_id)
+            if record is None:
+                return
+            now = await self.backend.now()
+            steps = self._fold(record, [result], now)
+            if not steps:
+                await self._redo_follow_ups(record)
+                return
+            if await self.backend.put_task(steps[-1][1], expect_version=record.version):
+                self._records.put(steps[-1][1])
+                events = [e for before, after, worker in steps
+                          for e in self._transition_events(before, after, worker, now)]
+                await self.backend.append_events(events)
+                for before, after, worker in steps:
+                    await self._follow_up(before, after, worker)
+                await self._notify()
+                return
