@@ -110,7 +110,7 @@ class Dispatcher(OrchestratorBase):
                 self._pool_read_at = 0.0  # the snapshot was wrong about this worker
                 reason = str(ReservationError(item.worker_id, outcome.reason))
                 back = record.model_copy(update={"pending_reason": reason})
-                await self.backend.put_task(back, expect_version=record.version)
+                await self._put_task(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
         if sent:
             await self._notify()
@@ -176,10 +176,7 @@ class Dispatcher(OrchestratorBase):
         if record.pending_reason == reason:
             return
         update = record.model_copy(update={"pending_reason": reason, "decision": decision})
-        if not await self.backend.put_task(update, expect_version=record.version):
-            self._records.drop(record.id)
-        else:
-            self._records.put(update)
+        if await self._put_task(update, expect_version=record.version):
             if not decision.waiting_for_affinity:
                 await self._emit(EventKind.TASK_UNSCHEDULABLE, update, message=reason, at=now)
             await self._notify()

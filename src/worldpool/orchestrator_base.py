@@ -134,7 +134,7 @@ class OrchestratorBase:
         now = await self.backend.now()
         nxt = lifecycle.failed_attempt(record, reason, now, retryable=True, lost=True,
                                        rng=self._rng)
-        if not await self.backend.put_task(nxt, expect_version=record.version):
+        if not await self._put_task(nxt, expect_version=record.version):
             return False
         if record.worker_id:
             await self.backend.release(record.worker_id, record.id)
@@ -146,7 +146,7 @@ class OrchestratorBase:
             if record.status.terminal:
                 return False
             nxt = lifecycle.cancelled(record, await self.backend.now(), reason)
-            if await self.backend.put_task(nxt, expect_version=record.version):
+            if await self._put_task(nxt, expect_version=record.version):
                 await self.backend.remove_pending(record.id)
                 if record.worker_id and record.status in ACTIVE:
                     await self.backend.release(record.worker_id, record.id)
@@ -165,6 +165,15 @@ class OrchestratorBase:
             await self._advance_workflow(record.spec.workflow_id)
         elif record.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
             await self.backend.add_pending(record.id, record.spec.priority)
+
+    async def _put_task(self, record: TaskRecord, expect_version: int) -> bool:
+        """Compare-and-set one task record, keeping the record cache coherent: every task
+        write of the orchestrator goes through here (or updates the cache itself)."""
+        if await self.backend.put_task(record, expect_version=expect_version):
+            self._records.put(record)
+            return True
+        self._records.drop(record.id)
+        return False
 
     async def _records_of(self, task_ids: list[str]) -> list[TaskRecord | None]:
         """The records, from the cache where it has them, the rest in one backend read."""

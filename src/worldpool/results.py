@@ -94,8 +94,7 @@ class ResultsApplier(OrchestratorBase):
             if not steps:
                 await self._redo_follow_ups(record)
                 return
-            if await self.backend.put_task(steps[-1][1], expect_version=record.version):
-                self._records.put(steps[-1][1])
+            if await self._put_task(steps[-1][1], expect_version=record.version):
                 events = [e for before, after, worker in steps
                           for e in self._transition_events(before, after, worker, now)]
                 await self.backend.append_events(events)

@@ -83,7 +83,7 @@ class Sweeper(OrchestratorBase):
             nxt = lifecycle.failed_attempt(record, error, now, retryable=False)
         else:
             nxt = lifecycle.failed_attempt(record, error, now, retryable=True, rng=self._rng)
-        if await self.backend.put_task(nxt, expect_version=record.version):
+        if await self._put_task(nxt, expect_version=record.version):
             if record.worker_id and record.status in ACTIVE:
                 await self.backend.release(record.worker_id, record.id)
             await self._emit(EventKind.TASK_TIMED_OUT, nxt, worker_id=record.worker_id,
