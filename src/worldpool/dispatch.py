@@ -41,6 +41,7 @@ POOL_REFRESH_S = 0.25
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
+QUEUED = frozenset({TaskStatus.PENDING, TaskStatus.RETRYING})
 
 
 class Dispatcher(OrchestratorBase):
@@ -75,7 +76,13 @@ class Dispatcher(OrchestratorBase):
         now = await self.backend.now()
         plans: list[tuple[TaskRecord, Dispatch]] = []
         stale: list[str] = []
-        for record in await self._records_of(ids):
+        records = await self._records_of(ids)
+        odd = [r.id for r in records if r is not None and r.status not in QUEUED]
+        if odd:  # queued, yet the cached record says otherwise: another writer moved it
+            for task_id in odd:
+                self._records.drop(task_id)
+            records = await self._records_of(ids)
+        for record in records:
             if record is None:
                 continue
             if record.status is TaskStatus.DISPATCHED:

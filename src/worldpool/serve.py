@@ -22,11 +22,7 @@ log = logging.getLogger("worldpool.serve")
 async def serve(settings: Settings, *, host: str, port: int, name: str,
                 console: Console) -> None:
     """Run until SIGINT/SIGTERM. Several replicas may run against one Redis."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with backend_from_url(settings.redis_url, settings) as backend:
         await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
         async with Orchestrator(backend, settings, name=name) as orchestrator:
@@ -77,20 +73,34 @@ async def _wake_on_submissions(backend: Backend, orchestrator: Orchestrator) -> 
 async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,
                      console: Console) -> Any:
     try:
-        import uvicorn
-
         from worldpool.api.app import create_app
     except ImportError:
         console.print("[yellow]API not installed[/]: pip install 'worldpool[api]' for the "
                       "dashboard; the orchestrator runs without it")
         return None
-    app = create_app(orchestrator, settings, bind_host=host)
+    return start_api_server(create_app(orchestrator, settings, bind_host=host), host, port)
+
+
+def start_api_server(app: Any, host: str, port: int) -> Any:
+    """Serve ``app`` with uvicorn in this event loop; set ``should_exit`` on the result to
+    stop it. Signals stay with the caller, who stops the orchestrator first."""
+    import uvicorn
+
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    # Signals are ours (serve() stops the orchestrator first); uvicorn must not take them.
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     asyncio.get_running_loop().create_task(server.serve())
     return server
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (graceful stop of serve and worker)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:

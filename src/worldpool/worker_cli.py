@@ -6,11 +6,8 @@ Handlers come from ``--handlers module:object`` given by the operator on the com
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib
 import shutil
-import signal
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -156,11 +153,9 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
         problems = []
     if problems:
         raise WorkerRefused("refusing to start: " + "; ".join(problems))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    from worldpool.serve import stop_on_signals
+
+    stop = stop_on_signals()
     async with backend_from_url(settings.redis_url, settings) as backend:
         cached: list[str] = []
         if options.builtin:  # advertise the workspaces we hold, for the data-locality scorer

@@ -161,16 +161,11 @@ async def run_demo(
 
 async def _serve(pool: EmbeddedPool, port: int) -> Any:
     """The API and dashboard on loopback, for ``worldpool demo --serve``."""
-    import uvicorn
-
     from worldpool.api.app import create_app
+    from worldpool.serve import start_api_server
 
     app = create_app(pool.orchestrator, pool.settings, bind_host="127.0.0.1")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-    asyncio.get_running_loop().create_task(server.serve())
-    return server
+    return start_api_server(app, "127.0.0.1", port)
 
 
 async def _maybe_crash(pool: EmbeddedPool, event: Event, log: DemoLog) -> None:
