@@ -7,7 +7,9 @@ Every test runs one small command in a fresh workspace and asserts both what hap
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -180,3 +182,22 @@ def test_workspace_owner_is_restored(provider: BubblewrapProvider, tmp_path: Pat
     assert result.exit_code == 0, result.stderr
     for path in (tmp_path, tmp_path / "d", tmp_path / "d" / "f"):
         assert (path.stat().st_uid, path.stat().st_gid) == (before.st_uid, before.st_gid)
+
+
+def test_read_only_paths_under_tmp_stay_visible(tmp_path: Path) -> None:
+    # A CI checkout (and its virtualenv) may live under /tmp, which the sandbox replaces
+    # with a private tmpfs: read-only binds must land on top of it, not under it.
+    require_binary("bwrap", "bubblewrap")
+    shared = Path(tempfile.mkdtemp(prefix="wp-ro-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)  # like a virtualenv: readable by the sandbox's own uid
+        (shared / "tool.txt").write_text("visible")
+        workspace = tmp_path / "ws"
+        workspace.mkdir()
+        provider = BubblewrapProvider(ro_paths=[shared])
+        result = provider.run(ShellRequest(command=["cat", str(shared / "tool.txt")],
+                                           workspace=workspace, timeout_s=30))
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip() == "visible"
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -122,6 +122,13 @@ class BubblewrapProvider(SandboxProvider):
                 argv += ["--ro-bind", path, path]
         for path in _ETC_FILES:
             argv += ["--ro-bind-try", path, path]
+        # The private /tmp first, so read-only paths that live under /tmp (a CI checkout's
+        # virtualenv, say) are bound on top of it rather than hidden by it.
+        argv += [
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(request.limits.tmp_mb * 1024 * 1024), "--perms", "1777",
+            "--tmpfs", "/tmp",
+        ]
         made: set[Path] = set()
         for extra in self.ro_paths:
             if any(extra.is_relative_to(d) for d in _SYSTEM_DIRS):
@@ -129,14 +136,11 @@ class BubblewrapProvider(SandboxProvider):
             # bwrap makes missing parents of a mount point 0700: a dropped uid could not
             # reach the bind, so create them world-readable first
             for parent in reversed(extra.parents[:-1]):
-                if parent not in made and str(parent) not in _SYSTEM_DIRS:
+                if parent not in made and str(parent) not in (*_SYSTEM_DIRS, "/tmp"):
                     made.add(parent)
                     argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind-try", str(extra), str(extra)]
         argv += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(request.limits.tmp_mb * 1024 * 1024), "--perms", "1777",
-            "--tmpfs", "/tmp",
             "--bind", str(workspace), WORKSPACE_MOUNT, "--chdir", WORKSPACE_MOUNT,
             "--",
         ]
