@@ -216,6 +216,9 @@ def report_peer(ours: Figures, peer: tuple[float, float, float]) -> None:
           f"p99 {p99:.2f} ms")
     print(f"worldpool / saq: throughput x{ours.rate / rate:.2f}, "
           f"p50 x{p50 / ours.p50_ms:.2f} as fast")
+    if e2e_saq.MISSED[0]:
+        print(f"  (saq missed {e2e_saq.MISSED[0]} completion notification(s); each of those "
+              "round trips took 2 s and counts in its p99)")
 
 
 def main() -> None:

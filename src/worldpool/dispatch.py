@@ -70,10 +70,12 @@ class Dispatcher(OrchestratorBase):
         if time.monotonic() - self._pool_read_at > POOL_REFRESH_S:
             await self._refresh_pool()
         free = self._free_slots()
-        ids = await self.backend.list_pending(max(MIN_PENDING_READ, PENDING_PER_SLOT * free))
+        limit = max(MIN_PENDING_READ, PENDING_PER_SLOT * free)
+        ids = await self.backend.list_pending(limit)
+        self._backlog = len(ids) >= limit  # set again below for each task left queued
         if not ids:
             return 0
-        now = await self.backend.now()
+        now = await self._now()
         plans: list[tuple[TaskRecord, Dispatch]] = []
         stale: list[str] = []
         records = await self._records_of(ids)
@@ -85,6 +87,8 @@ class Dispatcher(OrchestratorBase):
         for record in records:
             if record is None:
                 continue
+            if record.status in QUEUED:
+                self._backlog = True  # until it is sent below
             if record.status is TaskStatus.DISPATCHED:
                 await self._check_interrupted_dispatch(record, now)
                 continue
@@ -104,12 +108,16 @@ class Dispatcher(OrchestratorBase):
             free -= 1
             plans.append((record, self._plan(record, worker, decision, now)))
         await asyncio.gather(*(self.backend.remove_pending(i) for i in stale))
+        for _, item in plans:
+            # Cached as it will be once written (a successful write makes it version + 1):
+            # the worker's report can be applied before this coroutine resumes.
+            item.record.version = item.expect_version + 1
+            self._records.put(item.record)
         outcomes = await self.backend.dispatch_many([item for _, item in plans])
         sent = 0
         for (record, item), outcome in zip(plans, outcomes, strict=True):
             if outcome.sent:
                 sent += 1
-                self._records.put(item.record)
                 continue
             self._adjust_running(item.worker_id, -1)
             self._records.drop(record.id)
@@ -119,8 +127,9 @@ class Dispatcher(OrchestratorBase):
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._put_task(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
-        if sent:
-            await self._notify()
+        self._backlog = self._backlog and sent < len(ids)
+        if sent:  # another pass at once only if the queue was longer than what was read
+            await self._notify(wake_dispatcher=len(ids) >= limit)
         return sent
 
     def _plan(self, record: TaskRecord, worker: Worker, decision: RoutingDecision,

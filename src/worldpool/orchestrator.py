@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import orjson
 
@@ -91,7 +92,7 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
             existing = await self.backend.claim_idempotency_key(spec.idempotency_key, spec.id)
             if existing is not None and existing != spec.id:
                 return await self.get_task(existing)
-        record = TaskRecord(spec=spec, submitted_at=await self.backend.now())
+        record = TaskRecord(spec=spec, submitted_at=await self._now())
         record.meta["traceparent"] = new_traceparent()
         if not await self._create(record):
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
@@ -147,12 +148,21 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
 
     async def wait_task(self, task_id: str, timeout_s: float = 60.0) -> TaskRecord:
         """Wait until the task ends (TimeoutError after ``timeout_s``)."""
+        read_at = time.monotonic()  # a record this replica cached is current: no first read
         async with asyncio.timeout(timeout_s):
             while True:
                 seen = self._generation
-                record = await self.get_task(task_id)
-                if record.status.terminal:
-                    return record
+                cached = self._records.get(task_id)  # a finished record is final:
+                if cached is not None and cached.status.terminal:
+                    self._records.drop(task_id)  # hand it over (nothing here reads it again)
+                    return cached
+                # This replica's own writes show in the cache; read the backend at first and
+                # then every 0.5 s for what other replicas (or processes) change.
+                if cached is None or time.monotonic() - read_at >= 0.5:
+                    read_at = time.monotonic()
+                    record = await self.get_task(task_id)
+                    if record.status.terminal:
+                        return record
                 await self._wait_change(0.5, seen)
 
     async def wait_workflow(self, workflow_id: str, timeout_s: float = 60.0) -> WorkflowStatus:

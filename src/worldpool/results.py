@@ -32,13 +32,13 @@ class ResultsApplier(OrchestratorBase):
     async def apply_results(self, results: list[TaskResult]) -> None:
         """Apply a batch of worker reports: one read of the records and of the clock, the
         reports of one task folded into one record write (STARTED + SUCCEEDED of a fast
-        task is one put, still two events), every write of the batch in one
-        :meth:`Backend.put_tasks` call and every event in one ``append_events`` call."""
+        task is one put, still two events), every write of the batch and its
+        events in one :meth:`Backend.put_tasks` call (one round trip on Redis)."""
         by_task: dict[str, list[TaskResult]] = {}
         for result in results:
             by_task.setdefault(result.task_id, []).append(result)
         ids = list(by_task)
-        records, now = await asyncio.gather(self._records_of(ids), self.backend.now())
+        records, now = await asyncio.gather(self._records_of(ids), self._now())
         planned: list[tuple[TaskRecord, list[tuple[TaskRecord, TaskRecord, str]]]] = []
         for task_id, record in zip(ids, records, strict=True):
             if record is None:
@@ -46,16 +46,13 @@ class ResultsApplier(OrchestratorBase):
             steps = self._fold(record, by_task[task_id], now)
             if steps:
                 planned.append((record, steps))
-            else:
-                await self._redo_follow_ups(record)
+            else:  # stale, or our cached copy is: decide on a fresh read
+                self._records.drop(task_id)
+                for result in by_task[task_id]:
+                    await self.apply_result(result)
         written = await self.backend.put_tasks(
-            [(steps[-1][1], record.version) for record, steps in planned])
-        events: list[Event] = []
-        for ok, (_, steps) in zip(written, planned, strict=True):
-            if ok:
-                for before, after, worker in steps:
-                    events.extend(self._transition_events(before, after, worker, now))
-        await self.backend.append_events(events)
+            [(steps[-1][1], record.version) for record, steps in planned],
+            [self._steps_events(steps, now) for _, steps in planned])
         for ok, (record, steps) in zip(written, planned, strict=True):
             if ok:
                 self._records.put(steps[-1][1])
@@ -66,7 +63,7 @@ class ResultsApplier(OrchestratorBase):
                 for result in by_task[record.id]:
                     await self.apply_result(result)
         if planned:
-            await self._notify()
+            await self._notify(wake_dispatcher=self._backlog)
 
     def _fold(self, record: TaskRecord, results: list[TaskResult],
               now: float) -> list[tuple[TaskRecord, TaskRecord, str]]:
@@ -75,13 +72,15 @@ class ResultsApplier(OrchestratorBase):
         current = record
         for result in results:
             made = lifecycle.apply_result_steps(current, result, now, self._rng)
-            if not made:
-                log.info("ignored stale report for %s attempt %s from %s",
-                         result.task_id, result.attempt, result.worker_id)
             for nxt in made:
                 steps.append((current, nxt, result.worker_id))
                 current = nxt
         return steps
+
+    def _steps_events(self, steps: list[tuple[TaskRecord, TaskRecord, str]],
+                      now: float) -> list[Event]:
+        return [e for before, after, worker in steps
+                for e in self._transition_events(before, after, worker, now)]
 
     async def apply_result(self, result: TaskResult) -> None:
         """Apply one worker report (fenced: a stale attempt changes nothing)."""
@@ -89,15 +88,17 @@ class ResultsApplier(OrchestratorBase):
             record = await self.backend.get_task(result.task_id)
             if record is None:
                 return
-            now = await self.backend.now()
+            now = await self._now()
             steps = self._fold(record, [result], now)
             if not steps:
+                log.info("ignored stale report for %s attempt %s from %s",
+                         result.task_id, result.attempt, result.worker_id)
                 await self._redo_follow_ups(record)
                 return
-            if await self._put_task(steps[-1][1], expect_version=record.version):
-                events = [e for before, after, worker in steps
-                          for e in self._transition_events(before, after, worker, now)]
-                await self.backend.append_events(events)
+            [written] = await self.backend.put_tasks([(steps[-1][1], record.version)],
+                                                     [self._steps_events(steps, now)])
+            if written:
+                self._records.put(steps[-1][1])
                 for before, after, worker in steps:
                     await self._follow_up(before, after, worker)
                 await self._notify()

@@ -80,7 +80,7 @@ class WorkflowRunner(OrchestratorBase):
             await self._advance_workflow(workflow.id)
 
     async def _submit_step(self, spec: TaskSpec, upstream: dict[str, JSONValue]) -> None:
-        record = TaskRecord(spec=spec, submitted_at=await self.backend.now())
+        record = TaskRecord(spec=spec, submitted_at=await self._now())
         record.meta["upstream"] = upstream
         record.meta["traceparent"] = new_traceparent()
         if await self._create(record):

@@ -191,3 +191,59 @@ async def test_running_tasks_are_due_by_execution_and_heartbeat_timeouts(
     assert [r.id for r in await backend.list_due_tasks(now + 6)] == ["quiet", "slow"]
     worker = await backend.get_worker("w1")
     assert worker is not None and worker.state.status is WorkerStatus.ONLINE
+
+
+async def test_create_task_stores_queues_and_logs_once(backend: Backend) -> None:
+    record = task("t1", priority=5, schedule_to_start_timeout_s=1.0)
+    record.submitted_at = await backend.now() - 10
+    other = task("t0")
+    submitted = Event(kind=EventKind.TASK_SUBMITTED, task_id="t1", at=1.0)
+
+    assert await backend.create_task(other, submitted.model_copy(update={"task_id": "t0"}))
+    assert await backend.create_task(record, submitted) is True
+    assert record.version == 1
+
+    again = task("t1")
+    assert await backend.create_task(again, submitted) is False  # the id is taken
+    stored = await backend.get_task("t1")
+    assert stored is not None and stored.version == 1 and stored.spec.priority == 5
+    assert await backend.list_pending() == ["t1", "t0"]  # priority first
+    assert [e.task_id for e in await backend.read_events()] == ["t0", "t1"]
+    assert [r.id for r in await backend.list_tasks()] == ["t0", "t1"]
+    assert [r.id for r in await backend.list_due_tasks(await backend.now())] == ["t1"]
+    # Fenced like any stored record: no worker may report on a task never dispatched.
+    assert await backend.complete(result("t1", "w1", 1)) is False
+
+
+async def test_put_tasks_appends_each_writes_events_only_if_it_happens(backend: Backend) -> None:
+    a, b = task("a"), task("b")
+    assert await backend.put_tasks([(a, 0), (b, 0)]) == [True, True]
+    done = Event(kind=EventKind.TASK_CANCELLED, at=1.0)
+
+    a.status = b.status = TaskStatus.CANCELLED
+    written = await backend.put_tasks(
+        [(a, 1), (b, 9)],
+        [[done.model_copy(update={"task_id": "a"}), done.model_copy(update={"task_id": "a2"})],
+         [done.model_copy(update={"task_id": "b"})]],
+    )
+
+    assert written == [True, False]
+    assert [e.task_id for e in await backend.read_events()] == ["a", "a2"]
+
+
+async def test_create_tasks_creates_each_on_its_own(backend: Backend) -> None:
+    taken = task("taken")
+    submitted = Event(kind=EventKind.TASK_SUBMITTED, at=1.0)
+    assert await backend.create_task(taken, submitted.model_copy(update={"task_id": "taken"}))
+
+    fresh, again = task("fresh"), task("taken")
+    created = await backend.create_tasks([
+        (fresh, submitted.model_copy(update={"task_id": "fresh"})),
+        (again, submitted.model_copy(update={"task_id": "again"})),
+    ])
+
+    assert created == [True, False]
+    assert fresh.version == 1
+    assert await backend.list_pending() == ["taken", "fresh"]
+    assert [e.task_id for e in await backend.read_events()] == ["taken", "fresh"]
+    assert await backend.create_tasks([]) == []

@@ -94,6 +94,9 @@ class Backend(ABC):
     """Abstract storage + transport. All methods are coroutine-safe within one event loop."""
 
     name: str = "abstract"
+    # True when :meth:`now` is a network round trip (Redis TIME): a caller on a hot path may
+    # then extrapolate a recent reading with its monotonic clock instead of asking each time.
+    now_is_round_trip: bool = False
 
     # ------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:  # noqa: B027 - optional hook
@@ -221,10 +224,27 @@ class Backend(ABC):
         await self.append_event(event)
         return True
 
-    async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
+    async def create_tasks(self, items: list[tuple[TaskRecord, Event]]) -> list[bool]:
+        """:meth:`create_task` for each (record, event), in one round trip where the backend
+        can; each creation is still its own atomic step."""
+        return [await self.create_task(record, event) for record, event in items]
+
+    async def put_tasks(
+        self,
+        writes: list[tuple[TaskRecord, int | None]],
+        events: list[list[Event]] | None = None,
+    ) -> list[bool]:
         """:meth:`put_task` for each (record, expect_version), in one round trip where the
-        backend can; each write is still its own compare-and-set."""
-        return [await self.put_task(record, expect) for record, expect in writes]
+        backend can; each write is still its own compare-and-set. ``events[i]`` (the events
+        of write ``i``'s transition) are appended, in order, if and only if write ``i``
+        happens, in the same atomic step."""
+        done = []
+        for i, (record, expect) in enumerate(writes):
+            ok = await self.put_task(record, expect)
+            if ok and events:
+                await self.append_events(events[i])
+            done.append(ok)
+        return done
 
     async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
         """Unfinished tasks one of whose timeouts may have passed at ``now``

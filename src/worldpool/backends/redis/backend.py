@@ -2,9 +2,8 @@
 
 Key layout: :mod:`worldpool.backends.redis.keys`. Every step that touches more than one
 key, or reads before it writes, is one Lua script in ``scripts/`` (atomic on the server,
-one round trip). The task fast path is five round trips in all: put the record, reserve +
-send (script), the worker's blocking XREADGROUP, complete + release (script), the
-orchestrator's blocking XREADGROUP on the results; acks are pipelined.
+one round trip); the batch calls of the fast path (submit, dispatch, result writes) are in
+:mod:`worldpool.backends.redis.batch`, one pipelined round trip per batch.
 
 All heartbeat and lease arithmetic uses the Redis server's clock (TIME inside Lua, PX
 expiry), so skewed worker clocks cannot cause false failovers.
@@ -12,29 +11,24 @@ expiry), so skewed worker clocks cannot cause false failovers.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from worldpool.backends.base import (
-    Backend,
     DeadLetter,
     Delivery,
-    Dispatch,
-    DispatchOutcome,
     ResultMessage,
 )
 from worldpool.backends.redis import codec
+from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
 from worldpool.backends.redis.lua import Scripts
 from worldpool.config import Settings
-from worldpool.errors import BackendError, ConfigError, NotFoundError, ReservationError
+from worldpool.errors import ConfigError, NotFoundError, ReservationError
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -47,34 +41,7 @@ from worldpool.models import (
     WorkflowRecord,
 )
 
-P = ParamSpec("P")
-T = TypeVar("T")
 StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
-
-
-def _redis_errors(
-    method: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Turn redis-py errors (after its reconnect retries gave up) into BackendError."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except RedisError as exc:
-            backend = args[0]
-            where = backend.url if isinstance(backend, RedisBackend) else "Redis"
-            raise BackendError(
-                f"Redis call {method.__name__} failed against {where}: {exc}. Check that Redis "
-                "is running and reachable and that the URL's user may run it; lost connections "
-                "are retried with backoff for about a minute first."
-            ) from exc
-
-    return wrapper
-
-
-def _expect_arg(expect_version: int | None) -> str:
-    return "" if expect_version is None else str(expect_version)
 
 
 def _block_ms(block_s: float) -> int | None:
@@ -82,10 +49,11 @@ def _block_ms(block_s: float) -> int | None:
     return max(1, int(block_s * 1000)) if block_s > 0 else None
 
 
-class RedisBackend(Backend):
+class RedisBackend(RedisBatchCalls):
     """The :class:`Backend` contract on Redis ≥ 7 (or Valkey). Build with :meth:`from_url`."""
 
     name = "redis"
+    now_is_round_trip = True
 
     def __init__(self, client: Redis, settings: Settings | None = None, *, url: str = "") -> None:
         self.settings = settings or Settings()
@@ -121,13 +89,13 @@ class RedisBackend(Backend):
             self._closed = True
             await self.client.aclose()
 
-    @_redis_errors
+    @redis_errors
     async def now(self) -> float:
         seconds, micros = await self._r.time()
         return float(seconds) + float(micros) / 1_000_000
 
     # ------------------------------------------------------------------ registry
-    @_redis_errors
+    @redis_errors
     async def register(self, profile: WorkerProfile) -> WorkerState:
         k = self.keys
         state = WorkerState(worker_id=profile.id)
@@ -154,7 +122,7 @@ class RedisBackend(Backend):
             last_heartbeat=float(now),
         )
 
-    @_redis_errors
+    @redis_errors
     async def heartbeat(
         self, state: WorkerState, in_flight: dict[str, int] | None = None
     ) -> HeartbeatReply:
@@ -178,13 +146,13 @@ class RedisBackend(Backend):
             server_time=float(reply[1]),
         )
 
-    @_redis_errors
+    @redis_errors
     async def list_workers(self) -> list[Worker]:
         ids = sorted(codec.text(i) for i in await self._r.smembers(self.keys.workers))
         found = await self._load_workers(ids)
         return [w for w in found if w is not None]
 
-    @_redis_errors
+    @redis_errors
     async def get_worker(self, worker_id: str) -> Worker | None:
         return (await self._load_workers([worker_id]))[0]
 
@@ -203,12 +171,12 @@ class RedisBackend(Backend):
                 workers.append(codec.load_worker(profile, state, status, heartbeat, running))
         return workers
 
-    @_redis_errors
+    @redis_errors
     async def mark_offline(self, worker_id: str) -> bool:
         return bool(await self._scripts.mark_offline(keys=[self.keys.worker(worker_id)]))
 
     # ------------------------------------------------------------------ delivery
-    @_redis_errors
+    @redis_errors
     async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
         k = self.keys
         ok, value = await self._scripts.reserve_send(
@@ -219,7 +187,7 @@ class RedisBackend(Backend):
             raise ReservationError(worker_id, codec.text(value))
         return codec.text(value)
 
-    @_redis_errors
+    @redis_errors
     async def receive(
         self, worker_id: str, max_count: int = 1, block_s: float = 0.0
     ) -> list[Delivery]:
@@ -228,7 +196,7 @@ class RedisBackend(Backend):
         return [Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
                 for i, f in entries if f]
 
-    @_redis_errors
+    @redis_errors
     async def ack(self, worker_id: str, delivery_id: str) -> None:
         # Acked entries are deleted, so the stream holds exactly "sent and not acked".
         queue = self.keys.queue(worker_id)
@@ -237,7 +205,7 @@ class RedisBackend(Backend):
         pipe.xdel(queue, delivery_id)
         await pipe.execute()
 
-    @_redis_errors
+    @redis_errors
     async def reclaim(self, worker_id: str) -> list[Delivery]:
         flat = await self._scripts.reclaim(
             keys=[self.keys.queue(worker_id), self.keys.slots(worker_id)], args=[WORKER_GROUP]
@@ -245,67 +213,13 @@ class RedisBackend(Backend):
         pairs = zip(flat[::2], flat[1::2], strict=True)
         return [Delivery(id=codec.text(i), data=bytes(d)) for i, d in pairs]
 
-    @_redis_errors
+    @redis_errors
     async def release(self, worker_id: str, task_id: str) -> bool:
         return bool(await self._r.srem(self.keys.slots(worker_id), task_id))
 
     # ------------------------------------------------------------------ results
-    async def _run_script_batch(
-        self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]
-    ) -> list[Any]:
-        """Run one script once per (keys, args), pipelined: one round trip. (redis-py's own
-        pipelined scripts send a SCRIPT EXISTS first, a second round trip every time; here
-        a NOSCRIPT reply, after a Redis restart, loads the script and re-runs just the calls
-        that did not run.)"""
-        replies: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for _ in range(2):
-            pipe = self._r.pipeline(transaction=False)
-            for i in todo:
-                keys, args = calls[i]
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            missing = []
-            for i, reply in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
-                if isinstance(reply, NoScriptError):
-                    missing.append(i)
-                elif isinstance(reply, Exception):
-                    raise reply
-                else:
-                    replies[i] = reply
-            if not missing:
-                return replies
-            script.sha = await self._r.script_load(script.script)
-            todo = missing
-        raise BackendError("Redis keeps forgetting the worldpool scripts (SCRIPT FLUSH in a "
-                           "loop?); check what else manages scripts on this server")
 
-    @_redis_errors
-    async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
-        if not batch:
-            return []
-        k = self.keys
-        replies = await self._run_script_batch(self._scripts.dispatch, [
-            ([k.task(item.record.id), k.deadlines, k.worker(item.worker_id),
-              k.slots(item.worker_id), k.queue(item.worker_id), k.pending, k.events],
-             [item.expect_version, item.record.id, codec.dump_record(item.record),
-              codec.deadline_arg(item.record), item.record.attempt, item.worker_id,
-              item.envelope, item.event.model_dump_json(exclude={"seq"}),
-              self.settings.event_log_max])
-            for item in batch
-        ])
-        outcomes = []
-        for item, reply in zip(batch, replies, strict=True):
-            code = int(reply[0])
-            if code == 1:
-                item.record.version = int(reply[1])
-                outcomes.append(DispatchOutcome(sent=True, delivery_id=codec.text(reply[2])))
-            elif code == 0:
-                outcomes.append(DispatchOutcome(sent=False, conflict=True))
-            else:
-                outcomes.append(DispatchOutcome(sent=False, reason=codec.text(reply[1])))
-        return outcomes
-
-    @_redis_errors
+    @redis_errors
     async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         k = self.keys
         accepted = await self._scripts.complete(
@@ -323,7 +237,7 @@ class RedisBackend(Backend):
         )
         return bool(accepted)
 
-    @_redis_errors
+    @redis_errors
     async def receive_results(
         self, consumer: str, max_count: int = 100, block_s: float = 0.0
     ) -> list[ResultMessage]:
@@ -366,7 +280,7 @@ class RedisBackend(Backend):
             if f
         ]
 
-    @_redis_errors
+    @redis_errors
     async def ack_results(self, ids: list[str]) -> None:
         if not ids:
             return
@@ -404,66 +318,11 @@ class RedisBackend(Backend):
         return []
 
     # ------------------------------------------------------------------ task and workflow state
-    @_redis_errors
+    @redis_errors
     async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
-        return await self._put(record, *self._task_put_args(record, expect_version))
+        return await self._put(record, *self._task_put_args(record, expect_version, []))
 
-    def _task_put_args(
-        self, record: TaskRecord, expect_version: int | None
-    ) -> tuple[list[str], int | None, list[str]]:
-        k = self.keys
-        indexes = [k.tasks]
-        if record.spec.workflow_id:
-            indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        # The active-set and timeout-index updates ride in the same script.
-        return (
-            [k.task(record.id), k.order, k.active, k.deadlines, *indexes],
-            expect_version,
-            ["rem" if record.status.terminal else "add", codec.deadline_arg(record),
-             *codec.fencing_fields(record)],
-        )
-
-    @_redis_errors
-    async def create_task(self, record: TaskRecord, event: Event) -> bool:
-        k = self.keys
-        indexes = [k.tasks]
-        if record.spec.workflow_id:
-            indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        created = await self._scripts.create_task(
-            keys=[k.task(record.id), k.order, k.active, k.deadlines, k.pending, k.pending_seq,
-                  k.events, *indexes],
-            args=[record.id, codec.dump_record(record), codec.deadline_arg(record),
-                  record.spec.priority, event.model_dump_json(exclude={"seq"}),
-                  self.settings.event_log_max, *codec.fencing_fields(record)],
-        )
-        if created:
-            record.version = 1
-        return bool(created)
-
-    @_redis_errors
-    async def put_tasks(self, writes: list[tuple[TaskRecord, int | None]]) -> list[bool]:
-        if not writes:
-            return []
-        calls = []
-        for record, expect_version in writes:
-            keys, expect, extra = self._task_put_args(record, expect_version)
-            calls.append((keys, [_expect_arg(expect), record.id, codec.dump_record(record), *extra]))
-        done = []
-        versions = await self._run_script_batch(self._scripts.put_record, calls)
-        for (record, _), version in zip(writes, versions, strict=True):
-            if int(version) >= 0:
-                record.version = int(version)
-            done.append(int(version) >= 0)
-        return done
-
-    @_redis_errors
-    async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
-        ids = [codec.text(i) for i in await self._r.zrangebyscore(
-            self.keys.deadlines, "-inf", now, start=0, num=limit)]
-        records = [r for r in await self.get_tasks(ids) if r is not None]
-        return [r for r in records if not r.status.terminal]
-
-    @_redis_errors
+    @redis_errors
     async def list_active_tasks(self) -> list[TaskRecord]:
         ids = sorted(codec.text(i) for i in await self._r.smembers(self.keys.active))
         records = [r for r in await self.get_tasks(ids) if r is not None]
@@ -472,52 +331,45 @@ class RedisBackend(Backend):
             await self._r.srem(self.keys.active, *stale)
         return [r for r in records if not r.status.terminal]
 
-    @_redis_errors
+    @redis_errors
     async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
         k = self.keys
         return await self._put(
-            record, [k.workflow(record.id), k.order, k.active, k.deadlines, k.workflows],
-            expect_version, ["", "-"],
+            record,
+            [k.workflow(record.id), k.order, k.active, k.deadlines, k.events, k.workflows],
+            [expect_arg(expect_version), record.id, codec.dump_record(record), "", "-",
+             self.settings.event_log_max, 0],
         )
 
     async def _put(
-        self,
-        record: TaskRecord | WorkflowRecord,
-        keys: list[str],
-        expect_version: int | None,
-        extra: list[str],
+        self, record: TaskRecord | WorkflowRecord, keys: list[str], args: list[Any]
     ) -> bool:
-        """One put_record script call; ``extra`` starts with the active-set action."""
-        version = int(
-            await self._scripts.put_record(
-                keys=keys, args=[_expect_arg(expect_version), record.id,
-                                 codec.dump_record(record), *extra]
-            )
-        )
+        """One put_record script call (keys and args as the script describes)."""
+        version = int(await self._scripts.put_record(keys=keys, args=args))
         if version < 0:
             return False
         record.version = version
         return True
 
-    @_redis_errors
+    @redis_errors
     async def get_task(self, task_id: str) -> TaskRecord | None:
         return (await self.get_tasks([task_id]))[0]
 
-    @_redis_errors
+    @redis_errors
     async def get_tasks(self, task_ids: list[str]) -> list[TaskRecord | None]:
         return await self._get_many(TaskRecord, [self.keys.task(t) for t in task_ids])
 
-    @_redis_errors
+    @redis_errors
     async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]:
         index = self.keys.tasks if workflow_id is None else self.keys.workflow_tasks(workflow_id)
         ids = [codec.text(i) for i in await self._r.zrange(index, 0, -1)]
         return [r for r in await self.get_tasks(ids) if r is not None]
 
-    @_redis_errors
+    @redis_errors
     async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         return (await self._get_many(WorkflowRecord, [self.keys.workflow(workflow_id)]))[0]
 
-    @_redis_errors
+    @redis_errors
     async def list_workflows(self) -> list[WorkflowRecord]:
         ids = [codec.text(i) for i in await self._r.zrange(self.keys.workflows, 0, -1)]
         found = await self._get_many(WorkflowRecord, [self.keys.workflow(i) for i in ids])
@@ -531,58 +383,47 @@ class RedisBackend(Backend):
             pipe.hmget(key, ["data", "version"])
         return [codec.load_record(model, d, v) for d, v in await pipe.execute()]
 
-    @_redis_errors
+    @redis_errors
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
         # SET NX GET: binds if unbound and returns the previous binding, in one command.
         bound = await self._r.set(self.keys.idempotency(key), task_id, nx=True, get=True)
         return None if bound is None else codec.text(bound)
 
     # ------------------------------------------------------------------ pending queue
-    @_redis_errors
+    @redis_errors
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
         await self._scripts.add_pending(
             keys=[self.keys.pending, self.keys.pending_seq], args=[task_id, priority]
         )
 
-    @_redis_errors
+    @redis_errors
     async def remove_pending(self, task_id: str) -> None:
         await self._r.zrem(self.keys.pending, task_id)
 
-    @_redis_errors
+    @redis_errors
     async def list_pending(self, limit: int = 1000) -> list[str]:
         if limit <= 0:
             return []
         return [codec.text(i) for i in await self._r.zrange(self.keys.pending, 0, limit - 1)]
 
     # ------------------------------------------------------------------ artifacts (raw blobs)
-    @_redis_errors
+    @redis_errors
     async def put_blob(self, digest: str, data: bytes, ttl_s: float | None = None) -> None:
         px = None if ttl_s is None else max(1, int(ttl_s * 1000))
         await self._r.set(self.keys.blob(digest), data, px=px)
 
-    @_redis_errors
+    @redis_errors
     async def get_blob(self, digest: str) -> bytes | None:
         data: bytes | None = await self._r.get(self.keys.blob(digest))
         return data
 
-    @_redis_errors
+    @redis_errors
     async def has_blob(self, digest: str) -> bool:
         return bool(await self._r.exists(self.keys.blob(digest)))
 
     # ------------------------------------------------------------------ events
-    @_redis_errors
-    async def append_events(self, events: list[Event]) -> list[Event]:
-        if not events:
-            return []
-        pipe = self._r.pipeline(transaction=False)
-        for event in events:
-            pipe.xadd(self.keys.events, {"e": event.model_dump_json(exclude={"seq"})},
-                      maxlen=self.settings.event_log_max, approximate=False)
-        ids = await pipe.execute()
-        return [e.model_copy(update={"seq": codec.seq_from_stream_id(i)})
-                for e, i in zip(events, ids, strict=True)]
 
-    @_redis_errors
+    @redis_errors
     async def append_event(self, event: Event) -> Event:
         # Exact MAXLEN (not ``~``): readers must never see more than event_log_max events,
         # as with the memory backend; trimming one entry per append stays cheap.
@@ -594,7 +435,7 @@ class RedisBackend(Backend):
         )
         return event.model_copy(update={"seq": codec.seq_from_stream_id(stream_id)})
 
-    @_redis_errors
+    @redis_errors
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
     ) -> list[Event]:
@@ -614,13 +455,13 @@ class RedisBackend(Backend):
         ]
 
     # ------------------------------------------------------------------ dead letters, leases
-    @_redis_errors
+    @redis_errors
     async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None:
         await self._scripts.dead_letter(
             keys=[self.keys.dead], args=[worker_id, code, reason, data, self.settings.event_log_max]
         )
 
-    @_redis_errors
+    @redis_errors
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest first; ``at`` is the server time the letter was written."""
         if limit <= 0:
@@ -637,13 +478,13 @@ class RedisBackend(Backend):
             for _, f in entries
         ]
 
-    @_redis_errors
+    @redis_errors
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
         held = await self._scripts.lease_acquire(
             keys=[self.keys.lease(name)], args=[holder, max(1, int(ttl_s * 1000))]
         )
         return bool(held)
 
-    @_redis_errors
+    @redis_errors
     async def release_lease(self, name: str, holder: str) -> None:
         await self._scripts.lease_release(keys=[self.keys.lease(name)], args=[holder])

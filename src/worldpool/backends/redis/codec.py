@@ -37,7 +37,8 @@ def text(value: bytes | str) -> str:
 
 
 def dump_record(record: TaskRecord | WorkflowRecord) -> bytes:
-    return orjson.dumps(record.model_dump(mode="json", exclude={"version"}))
+    # Straight to JSON in pydantic's core: about twice as fast as model_dump + orjson.
+    return record.model_dump_json(exclude={"version"}).encode()
 
 
 def load_record(model: type[R], data: bytes | None, version: bytes | None) -> R | None:

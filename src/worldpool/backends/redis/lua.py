@@ -1,18 +1,21 @@
 """The Lua scripts in ``scripts/*.lua``, registered on a client.
 
-Each script is registered once per client; redis-py's Script objects call EVALSHA and
-reload the script on NOSCRIPT (after a Redis restart or SCRIPT FLUSH), so callers never
-see that error.
+Each script is called with EVALSHA and loaded again on NOSCRIPT (after a Redis restart or
+SCRIPT FLUSH), so callers never see that error. :class:`Script` does what redis-py's
+``Script`` does without its per-call argument inspection, which cost ~9% of the
+orchestrator's CPU on the submit path.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 SCRIPT_NAMES = (
     "register",
@@ -37,22 +40,41 @@ def source(name: str) -> str:
     return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text("utf-8")
 
 
+class Script:
+    """One Lua script on one client: ``await script(keys=[...], args=[...])``."""
+
+    __slots__ = ("client", "script", "sha")
+
+    def __init__(self, client: Redis, script: str) -> None:
+        self.client: Any = client
+        self.script = script
+        self.sha = hashlib.sha1(script.encode("utf-8")).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Any] | None = None) -> Any:
+        argv = args or []
+        try:
+            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *argv)
+        except NoScriptError:
+            self.sha = await self.client.script_load(self.script)
+            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *argv)
+
+
 @dataclass(frozen=True, slots=True)
 class Scripts:
-    register: AsyncScript
-    heartbeat: AsyncScript
-    mark_offline: AsyncScript
-    reserve_send: AsyncScript
-    complete: AsyncScript
-    reclaim: AsyncScript
-    put_record: AsyncScript
-    add_pending: AsyncScript
-    lease_acquire: AsyncScript
-    lease_release: AsyncScript
-    dead_letter: AsyncScript
-    dispatch: AsyncScript
-    create_task: AsyncScript
+    register: Script
+    heartbeat: Script
+    mark_offline: Script
+    reserve_send: Script
+    complete: Script
+    reclaim: Script
+    put_record: Script
+    add_pending: Script
+    lease_acquire: Script
+    lease_release: Script
+    dead_letter: Script
+    dispatch: Script
+    create_task: Script
 
     @classmethod
     def load(cls, client: Redis) -> Scripts:
-        return cls(**{name: client.register_script(source(name)) for name in SCRIPT_NAMES})
+        return cls(**{name: Script(client, source(name)) for name in SCRIPT_NAMES})

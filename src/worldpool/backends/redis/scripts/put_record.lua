@@ -1,25 +1,29 @@
 -- put_record: store a task or workflow record with an optional compare-and-set on its
--- version, index it on first put, and keep the set of active tasks and the timeout index
--- current (one round trip for the whole write).
+-- version, index it on first put, keep the set of active tasks and the timeout index
+-- current, and append the events of the transition if the write happens (one round trip
+-- for the whole write).
 --
 -- KEYS[1]   t:{task} or wf:{workflow}  hash  data, version (+ fencing copy for tasks)
 -- KEYS[2]   order                      string counter giving first-put order
 -- KEYS[3]   active                     set   non-terminal task ids
 -- KEYS[4]   deadlines                  sorted set  task id -> next timeout deadline
--- KEYS[5..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
+-- KEYS[5]   events                     stream (capped)
+-- KEYS[6..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
 -- ARGV[1] expected version ("" = no compare; a missing record has version 0)
 -- ARGV[2] record id (the index member), ARGV[3] record JSON (without its version),
 -- ARGV[4] "add" / "rem": put the id in / take it out of KEYS[3] ("" for workflows),
 -- ARGV[5] the task's timeout deadline ("" = none: take it out of KEYS[4]; "-" = workflow),
--- ARGV[6..] extra field/value pairs
--- Returns the new version, or -1 if the compare failed.
+-- ARGV[6] event log cap (exact MAXLEN), ARGV[7] n = number of events,
+-- ARGV[8 .. 7+n] event JSONs, ARGV[8+n ..] extra field/value pairs
+-- Returns the new version, or -1 if the compare failed (then nothing is written).
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
   return -1
 end
 local new = cur + 1
+local n = tonumber(ARGV[7])
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new)
-for i = 6, #ARGV, 2 do
+for i = 8 + n, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 if ARGV[4] == 'add' then
@@ -34,8 +38,11 @@ elseif ARGV[5] ~= '-' then
 end
 if cur == 0 then
   local order = redis.call('INCR', KEYS[2])
-  for i = 5, #KEYS do
+  for i = 6, #KEYS do
     redis.call('ZADD', KEYS[i], 'NX', order, ARGV[2])
   end
+end
+for i = 8, 7 + n do
+  redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], '*', 'e', ARGV[i])
 end
 return new
