@@ -85,3 +85,29 @@ def test_worker_claiming_what_it_lacks_is_refused(redis: RedisServer) -> None:
 def test_workers_table_lists_the_pool(redis: RedisServer) -> None:
     code, out = invoke("workers", "--redis", redis.url, "--namespace", "cli-empty")
     assert code == Exit.OK and "0 workers" in out
+
+
+def test_events_dump_replays_in_the_simulator(redis: RedisServer, tmp_path: Path) -> None:
+    import asyncio
+
+    from worldpool.backends.redis import RedisBackend
+    from worldpool.config import Settings
+    from worldpool.models import TaskSpec
+    from worldpool.orchestrator import Orchestrator
+    from worldpool.sim.traces import load_event_log
+
+    async def submit() -> None:
+        settings = Settings(namespace="cli-events")
+        async with RedisBackend.from_url(redis.url, settings) as backend:
+            await Orchestrator(backend, settings).submit(
+                TaskSpec(handler="analyze", capabilities={"coding"}, user_location="tokyo"))
+
+    asyncio.run(submit())
+    code, out = invoke("events", "--redis", redis.url, "--namespace", "cli-events")
+    assert code == Exit.OK
+    lines = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    assert [e["kind"] for e in lines][:1] == ["task.submitted"]
+    path = tmp_path / "events.jsonl"
+    path.write_text(out)
+    workload = load_event_log(path)
+    assert len(workload) >= 1

@@ -360,6 +360,22 @@ def watch(
     raise typer.Exit(int(code))
 
 
+@app.command()
+def events(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    after: Annotated[str | None, typer.Option(help="start after this event seq")] = None,
+    follow: Annotated[bool, typer.Option(help="keep printing new events")] = False,
+) -> None:
+    """Print the event log as JSON lines (replay it: simulate --workload events:FILE)."""
+    import sys
+
+    from worldpool.remote import dump_events
+
+    run_async(dump_events(settings_for(need_redis(redis), namespace), after, follow,
+                          sys.stdout))
+
+
 def _mount_simulate() -> None:
     from worldpool.sim.cli import simulate_cmd
 

@@ -7,7 +7,7 @@ import socket
 import time
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -147,3 +147,19 @@ async def watch_workflow(settings: Settings, ident: str, url: str | None,
     else:
         raise ValidationError("pass --redis URL, or --url of a `worldpool serve` API")
     return 0 if status.status is WorkflowState.SUCCEEDED else 1
+
+
+async def dump_events(settings: Settings, after: str | None, follow: bool,
+                      out: TextIO) -> int:
+    """Write the deployment's event log as JSON lines (for `simulate --workload events:`)."""
+    count = 0
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        cursor = after
+        while True:
+            page = await backend.read_events(cursor, 1000, block_s=5.0 if follow else 0.0)
+            for event in page:
+                out.write(event.model_dump_json() + "\n")
+            count += len(page)
+            cursor = page[-1].seq if page else cursor
+            if not page and not follow:
+                return count
