@@ -47,8 +47,13 @@ QUEUED = frozenset({TaskStatus.PENDING, TaskStatus.RETRYING})
 class Dispatcher(OrchestratorBase):
     """The dispatch loop and its helpers."""
 
+    def _idle_s(self) -> float:
+        """The longest the dispatcher sleeps, and the longest it goes without reading the
+        pending queue."""
+        return min(0.5, self.settings.heartbeat_s / 2)
+
     async def _dispatch_loop(self) -> None:
-        idle_s = min(0.5, self.settings.heartbeat_s / 2)
+        idle_s = self._idle_s()
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_s)
@@ -71,7 +76,11 @@ class Dispatcher(OrchestratorBase):
             await self._refresh_pool()
         free = self._free_slots()
         limit = max(MIN_PENDING_READ, PENDING_PER_SLOT * free)
-        ids = await self.backend.list_pending(limit)
+        ids = local = self._take_local_queue()
+        if ids is None:
+            self._queue_read_at = time.monotonic()
+            self._local_queue = []  # a submit from here on is either in the read or after it
+            ids = await self.backend.list_pending(limit)
         self._backlog = len(ids) >= limit  # set again below for each task left queued
         if not ids:
             return 0
@@ -84,6 +93,8 @@ class Dispatcher(OrchestratorBase):
             for task_id in odd:
                 self._records.drop(task_id)
             records = await self._records_of(ids)
+        if local and len(records) > 1:  # the queue's order: highest priority, then oldest
+            records.sort(key=lambda r: -r.spec.priority if r is not None else 0)
         for record in records:
             if record is None:
                 continue
@@ -128,6 +139,8 @@ class Dispatcher(OrchestratorBase):
                 await self._put_task(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
         self._backlog = self._backlog and sent < len(ids)
+        if self._backlog:  # something is left queued: the next pass reads the queue
+            self._local_queue = None
         if sent:  # another pass at once only if the queue was longer than what was read
             await self._notify(wake_dispatcher=len(ids) >= limit)
         return sent
@@ -157,6 +170,16 @@ class Dispatcher(OrchestratorBase):
             log.warning("task %s was dispatched but never sent (orchestrator restart?); "
                         "re-routing it", record.id)
             await self._lose_attempt(record, "dispatch interrupted before the send")
+
+    def _take_local_queue(self) -> list[str] | None:
+        """The ids this replica queued since a pass read the queue and left it empty, or
+        None when the queue must be read (see ``OrchestratorBase._local_queue``)."""
+        local = self._local_queue
+        if (not local
+                or time.monotonic() - self._queue_read_at >= self._idle_s()):
+            return None
+        self._local_queue = []
+        return local
 
     def _free_slots(self) -> int:
         return sum(max(0, w.profile.max_concurrency - w.state.running)

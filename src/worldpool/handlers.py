@@ -71,6 +71,7 @@ class TaskContext:
     on_progress: Callable[[float, str], None] | None = field(default=None, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ inputs
     def read(self, name: str) -> bytes:
@@ -102,7 +103,9 @@ class TaskContext:
     @property
     def log(self) -> logging.Logger:
         """A logger whose lines are kept with the step (and go to the worker's log)."""
-        logger = logging.getLogger(f"worldpool.task.{self.task_id}")
+        logger = self._logger
+        if logger is None:  # made on first use: most handlers never log
+            logger = self._logger = logging.getLogger(f"worldpool.task.{self.task_id}")
         if not any(isinstance(h, _StepLogHandler) for h in logger.handlers):
             logger.addHandler(_StepLogHandler(self.logs))
             logger.setLevel(logging.INFO)
@@ -136,10 +139,16 @@ class TaskContext:
         return None if self.deadline is None else self.deadline - time.time()
 
     def close_log(self) -> None:
-        logger = logging.getLogger(f"worldpool.task.{self.task_id}")
+        """Detach the step's log handler and forget the per-task logger (``logging`` keeps
+        every logger it ever made: one per task would grow without bound)."""
+        logger, self._logger = self._logger, None
+        if logger is None:
+            return
         for h in list(logger.handlers):
             if isinstance(h, _StepLogHandler):
                 logger.removeHandler(h)
+        if not logger.handlers:
+            logging.Logger.manager.loggerDict.pop(logger.name, None)
 
 
 class HandlerTable:

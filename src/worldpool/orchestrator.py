@@ -81,6 +81,7 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the pending queue now (pool or queue changed)."""
+        self._local_queue = None  # something outside this replica may have queued tasks
         self._wake.set()
 
     # ------------------------------------------------------------------ public API

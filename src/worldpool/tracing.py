@@ -114,7 +114,9 @@ def span(
     ``TracerProvider`` with an exporter is installed); without it, only the ids are made.
     """
     otel = _otel_trace()
-    if otel is None:
+    if otel is None or isinstance(otel.get_tracer_provider(), otel.ProxyTracerProvider):
+        # No OTel, or the API without a configured SDK: its spans would record nothing,
+        # and entering one costs ~25 us per task (context extract, tracer, span objects).
         with bind(traceparent=child_traceparent(traceparent)) as child:
             yield child or ""
         return
@@ -131,11 +133,19 @@ def span(
 
 
 def _otel_trace() -> Any | None:
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        return None
-    return trace
+    global _OTEL
+    if _OTEL is _UNSET:  # imported once: a failed import is not cached by Python
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            _OTEL = None
+        else:
+            _OTEL = trace
+    return _OTEL
+
+
+_UNSET: Any = object()
+_OTEL: Any = _UNSET
 
 
 def _extract_context(traceparent: str | None) -> Any | None:

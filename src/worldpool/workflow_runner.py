@@ -77,6 +77,7 @@ class WorkflowRunner(OrchestratorBase):
             for task in await self.backend.get_tasks(list(workflow.task_ids.values())):
                 if task is not None and task.status is TaskStatus.PENDING:
                     await self.backend.add_pending(task.id, task.spec.priority)
+                    self._local_queue = None
             await self._advance_workflow(workflow.id)
 
     async def _submit_step(self, spec: TaskSpec, upstream: dict[str, JSONValue]) -> None:
