@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -74,10 +73,6 @@ def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
             "; ".join(f"{v.plugin}: {v.reason}" for v in failing),
         )
     return table
-
-
-def render_events(lines: list[str]) -> Group:
-    return Group(*(Text(line) for line in lines))
 
 
 def clock(at: float) -> str:
