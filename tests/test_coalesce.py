@@ -39,11 +39,42 @@ async def test_a_failed_batch_fails_its_callers_only() -> None:
     assert results[1] == 2
 
 
-async def test_a_cancelled_caller_does_not_cancel_the_batch() -> None:
-    release = asyncio.Event()
-    seen: list[int] = []
+async def test_a_cancelled_caller_does_not_cancel_a_shared_batch() -> None:
+    gates = [asyncio.Event(), asyncio.Event()]  # one per batch
+    batches: list[list[int]] = []
 
     async def slow(items: list[int]) -> list[int]:
+        batches.append(items)
+        await gates[len(batches) - 1].wait()
+        return items
+
+    coalesce: Coalescer[int, int] = Coalescer(slow)
+    alone = asyncio.create_task(coalesce(1))  # nothing in flight: sent at once, alone
+    await asyncio.sleep(0)
+    second = asyncio.create_task(coalesce(2))  # these two wait and go out together
+    third = asyncio.create_task(coalesce(3))
+    await asyncio.sleep(0)
+    gates[0].set()
+    assert await alone == 1
+    for _ in range(10):  # bounded: until the shared batch is in flight
+        if len(batches) == 2:
+            break
+        await asyncio.sleep(0)
+    second.cancel()
+    gates[1].set()
+    assert await third == 3
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert batches == [[1], [2, 3]]
+
+
+async def test_a_lone_call_is_sent_from_its_callers_task_and_cancelled_with_it() -> None:
+    release = asyncio.Event()
+    seen: list[int] = []
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def slow(items: list[int]) -> list[int]:
+        tasks.append(asyncio.current_task())
         await release.wait()
         seen.extend(items)
         return items
@@ -51,11 +82,12 @@ async def test_a_cancelled_caller_does_not_cancel_the_batch() -> None:
     coalesce: Coalescer[int, int] = Coalescer(slow)
     first = asyncio.create_task(coalesce(1))
     await asyncio.sleep(0)
-    second = asyncio.create_task(coalesce(2))
+    second = asyncio.create_task(coalesce(2))  # queued behind the lone call
     await asyncio.sleep(0)
     first.cancel()
-    release.set()
-    assert await second == 2
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert seen == [1, 2]
+    release.set()
+    assert await second == 2, "the queued call still goes out"
+    assert seen == [2]
+    assert tasks[0] is first

@@ -22,20 +22,38 @@ class Coalescer(Generic[In, Out]):
 
     ``batch`` must return one output per input, in order. If it raises, every caller of
     that batch gets the exception. A caller cancelled while its batch is in flight does not
-    cancel the batch (the others still need it)."""
+    cancel the batch (the others still need it); a lone call sent from its caller's task is
+    that caller's alone, so cancelling it cancels just that call."""
 
     def __init__(self, batch: Callable[[list[In]], Awaitable[list[Out]]], max_batch: int = 500):
         self._batch = batch
         self._max = max_batch
         self._queue: list[tuple[In, asyncio.Future[Out]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._sending = False  # a lone call is in flight in its caller's task
 
     async def __call__(self, item: In) -> Out:
+        if not self._sending and (self._flusher is None or self._flusher.done()):
+            return await self._send_alone(item)
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._flusher is None or self._flusher.done():
+        if not self._sending and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.create_task(self._flush(), name="coalescer-flush")
         return await future  # cancelling it drops this caller only: the flusher runs on
+
+    async def _send_alone(self, item: In) -> Out:
+        """Nothing in flight: send this call at once from the caller's own task (no task
+        to schedule); calls arriving meanwhile go out together when it is back."""
+        self._sending = True
+        try:
+            outputs = await self._batch([item])
+        finally:
+            self._sending = False
+            if self._queue:
+                self._flusher = asyncio.create_task(self._flush(), name="coalescer-flush")
+        if len(outputs) != 1:
+            raise RuntimeError(f"a batch of 1 returned {len(outputs)}")
+        return outputs[0]
 
     async def _flush(self) -> None:
         while self._queue:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 
 from worldpool import geo, lifecycle
-from worldpool.backends.base import Dispatch
+from worldpool.backends.base import Dispatch, NewTask
 from worldpool.envelope import encode_envelope
 from worldpool.errors import ReservationError
 from worldpool.models import (
@@ -76,11 +77,9 @@ class Dispatcher(OrchestratorBase):
             await self._refresh_pool()
         free = self._free_slots()
         limit = max(MIN_PENDING_READ, PENDING_PER_SLOT * free)
-        ids = local = self._take_local_queue()
-        if ids is None:
-            self._queue_read_at = time.monotonic()
-            self._local_queue = []  # a submit from here on is either in the read or after it
-            ids = await self.backend.list_pending(limit)
+        self._queue_read_at = time.monotonic()
+        self._queue_empty = True  # a submit from here on is either in the read or after it
+        ids = await self.backend.list_pending(limit)
         self._backlog = len(ids) >= limit  # set again below for each task left queued
         if not ids:
             return 0
@@ -93,8 +92,6 @@ class Dispatcher(OrchestratorBase):
             for task_id in odd:
                 self._records.drop(task_id)
             records = await self._records_of(ids)
-        if local and len(records) > 1:  # the queue's order: highest priority, then oldest
-            records.sort(key=lambda r: -r.spec.priority if r is not None else 0)
         for record in records:
             if record is None:
                 continue
@@ -139,11 +136,65 @@ class Dispatcher(OrchestratorBase):
                 await self._put_task(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
         self._backlog = self._backlog and sent < len(ids)
-        if self._backlog:  # something is left queued: the next pass reads the queue
-            self._local_queue = None
+        if self._backlog:  # something is left queued: submits queue behind it
+            self._queue_empty = False
         if sent:  # another pass at once only if the queue was longer than what was read
             await self._notify(wake_dispatcher=len(ids) >= limit)
         return sent
+
+    async def _create(self, record: TaskRecord) -> TaskRecord | None:
+        """Store a new task (None if its id is taken): sent at once when it may be (see
+        :meth:`_route_at_submit`), queued for a dispatch pass otherwise. Concurrent submits
+        are coalesced into one backend call."""
+        event = self._event(EventKind.TASK_SUBMITTED, record, record.submitted_at,
+                            message=f"handler {record.spec.handler}",
+                            data={"spec": record.spec.model_dump(mode="json")})  # replayable
+        routed = await self._route_at_submit(record)
+        if routed is not None:  # cached as it will be once written (see dispatch_once)
+            routed.record.version = 2
+            self._records.put(routed.record)
+        outcome = await self._creates(NewTask(record, event, routed))
+        if routed is not None and not outcome.sent:
+            self._adjust_running(routed.worker_id, -1)
+            self._records.drop(record.id)
+            if outcome.reason:  # the snapshot was wrong about this worker
+                self._pool_read_at = 0.0
+        if outcome.conflict:
+            return None
+        if routed is not None and outcome.sent:
+            await self._notify(wake_dispatcher=False)
+            return routed.record
+        self._backlog = True
+        self._queue_empty = False
+        self._records.put(record)
+        await self._notify()
+        return record
+
+    async def _route_at_submit(self, record: TaskRecord) -> Dispatch | None:
+        """Route a new task in its submit call, so the submit also sends it (one round
+        trip, no dispatch pass), when that cannot pass anything by: the pending queue is
+        known to be empty (a recent pass read it and left nothing, and nothing was queued
+        since) and a worker can take the task now. Otherwise None: it is queued.
+
+        "Recent" bounds what another process may have queued unseen (it also calls
+        ``wake()`` through ``worldpool serve``): the dispatcher reads the queue at least
+        every idle interval, so a submit here passes such a task by for at most two."""
+        if (not self._queue_empty
+                or time.monotonic() - self._queue_read_at >= 2 * self._idle_s()):
+            return None
+        now = await self._now()
+        if record.not_before > now:
+            return None
+        if time.monotonic() - self._pool_read_at > POOL_REFRESH_S:
+            await self._refresh_pool()
+        decision = self.router.decide(await self._context(record, now), self.pool_snapshot)
+        if decision.winner is None:  # queued: the dispatcher says why, and later submits
+            self._queue_empty = False  # queue behind this one
+            return None
+        worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(decision.winner)]
+        self._adjust_running(worker.id, +1)
+        # Sent right after its creation, which makes the stored version 1.
+        return dataclasses.replace(self._plan(record, worker, decision, now), expect_version=1)
 
     def _plan(self, record: TaskRecord, worker: Worker, decision: RoutingDecision,
               now: float) -> Dispatch:
@@ -170,16 +221,6 @@ class Dispatcher(OrchestratorBase):
             log.warning("task %s was dispatched but never sent (orchestrator restart?); "
                         "re-routing it", record.id)
             await self._lose_attempt(record, "dispatch interrupted before the send")
-
-    def _take_local_queue(self) -> list[str] | None:
-        """The ids this replica queued since a pass read the queue and left it empty, or
-        None when the queue must be read (see ``OrchestratorBase._local_queue``)."""
-        local = self._local_queue
-        if (not local
-                or time.monotonic() - self._queue_read_at >= self._idle_s()):
-            return None
-        self._local_queue = []
-        return local
 
     def _free_slots(self) -> int:
         return sum(max(0, w.profile.max_concurrency - w.state.running)

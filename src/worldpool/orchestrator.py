@@ -70,6 +70,9 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
                 await task
         self._loops.clear()
         with contextlib.suppress(Exception):
+            await self.backend.ack_results(self._unacked_results)
+            self._unacked_results = []
+        with contextlib.suppress(Exception):
             await self.backend.release_lease(SWEEP_LEASE, self.name)
 
     async def __aenter__(self) -> Orchestrator:
@@ -81,7 +84,7 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the pending queue now (pool or queue changed)."""
-        self._local_queue = None  # something outside this replica may have queued tasks
+        self._queue_empty = False  # something outside this replica may have queued tasks
         self._wake.set()
 
     # ------------------------------------------------------------------ public API
@@ -95,10 +98,10 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
                 return await self.get_task(existing)
         record = TaskRecord(spec=spec, submitted_at=await self._now())
         record.meta["traceparent"] = new_traceparent()
-        if not await self._create(record):
+        created = await self._create(record)
+        if created is None:
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
-        await self._notify()
-        return record
+        return created
 
     async def submit_workflow(self, spec: WorkflowSpec) -> WorkflowRecord:
         """Validate the DAG, store it, and queue the steps that are ready."""
@@ -152,7 +155,6 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
         read_at = time.monotonic()  # a record this replica cached is current: no first read
         async with asyncio.timeout(timeout_s):
             while True:
-                seen = self._generation
                 cached = self._records.get(task_id)  # a finished record is final:
                 if cached is not None and cached.status.terminal:
                     self._records.drop(task_id)  # hand it over (nothing here reads it again)
@@ -164,7 +166,7 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
                     record = await self.get_task(task_id)
                     if record.status.terminal:
                         return record
-                await self._wait_change(0.5, seen)
+                await self._records.wait_terminal(task_id, 0.5)
 
     async def wait_workflow(self, workflow_id: str, timeout_s: float = 60.0) -> WorkflowStatus:
         async with asyncio.timeout(timeout_s):

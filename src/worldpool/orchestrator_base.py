@@ -19,7 +19,7 @@ import orjson
 
 from worldpool import lifecycle
 from worldpool.artifacts import ArtifactStore
-from worldpool.backends.base import Backend
+from worldpool.backends.base import Backend, DispatchOutcome, NewTask
 from worldpool.coalesce import Coalescer
 from worldpool.config import Settings
 from worldpool.errors import NotFoundError
@@ -55,6 +55,7 @@ class RecordCache:
     def __init__(self, limit: int = RECORD_CACHE_MAX) -> None:
         self._limit = limit
         self._by_id: dict[str, TaskRecord] = {}
+        self._watchers: dict[str, list[asyncio.Future[None]]] = {}
 
     def get(self, task_id: str) -> TaskRecord | None:
         return self._by_id.get(task_id)
@@ -68,9 +69,41 @@ class RecordCache:
         self._by_id[record.id] = record
         if len(self._by_id) > self._limit:
             del self._by_id[next(iter(self._by_id))]  # the oldest write
+        if record.status.terminal and record.id in self._watchers:
+            for future in self._watchers.pop(record.id):
+                _settle(future)
 
     def drop(self, task_id: str) -> None:
         self._by_id.pop(task_id, None)
+
+    async def wait_terminal(self, task_id: str, timeout_s: float) -> None:
+        """Return when a finished record of the task is put, or after ``timeout_s``."""
+        futures = self._watchers.setdefault(task_id, [])
+        try:
+            await _wait_for_settle(futures, timeout_s)
+        finally:
+            if not futures and self._watchers.get(task_id) is futures:
+                del self._watchers[task_id]
+
+
+async def _wait_for_settle(futures: list[asyncio.Future[None]], timeout_s: float) -> None:
+    """Add a future to ``futures`` and wait until it is settled or ``timeout_s`` passes
+    (cheaper than ``asyncio.wait_for``, which makes a task per call), then remove it."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    futures.append(future)
+    timer = loop.call_later(timeout_s, _settle, future)
+    try:
+        await future
+    finally:
+        timer.cancel()
+        with contextlib.suppress(ValueError):
+            futures.remove(future)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class OrchestratorBase:
@@ -94,25 +127,24 @@ class OrchestratorBase:
         self.pool_snapshot = PoolSnapshot()
         self._rng = random.Random(seed)
         self._wake = asyncio.Event()
-        self._changed = asyncio.Condition()
+        self._change_waiters: list[asyncio.Future[None]] = []
         self._loops: list[asyncio.Task[None]] = []
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
         self._stopping = False
         self._generation = 0  # bumped on every change, so waiters never miss a wake-up
         self._pool_read_at = 0.0  # monotonic time of the last pool refresh (0: refresh now)
         self._records = RecordCache()
-        self._creates: Coalescer[tuple[TaskRecord, Event], bool] = Coalescer(
+        self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(
             self.backend.create_tasks)
         # Whether the pending queue may hold tasks this replica could dispatch when a slot
         # comes back: results wake the dispatcher only then (else every result would cost
         # a pending-queue read). Set by submits, re-queues and passes that left tasks.
         self._backlog = True
-        # The tasks this replica queued since its last pass that read the pending queue and
-        # left it empty; None when the queue must be read (at start, after anything else
-        # queued a task: a retry, a failover, a workflow resume, a wake() from outside).
-        # The next pass dispatches these ids without reading the queue (one round trip
-        # less per task); a pass reads it anyway at least every DISPATCH_IDLE_S.
-        self._local_queue: list[str] | None = None
+        # Whether the pending queue is known to be empty: the last pass read it and left
+        # nothing, and nothing was queued since (a submit, a retry, a failover, a workflow
+        # resume, a wake() from outside). Only then may a submit send its task at once.
+        self._queue_empty = False
+        self._unacked_results: list[str] = []  # applied, acknowledged with the next read
         self._queue_read_at = 0.0  # monotonic time of the last pending-queue read
         self._clock_base = 0.0  # a backend clock reading ...
         self._clock_read_at = -CLOCK_RESYNC_S  # ... and the monotonic time it was taken
@@ -132,11 +164,9 @@ class OrchestratorBase:
     async def _wait_change(self, timeout_s: float, seen: int | None = None) -> None:
         """Wait for a change after generation ``seen`` (at once if one already happened
         while the caller was reading; None: the next change)."""
-        async with self._changed:
-            if seen is not None and self._generation != seen:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout_s)
+        if seen is not None and self._generation != seen:
+            return
+        await _wait_for_settle(self._change_waiters, timeout_s)
 
     async def _notify(self, wake_dispatcher: bool = True) -> None:
         """Something changed: wake the waiters (and the dispatcher, unless the change is
@@ -144,8 +174,9 @@ class OrchestratorBase:
         self._generation += 1
         if wake_dispatcher:
             self._wake.set()
-        async with self._changed:
-            self._changed.notify_all()
+        waiters, self._change_waiters = self._change_waiters, []
+        for future in waiters:
+            _settle(future)
 
     def _adjust_running(self, worker_id: str, delta: int) -> None:
         """Keep the local snapshot's slot count honest between refreshes."""
@@ -190,7 +221,7 @@ class OrchestratorBase:
             await self._advance_workflow(record.spec.workflow_id)
         elif record.status in (TaskStatus.PENDING, TaskStatus.RETRYING):
             await self.backend.add_pending(record.id, record.spec.priority)
-            self._local_queue = None
+            self._queue_empty = False
 
     async def _now(self) -> float:
         """The backend's clock for hot paths (submit, dispatch, results): where reading it is
@@ -225,19 +256,9 @@ class OrchestratorBase:
                 self._records.put(record)
         return [r if r is not None else read[i] for i, r in zip(task_ids, found, strict=True)]
 
-    async def _create(self, record: TaskRecord) -> bool:
-        """Store a new task, queue it and log TASK_SUBMITTED (one backend call)."""
-        spec = record.spec
-        event = self._event(EventKind.TASK_SUBMITTED, record, record.submitted_at,
-                            message=f"handler {spec.handler}",
-                            data={"spec": spec.model_dump(mode="json")})  # replayable
-        if not await self._creates((record, event)):  # coalesced with concurrent submits
-            return False
-        self._backlog = True
-        self._records.put(record)
-        if self._local_queue is not None:
-            self._local_queue.append(record.id)
-        return True
+    async def _create(self, record: TaskRecord) -> TaskRecord | None:
+        """Store a new task and queue it, or send it at once (see :mod:`.dispatch`)."""
+        raise NotImplementedError
 
     async def _after_transition(self, before: TaskRecord, after: TaskRecord, worker: str,
                                 at: float | None = None) -> None:
@@ -283,7 +304,7 @@ class OrchestratorBase:
         elif status in (TaskStatus.PENDING, TaskStatus.RETRYING):
             await self.backend.add_pending(after.id, after.spec.priority)
             self._backlog = True
-            self._local_queue = None
+            self._queue_empty = False
         elif status is TaskStatus.FAILED:
             await self.backend.dead_letter(worker, "failed", after.error or "",
                                            orjson.dumps({"task_id": after.id}))

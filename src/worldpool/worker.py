@@ -243,6 +243,8 @@ class WorkerRuntime:
             self._release_slots(free - len(deliveries))
             for delivery in deliveries:
                 await self._accept(delivery)
+            if deliveries:  # the runs just accepted start (and short ones report) before
+                await asyncio.sleep(0)  # the next read goes out
 
     def _release_slots(self, count: int) -> None:
         for _ in range(count):

@@ -77,15 +77,14 @@ class WorkflowRunner(OrchestratorBase):
             for task in await self.backend.get_tasks(list(workflow.task_ids.values())):
                 if task is not None and task.status is TaskStatus.PENDING:
                     await self.backend.add_pending(task.id, task.spec.priority)
-                    self._local_queue = None
+                    self._queue_empty = False
             await self._advance_workflow(workflow.id)
 
     async def _submit_step(self, spec: TaskSpec, upstream: dict[str, JSONValue]) -> None:
         record = TaskRecord(spec=spec, submitted_at=await self._now())
         record.meta["upstream"] = upstream
         record.meta["traceparent"] = new_traceparent()
-        if await self._create(record):
-            self._wake.set()
+        await self._create(record)
 
     async def _finish_workflow(self, record: WorkflowRecord, tasks: Iterable[TaskRecord]) -> None:
         for task in tasks:  # a failed step ends the workflow: stop its siblings

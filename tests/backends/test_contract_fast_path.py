@@ -8,7 +8,7 @@ import pytest
 from tests.backends.builders import profile, result, task
 from worldpool import lifecycle
 from worldpool.backends import Backend
-from worldpool.backends.base import Dispatch
+from worldpool.backends.base import Dispatch, NewTask
 from worldpool.models import (
     Event,
     EventKind,
@@ -237,13 +237,81 @@ async def test_create_tasks_creates_each_on_its_own(backend: Backend) -> None:
     assert await backend.create_task(taken, submitted.model_copy(update={"task_id": "taken"}))
 
     fresh, again = task("fresh"), task("taken")
-    created = await backend.create_tasks([
-        (fresh, submitted.model_copy(update={"task_id": "fresh"})),
-        (again, submitted.model_copy(update={"task_id": "again"})),
+    outcomes = await backend.create_tasks([
+        NewTask(fresh, submitted.model_copy(update={"task_id": "fresh"})),
+        NewTask(again, submitted.model_copy(update={"task_id": "again"})),
     ])
 
-    assert created == [True, False]
+    assert [(o.sent, o.conflict, o.reason) for o in outcomes] == [
+        (False, False, ""), (False, True, "")]
     assert fresh.version == 1
     assert await backend.list_pending() == ["taken", "fresh"]
     assert [e.task_id for e in await backend.read_events()] == ["taken", "fresh"]
     assert await backend.create_tasks([]) == []
+
+
+def submitted_event(task_id: str) -> Event:
+    return Event(kind=EventKind.TASK_SUBMITTED, task_id=task_id, at=1.0)
+
+
+async def test_create_tasks_dispatches_a_routed_task_in_the_same_step(backend: Backend) -> None:
+    await backend.register(profile("w1", slots=1))
+    record = task("t1", schedule_to_start_timeout_s=1.0)  # no longer applies once sent
+    routed = plan(record, expect=1)
+
+    [outcome] = await backend.create_tasks([NewTask(record, submitted_event("t1"), routed)])
+
+    assert outcome.sent and not outcome.conflict and outcome.delivery_id
+    assert (record.version, routed.record.version) == (1, 2)
+    stored = await backend.get_task("t1")
+    assert stored is not None
+    assert (stored.status, stored.worker_id, stored.attempt, stored.version) == (
+        TaskStatus.DISPATCHED, "w1", 1, 2)
+    assert await backend.list_pending() == []  # never queued
+    assert await slots_held(backend) == 1
+    [delivery] = await backend.receive("w1", 10)
+    assert (delivery.id, delivery.data, delivery.task_id) == (outcome.delivery_id, b"t1#1", "t1")
+    kinds = [(e.kind, e.task_id) for e in await backend.read_events()]
+    assert kinds == [(EventKind.TASK_SUBMITTED, "t1"), (EventKind.TASK_DISPATCHED, "t1")]
+    assert await backend.list_due_tasks(await backend.now() + 60) == []
+    # Fenced to the dispatched attempt like any dispatch.
+    assert await backend.complete(result("t1", "w1", 1)) is True
+
+
+async def test_create_tasks_queues_a_routed_task_its_worker_cannot_take(backend: Backend) -> None:
+    await backend.register(profile("w1", slots=1))
+    first, second = task("a"), task("b")
+
+    outcomes = await backend.create_tasks([
+        NewTask(first, submitted_event("a"), plan(first, expect=1)),
+        NewTask(second, submitted_event("b"), plan(second, expect=1)),  # no slot left
+        NewTask(task("c"), submitted_event("c"), plan(task("c"), "nobody", expect=1)),
+    ])
+
+    assert [o.sent for o in outcomes] == [True, False, False]
+    assert outcomes[1].reason == "all 1 slots are taken"
+    assert outcomes[2].reason == "no such worker is registered"
+    assert second.version == 1
+    stored = await backend.get_task("b")
+    assert stored is not None and (stored.status, stored.version) == (TaskStatus.PENDING, 1)
+    assert await backend.list_pending() == ["b", "c"]
+    assert [d.task_id for d in await backend.receive("w1", 10)] == ["a"]
+    dispatched = [e.task_id for e in await backend.read_events()
+                  if e.kind is EventKind.TASK_DISPATCHED]
+    assert dispatched == ["a"]
+
+
+async def test_create_tasks_never_dispatches_over_an_existing_task(backend: Backend) -> None:
+    await backend.register(profile("w1", slots=2))
+    existing = task("t1")
+    assert await backend.create_task(existing, submitted_event("t1"))  # version 1, queued
+    again = task("t1")
+
+    [outcome] = await backend.create_tasks([NewTask(again, submitted_event("t1"),
+                                                     plan(again, expect=1))])
+
+    assert outcome.conflict and not outcome.sent
+    stored = await backend.get_task("t1")
+    assert stored is not None and (stored.status, stored.version) == (TaskStatus.PENDING, 1)
+    assert await slots_held(backend) == 0
+    assert await backend.receive("w1", 10) == []

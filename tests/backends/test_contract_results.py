@@ -216,3 +216,26 @@ async def _receive_soon(backend: Backend, consumer: str, attempts: int = 4) -> l
             return got
         await asyncio.sleep(0.4)
     return []
+
+
+async def test_receive_results_acknowledges_what_it_is_given_first(
+    connect: Connect, backend: Backend
+) -> None:
+    # Given a consumer that applied two results and hands their ids to its next read
+    await backend.register(profile("w1", slots=3))
+    for i in range(2):
+        await dispatched(backend, f"t{i}")
+        assert await backend.complete(result(f"t{i}"))
+    applied = [m.id for m in await backend.receive_results("orch-1")]
+    assert len(applied) == 2
+    await dispatched(backend, "t2")
+    assert await backend.complete(result("t2"))
+
+    # When it reads again with them as ``ack`` (twice: the fast path follows the first)
+    later = await backend.receive_results("orch-1", ack=applied[:1])
+    assert [m.result.task_id for m in later] == ["t2"]
+    assert await backend.receive_results("orch-1", block_s=0.1, ack=applied[1:]) == []
+
+    # Then after a restart only the result it never acknowledged comes back
+    restarted = await connect()
+    assert [m.id for m in await restarted.receive_results("orch-1")] == [later[0].id]

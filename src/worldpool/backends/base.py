@@ -21,6 +21,7 @@ cause false failovers.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from worldpool.lifecycle import timeout_deadline
@@ -70,10 +71,26 @@ class Dispatch:
 
 
 @dataclass(frozen=True, slots=True)
+class NewTask:
+    """One submit for :meth:`Backend.create_tasks`: the new ``record`` (queued) and its
+    TASK_SUBMITTED ``event``; with ``dispatch``, the same task already routed
+    (``dispatch.expect_version`` is 1, the created record's version), to be sent in the
+    same step if its worker can take it: a submit and its dispatch in one round trip."""
+
+    record: TaskRecord
+    event: Event
+    dispatch: Dispatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DispatchOutcome:
     """What :meth:`Backend.dispatch_many` did with one :class:`Dispatch`: ``sent`` (with the
     delivery id), or nothing changed because the compare failed (``conflict``) or the
-    reservation was refused (``reason``, as a ReservationError would say)."""
+    reservation was refused (``reason``, as a ReservationError would say).
+
+    For :meth:`Backend.create_tasks`: ``conflict`` means a task with the id existed and
+    nothing changed; otherwise the task was created and either ``sent`` or queued (with
+    ``reason`` if its dispatch was refused)."""
 
     sent: bool
     delivery_id: str = ""
@@ -181,13 +198,16 @@ class Backend(ABC):
 
     @abstractmethod
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0
+        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         """Take queued results (each goes to one consumer of the group), waiting up to
         ``block_s`` for the first. Unacked results are redelivered to a consumer that calls
         with ``consumer`` again after a restart, and results another consumer took and left
         unacked for ``settings.results_claim_after_s`` (a dead replica) are claimed by this
-        one, so no result is stranded."""
+        one, so no result is stranded. ``ack``: results applied since the last call,
+        acknowledged first (as by :meth:`ack_results`), in the same round trip where the
+        backend can."""
 
     @abstractmethod
     async def ack_results(self, ids: list[str]) -> None:
@@ -218,16 +238,15 @@ class Backend(ABC):
         """Submit in one step: store ``record`` only if no task has its id (False and no
         change otherwise; on success its ``version`` becomes 1), queue it for routing at
         its spec's priority and append ``event``. One round trip where the backend can."""
-        if not await self.put_task(record, expect_version=0):
-            return False
-        await self.add_pending(record.id, record.spec.priority)
-        await self.append_event(event)
-        return True
+        return not (await self.create_tasks([NewTask(record, event)]))[0].conflict
 
-    async def create_tasks(self, items: list[tuple[TaskRecord, Event]]) -> list[bool]:
-        """:meth:`create_task` for each (record, event), in one round trip where the backend
-        can; each creation is still its own atomic step."""
-        return [await self.create_task(record, event) for record, event in items]
+    async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
+        """:meth:`create_task` for each :class:`NewTask`, in one round trip where the backend
+        can, each its own atomic step; an item with a ``dispatch`` is, in that same step,
+        dispatched as by :meth:`dispatch_many` instead of queued if its worker is ONLINE
+        with a free slot (its routed record stored with version 2, ``sent``), and queued
+        otherwise (``reason`` says why). ``conflict``: the id was taken, nothing changed."""
+        raise NotImplementedError(f"the {self.name} backend does not implement create_tasks")
 
     async def put_tasks(
         self,

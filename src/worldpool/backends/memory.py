@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from worldpool.backends.base import (
@@ -29,6 +29,7 @@ from worldpool.backends.base import (
     Delivery,
     Dispatch,
     DispatchOutcome,
+    NewTask,
     ResultMessage,
 )
 from worldpool.backends.memory_store import MemoryStore, clone
@@ -222,12 +223,16 @@ class MemoryBackend(Backend):
             if refused:
                 outcomes.append(DispatchOutcome(sent=False, reason=refused))
                 continue
-            self._put_task(item.record, item.expect_version)
-            delivery_id = self._send(item.worker_id, item.record.id, item.envelope)
-            self._s.pending.pop(item.record.id, None)
-            self._s.events.append(item.event)
-            outcomes.append(DispatchOutcome(sent=True, delivery_id=delivery_id))
+            outcomes.append(self._dispatch(item))
         return outcomes
+
+    def _dispatch(self, item: Dispatch) -> DispatchOutcome:
+        """Store the routed record, send it, dequeue it (the checks were made)."""
+        self._put_task(item.record, item.expect_version)
+        delivery_id = self._send(item.worker_id, item.record.id, item.envelope)
+        self._s.pending.pop(item.record.id, None)
+        self._s.events.append(item.event)
+        return DispatchOutcome(sent=True, delivery_id=delivery_id)
 
     async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         if ack is not None:
@@ -242,8 +247,10 @@ class MemoryBackend(Backend):
         return True
 
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0
+        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
+        await self.ack_results(list(ack))
         s = self._s
         if consumer not in self._recovered:
             # First calls of this client: hand back what this consumer took and never acked
@@ -305,13 +312,23 @@ class MemoryBackend(Backend):
             self._s.deadlines[record.id] = deadline
         return True
 
-    async def create_task(self, record: TaskRecord, event: Event) -> bool:
-        if record.id in self._s.tasks:
-            return False
-        self._put_task(record, 0)
-        await self.add_pending(record.id, record.spec.priority)  # no await inside: atomic
-        self._s.events.append(event)
-        return True
+    async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
+        outcomes = []
+        for item in items:  # no await inside: each item is atomic
+            record = item.record
+            if record.id in self._s.tasks:
+                outcomes.append(DispatchOutcome(sent=False, conflict=True))
+                continue
+            self._put_task(record, 0)
+            self._s.events.append(item.event)
+            refused = "" if item.dispatch is None else \
+                self._refusal(item.dispatch.worker_id, record.id)
+            if item.dispatch is None or refused:
+                self._queue(record.id, record.spec.priority)
+                outcomes.append(DispatchOutcome(sent=False, reason=refused))
+                continue
+            outcomes.append(self._dispatch(item.dispatch))
+        return outcomes
 
     async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
         due = sorted((d, i) for i, d in self._s.deadlines.items() if d <= now)[:limit]
@@ -352,6 +369,9 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ pending queue
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
+        self._queue(task_id, priority)
+
+    def _queue(self, task_id: str, priority: int) -> None:
         if task_id not in self._s.pending:
             self._s.pending[task_id] = (-priority, next(self._s.ids))
 

@@ -12,6 +12,7 @@ expiry), so skewed worker clocks cannot cause false failovers.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -239,9 +240,13 @@ class RedisBackend(RedisBatchCalls):
 
     @redis_errors
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0
+        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         results = self.keys.results
+        if consumer not in self._recovered or time.monotonic() >= self._next_claim_at:
+            await self.ack_results(list(ack))  # the rare paths: acknowledge on its own
+            ack = ()
         if consumer not in self._recovered:
             # First calls of this client: what this consumer took and never acked before a
             # restart ("0" reads the consumer's own pending entries), before anything new.
@@ -255,6 +260,17 @@ class RedisBackend(RedisBatchCalls):
         claimed = await self._claim_stale_results(consumer, max_count)
         if claimed:
             return claimed
+        if ack:  # acknowledge and read in one round trip
+            pipe = self._r.pipeline(transaction=False)
+            pipe.xack(results, RESULTS_GROUP, *ack)
+            pipe.xdel(results, *ack)
+            pipe.xreadgroup(RESULTS_GROUP, consumer, {results: ">"}, count=max_count,
+                            block=_block_ms(block_s))
+            *_, reply = await pipe.execute(raise_on_error=False)
+            if not isinstance(reply, Exception):
+                return self._results(list(reply[0][1]) if reply else [])
+            if "NOGROUP" not in str(reply):  # a missing group is made by the read below
+                raise reply
         entries = await self._read_group(results, RESULTS_GROUP, consumer, ">", max_count, block_s)
         return self._results(entries)
 

@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from redis.exceptions import NoScriptError, RedisError
 
-from worldpool.backends.base import Backend, Dispatch, DispatchOutcome
+from worldpool.backends.base import Backend, Dispatch, DispatchOutcome, NewTask
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.keys import Keys
 from worldpool.backends.redis.lua import Script, Scripts
@@ -136,32 +136,44 @@ class RedisBatchCalls(Backend):
         )
 
     @redis_errors
-    async def create_task(self, record: TaskRecord, event: Event) -> bool:
-        return (await self.create_tasks([(record, event)]))[0]
-
-    @redis_errors
-    async def create_tasks(self, items: list[tuple[TaskRecord, Event]]) -> list[bool]:
+    async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
         if not items:
             return []
         replies = await self._run_script_batch(
-            self._scripts.create_task, [self._create_args(r, e) for r, e in items])
-        for (record, _), created in zip(items, replies, strict=True):
-            if created:
-                record.version = 1
-        return [bool(created) for created in replies]
+            self._scripts.create_task, [self._create_args(item) for item in items])
+        outcomes = []
+        for item, reply in zip(items, replies, strict=True):
+            code = int(reply[0])
+            if code == 0:
+                outcomes.append(DispatchOutcome(sent=False, conflict=True))
+                continue
+            item.record.version = 1
+            if code == 2 and item.dispatch is not None:
+                item.dispatch.record.version = 2
+                outcomes.append(DispatchOutcome(sent=True, delivery_id=codec.text(reply[1])))
+            else:
+                outcomes.append(DispatchOutcome(sent=False, reason=codec.text(reply[1])))
+        return outcomes
 
-    def _create_args(self, record: TaskRecord, event: Event) -> tuple[list[str], list[Any]]:
+    def _create_args(self, item: NewTask) -> tuple[list[str], list[Any]]:
         """create_task.lua's keys and args (see the script for the layout)."""
         k = self.keys
+        record, routed = item.record, item.dispatch
         indexes = [k.tasks]
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
+        worker = routed.worker_id if routed else ""
+        send: list[Any] = ["", "", "", "", ""]
+        if routed is not None:
+            send = [codec.dump_record(routed.record), codec.deadline_arg(routed.record),
+                    routed.record.attempt, routed.envelope,
+                    routed.event.model_dump_json(exclude={"seq"})]
         return (
             [k.task(record.id), k.order, k.active, k.deadlines, k.pending, k.pending_seq,
-             k.events, *indexes],
+             k.events, k.worker(worker), k.slots(worker), k.queue(worker), *indexes],
             [record.id, codec.dump_record(record), codec.deadline_arg(record),
-             record.spec.priority, event.model_dump_json(exclude={"seq"}),
-             self.settings.event_log_max, *codec.fencing_fields(record)],
+             record.spec.priority, item.event.model_dump_json(exclude={"seq"}),
+             self.settings.event_log_max, worker, *send, *codec.fencing_fields(record)],
         )
 
     @redis_errors

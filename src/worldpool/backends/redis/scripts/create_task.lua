@@ -1,37 +1,71 @@
 -- create_task: a submit in one step: store a new task record (only if the id is unused),
--- index it, queue it for routing and append its TASK_SUBMITTED event.
+-- index it and append its TASK_SUBMITTED event; then either queue it for routing or, when
+-- the orchestrator routed it already (ARGV[7] names a worker) and that worker can take it,
+-- dispatch it in the same step (as dispatch.lua does): a submit and its dispatch cost one
+-- round trip.
 --
--- KEYS[1] t:{task}       hash  data, version, attempt, worker, terminal
--- KEYS[2] order          string counter giving first-put order
--- KEYS[3] active         set   non-terminal task ids
--- KEYS[4] deadlines      sorted set  task id -> next timeout deadline
--- KEYS[5] pending        sorted set  (see add_pending.lua)
--- KEYS[6] pending:seq    string counter
--- KEYS[7] events         stream (capped)
--- KEYS[8..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
+-- KEYS[1] t:{task}        hash  data, version, attempt, worker, terminal
+-- KEYS[2] order           string counter giving first-put order
+-- KEYS[3] active          set   non-terminal task ids
+-- KEYS[4] deadlines       sorted set  task id -> next timeout deadline
+-- KEYS[5] pending         sorted set  (see add_pending.lua)
+-- KEYS[6] pending:seq     string counter
+-- KEYS[7] events          stream (capped)
+-- KEYS[8] w:{worker}      hash  status, max         } the routed worker's keys; unused
+-- KEYS[9] slots:{worker}  set   task ids with a slot } (any name) without a dispatch
+-- KEYS[10] q:{worker}     stream                      }
+-- KEYS[11..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
 -- ARGV[1] task id, ARGV[2] record JSON (without its version), ARGV[3] timeout deadline
 -- ("" = none), ARGV[4] priority, ARGV[5] event JSON, ARGV[6] event log cap (exact MAXLEN),
--- ARGV[7..] the fencing field/value pairs (attempt, worker, terminal)
--- Returns 1 if created, 0 if a record with this id already exists (nothing changed).
+-- ARGV[7] routed worker id ("" = queue it), ARGV[8] routed record JSON, ARGV[9] its
+-- timeout deadline, ARGV[10] its attempt, ARGV[11] envelope, ARGV[12] TASK_DISPATCHED
+-- event JSON, ARGV[13..] the fencing field/value pairs (attempt, worker, terminal) of the
+-- queued record
+-- Returns {0} if a record with this id exists (nothing changed), {1, reason} if created
+-- and queued (reason "" without a dispatch, else why the worker could not take it), or
+-- {2, delivery id} if created and dispatched (the stored version is then 2).
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1)
-for i = 7, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  return {0}
 end
 redis.call('SADD', KEYS[3], ARGV[1])
+local order = redis.call('INCR', KEYS[2])
+for i = 11, #KEYS do
+  redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
+end
+redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[6], '*', 'e', ARGV[5])
+
+local refused = ''
+if ARGV[7] ~= '' then
+  local w = redis.call('HMGET', KEYS[8], 'status', 'max')
+  if not w[1] then
+    refused = 'no such worker is registered'
+  elseif w[1] ~= 'online' then
+    refused = 'the worker is ' .. w[1]
+  elseif redis.call('SCARD', KEYS[9]) >= tonumber(w[2]) then
+    refused = 'all ' .. w[2] .. ' slots are taken'
+  else
+    redis.call('SADD', KEYS[9], ARGV[1])
+    redis.call('HSET', KEYS[1], 'data', ARGV[8], 'version', 2, 'attempt', ARGV[10],
+      'worker', ARGV[7], 'terminal', '0')
+    if ARGV[9] ~= '' then
+      redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
+    end
+    local id = redis.call('XADD', KEYS[10], '*', 'd', ARGV[11], 't', ARGV[1])
+    redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[6], '*', 'e', ARGV[12])
+    return {2, id}
+  end
+end
+
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1)
+for i = 13, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-end
-local order = redis.call('INCR', KEYS[2])
-for i = 8, #KEYS do
-  redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
 end
 if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
   local seq = redis.call('INCR', KEYS[6])
   local score = (100 - tonumber(ARGV[4])) * 1000000000000 + seq
   redis.call('ZADD', KEYS[5], string.format('%d', score), ARGV[1])
 end
-redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[6], '*', 'e', ARGV[5])
-return 1
+return {1, refused}
