@@ -31,6 +31,7 @@ from worldpool.models import (
 )
 from worldpool.orchestrator_base import ACTIVE, OrchestratorBase
 from worldpool.routing import RoutingContext
+from worldpool.routing.construct import construct
 from worldpool.tracing import child_traceparent
 
 log = logging.getLogger("worldpool.orchestrator")
@@ -43,6 +44,7 @@ POOL_REFRESH_S = 0.25
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
 QUEUED = frozenset({TaskStatus.PENDING, TaskStatus.RETRYING})
+_ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
 class Dispatcher(OrchestratorBase):
@@ -232,20 +234,22 @@ class Dispatcher(OrchestratorBase):
         deadline = None
         if spec.execution_timeout_s is not None:
             deadline = time.time() + spec.execution_timeout_s
-        envelope = Envelope(
-            task_id=spec.id,
-            attempt=record.attempt,
-            handler=spec.handler,
-            payload=spec.payload,
-            inputs=spec.inputs,
-            deadline=deadline,
+        # Unvalidated: every value comes from the validated record (or is computed here).
+        envelope = construct(Envelope, _ENVELOPE_FIELDS, {
+            "task_id": spec.id,
+            "attempt": record.attempt,
+            "handler": spec.handler,
+            "payload": spec.payload,
+            "inputs": spec.inputs,
+            "deadline": deadline,
             # One trace per task: each attempt is a child span of the submit span.
-            traceparent=child_traceparent(record.meta.get("traceparent")),
-            workflow_id=spec.workflow_id,
-            step=spec.step,
-            upstream=record.meta.get("upstream", {}),
-            heartbeat_timeout_s=spec.heartbeat_timeout_s,
-        )
+            "traceparent": child_traceparent(record.meta.get("traceparent")),
+            "workflow_id": spec.workflow_id,
+            "step": spec.step,
+            "upstream": record.meta.get("upstream", {}),
+            "heartbeat_timeout_s": spec.heartbeat_timeout_s,
+            "signature": None,
+        })
         return encode_envelope(envelope, self.settings.secret)
 
     async def _mark_unschedulable(self, record: TaskRecord, decision: RoutingDecision,

@@ -32,7 +32,7 @@ def sign(envelope: Envelope, secret: str) -> str:
 def encode_envelope(envelope: Envelope, secret: str | None = None) -> bytes:
     if secret:
         envelope = envelope.model_copy(update={"signature": sign(envelope, secret)})
-    return orjson.dumps(envelope.model_dump(mode="json"))
+    return envelope.model_dump_json().encode()
 
 
 def peek_task(data: bytes) -> tuple[str, int] | None:

@@ -32,8 +32,10 @@ from worldpool.models import (
     WorkflowRecord,
 )
 from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
+from worldpool.routing.construct import construct
 
 SWEEP_LEASE = "sweep"
+_EVENT_FIELDS = frozenset(Event.model_fields) - {"seq"}
 ACTIVE = frozenset({TaskStatus.DISPATCHED, TaskStatus.RUNNING})
 
 
@@ -321,12 +323,13 @@ class OrchestratorBase:
                data: dict[str, JSONValue] | None = None) -> Event:
         # Unvalidated: every value comes from the (validated) record or from our own code,
         # and a task makes 3-4 events on the fast path. Events read back are validated.
-        return Event.model_construct(
-            kind=kind, task_id=record.id, workflow_id=record.spec.workflow_id,
-            step=record.spec.step, worker_id=worker_id or record.worker_id,
-            attempt=record.attempt or None, message=message,
-            data={"handler": record.spec.handler, **(data or {})}, at=at,
-        )
+        spec = record.spec
+        return construct(Event, _EVENT_FIELDS, {
+            "kind": kind, "at": at, "seq": None, "task_id": spec.id,
+            "workflow_id": spec.workflow_id, "step": spec.step,
+            "worker_id": worker_id or record.worker_id, "attempt": record.attempt or None,
+            "message": message, "data": {"handler": spec.handler, **(data or {})},
+        })
 
     async def _emit(self, kind: EventKind, record: TaskRecord, *, worker_id: str | None = None,
                     message: str = "", data: dict[str, JSONValue] | None = None,

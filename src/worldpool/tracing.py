@@ -23,8 +23,8 @@ import contextvars
 import importlib
 import logging
 import os
+import random
 import re
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,10 +92,12 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 
 def _nonzero_hex(nbytes: int) -> str:
+    # Ids need to be unique, not secret: the PRNG, as OpenTelemetry's own id generator
+    # does (os.urandom is a system call per id).
     while True:
-        value = secrets.token_hex(nbytes)
-        if value.strip("0"):
-            return value
+        value = random.getrandbits(nbytes * 8)
+        if value:
+            return f"{value:0{nbytes * 2}x}"
 
 
 # --------------------------------------------------------------------------- spans
