@@ -1,4 +1,5 @@
-"""Count Redis round trips made by this process: every command, and every pipeline as one.
+"""Count Redis round trips made by this process: every command, and every pipeline as one
+(commands on the Redis backend's fast lane included).
 
 Patched at the class level (``redis.asyncio``), so it sees every client the process makes.
 With ``WORLDPOOL_BENCH_COUNT_FILE`` set, a daemon thread writes the running count to that
@@ -14,6 +15,8 @@ from typing import Any
 
 from redis.asyncio.client import Pipeline, Redis
 
+from worldpool.backends.redis.lane import FastLane
+
 COUNT = [0]
 _installed = [False]
 
@@ -25,6 +28,7 @@ def install() -> None:
     _installed[0] = True
     execute_command: Any = Redis.execute_command
     execute: Any = Pipeline.execute
+    lane_execute: Any = FastLane.execute
 
     async def counted_command(self: Any, *args: Any, **kwargs: Any) -> Any:
         COUNT[0] += 1
@@ -34,8 +38,14 @@ def install() -> None:
         COUNT[0] += 1
         return await execute(self, *args, **kwargs)
 
+    async def counted_lane(self: Any, *args: Any) -> Any:
+        if not self._busy:  # a busy lane hands the call to the pool, counted there
+            COUNT[0] += 1
+        return await lane_execute(self, *args)
+
     Redis.execute_command = counted_command  # type: ignore[method-assign]
     Pipeline.execute = counted_execute  # type: ignore[method-assign]
+    FastLane.execute = counted_lane  # type: ignore[method-assign]
     path = os.environ.get("WORLDPOOL_BENCH_COUNT_FILE")
     if path:
         threading.Thread(target=_publish, args=(path,), daemon=True).start()

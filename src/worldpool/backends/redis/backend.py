@@ -88,6 +88,7 @@ class RedisBackend(RedisBatchCalls):
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            await self._scripts.lane.aclose()
             await self.client.aclose()
 
     @redis_errors

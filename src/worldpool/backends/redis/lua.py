@@ -17,6 +17,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from worldpool.backends.redis.lane import FastLane
+
 SCRIPT_NAMES = (
     "register",
     "heartbeat",
@@ -41,22 +43,24 @@ def source(name: str) -> str:
 
 
 class Script:
-    """One Lua script on one client: ``await script(keys=[...], args=[...])``."""
+    """One Lua script on one client: ``await script(keys=[...], args=[...])``, sent on the
+    client's :class:`FastLane` (or its pool when the lane is busy)."""
 
-    __slots__ = ("client", "script", "sha")
+    __slots__ = ("client", "lane", "script", "sha")
 
-    def __init__(self, client: Redis, script: str) -> None:
+    def __init__(self, client: Redis, script: str, lane: FastLane) -> None:
         self.client: Any = client
+        self.lane = lane
         self.script = script
         self.sha = hashlib.sha1(script.encode("utf-8")).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any] | None = None) -> Any:
         argv = args or []
         try:
-            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *argv)
+            return await self.lane.execute("EVALSHA", self.sha, len(keys), *keys, *argv)
         except NoScriptError:
             self.sha = await self.client.script_load(self.script)
-            return await self.client.execute_command("EVALSHA", self.sha, len(keys), *keys, *argv)
+            return await self.lane.execute("EVALSHA", self.sha, len(keys), *keys, *argv)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,10 @@ class Scripts:
     dispatch: Script
     create_task: Script
 
+    lane: FastLane
+
     @classmethod
     def load(cls, client: Redis) -> Scripts:
-        return cls(**{name: Script(client, source(name)) for name in SCRIPT_NAMES})
+        lane = FastLane(client)
+        return cls(lane=lane, **{name: Script(client, source(name), lane)
+                                 for name in SCRIPT_NAMES})

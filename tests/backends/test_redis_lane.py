@@ -1,0 +1,56 @@
+"""The Redis backend's fast lane: one connection for calls made one at a time, the pool for
+overlapping calls, and the pool's retries when the lane's connection is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.redis_server import RedisServer, redis_server, redis_server_session
+from worldpool.backends.redis.connection import connect
+from worldpool.backends.redis.lane import FastLane
+
+__all__ = ["redis_server", "redis_server_session"]  # fixtures used below
+
+SET_AND_ECHO = "redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1]"
+
+
+async def test_lone_calls_share_one_connection_and_overlapping_ones_use_the_pool(
+    redis_server_session: RedisServer,
+) -> None:
+    client = connect(redis_server_session.url)
+    lane = FastLane(client)
+    try:
+        first = await lane.execute("CLIENT", "ID")
+        second = await lane.execute("CLIENT", "ID")
+        assert first == second, "one connection for calls one at a time"
+
+        # Overlapping calls: one on the lane, the others through the pool, each its own reply.
+        replies = await asyncio.gather(*(lane.execute("EVAL", SET_AND_ECHO, 1, f"k{i}", i)
+                                         for i in range(5)))
+        assert replies == [str(i).encode() for i in range(5)]
+        ids = await asyncio.gather(*(lane.execute("CLIENT", "ID") for _ in range(3)))
+        assert ids[0] == first and len(set(ids)) > 1
+    finally:
+        await lane.aclose()
+        await client.aclose()
+
+
+async def test_a_lost_lane_connection_is_retried_through_the_pool_then_reopened(
+    redis_server: RedisServer,
+) -> None:
+    client = connect(redis_server.url)
+    lane = FastLane(client)
+    try:
+        before = await lane.execute("CLIENT", "ID")
+        await client.execute_command("CLIENT", "KILL", "ID", before)  # the lane's socket dies
+
+        assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "v") == b"v", \
+            "sent again through the pool"
+        after = await lane.execute("CLIENT", "ID")
+        assert after != before, "the lane reconnected"
+
+        redis_server.restart()  # a whole Redis restart: the pool's backoff rides it out
+        assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "w") == b"w"
+    finally:
+        await lane.aclose()
+        await client.aclose()
