@@ -37,6 +37,7 @@ from worldpool.backends.redis import RedisBackend
 from worldpool.config import Settings
 from worldpool.models import TaskSpec, TaskStatus
 from worldpool.orchestrator import Orchestrator
+from worldpool.process import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_ID = "bench-worker"
@@ -168,6 +169,7 @@ async def measure_worldpool(url: str, tasks: int, round_trips: int) -> Figures:
         try:
             async with Orchestrator(backend, settings, name="bench-orchestrator") as orch:
                 await wait_pool(orch, worker)
+                tune_gc()  # as `worldpool serve` does once it is up
                 trips = Trips(count_file, backend)
                 for _ in range(50):  # warm up connections, script caches, the worker
                     record = await orch.submit(TaskSpec(handler="noop"))

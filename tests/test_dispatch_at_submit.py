@@ -4,6 +4,9 @@ waits its turn (passes driven by hand, no loops running)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from worldpool.backends.base import DispatchOutcome, NewTask
@@ -112,3 +115,29 @@ async def test_a_slot_another_replica_took_sends_nothing_and_queues_the_task() -
     assert [d.task_id for d in await backend.receive("w1", 10)] == [theirs.id]
     assert here._pool_read_at == 0.0, "the snapshot was wrong: re-read it"
     assert await here.dispatch_once() == 0  # still no slot, and nothing sent twice
+
+
+async def test_serve_wakes_on_other_processes_submits_only() -> None:
+    from worldpool.serve import _wake_on_submissions
+
+    backend, here, other = await _setup()
+    await here.dispatch_once()
+    woken: list[int] = []
+    here.wake = lambda: woken.append(1)  # type: ignore[method-assign]
+    watcher = asyncio.create_task(_wake_on_submissions(backend, here))
+    try:
+        await asyncio.sleep(0.05)
+        mine = await here.submit(TaskSpec(handler="noop"))
+        assert mine.status is TaskStatus.DISPATCHED
+        await asyncio.sleep(0.2)
+        assert woken == [], "its own submit is no news to this replica"
+        await other.submit(TaskSpec(handler="noop"))
+        for _ in range(50):  # bounded: the watcher wakes it within a read
+            if woken:
+                break
+            await asyncio.sleep(0.02)
+        assert woken, "another replica's submit wakes the dispatcher"
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

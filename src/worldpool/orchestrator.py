@@ -82,6 +82,10 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def knows(self, task_id: str | None) -> bool:
+        """Whether this replica wrote the task's record lately (it submitted it, say)."""
+        return task_id is not None and self._records.get(task_id) is not None
+
     def wake(self) -> None:
         """Ask the dispatcher to look at the pending queue now (pool or queue changed)."""
         self._queue_empty = False  # something outside this replica may have queued tasks

@@ -40,6 +40,7 @@ ACTIVE = frozenset({TaskStatus.DISPATCHED, TaskStatus.RUNNING})
 
 
 RECORD_CACHE_MAX = 50_000
+FINISHED_CACHE_MAX = 2_000
 # How long a backend clock reading is extrapolated on hot paths before it is read again
 # (see OrchestratorBase._now). Drift of a monotonic clock over a second is microseconds.
 CLOCK_RESYNC_S = 1.0
@@ -52,31 +53,39 @@ class RecordCache:
     Safe because every write is compare-and-set on the version: a cached record that
     another writer (a replica, a cancel, the sweep) has since replaced fails its next write,
     which evicts it, and the caller re-reads. Cached records are shared: never mutate one
-    (the lifecycle functions copy)."""
+    (the lifecycle functions copy).
+
+    Finished records are kept apart and only the last FINISHED_CACHE_MAX of them (for
+    waiters, and so a late write of an older version is recognised): tens of thousands
+    of finished records kept alive for nothing made every full garbage collection walk
+    them, and throughput fell as tasks piled up."""
 
     def __init__(self, limit: int = RECORD_CACHE_MAX) -> None:
         self._limit = limit
-        self._by_id: dict[str, TaskRecord] = {}
+        self._live: dict[str, TaskRecord] = {}
+        self._finished: dict[str, TaskRecord] = {}
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
 
     def get(self, task_id: str) -> TaskRecord | None:
-        return self._by_id.get(task_id)
+        return self._live.get(task_id) or self._finished.get(task_id)
 
     def put(self, record: TaskRecord) -> None:
         """Remember ``record`` unless a newer version is cached already (a report applied
         while the dispatch that wrote the older one was still awaiting its reply)."""
-        cached = self._by_id.pop(record.id, None)
+        cached = self.get(record.id)
         if cached is not None and cached.version > record.version:
-            record = cached
-        self._by_id[record.id] = record
-        if len(self._by_id) > self._limit:
-            del self._by_id[next(iter(self._by_id))]  # the oldest write
-        if record.status.terminal and record.id in self._watchers:
-            for future in self._watchers.pop(record.id):
-                _settle(future)
+            return
+        self.drop(record.id)
+        if not record.status.terminal:
+            _put_bounded(self._live, record, self._limit)
+            return
+        _put_bounded(self._finished, record, FINISHED_CACHE_MAX)
+        for future in self._watchers.pop(record.id, ()):
+            _settle(future)
 
     def drop(self, task_id: str) -> None:
-        self._by_id.pop(task_id, None)
+        self._live.pop(task_id, None)
+        self._finished.pop(task_id, None)
 
     async def wait_terminal(self, task_id: str, timeout_s: float) -> None:
         """Return when a finished record of the task is put, or after ``timeout_s``."""
@@ -86,6 +95,12 @@ class RecordCache:
         finally:
             if not futures and self._watchers.get(task_id) is futures:
                 del self._watchers[task_id]
+
+
+def _put_bounded(table: dict[str, TaskRecord], record: TaskRecord, limit: int) -> None:
+    table[record.id] = record
+    if len(table) > limit:
+        del table[next(iter(table))]  # the oldest write
 
 
 async def _wait_for_settle(futures: list[asyncio.Future[None]], timeout_s: float) -> None:

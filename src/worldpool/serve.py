@@ -15,6 +15,7 @@ from worldpool.backends.base import Backend
 from worldpool.config import Settings
 from worldpool.models import EventKind
 from worldpool.orchestrator import Orchestrator
+from worldpool.process import tune_gc
 
 log = logging.getLogger("worldpool.serve")
 
@@ -32,6 +33,7 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
             if port:
                 server = await _start_api(orchestrator, settings, host, port, console)
             _next_steps(settings, host, port if server else 0, console)
+            tune_gc()
             await stop.wait()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -44,7 +46,9 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
 
 async def _wake_on_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
     """Wake the dispatcher as soon as another process (``worldpool submit``, a replica, the
-    API of another replica) submits a task, instead of on its next idle tick.
+    API of another replica) submits a task, instead of on its next idle tick. This
+    replica's own submits (its API's) wake nothing: it queued or sent them itself, and a
+    wake would stop the next submits from being sent at once.
 
     One blocking read of the event stream at a time: no polling, no extra work per task
     beyond reading its events once.
@@ -66,7 +70,8 @@ async def _wake_on_submissions(backend: Backend, orchestrator: Orchestrator) -> 
             continue
         if events:
             cursor = events[-1].seq
-            if any(e.kind is EventKind.TASK_SUBMITTED for e in events):
+            if any(e.kind is EventKind.TASK_SUBMITTED and not orchestrator.knows(e.task_id)
+                   for e in events):
                 orchestrator.wake()
 
 

@@ -153,6 +153,7 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
         problems = []
     if problems:
         raise WorkerRefused("refusing to start: " + "; ".join(problems))
+    from worldpool.process import tune_gc
     from worldpool.serve import stop_on_signals
 
     stop = stop_on_signals()
@@ -164,6 +165,7 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
             cached = WorkspaceCache(options.workspace_cache).keys()
         runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
         await runtime.start()
+        tune_gc()
         console.print(f"worker {profile.id} online in {profile.location.region} with "
                       f"{len(handlers)} handlers, {profile.max_concurrency} slots")
         await stop.wait()

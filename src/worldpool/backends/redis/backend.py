@@ -27,6 +27,7 @@ from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
+from worldpool.backends.redis.lane import FastLane
 from worldpool.backends.redis.lua import Scripts
 from worldpool.config import Settings
 from worldpool.errors import ConfigError, NotFoundError, ReservationError
@@ -50,6 +51,15 @@ def _block_ms(block_s: float) -> int | None:
     return max(1, int(block_s * 1000)) if block_s > 0 else None
 
 
+def _xreadgroup(stream: str, group: str, consumer: str, start: bytes | str, count: int,
+                block_s: float) -> tuple[Any, ...]:
+    """The XREADGROUP command of one stream, as sent on a :class:`FastLane`."""
+    block = _block_ms(block_s)
+    blocking = () if block is None else ("BLOCK", block)
+    return ("XREADGROUP", "GROUP", group, consumer, "COUNT", count, *blocking,
+            "STREAMS", stream, start)
+
+
 class RedisBackend(RedisBatchCalls):
     """The :class:`Backend` contract on Redis ≥ 7 (or Valkey). Build with :meth:`from_url`."""
 
@@ -65,6 +75,9 @@ class RedisBackend(RedisBatchCalls):
         self.keys = Keys.for_namespace(self.settings.namespace)
         self.url = redact(url) if url else "Redis"
         self._scripts = Scripts.load(client)
+        # The blocking reads of the hot loops (a worker's deliveries, the results) get a
+        # lane of their own, so a read waiting for work never holds up the scripts' lane.
+        self._reads = FastLane(client)
         self._closed = False
         # Results consumers of this client that drained their backlog from before a restart,
         # and how far each one got through it (the same recovery as the memory backend).
@@ -89,6 +102,7 @@ class RedisBackend(RedisBatchCalls):
         if not self._closed:
             self._closed = True
             await self._scripts.lane.aclose()
+            await self._reads.aclose()
             await self.client.aclose()
 
     @redis_errors
@@ -262,12 +276,9 @@ class RedisBackend(RedisBatchCalls):
         if claimed:
             return claimed
         if ack:  # acknowledge and read in one round trip
-            pipe = self._r.pipeline(transaction=False)
-            pipe.xack(results, RESULTS_GROUP, *ack)
-            pipe.xdel(results, *ack)
-            pipe.xreadgroup(RESULTS_GROUP, consumer, {results: ">"}, count=max_count,
-                            block=_block_ms(block_s))
-            *_, reply = await pipe.execute(raise_on_error=False)
+            *_, reply = await self._reads.pipeline(
+                ("XACK", results, RESULTS_GROUP, *ack), ("XDEL", results, *ack),
+                _xreadgroup(results, RESULTS_GROUP, consumer, ">", max_count, block_s))
             if not isinstance(reply, Exception):
                 return self._results(list(reply[0][1]) if reply else [])
             if "NOGROUP" not in str(reply):  # a missing group is made by the read below
@@ -319,9 +330,8 @@ class RedisBackend(RedisBatchCalls):
         that restarted without persistence) instead of failing."""
         for _ in range(2):
             try:
-                reply = await self._r.xreadgroup(
-                    group, consumer, {stream: start}, count=count, block=_block_ms(block_s)
-                )
+                reply = await self._reads.execute(
+                    *_xreadgroup(stream, group, consumer, start, count, block_s))
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
