@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 
@@ -196,10 +195,12 @@ class Dispatcher(OrchestratorBase):
         worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(decision.winner)]
         self._adjust_running(worker.id, +1)
         # Sent right after its creation, which makes the stored version 1.
-        return dataclasses.replace(self._plan(record, worker, decision, now), expect_version=1)
+        return self._plan(record, worker, decision, now, expect_version=1)
 
     def _plan(self, record: TaskRecord, worker: Worker, decision: RoutingDecision,
-              now: float) -> Dispatch:
+              now: float, expect_version: int | None = None) -> Dispatch:
+        """The dispatch of ``record`` to ``worker``, compare-and-set on ``expect_version``
+        (default: the record's own version)."""
         nxt = lifecycle.dispatched(record, worker.id, worker.profile.location.region, now)
         nxt.decision = decision
         failover = bool(record.attempts) and (record.attempts[-1].error or "").startswith(
@@ -208,7 +209,8 @@ class Dispatcher(OrchestratorBase):
                             message=_why(decision),
                             data={"region": worker.profile.location.region,
                                   "failover": failover, "runner_up": decision.runner_up})
-        return Dispatch(record=nxt, expect_version=record.version, worker_id=worker.id,
+        expect = record.version if expect_version is None else expect_version
+        return Dispatch(record=nxt, expect_version=expect, worker_id=worker.id,
                         envelope=self._envelope(nxt), event=event)
 
     async def _check_interrupted_dispatch(self, record: TaskRecord, now: float) -> None:
