@@ -28,7 +28,7 @@ def install() -> None:
     _installed[0] = True
     execute_command: Any = Redis.execute_command
     execute: Any = Pipeline.execute
-    lane_execute: Any = FastLane.execute
+    lane_send: Any = FastLane._send
 
     async def counted_command(self: Any, *args: Any, **kwargs: Any) -> Any:
         COUNT[0] += 1
@@ -38,14 +38,14 @@ def install() -> None:
         COUNT[0] += 1
         return await execute(self, *args, **kwargs)
 
-    async def counted_lane(self: Any, *args: Any) -> Any:
+    async def counted_lane(self: Any, *args: Any, **kwargs: Any) -> Any:
         if not self._busy:  # a busy lane hands the call to the pool, counted there
             COUNT[0] += 1
-        return await lane_execute(self, *args)
+        return await lane_send(self, *args, **kwargs)
 
     Redis.execute_command = counted_command  # type: ignore[method-assign]
     Pipeline.execute = counted_execute  # type: ignore[method-assign]
-    FastLane.execute = counted_lane  # type: ignore[method-assign]
+    FastLane._send = counted_lane  # type: ignore[method-assign]
     path = os.environ.get("WORLDPOOL_BENCH_COUNT_FILE")
     if path:
         threading.Thread(target=_publish, args=(path,), daemon=True).start()
