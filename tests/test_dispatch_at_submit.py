@@ -12,6 +12,7 @@ import pytest
 from worldpool.backends.base import DispatchOutcome, NewTask
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS
+from worldpool.errors import BackendError
 from worldpool.models import EventKind, TaskSpec, TaskStatus
 from worldpool.orchestrator import Orchestrator
 from worldpool.testing import make_worker
@@ -22,6 +23,7 @@ class CountingBackend(MemoryBackend):
 
     reads = 0
     creates = 0
+    fail_creates = False
 
     async def list_pending(self, limit: int = 1000) -> list[str]:
         self.reads += 1
@@ -29,6 +31,8 @@ class CountingBackend(MemoryBackend):
 
     async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
         self.creates += 1
+        if self.fail_creates:
+            raise BackendError("Redis went away")
         return await super().create_tasks(items)
 
 
@@ -141,3 +145,17 @@ async def test_serve_wakes_on_other_processes_submits_only() -> None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+async def test_a_failed_submit_assumes_nothing_was_sent() -> None:
+    backend, here, _ = await _setup(slots=1)
+    await here.dispatch_once()
+    backend.fail_creates = True
+    spec = TaskSpec(handler="noop")
+    with pytest.raises(BackendError):
+        await here.submit(spec)
+
+    assert not here.knows(spec.id), "no record cached as sent"
+    [worker] = here.pool_snapshot.workers
+    assert worker.state.running == 0, "the slot taken locally is given back"
+    assert here._pool_read_at == 0.0

@@ -154,12 +154,14 @@ class Dispatcher(OrchestratorBase):
         if routed is not None:  # cached as it will be once written (see dispatch_once)
             routed.record.version = 2
             self._records.put(routed.record)
-        outcome = await self._creates(NewTask(record, event, routed))
+        try:
+            outcome = await self._creates(NewTask(record, event, routed))
+        except BaseException:
+            if routed is not None:  # sent or not, unknown: assume nothing
+                self._unroute(routed, stale_pool=True)
+            raise
         if routed is not None and not outcome.sent:
-            self._adjust_running(routed.worker_id, -1)
-            self._records.drop(record.id)
-            if outcome.reason:  # the snapshot was wrong about this worker
-                self._pool_read_at = 0.0
+            self._unroute(routed, stale_pool=bool(outcome.reason))
         if outcome.conflict:
             return None
         if routed is not None and outcome.sent:
@@ -170,6 +172,14 @@ class Dispatcher(OrchestratorBase):
         self._records.put(record)
         await self._notify()
         return record
+
+    def _unroute(self, routed: Dispatch, stale_pool: bool) -> None:
+        """A submit's send did not happen: the slot taken locally and the record cached as
+        sent are not so. ``stale_pool``: the snapshot was wrong about the worker."""
+        self._adjust_running(routed.worker_id, -1)
+        self._records.drop(routed.record.id)
+        if stale_pool:
+            self._pool_read_at = 0.0
 
     async def _route_at_submit(self, record: TaskRecord) -> Dispatch | None:
         """Route a new task in its submit call, so the submit also sends it (one round
