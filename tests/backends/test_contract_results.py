@@ -31,6 +31,17 @@ async def drain(backend: Backend, consumer: str = "orch") -> list[str]:
     raise AssertionError("results never ran dry")
 
 
+async def reported(backend: Backend, n: int, consumer: str) -> list[ResultMessage]:
+    """``n`` tasks dispatched to a 3-slot w1 and reported; ``consumer`` takes the reports."""
+    await backend.register(profile("w1", slots=3))
+    for i in range(n):
+        await dispatched(backend, f"t{i}")
+        assert await backend.complete(result(f"t{i}"))
+    taken = await backend.receive_results(consumer)
+    assert len(taken) == n
+    return taken
+
+
 @pytest.fixture
 async def with_task(backend: Backend) -> Backend:
     await backend.register(profile("w1", slots=2))
@@ -164,12 +175,7 @@ async def test_unacked_results_are_redelivered_after_restart(
     connect: Connect, backend: Backend
 ) -> None:
     # Given a consumer that took three results and acked only one before it died
-    await backend.register(profile("w1", slots=3))
-    for i in range(3):
-        await dispatched(backend, f"t{i}")
-        assert await backend.complete(result(f"t{i}"))
-    taken = await backend.receive_results("orch-1")
-    assert len(taken) == 3
+    taken = await reported(backend, 3, consumer="orch-1")
     await backend.ack_results([taken[0].id])
     assert await backend.receive_results("orch-1") == []
 
@@ -222,12 +228,7 @@ async def test_receive_results_acknowledges_what_it_is_given_first(
     connect: Connect, backend: Backend
 ) -> None:
     # Given a consumer that applied two results and hands their ids to its next read
-    await backend.register(profile("w1", slots=3))
-    for i in range(2):
-        await dispatched(backend, f"t{i}")
-        assert await backend.complete(result(f"t{i}"))
-    applied = [m.id for m in await backend.receive_results("orch-1")]
-    assert len(applied) == 2
+    applied = [m.id for m in await reported(backend, 2, consumer="orch-1")]
     await dispatched(backend, "t2")
     assert await backend.complete(result("t2"))
 

@@ -4,6 +4,11 @@ overlapping calls, and the pool's retries when the lane's connection is lost."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.exceptions import ResponseError
 
 from tests.redis_server import RedisServer, redis_server, redis_server_session
 from worldpool.backends.redis.connection import connect
@@ -14,12 +19,21 @@ __all__ = ["redis_server", "redis_server_session"]  # fixtures used below
 SET_AND_ECHO = "redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1]"
 
 
+@asynccontextmanager
+async def lane_on(url: str) -> AsyncIterator[tuple[Any, FastLane]]:
+    client = connect(url)
+    lane = FastLane(client)
+    try:
+        yield client, lane
+    finally:
+        await lane.aclose()
+        await client.aclose()
+
+
 async def test_lone_calls_share_one_connection_and_overlapping_ones_use_the_pool(
     redis_server_session: RedisServer,
 ) -> None:
-    client = connect(redis_server_session.url)
-    lane = FastLane(client)
-    try:
+    async with lane_on(redis_server_session.url) as (_, lane):
         first = await lane.execute("CLIENT", "ID")
         second = await lane.execute("CLIENT", "ID")
         assert first == second, "one connection for calls one at a time"
@@ -30,17 +44,24 @@ async def test_lone_calls_share_one_connection_and_overlapping_ones_use_the_pool
         assert replies == [str(i).encode() for i in range(5)]
         ids = await asyncio.gather(*(lane.execute("CLIENT", "ID") for _ in range(3)))
         assert ids[0] == first and len(set(ids)) > 1
-    finally:
-        await lane.aclose()
-        await client.aclose()
+
+
+async def test_a_pipeline_reads_every_reply_even_after_an_error(
+    redis_server_session: RedisServer,
+) -> None:
+    async with lane_on(redis_server_session.url) as (_, lane):
+        ok, failed, echoed = await lane.pipeline(
+            ("EVAL", SET_AND_ECHO, 1, "k", "a"), ("INCR", "k"),  # "a" is no integer
+            ("EVAL", SET_AND_ECHO, 1, "k", "b"))
+        assert (ok, echoed) == (b"a", b"b")
+        assert isinstance(failed, ResponseError) and "not an integer" in str(failed)
+        assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "c") == b"c", "still in step"
 
 
 async def test_a_lost_lane_connection_is_retried_through_the_pool_then_reopened(
     redis_server: RedisServer,
 ) -> None:
-    client = connect(redis_server.url)
-    lane = FastLane(client)
-    try:
+    async with lane_on(redis_server.url) as (client, lane):
         before = await lane.execute("CLIENT", "ID")
         await client.execute_command("CLIENT", "KILL", "ID", before)  # the lane's socket dies
 
@@ -51,6 +72,3 @@ async def test_a_lost_lane_connection_is_retried_through_the_pool_then_reopened(
 
         redis_server.restart()  # a whole Redis restart: the pool's backoff rides it out
         assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "w") == b"w"
-    finally:
-        await lane.aclose()
-        await client.aclose()
