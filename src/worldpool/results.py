@@ -44,7 +44,10 @@ class ResultsApplier(OrchestratorBase):
         for result in results:
             by_task.setdefault(result.task_id, []).append(result)
         ids = list(by_task)
-        records, now = await asyncio.gather(self._records_of(ids), self._now())
+        # One after the other: both usually answer from memory, and a gather would wrap
+        # each in a task and cost an event-loop pass on every batch.
+        records = await self._records_of(ids)
+        now = await self._now()
         planned: list[tuple[TaskRecord, list[tuple[TaskRecord, TaskRecord, str]]]] = []
         for task_id, record in zip(ids, records, strict=True):
             if record is None:
