@@ -140,3 +140,35 @@ def test_config_from_environment_with_lists_and_overrides() -> None:
     assert cfg.vnc_public_host == "browser-1.example.net"
     with pytest.raises(ConfigError, match="action_timeout_ms"):
         BrowserConfig.from_env({"WORLDPOOL_BROWSER_ACTION_TIMEOUT_MS": "soon"})
+
+
+class _NavigatingPage:
+    """A page whose first evaluate() loses its context to a navigation (a test double)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.settled = 0
+
+    async def evaluate(self, expression: str) -> str:
+        from playwright.async_api import Error
+
+        if self.failures:
+            self.failures -= 1
+            raise Error("Page.evaluate: Execution context was destroyed, most likely because "
+                        "of a navigation")
+        return f"value of {expression}"
+
+    async def wait_for_load_state(self, state: str, timeout: int) -> None:  # noqa: ASYNC109
+        self.settled += 1
+
+
+async def test_evaluate_runs_again_once_a_navigation_has_settled() -> None:
+    page = _NavigatingPage(failures=1)
+    assert await browser._evaluate(page, "location.hostname", 1000) == \
+        "value of location.hostname"
+    assert page.settled == 1
+
+    endless = _NavigatingPage(failures=100)  # a page that never stops navigating: bounded
+    with pytest.raises(Exception, match="Execution context was destroyed"):
+        await browser._evaluate(endless, "1", 1000)
+    assert endless.settled == browser.NAVIGATION_RETRIES

@@ -57,6 +57,7 @@ LAUNCH_ARGS = (
 )
 MAX_CONSOLE_LINES = 500
 MAX_EVALUATION_BYTES = 64 * 1024
+NAVIGATION_RETRIES = 3  # evaluate() runs again at most this often after a navigation
 FAILURE_SCREENSHOT = "failure-screenshot.png"
 ENV_PREFIX = "WORLDPOOL_BROWSER_"
 _LIST_FIELDS = {"extra_args", "allowed_schemes", "allowed_hosts"}
@@ -241,12 +242,29 @@ class _Session:
                 await page.get_by_text(str(action.text)).first.wait_for(
                     state=action.state, timeout=timeout_ms)
         elif isinstance(action, Evaluate):
-            self.evaluations.append(_json_safe(await page.evaluate(action.expression)))
+            value = await _evaluate(page, action.expression, timeout_ms)
+            self.evaluations.append(_json_safe(value))
         elif isinstance(action, Screenshot):
             png = await page.screenshot(full_page=action.full_page, timeout=timeout_ms)
             self.ctx.store(action.artifact_name, png, "image/png")
             self.screenshots.append(action.artifact_name)
             self.ctx.set_meta("screenshot", action.artifact_name)
+
+
+async def _evaluate(page: Any, expression: str, timeout_ms: int) -> Any:
+    """``page.evaluate``, run again once the page has settled when a navigation (a link the
+    last click followed, a redirect, a blocked request's error page) destroyed the context
+    it was running in."""
+    from playwright.async_api import Error as PlaywrightError  # the optional extra
+
+    for _ in range(NAVIGATION_RETRIES):
+        try:
+            return await page.evaluate(expression)
+        except PlaywrightError as exc:
+            if "Execution context was destroyed" not in str(exc):
+                raise
+            await page.wait_for_load_state("domcontentloaded", timeout=timeout_ms)
+    return await page.evaluate(expression)
 
 
 def _parse_payload(payload: Mapping[str, Any]) -> tuple[BrowserPayload, list[Action]]:
