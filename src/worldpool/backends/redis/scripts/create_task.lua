@@ -56,10 +56,7 @@ if ARGV[7] ~= '' then
   end
 end
 
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1)
-for i = 13, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 13, #ARGV))
 if ARGV[3] ~= '' then
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 end

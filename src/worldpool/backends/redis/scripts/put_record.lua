@@ -22,10 +22,7 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
 end
 local new = cur + 1
 local n = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new)
-for i = 8 + n, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-end
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new, unpack(ARGV, 8 + n, #ARGV))
 if ARGV[4] == 'add' then
   redis.call('SADD', KEYS[3], ARGV[2])
 elseif ARGV[4] == 'rem' then
