@@ -13,8 +13,9 @@ from worldpool.backends.base import DispatchOutcome, NewTask
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS
 from worldpool.errors import BackendError
-from worldpool.models import EventKind, TaskSpec, TaskStatus
+from worldpool.models import EventKind, RoutingDecision, TaskSpec, TaskStatus
 from worldpool.orchestrator import Orchestrator
+from worldpool.routing import PoolSnapshot, Router, RoutingContext
 from worldpool.testing import make_worker
 
 
@@ -159,3 +160,19 @@ async def test_a_failed_submit_assumes_nothing_was_sent() -> None:
     [worker] = here.pool_snapshot.workers
     assert worker.state.running == 0, "the slot taken locally is given back"
     assert here._pool_read_at == 0.0
+
+
+async def test_a_routing_failure_at_submit_queues_the_task() -> None:
+    class BrokenRouter(Router):
+        def decide(self, ctx: RoutingContext, pool: PoolSnapshot) -> RoutingDecision:
+            raise RuntimeError("a plugin's bug")
+
+    backend = CountingBackend(FAST_SETTINGS)
+    await backend.register(make_worker("w1", handlers=["noop"], max_concurrency=4))
+    here = Orchestrator(backend, FAST_SETTINGS, name="here", router=BrokenRouter())
+    await here.dispatch_once()
+
+    record = await here.submit(TaskSpec(handler="noop"))
+
+    assert record.status is TaskStatus.PENDING, "accepted and queued, not lost"
+    assert await backend.list_pending() == [record.id]

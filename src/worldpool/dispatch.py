@@ -198,9 +198,13 @@ class Dispatcher(OrchestratorBase):
             return None
         if time.monotonic() - self._pool_read_at > POOL_REFRESH_S:
             await self._refresh_pool()
-        decision = self.router.decide(await self._context(record, now), self.pool_snapshot)
-        if decision.winner is None:  # queued: the dispatcher says why, and later submits
-            self._queue_empty = False  # queue behind this one
+        try:
+            decision = self.router.decide(await self._context(record, now), self.pool_snapshot)
+        except Exception:  # a routing plugin's bug must not lose the submit: queue it
+            log.exception("routing task %s at submit failed; queueing it", record.id)
+            decision = None
+        if decision is None or decision.winner is None:  # queued (the dispatcher says why),
+            self._queue_empty = False  # and later submits queue behind it
             return None
         worker = self.pool_snapshot.workers[self.pool_snapshot.row_of(decision.winner)]
         self._adjust_running(worker.id, +1)
