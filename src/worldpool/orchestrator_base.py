@@ -67,7 +67,8 @@ class RecordCache:
         self._watchers: dict[str, list[asyncio.Future[None]]] = {}
 
     def get(self, task_id: str) -> TaskRecord | None:
-        return self._live.get(task_id) or self._finished.get(task_id)
+        record = self._live.get(task_id)
+        return record if record is not None else self._finished.get(task_id)
 
     def put(self, record: TaskRecord) -> None:
         """Remember ``record`` unless a newer version is cached already (a report applied
