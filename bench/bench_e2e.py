@@ -1,7 +1,8 @@
 """End-to-end figures with real processes: ``python -m bench.bench_e2e``.
 
 Starts its own ``redis-server`` (free loopback port, no persistence), one orchestrator in
-this process and ONE worker process (``worldpool worker --no-builtin --handlers
+this process (with what ``worldpool serve`` runs beside it: the submission watcher and the
+GC tuning; not the HTTP API) and ONE worker process (``worldpool worker --no-builtin --handlers
 bench.noop_handlers:HANDLERS --max-concurrency 64``, run through :mod:`bench.e2e_worker`
 so its Redis round trips can be counted), then measures:
 
@@ -38,6 +39,7 @@ from worldpool.config import Settings
 from worldpool.models import TaskSpec, TaskStatus
 from worldpool.orchestrator import Orchestrator
 from worldpool.process import tune_gc
+from worldpool.serve import watch_submissions
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_ID = "bench-worker"
@@ -169,13 +171,16 @@ async def measure_worldpool(url: str, tasks: int, round_trips: int) -> Figures:
         try:
             async with Orchestrator(backend, settings, name="bench-orchestrator") as orch:
                 await wait_pool(orch, worker)
-                tune_gc()  # as `worldpool serve` does once it is up
+                # What `worldpool serve` runs beside the orchestrator (its API aside).
+                watcher = asyncio.create_task(watch_submissions(backend, orch))
+                tune_gc()
                 trips = Trips(count_file, backend)
                 for _ in range(50):  # warm up connections, script caches, the worker
                     record = await orch.submit(TaskSpec(handler="noop"))
                     await orch.wait_task(record.id, timeout_s=30)
                 await round_trip(orch, trips, round_trips, figures)
                 await throughput(orch, url, trips, tasks, figures)
+                watcher.cancel()
         finally:
             worker.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

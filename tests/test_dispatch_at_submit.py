@@ -123,13 +123,13 @@ async def test_a_slot_another_replica_took_sends_nothing_and_queues_the_task() -
 
 
 async def test_serve_wakes_on_other_processes_submits_only() -> None:
-    from worldpool.serve import _wake_on_submissions
+    from worldpool.serve import watch_submissions
 
     backend, here, other = await _setup()
     await here.dispatch_once()
     woken: list[int] = []
     here.wake = lambda: woken.append(1)  # type: ignore[method-assign]
-    watcher = asyncio.create_task(_wake_on_submissions(backend, here))
+    watcher = asyncio.create_task(watch_submissions(backend, here))
     try:
         await asyncio.sleep(0.05)
         mine = await here.submit(TaskSpec(handler="noop"))

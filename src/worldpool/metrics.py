@@ -262,17 +262,26 @@ class Metrics:
                     next_pool = loop.time() + poll_s
                 events = await backend.read_events(after=cursor, limit=batch, block_s=poll_s)
                 for event in events:
-                    if event.task_id and event.task_id not in self._handlers:
-                        record = await backend.get_task(event.task_id)
+                    if (event.task_id and event.task_id not in self._handlers
+                            and not isinstance(event.data.get("handler"), str)):
+                        record = await backend.get_task(event.task_id)  # an older writer's
                         if record is not None:
                             self.remember_handler(event.task_id, record.spec.handler)
                     self.observe(event)
                     cursor = event.seq or cursor
+                if 0 < len(events) < batch:  # caught up: gather a batch, not one per event
+                    await asyncio.sleep(READ_PACE_S)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("metrics: reading events failed; retrying in %.1fs", poll_s)
                 await asyncio.sleep(poll_s)
+
+
+READ_PACE_S = 0.2
+"""How long the consumer lets events gather once it has caught up: metrics are scraped
+every few seconds, and waking for every event would take CPU from the orchestrator beside
+it on the fast path."""
 
 
 def cancel_checkpoint() -> None:

@@ -18,6 +18,10 @@ from worldpool.orchestrator import Orchestrator
 from worldpool.process import tune_gc
 
 log = logging.getLogger("worldpool.serve")
+SUBMITTED = frozenset({EventKind.TASK_SUBMITTED})
+SUBMISSIONS_PACE_S = 0.05
+"""The submission watcher reads at most this often: another process's submit is picked up
+within it (the dispatcher's own idle read of the queue is the fallback)."""
 
 
 async def serve(settings: Settings, *, host: str, port: int, name: str,
@@ -27,7 +31,7 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
     async with backend_from_url(settings.redis_url, settings) as backend:
         await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
         async with Orchestrator(backend, settings, name=name) as orchestrator:
-            watcher = asyncio.create_task(_wake_on_submissions(backend, orchestrator),
+            watcher = asyncio.create_task(watch_submissions(backend, orchestrator),
                                           name=f"{name}:submissions")
             server = None
             if port:
@@ -44,35 +48,35 @@ async def serve(settings: Settings, *, host: str, port: int, name: str,
     console.print("orchestrator stopped")
 
 
-async def _wake_on_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
+async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
     """Wake the dispatcher as soon as another process (``worldpool submit``, a replica, the
     API of another replica) submits a task, instead of on its next idle tick. This
     replica's own submits (its API's) wake nothing: it queued or sent them itself, and a
     wake would stop the next submits from being sent at once.
 
-    One blocking read of the event stream at a time: no polling, no extra work per task
-    beyond reading its events once.
+    One blocking read of the event stream at a time: no polling, and only the submissions
+    are decoded (``Backend.read_events_of``), not every event of every task.
     """
     cursor: str | None = None
     while True:  # skip to the end of the (capped) stream once: the backlog is no news
-        page = await backend.read_events(cursor, 5000)
-        cursor = page[-1].seq if page else cursor
-        if len(page) < 5000:
+        skipped = await backend.read_events_of(frozenset(), cursor, 5000)
+        if skipped.cursor == cursor:
             break
+        cursor = skipped.cursor
     while True:
         try:
-            events = await backend.read_events(cursor, 1000, block_s=5.0)
+            page = await backend.read_events_of(SUBMITTED, cursor, 1000, block_s=5.0)
         except asyncio.CancelledError:
             raise
         except Exception:  # Redis away: the dispatcher's idle tick covers us meanwhile
             log.warning("reading task submissions failed; retrying", exc_info=True)
             await asyncio.sleep(1.0)
             continue
-        if events:
-            cursor = events[-1].seq
-            if any(e.kind is EventKind.TASK_SUBMITTED and not orchestrator.knows(e.task_id)
-                   for e in events):
-                orchestrator.wake()
+        moved, cursor = page.cursor != cursor, page.cursor
+        if any(not orchestrator.knows(e.task_id) for e in page.events):
+            orchestrator.wake()
+        if moved:  # let events gather: a wake per event would tax every task's fast path
+            await asyncio.sleep(SUBMISSIONS_PACE_S)
 
 
 async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from worldpool.lifecycle import timeout_deadline
 from worldpool.models import (
     Event,
+    EventKind,
     HeartbeatReply,
     TaskRecord,
     TaskResult,
@@ -96,6 +97,15 @@ class DispatchOutcome:
     delivery_id: str = ""
     conflict: bool = False
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """What :meth:`Backend.read_events_of` read: the events of the kinds asked for, and the
+    seq to read on from (None: nothing was ever read)."""
+
+    events: list[Event]
+    cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +350,17 @@ class Backend(ABC):
     ) -> list[Event]:
         """Events with seq after ``after`` (None: from the oldest kept), waiting up to
         ``block_s`` for at least one."""
+
+    async def read_events_of(
+        self, kinds: frozenset[EventKind], after: str | None = None, limit: int = 1000,
+        block_s: float = 0.0,
+    ) -> EventPage:
+        """:meth:`read_events`, keeping only events of ``kinds``. The page's ``cursor`` is
+        past every event read, matching or not, so a reader that wants few kinds does not
+        read the rest again; a backend may skip decoding the rest (Redis does)."""
+        events = await self.read_events(after, limit, block_s)
+        return EventPage([e for e in events if e.kind in kinds],
+                         events[-1].seq if events else after)
 
     # ------------------------------------------------------------------ dead letters, leases
     @abstractmethod

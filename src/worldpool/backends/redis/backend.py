@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 from worldpool.backends.base import (
     DeadLetter,
     Delivery,
+    EventPage,
     ResultMessage,
 )
 from worldpool.backends.redis import codec
@@ -33,6 +34,7 @@ from worldpool.config import Settings
 from worldpool.errors import ConfigError, NotFoundError, ReservationError
 from worldpool.models import (
     Event,
+    EventKind,
     HeartbeatReply,
     TaskRecord,
     TaskResult,
@@ -49,6 +51,12 @@ StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
 def _block_ms(block_s: float) -> int | None:
     """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever)."""
     return max(1, int(block_s * 1000)) if block_s > 0 else None
+
+
+def _event(stream_id: bytes, data: bytes) -> Event:
+    event = Event.model_validate_json(data)
+    event.seq = codec.seq_from_stream_id(stream_id)
+    return event
 
 
 def _xreadgroup(stream: str, group: str, consumer: str, start: bytes | str, count: int,
@@ -466,20 +474,32 @@ class RedisBackend(RedisBatchCalls):
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
     ) -> list[Event]:
-        start = "0-0" if after is None else codec.stream_id_from_seq(after)
+        return [_event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s)
+                if f]
+
+    @redis_errors
+    async def read_events_of(
+        self, kinds: frozenset[EventKind], after: str | None = None, limit: int = 1000,
+        block_s: float = 0.0,
+    ) -> EventPage:
+        entries = await self._event_entries(after, limit, block_s)
+        # Decode only what may match: an event's JSON, as written here, holds its kind as
+        # exactly `"kind":"<value>"` (a nested key can match too; the kind check settles it).
+        needles = [f'"kind":"{kind.value}"'.encode() for kind in kinds]
+        events = [_event(i, f[b"e"]) for i, f in entries
+                  if f and any(needle in f[b"e"] for needle in needles)]
+        cursor = codec.seq_from_stream_id(entries[-1][0]) if entries else after
+        return EventPage([e for e in events if e.kind in kinds], cursor)
+
+    async def _event_entries(self, after: str | None, limit: int,
+                             block_s: float) -> StreamEntries:
         if limit <= 0:
             return []
+        start = "0-0" if after is None else codec.stream_id_from_seq(after)
         reply = await self._r.xread(
             {self.keys.events: start}, count=limit, block=_block_ms(block_s)
         )
-        entries: StreamEntries = list(reply[0][1]) if reply else []
-        return [
-            Event.model_validate_json(f[b"e"]).model_copy(
-                update={"seq": codec.seq_from_stream_id(i)}
-            )
-            for i, f in entries
-            if f
-        ]
+        return list(reply[0][1]) if reply else []
 
     # ------------------------------------------------------------------ dead letters, leases
     @redis_errors
