@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 
+from worldpool.errors import TaskFailedError
 from worldpool.handlers import TaskContext
 from worldpool.models import TaskSpec, TaskStatus, WorkerStatus
 from worldpool.testing import EmbeddedPool, make_worker
@@ -68,3 +70,23 @@ async def test_drain_hands_back_running_work_which_finishes_elsewhere() -> None:
         w_a = await pool.backend.get_worker("w-a")
     assert record.status is TaskStatus.SUCCEEDED and record.result == "w-b"
     assert w_a is not None and w_a.state.status is WorkerStatus.OFFLINE
+
+
+def clones_a_workspace(ctx: TaskContext) -> str:
+    ctx.advertise("workspace:" + "a" * 40, "workspace:" + "a" * 40)  # once is enough
+    raise RuntimeError("fetched, then failed")  # what it fetched is on disk all the same
+
+
+async def test_what_a_handler_fetched_is_advertised_with_the_next_heartbeat() -> None:
+    async with EmbeddedPool({"clone": clones_a_workspace}) as pool:
+        spec = TaskSpec(handler="clone")
+        spec.retry.max_retries = 0
+        with pytest.raises(TaskFailedError, match="fetched, then failed"):
+            await pool.run_task(spec)
+        for _ in range(100):  # bounded: a heartbeat or two (0.1 s each in the pool)
+            worker = await pool.backend.get_worker("worker-1")
+            assert worker is not None
+            if worker.state.cached:
+                break
+            await asyncio.sleep(0.05)
+    assert worker.state.cached == ["workspace:" + "a" * 40]

@@ -65,6 +65,7 @@ class TaskContext:
     staged: dict[str, StagedArtifact] = field(default_factory=dict, repr=False)
     logs: list[str] = field(default_factory=list)
     meta: dict[str, JSONValue] = field(default_factory=dict)
+    holds: list[str] = field(default_factory=list, repr=False)  # see advertise()
     tokens_used: int = 0
     cost_usd: float = 0.0
     progress: float | None = None
@@ -124,6 +125,13 @@ class TaskContext:
         with self._lock:
             self.tokens_used += tokens
             self.cost_usd += cost_usd
+
+    def advertise(self, *keys: str) -> None:
+        """Say this worker now holds ``keys`` (a workspace it cloned, ``workspace:<commit>``;
+        a blob it fetched, by digest): from its next heartbeat the data-locality scorer
+        prefers it for later steps that need them."""
+        with self._lock:
+            self.holds.extend(k for k in keys if k not in self.holds)
 
     def set_meta(self, key: str, value: JSONValue) -> None:
         """Executor details shown in the status document: vm_id, sandbox_id, vnc_url, ..."""

@@ -13,7 +13,7 @@ import inspect
 import logging
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -300,7 +300,7 @@ class WorkerRuntime:
                                    value=value, outputs=outputs, ctx=ctx, started_at=started,
                                    ack=run)
                 self.stats.succeeded += 1
-                self._remember(outputs.values())
+                self._advertise([ref.digest for ref in outputs.values()])
         except asyncio.CancelledError:
             if not run.revoked and not self._stopping:
                 raise
@@ -320,6 +320,7 @@ class WorkerRuntime:
         finally:
             timer.cancel()
             if run.context:
+                self._advertise(run.context.holds)  # what it fetched stays, success or not
                 run.context.close_log()
             if self._running.get(env.task_id) is run:
                 del self._running[env.task_id]
@@ -384,11 +385,12 @@ class WorkerRuntime:
             ctx.cancelled.set()
             raise TaskTimeoutError("execution", timeout or 0.0) from None
 
-    def _remember(self, refs: object) -> None:
-        """Advertise artifacts we hold, for the data-locality scorer (bounded list)."""
-        for ref in refs:  # type: ignore[attr-defined]
-            if ref.digest not in self.state.cached:
-                self.state.cached.append(ref.digest)
+    def _advertise(self, keys: Iterable[str]) -> None:
+        """What we hold (output artifacts, workspaces handlers cloned), sent with the next
+        heartbeat for the data-locality scorer; the newest 256 are kept."""
+        for key in keys:
+            if key not in self.state.cached:
+                self.state.cached.append(key)
         del self.state.cached[:-256]
 
     async def _report(

@@ -10,7 +10,13 @@ import pytest
 from tests.executors.context import make_ctx
 from tests.helpers import require_binary
 from worldpool.errors import ArtifactError
-from worldpool.executors.workspace import WorkspaceCache, WorkspaceSnapshot, git, snapshot
+from worldpool.executors.workspace import (
+    WorkspaceCache,
+    WorkspaceSnapshot,
+    git,
+    snapshot,
+    snapshot_resolver,
+)
 from worldpool.handlers import TaskContext
 
 
@@ -98,3 +104,15 @@ def test_snapshot_round_trips_through_json(tmp_path: Path) -> None:
     snap = snapshot(make_ctx({}), repo)
     again = WorkspaceSnapshot.model_validate_json(snap.model_dump_json())
     assert again == snap and again.key == f"workspace:{snap.commit}"
+
+
+def test_materialising_a_snapshot_advertises_the_clone(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    ctx = make_ctx({})
+    snap = snapshot(ctx, repo)
+    step = transfer(ctx)
+    step.payload = {"snapshot": snap.model_dump()}
+
+    snapshot_resolver(WorkspaceCache(tmp_path / "cache"))(step, tmp_path / "ws")
+
+    assert step.holds == [snap.key, snap.bundle_digest], "what cache.keys() lists at start"

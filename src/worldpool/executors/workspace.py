@@ -164,5 +164,6 @@ def snapshot_resolver(cache: WorkspaceCache) -> Callable[[TaskContext, Path], No
     def resolve(ctx: TaskContext, dest: Path) -> None:
         snap = read_snapshot(ctx, ctx.payload.get("snapshot"))
         cache.materialize(snap, ctx.read(snap.bundle), ctx.read(snap.diff), dest)
+        ctx.advertise(snap.key, snap.bundle_digest)  # what cache.keys() lists from now on
 
     return resolve
