@@ -35,10 +35,9 @@ class Coalescer(Generic[In, Out]):
     async def __call__(self, item: In) -> Out:
         if not self._sending and (self._flusher is None or self._flusher.done()):
             return await self._send_alone(item)
+        # A batch is in flight: the lone sender or the running flusher takes this one next.
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if not self._sending and (self._flusher is None or self._flusher.done()):
-            self._flusher = asyncio.create_task(self._flush(), name="coalescer-flush")
         return await future  # cancelling it drops this caller only: the flusher runs on
 
     async def _send_alone(self, item: In) -> Out:
