@@ -35,11 +35,11 @@ from typing import Any
 from bench import e2e_saq, roundtrip_counter
 from bench.bench_redis import redis_server
 from worldpool.backends.redis import RedisBackend
+from worldpool.cli.serve import watch_submissions
 from worldpool.config import Settings
 from worldpool.models import TaskSpec, TaskStatus
-from worldpool.orchestrator import Orchestrator
-from worldpool.process import tune_gc
-from worldpool.serve import watch_submissions
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.service import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_ID = "bench-worker"

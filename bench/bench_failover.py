@@ -27,7 +27,7 @@ from tests.redis_server import RedisServer
 from worldpool.backends import backend_from_url
 from worldpool.config import Settings
 from worldpool.models import EventKind, TaskSpec
-from worldpool.orchestrator import Orchestrator
+from worldpool.orchestrator.core import Orchestrator
 
 COUNTING = "tests.e2e.handlers:COUNTING"
 

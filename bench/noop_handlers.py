@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from worldpool.handlers import TaskContext
 from worldpool.models import JSONValue
+from worldpool.worker.handlers import TaskContext
 
 
 async def noop(ctx: TaskContext) -> JSONValue:

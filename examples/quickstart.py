@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from worldpool.handlers import TaskContext
 from worldpool.models import WorkflowStatus
 from worldpool.testing import EmbeddedPool, make_worker
-from worldpool.workflow import Workflow
+from worldpool.worker.handlers import TaskContext
+from worldpool.workflow.builder import Workflow
 
 
 def fetch(ctx: TaskContext) -> int:

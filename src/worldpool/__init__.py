@@ -14,7 +14,6 @@ from worldpool.errors import (
     WorkflowError,
     WorldpoolError,
 )
-from worldpool.handlers import HandlerTable, TaskContext
 from worldpool.models import (
     GPU,
     Affinity,
@@ -36,9 +35,10 @@ from worldpool.models import (
     WorkflowSpec,
     WorkflowStatus,
 )
-from worldpool.orchestrator import Orchestrator
-from worldpool.worker import WorkerRuntime
-from worldpool.workflow import Workflow
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.worker.handlers import HandlerTable, TaskContext
+from worldpool.worker.runtime import WorkerRuntime
+from worldpool.workflow.builder import Workflow
 
 __version__ = "0.1.0"
 

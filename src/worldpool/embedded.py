@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 
-from worldpool.artifacts import ArtifactStore
+from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.memory import MemoryBackend
 from worldpool.config import Settings
 from worldpool.errors import TaskFailedError
-from worldpool.handlers import Handler, HandlerTable
 from worldpool.models import (
     TaskRecord,
     TaskSpec,
@@ -21,8 +20,9 @@ from worldpool.models import (
     WorkflowSpec,
     WorkflowStatus,
 )
-from worldpool.orchestrator import Orchestrator
-from worldpool.worker import WorkerRuntime
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.worker.handlers import Handler, HandlerTable
+from worldpool.worker.runtime import WorkerRuntime
 
 # Quick failover for tests, but not so quick that a busy 2-core CI machine trips it.
 FAST_SETTINGS = Settings(heartbeat_s=0.25)

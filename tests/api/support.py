@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from tests.helpers import free_port
 from worldpool.api import ApiTokens, create_app
 from worldpool.config import Settings
-from worldpool.handlers import TaskContext
 from worldpool.models import GPU, Hardware, StepSpec, TaskSpec, WorkflowSpec
 from worldpool.testing import EmbeddedPool, make_worker
+from worldpool.worker.handlers import TaskContext
 
 ADMIN = "admin-token-0123456789"
 READ = "read-token-0123456789ab"

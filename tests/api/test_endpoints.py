@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.api.support import PNG, demo_workflow
-from worldpool.handlers import digest_of
 from worldpool.testing import EmbeddedPool
+from worldpool.worker.handlers import digest_of
 
 
 async def wait_task(client: httpx.AsyncClient, task_id: str) -> dict[str, Any]:

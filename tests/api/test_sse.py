@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.api.support import ADMIN, build_app, demo_workflow, serving
+from worldpool.cli.watch import SseMessage, iter_sse
 from worldpool.models import Event, EventKind
 from worldpool.testing import EmbeddedPool
-from worldpool.watch import SseMessage, iter_sse
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 

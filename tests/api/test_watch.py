@@ -8,10 +8,10 @@ import pytest
 from rich.console import Console
 
 from tests.api.support import ADMIN, build_app, demo_workflow, serving
+from worldpool.cli.watch import ApiClient, iter_sse, render_live, watch
 from worldpool.errors import NotFoundError
 from worldpool.models import WorkflowState
 from worldpool.testing import EmbeddedPool
-from worldpool.watch import ApiClient, iter_sse, render_live, watch
 
 
 def console() -> tuple[Console, io.StringIO]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from worldpool.demo.handlers import HANDLERS
-from worldpool.handlers import Handler, TaskContext
+from worldpool.worker.handlers import Handler, TaskContext
 
 
 def _slow_localization(ctx: TaskContext) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from worldpool.models import (
     WorkerStatus,
     WorkflowSpec,
 )
-from worldpool.orchestrator import Orchestrator
-from worldpool.workflow import Workflow
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.workflow.builder import Workflow
 
 COUNTING = "tests.e2e.handlers:COUNTING"
 SETTINGS = Settings(namespace="e2e", heartbeat_s=0.5)

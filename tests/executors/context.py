@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from worldpool.handlers import TaskContext
 from worldpool.models import Location, WorkerProfile
+from worldpool.worker.handlers import TaskContext
 
 
 def make_ctx(payload: dict[str, Any], *, handler: str = "test", cost_per_hour: float = 0.0,

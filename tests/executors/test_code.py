@@ -16,7 +16,7 @@ from worldpool.executors import builtin_handlers
 from worldpool.executors.code import parse_pytest_summary, syntax_errors
 from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
 from worldpool.executors.workspace import WorkspaceCache, snapshot
-from worldpool.handlers import HandlerTable, TaskContext
+from worldpool.worker.handlers import HandlerTable, TaskContext
 
 PATCH = """\
 --- a/app.py

@@ -15,7 +15,7 @@ from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
 from worldpool.executors.sandbox.local import LocalProvider
 from worldpool.executors.sandbox.runner import CappedStream
 from worldpool.executors.shell import collect_outputs, run_command, shell_handler
-from worldpool.handlers import digest_of
+from worldpool.worker.handlers import digest_of
 
 
 @pytest.fixture

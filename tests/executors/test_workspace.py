@@ -17,7 +17,7 @@ from worldpool.executors.workspace import (
     snapshot,
     snapshot_resolver,
 )
-from worldpool.handlers import TaskContext
+from worldpool.worker.handlers import TaskContext
 
 
 def make_repo(path: Path) -> Path:

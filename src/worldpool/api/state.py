@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from worldpool.api.auth import ApiTokens
+from worldpool.api.metrics import Metrics
 from worldpool.config import Settings
-from worldpool.metrics import Metrics
-from worldpool.orchestrator import Orchestrator
+from worldpool.orchestrator.core import Orchestrator
 
 
 @dataclass

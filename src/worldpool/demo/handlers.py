@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from worldpool.errors import HandlerError
-from worldpool.handlers import Handler, TaskContext
+from worldpool.worker.handlers import Handler, TaskContext
 
 PROJECT = Path(__file__).parent / "project"
 OFFLINE = "offline rule (no LLM endpoint configured: set WORLDPOOL_DEMO_LLM_URL to use one)"

@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from worldpool import geo
+from worldpool.cli.render import clock, render_decision, render_status
 from worldpool.config import Settings
 from worldpool.demo.handlers import HANDLERS
 from worldpool.embedded import EmbeddedPool
@@ -32,9 +33,8 @@ from worldpool.models import (
     WorkflowStatus,
 )
 from worldpool.sim.pools import seed_pool
-from worldpool.view import clock, render_decision, render_status
-from worldpool.worker import WorkerRuntime
-from worldpool.workflow import Workflow
+from worldpool.worker.runtime import WorkerRuntime
+from worldpool.workflow.builder import Workflow
 
 REQUEST = "Fix the authentication bug in the login flow"
 FAILOVER_STEP = "localization"
@@ -162,7 +162,7 @@ async def run_demo(
 async def _serve(pool: EmbeddedPool, port: int) -> Any:
     """The API and dashboard on loopback, for ``worldpool demo --serve``."""
     from worldpool.api.app import create_app
-    from worldpool.serve import start_api_server
+    from worldpool.service import start_api_server
 
     app = create_app(pool.orchestrator, pool.settings, bind_host="127.0.0.1")
     return start_api_server(app, "127.0.0.1", port)

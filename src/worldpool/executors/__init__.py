@@ -18,7 +18,7 @@ from worldpool.executors.code import apply_patch_handler, check_syntax_handler, 
 from worldpool.executors.sandbox.base import SandboxProvider
 from worldpool.executors.shell import shell_handler
 from worldpool.executors.workspace import WorkspaceCache, snapshot_resolver
-from worldpool.handlers import HandlerTable
+from worldpool.worker.handlers import HandlerTable
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from worldpool.executors.browser_actions import (
     parse_actions,
 )
 from worldpool.executors.vnc import VirtualDisplay
-from worldpool.handlers import Handler, TaskContext
+from worldpool.worker.handlers import Handler, TaskContext
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Route

@@ -27,7 +27,7 @@ from worldpool.errors import HandlerError, ValidationError
 from worldpool.executors.sandbox.base import SandboxProvider, check_relative
 from worldpool.executors.shell import WorkspaceResolver, execute, prepared_workspace
 from worldpool.executors.workspace import git, snapshot
-from worldpool.handlers import TaskContext
+from worldpool.worker.handlers import TaskContext
 
 DEFAULT_TEST_COMMAND = ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 _SUMMARY_COUNT = re.compile(

@@ -32,7 +32,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worldpool.errors import ConfigError, HandlerError
-from worldpool.handlers import Handler, TaskContext
+from worldpool.worker.handlers import Handler, TaskContext
 
 ENV_PREFIX = "WORLDPOOL_LLM_"
 DEFAULT_TIMEOUT_S = 120.0

@@ -40,7 +40,7 @@ from worldpool.executors.sandbox.base import (
     ShellResult,
     check_relative,
 )
-from worldpool.handlers import TaskContext
+from worldpool.worker.handlers import TaskContext
 
 MAX_OUTPUT_FILE_BYTES = 64 * 1024 * 1024
 MIN_TIMEOUT_S = 1.0

@@ -22,9 +22,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from worldpool.artifacts.store import digest_of
 from worldpool.errors import ArtifactError, HandlerError, ValidationError
-from worldpool.handlers import TaskContext, digest_of
 from worldpool.models import Model
+from worldpool.worker.handlers import TaskContext
 
 GIT_TIMEOUT_S = 120.0
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")

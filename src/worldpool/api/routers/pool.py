@@ -7,11 +7,11 @@ import re
 from fastapi import APIRouter, Response
 
 from worldpool.api.errors import ApiError
+from worldpool.api.metrics import CONTENT_TYPE
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.schemas import Health, WorkerView
 from worldpool.api.state import State
-from worldpool.handlers import digest_of
-from worldpool.metrics import CONTENT_TYPE
+from worldpool.artifacts.store import digest_of
 from worldpool.models import WorkerStatus
 
 router = APIRouter(responses=ERRORS)

@@ -1,0 +1,165 @@
+"""CLI commands that talk to a running deployment through its backend (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import orjson
+import pydantic
+from rich.console import Console
+from rich.table import Table
+
+from worldpool.backends import backend_from_url
+from worldpool.backends.base import Backend
+from worldpool.backends.redis.connection import redact
+from worldpool.cli.render import render_status
+from worldpool.config import Settings
+from worldpool.errors import BackendError, NotFoundError, ValidationError
+from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.workflow.files import load_workflow_file
+
+PROBE_TIMEOUT_S = 3.0
+
+
+def _backend(settings: Settings) -> Backend:
+    """The deployment's backend for a one-shot command: fail fast (exit code 4) when Redis
+    does not answer, instead of spending the reconnect backoff (about a minute) that
+    long-running processes (serve, worker) rightly use."""
+    url = settings.redis_url or ""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("redis") and parts.hostname:
+        try:
+            socket.create_connection((parts.hostname, parts.port or 6379),
+                                     timeout=PROBE_TIMEOUT_S).close()
+        except OSError as exc:
+            raise BackendError(f"{redact(url)} does not answer ({exc}); is Redis running and "
+                               "reachable from here?") from None
+    return backend_from_url(url, settings)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, orjson.JSONDecodeError) as e:
+        raise ValidationError(f"{path}: cannot read it: {e}") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path}: expected a table/object at the top level")
+    return data
+
+
+async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: float,
+                      console: Console) -> int:
+    """Submit a task file or a workflow file (one with ``steps``)."""
+    data = _read(path)
+    async with _backend(settings) as backend:
+        orchestrator = Orchestrator(backend, settings)  # loops not started: submit only
+        if "steps" in data:
+            spec = load_workflow_file(path)
+            await orchestrator.submit_workflow(spec)
+            console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
+            if not wait:
+                return 0
+            status = await _follow(orchestrator, spec.id, timeout_s, console)
+            console.print_json(status.model_dump_json())
+            return 0 if status.status is WorkflowState.SUCCEEDED else 1
+        try:
+            task = TaskSpec.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"{path}: {exc}") from None
+        await orchestrator.submit(task)
+        console.print(f"submitted task {task.id}")
+        if not wait:
+            return 0
+        deadline = time.monotonic() + timeout_s
+        cursor: str | None = None
+        while time.monotonic() < deadline:
+            record = await orchestrator.get_task(task.id)
+            if record.status.terminal:
+                console.print_json(record.model_dump_json(exclude={"decision"}))
+                return 0 if record.status is TaskStatus.SUCCEEDED else 1
+            events = await backend.read_events(cursor, 100, block_s=1.0)
+            cursor = events[-1].seq if events else cursor
+        raise TimeoutError(f"task {task.id} did not end within {timeout_s:g}s")
+
+
+async def _follow(orchestrator: Orchestrator, workflow_id: str, timeout_s: float,
+                  console: Console) -> WorkflowStatus:
+    """Wait for a workflow's end, live, driven by the event stream (no record polling)."""
+    from worldpool.cli.watch import watch
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await watch(orchestrator, workflow_id, console=console)
+    except TimeoutError:
+        raise TimeoutError(f"workflow {workflow_id} did not end within {timeout_s:g}s") from None
+
+
+async def show_status(settings: Settings, ident: str, as_json: bool, console: Console) -> None:
+    async with _backend(settings) as backend:
+        orchestrator = Orchestrator(backend, settings)
+        try:
+            status = await orchestrator.workflow_status(ident)
+        except NotFoundError:
+            record = await orchestrator.get_task(ident)
+            console.print_json(record.model_dump_json())
+            return
+        if as_json:
+            console.print_json(status.model_dump_json())
+        else:
+            console.print(render_status(status))
+
+
+async def show_workers(settings: Settings, as_json: bool, console: Console) -> None:
+    async with _backend(settings) as backend:
+        workers = await backend.list_workers()
+        now = await backend.now()
+    if as_json:
+        console.print_json(orjson.dumps([w.model_dump(mode="json") for w in workers]).decode())
+        return
+    table = Table(title=f"{len(workers)} workers")
+    for col in ("worker", "status", "region", "load", "heartbeat age", "cost/h", "capabilities"):
+        table.add_column(col)
+    for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id)):
+        table.add_row(w.id, w.state.status.value, w.profile.location.region,
+                      f"{w.state.running}/{w.profile.max_concurrency}",
+                      f"{now - w.state.last_heartbeat:.1f}s", f"${w.profile.cost_per_hour:.2f}",
+                      ", ".join(sorted(w.profile.capabilities)))
+    console.print(table)
+
+
+async def watch_workflow(settings: Settings, ident: str, url: str | None,
+                         console: Console, token: str | None = None) -> int:
+    from worldpool.cli.watch import ApiClient, watch
+
+    if url:
+        status = await watch(ApiClient(url, token), ident, console=console)
+    elif settings.redis_url:
+        async with _backend(settings) as backend:
+            status = await watch(Orchestrator(backend, settings), ident, console=console)
+    else:
+        raise ValidationError("pass --redis URL, or --url of a `worldpool serve` API")
+    return 0 if status.status is WorkflowState.SUCCEEDED else 1
+
+
+async def dump_events(settings: Settings, after: str | None, follow: bool,
+                      out: TextIO) -> int:
+    """Write the deployment's event log as JSON lines (for `simulate --workload events:`)."""
+    count = 0
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        cursor = after
+        while True:
+            page = await backend.read_events(cursor, 1000, block_s=5.0 if follow else 0.0)
+            for event in page:
+                out.write(event.model_dump_json() + "\n")
+            count += len(page)
+            cursor = page[-1].seq if page else cursor
+            if not page and not follow:
+                return count

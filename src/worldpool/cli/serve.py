@@ -1,0 +1,104 @@
+"""``worldpool serve``: the orchestrator, plus the HTTP API and dashboard when installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from rich.console import Console
+
+from worldpool.backends import backend_from_url
+from worldpool.backends.base import Backend
+from worldpool.config import Settings
+from worldpool.models import EventKind
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.service import start_api_server, stop_on_signals, tune_gc
+
+log = logging.getLogger("worldpool.cli.serve")
+SUBMITTED = frozenset({EventKind.TASK_SUBMITTED})
+SUBMISSIONS_PACE_S = 0.05
+"""The submission watcher reads at most this often: another process's submit is picked up
+within it (the dispatcher's own idle read of the queue is the fallback)."""
+
+
+async def serve(settings: Settings, *, host: str, port: int, name: str,
+                console: Console) -> None:
+    """Run until SIGINT/SIGTERM. Several replicas may run against one Redis."""
+    stop = stop_on_signals()
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
+        async with Orchestrator(backend, settings, name=name) as orchestrator:
+            watcher = asyncio.create_task(watch_submissions(backend, orchestrator),
+                                          name=f"{name}:submissions")
+            server = None
+            if port:
+                server = await _start_api(orchestrator, settings, host, port, console)
+            _next_steps(settings, host, port if server else 0, console)
+            tune_gc()
+            await stop.wait()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if server is not None:
+                server.should_exit = True
+                await asyncio.sleep(0.2)
+    console.print("orchestrator stopped")
+
+
+async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
+    """Wake the dispatcher as soon as another process (``worldpool submit``, a replica, the
+    API of another replica) submits a task, instead of on its next idle tick. This
+    replica's own submits (its API's) wake nothing: it queued or sent them itself, and a
+    wake would stop the next submits from being sent at once.
+
+    One blocking read of the event stream at a time: no polling, and only the submissions
+    are decoded (``Backend.read_events_of``), not every event of every task.
+    """
+    cursor: str | None = None
+    while True:  # skip to the end of the (capped) stream once: the backlog is no news
+        skipped = await backend.read_events_of(frozenset(), cursor, 5000)
+        if skipped.cursor == cursor:
+            break
+        cursor = skipped.cursor
+    while True:
+        try:
+            page = await backend.read_events_of(SUBMITTED, cursor, 1000, block_s=5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Redis away: the dispatcher's idle tick covers us meanwhile
+            log.warning("reading task submissions failed; retrying", exc_info=True)
+            await asyncio.sleep(1.0)
+            continue
+        moved, cursor = page.cursor != cursor, page.cursor
+        if any(not orchestrator.knows(e.task_id) for e in page.events):
+            orchestrator.wake()
+        if moved:  # let events gather: a wake per event would tax every task's fast path
+            await asyncio.sleep(SUBMISSIONS_PACE_S)
+
+
+async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,
+                     console: Console) -> Any:
+    try:
+        from worldpool.api.app import create_app
+    except ImportError:
+        console.print("[yellow]API not installed[/]: pip install 'worldpool[api]' for the "
+                      "dashboard; the orchestrator runs without it")
+        return None
+    return start_api_server(create_app(orchestrator, settings, bind_host=host), host, port)
+
+
+def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
+    url = settings.redis_url
+    console.print(f"[bold green]worldpool orchestrator running[/] (namespace "
+                  f"{settings.namespace!r}, Redis {url})")
+    console.print("Next steps:")
+    console.print(f"  start a worker:   worldpool worker --redis {url} --id my-worker "
+                  "--region us-east-1 --capabilities shell_operations,testing")
+    console.print(f"  see the pool:     worldpool workers --redis {url}")
+    console.print(f"  submit work:      worldpool submit workflow.toml --redis {url} --wait")
+    if port:
+        console.print(f"  dashboard:        http://{host}:{port}/")
+        console.print(f"  metrics:          http://{host}:{port}/metrics")
+    console.print("Stop with Ctrl-C.")

@@ -1,0 +1,172 @@
+"""``worldpool worker``: build the profile (detection + config + flags), load handlers, run.
+
+Handlers come from ``--handlers module:object`` given by the operator on the command line
+(never from messages) and, unless ``--no-builtin``, the built-in executors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from worldpool import geo
+from worldpool.backends import backend_from_url
+from worldpool.config import Settings
+from worldpool.errors import ConfigError
+from worldpool.models import WorkerProfile
+from worldpool.worker.handlers import HandlerTable
+from worldpool.worker.runtime import WorkerRuntime
+
+
+class WorkerRefused(ConfigError):
+    """The worker claims something it cannot back (exit code 5)."""
+
+
+@dataclass
+class WorkerOptions:
+    worker_id: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+    region: str | None = None
+    cost_per_hour: float | None = None
+    max_concurrency: int | None = None
+    handler_specs: list[str] = field(default_factory=list)
+    profile_file: Path | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    builtin: bool = True
+    unsafe_local_shell: bool = False
+    browser: bool = False
+    workspace_cache: Path = field(
+        default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces")
+    llm_url: str | None = None
+    llm_model: str | None = None
+    verify_claims: bool = True
+
+
+def load_handlers(spec: str) -> HandlerTable:
+    """Import ``module:object``: a mapping of name -> handler, or a HandlerTable."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"--handlers {spec!r} must look like package.module:HANDLERS")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"--handlers {spec!r}: {exc}") from None
+    if callable(obj) and not isinstance(obj, dict | HandlerTable):
+        obj = obj()
+    if isinstance(obj, HandlerTable):
+        return obj
+    if isinstance(obj, dict):
+        return HandlerTable(obj)
+    raise ConfigError(f"--handlers {spec!r} is a {type(obj).__name__}, not a dict of handlers")
+
+
+def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if options.profile_file is not None:
+        path = options.profile_file
+        try:
+            raw = path.read_bytes()
+            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError,
+                orjson.JSONDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the profile: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a profile is one table/object")
+    if options.worker_id:
+        data["id"] = options.worker_id
+    if options.capabilities:
+        data["capabilities"] = options.capabilities
+    if options.cost_per_hour is not None:
+        data["cost_per_hour"] = options.cost_per_hour
+    if options.max_concurrency is not None:
+        data["max_concurrency"] = options.max_concurrency
+    if options.labels:
+        data["labels"] = {**data.get("labels", {}), **options.labels}
+    region = options.region or (data.get("location") or {}).get("region") or data.pop(
+        "region", None)
+    if region is None:
+        raise ConfigError("give the worker a region: --region us-east-1 (or a city such as "
+                          "'tokyo'; 'on-prem' for your own data centre)")
+    data["location"] = geo.location_for(region).model_dump()
+    data.pop("handlers", None)  # what it runs is what it has: set from the handler table
+    data.setdefault("id", socket.gethostname().split(".")[0] or "worker")
+    return data
+
+
+def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfile:
+    """Detected hardware merged with the profile file and flags (those win)."""
+    from worldpool.worker import hardware
+
+    return hardware.build_profile(_profile_overrides(options), hardware.detect_hardware(),
+                                  handlers=handlers.names())
+
+
+def collect_handlers(options: WorkerOptions) -> HandlerTable:
+    table = HandlerTable()
+    if options.builtin:
+        from worldpool.executors import builtin_handlers, make_provider
+
+        provider = make_provider("local" if options.unsafe_local_shell else "bubblewrap",
+                                 unsafe_local_shell=options.unsafe_local_shell) \
+            if options.unsafe_local_shell or shutil.which("bwrap") else None
+        llm = {"base_url": options.llm_url, **({"model": options.llm_model}
+                                               if options.llm_model else {})}
+        from worldpool.executors.workspace import WorkspaceCache
+
+        table.update(builtin_handlers(shell_provider=provider,
+                                      workspace_cache=WorkspaceCache(options.workspace_cache),
+                                      browser={} if options.browser else None,
+                                      llm=llm if options.llm_url else None))
+    for spec in options.handler_specs:
+        table.update(load_handlers(spec))
+    if not len(table):
+        raise ConfigError("this worker has no handlers: pass --handlers module:HANDLERS or "
+                          "keep the built-in executors (--builtin)")
+    return table
+
+
+async def run_worker(settings: Settings, options: WorkerOptions, console: Console,
+                     print_only: bool = False) -> None:
+    handlers = collect_handlers(options)
+    profile = build_profile(options, handlers)
+    from worldpool.worker.hardware import check_claims
+
+    problems = check_claims(profile, unsafe_local_shell=options.unsafe_local_shell)
+    if print_only:
+        console.print_json(profile.model_dump_json())
+        for problem in problems:
+            console.print(f"[yellow]warning:[/] {problem}")
+        return
+    if problems and not options.verify_claims:
+        for problem in problems:  # simulated pools and tests: say so, then start anyway
+            console.print(f"[yellow]warning (claims not verified):[/] {problem}")
+        problems = []
+    if problems:
+        raise WorkerRefused("refusing to start: " + "; ".join(problems))
+    from worldpool.service import stop_on_signals, tune_gc
+
+    stop = stop_on_signals()
+    async with backend_from_url(settings.redis_url, settings) as backend:
+        cached: list[str] = []
+        if options.builtin:  # advertise the workspaces we hold, for the data-locality scorer
+            from worldpool.executors.workspace import WorkspaceCache
+
+            cached = WorkspaceCache(options.workspace_cache).keys()
+        runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
+        await runtime.start()
+        tune_gc()
+        console.print(f"worker {profile.id} online in {profile.location.region} with "
+                      f"{len(handlers)} handlers, {profile.max_concurrency} slots")
+        await stop.wait()
+        console.print(f"worker {profile.id} draining")
+        await runtime.stop(drain=True, grace_s=10.0)

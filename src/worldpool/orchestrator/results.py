@@ -1,0 +1,114 @@
+"""Results: apply workers' fenced reports in batches (one read, one write call, one
+events call per batch), retries with backoff and workflow advancement as follow-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from worldpool import lifecycle
+from worldpool.models import Event, TaskRecord, TaskResult
+from worldpool.orchestrator.base import OrchestratorBase
+
+log = logging.getLogger("worldpool.orchestrator.core")
+
+
+class ResultsApplier(OrchestratorBase):
+    """The results loop and report application."""
+
+    async def _results_loop(self) -> None:
+        while not self._stopping:
+            try:
+                # What the last batch applied is acknowledged with the next read: one round
+                # trip less per batch, and nobody waits on it. (Unacked at a crash, a report
+                # is applied again and changes nothing: every write is fenced.)
+                messages = await self.backend.receive_results(
+                    self.name, 200, block_s=1.0, ack=self._unacked_results)
+                self._unacked_results = []
+                if messages:
+                    await self.apply_results([m.result for m in messages])
+                    self._unacked_results = [m.id for m in messages]
+                    await asyncio.sleep(0)  # the waiters this batch woke go before the read
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("applying results failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def apply_results(self, results: list[TaskResult]) -> None:
+        """Apply a batch of worker reports: one read of the records and of the clock, the
+        reports of one task folded into one record write (STARTED + SUCCEEDED of a fast
+        task is one put, still two events), every write of the batch and its
+        events in one :meth:`Backend.put_tasks` call (one round trip on Redis)."""
+        by_task: dict[str, list[TaskResult]] = {}
+        for result in results:
+            by_task.setdefault(result.task_id, []).append(result)
+        ids = list(by_task)
+        # One after the other: both usually answer from memory, and a gather would wrap
+        # each in a task and cost an event-loop pass on every batch.
+        records = await self._records_of(ids)
+        now = await self._now()
+        planned: list[tuple[TaskRecord, list[tuple[TaskRecord, TaskRecord, str]]]] = []
+        for task_id, record in zip(ids, records, strict=True):
+            if record is None:
+                continue
+            steps = self._fold(record, by_task[task_id], now)
+            if steps:
+                planned.append((record, steps))
+            else:  # stale, or our cached copy is: decide on a fresh read
+                self._records.drop(task_id)
+                for result in by_task[task_id]:
+                    await self.apply_result(result)
+        written = await self.backend.put_tasks(
+            [(steps[-1][1], record.version) for record, steps in planned],
+            [self._steps_events(steps, now) for _, steps in planned])
+        for ok, (record, steps) in zip(written, planned, strict=True):
+            if ok:
+                self._records.put(steps[-1][1])
+                for before, after, worker in steps:
+                    await self._follow_up(before, after, worker)
+            else:  # a concurrent writer got there first: one report at a time
+                self._records.drop(record.id)
+                for result in by_task[record.id]:
+                    await self.apply_result(result)
+        if planned:
+            await self._notify(wake_dispatcher=self._backlog)
+
+    def _fold(self, record: TaskRecord, results: list[TaskResult],
+              now: float) -> list[tuple[TaskRecord, TaskRecord, str]]:
+        """The transitions a task's reports make, in order ((before, after, worker))."""
+        steps: list[tuple[TaskRecord, TaskRecord, str]] = []
+        current = record
+        for result in results:
+            made = lifecycle.apply_result_steps(current, result, now, self._rng)
+            for nxt in made:
+                steps.append((current, nxt, result.worker_id))
+                current = nxt
+        return steps
+
+    def _steps_events(self, steps: list[tuple[TaskRecord, TaskRecord, str]],
+                      now: float) -> list[Event]:
+        return [e for before, after, worker in steps
+                for e in self._transition_events(before, after, worker, now)]
+
+    async def apply_result(self, result: TaskResult) -> None:
+        """Apply one worker report (fenced: a stale attempt changes nothing)."""
+        for _ in range(5):  # CAS retry: a concurrent writer may have bumped the version
+            record = await self.backend.get_task(result.task_id)
+            if record is None:
+                return
+            now = await self._now()
+            steps = self._fold(record, [result], now)
+            if not steps:
+                log.info("ignored stale report for %s attempt %s from %s",
+                         result.task_id, result.attempt, result.worker_id)
+                await self._redo_follow_ups(record)
+                return
+            [written] = await self.backend.put_tasks([(steps[-1][1], record.version)],
+                                                     [self._steps_events(steps, now)])
+            if written:
+                self._records.put(steps[-1][1])
+                for before, after, worker in steps:
+                    await self._follow_up(before, after, worker)
+                await self._notify()
+                return

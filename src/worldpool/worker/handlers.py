@@ -1,0 +1,190 @@
+"""What a handler sees: :class:`TaskContext`, and the name -> handler table of a worker.
+
+Handlers are plain sync or async functions taking one ``TaskContext``; what they return
+(JSON-serialisable) becomes the step's result value. Sync handlers run in a thread, so
+every context method here is synchronous and thread-safe: input artifacts are fetched
+before the handler starts, and stored artifacts are uploaded after it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from worldpool.artifacts.store import digest_of
+from worldpool.errors import ArtifactError, ConfigError, HandlerError
+from worldpool.models import ArtifactRef, JSONValue, WorkerProfile
+
+Handler = Callable[["TaskContext"], Any | Awaitable[Any]]
+
+MAX_LOG_LINES = 500
+
+
+@dataclass
+class StagedArtifact:
+    ref: ArtifactRef
+    data: bytes
+
+
+class _StepLogHandler(logging.Handler):
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.sink) < MAX_LOG_LINES:
+            self.sink.append(f"{record.levelname} {record.getMessage()}")
+        elif len(self.sink) == MAX_LOG_LINES:
+            self.sink.append("... log truncated")
+
+
+@dataclass
+class TaskContext:
+    """The one argument every handler gets."""
+
+    task_id: str
+    attempt: int
+    handler: str
+    payload: dict[str, JSONValue]
+    worker: WorkerProfile
+    workflow_id: str | None = None
+    step: str | None = None
+    deadline: float | None = None
+    inputs: dict[str, ArtifactRef] = field(default_factory=dict)
+    upstream: dict[str, JSONValue] = field(default_factory=dict)
+    input_data: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # filled by the handler
+    staged: dict[str, StagedArtifact] = field(default_factory=dict, repr=False)
+    logs: list[str] = field(default_factory=list)
+    meta: dict[str, JSONValue] = field(default_factory=dict)
+    holds: list[str] = field(default_factory=list, repr=False)  # see advertise()
+    tokens_used: int = 0
+    cost_usd: float = 0.0
+    progress: float | None = None
+    on_progress: Callable[[float, str], None] | None = field(default=None, repr=False)
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------------ inputs
+    def read(self, name: str) -> bytes:
+        """Bytes of input artifact ``name`` (for a join step, ``"<step>/<name>"``)."""
+        try:
+            return self.input_data[name]
+        except KeyError:
+            have = ", ".join(sorted(self.input_data)) or "none"
+            raise ArtifactError(f"task has no input artifact {name!r} (inputs: {have})") from None
+
+    def read_text(self, name: str) -> str:
+        return self.read(name).decode("utf-8")
+
+    # ------------------------------------------------------------------ outputs
+    def store(
+        self, name: str, data: bytes | str, media_type: str = "application/octet-stream"
+    ) -> ArtifactRef:
+        """Stage an output artifact; it is uploaded when the handler returns."""
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        ref = ArtifactRef(
+            digest=digest_of(raw), name=name, size=len(raw), media_type=media_type,
+            producer=self.worker.id,
+        )
+        with self._lock:
+            self.staged[name] = StagedArtifact(ref, raw)
+        return ref
+
+    # ------------------------------------------------------------------ reporting
+    @property
+    def log(self) -> logging.Logger:
+        """A logger whose lines are kept with the step (and go to the worker's log)."""
+        logger = self._logger
+        if logger is None:  # made on first use: most handlers never log
+            logger = self._logger = logging.getLogger(f"worldpool.task.{self.task_id}")
+        if not any(isinstance(h, _StepLogHandler) for h in logger.handlers):
+            logger.addHandler(_StepLogHandler(self.logs))
+            logger.setLevel(logging.INFO)
+        return logger
+
+    def report_progress(self, fraction: float, message: str = "") -> None:
+        """Report progress in ``[0, 1]``; also counts as a task heartbeat."""
+        self.progress = min(1.0, max(0.0, fraction))
+        if self.on_progress is not None:
+            self.on_progress(self.progress, message)
+
+    def add_usage(self, tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Add LLM tokens and dollars spent to this step's totals."""
+        if tokens < 0 or cost_usd < 0:
+            raise ValueError("tokens and cost_usd must be >= 0")
+        with self._lock:
+            self.tokens_used += tokens
+            self.cost_usd += cost_usd
+
+    def advertise(self, *keys: str) -> None:
+        """Say this worker now holds ``keys`` (a workspace it cloned, ``workspace:<commit>``;
+        a blob it fetched, by digest): from its next heartbeat the data-locality scorer
+        prefers it for later steps that need them."""
+        with self._lock:
+            self.holds.extend(k for k in keys if k not in self.holds)
+
+    def set_meta(self, key: str, value: JSONValue) -> None:
+        """Executor details shown in the status document: vm_id, sandbox_id, vnc_url, ..."""
+        self.meta[key] = value
+
+    def check_cancelled(self) -> None:
+        """Raise if the task was cancelled or re-routed; long handlers call this often."""
+        if self.cancelled.is_set():
+            raise HandlerError("task was cancelled or re-routed", retryable=False)
+
+    @property
+    def time_left_s(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def close_log(self) -> None:
+        """Detach the step's log handler and forget the per-task logger (``logging`` keeps
+        every logger it ever made: one per task would grow without bound)."""
+        logger, self._logger = self._logger, None
+        if logger is None:
+            return
+        for h in list(logger.handlers):
+            if isinstance(h, _StepLogHandler):
+                logger.removeHandler(h)
+        if not logger.handlers:
+            logging.Logger.manager.loggerDict.pop(logger.name, None)
+
+
+class HandlerTable:
+    """Handlers registered by name on a worker. Names never come from messages' imports."""
+
+    def __init__(self, handlers: Mapping[str, Handler] | None = None) -> None:
+        self._handlers: dict[str, Handler] = {}
+        for name, fn in (handlers or {}).items():
+            self.add(name, fn)
+
+    def add(self, name: str, fn: Handler) -> None:
+        if name in self._handlers:
+            raise ConfigError(f"handler {name!r} is registered twice; pick another name")
+        if not callable(fn):
+            raise ConfigError(f"handler {name!r} is not callable")
+        self._handlers[name] = fn
+
+    def get(self, name: str) -> Handler | None:
+        return self._handlers.get(name)
+
+    def names(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def update(self, other: HandlerTable | Mapping[str, Handler]) -> None:
+        items: Iterable[tuple[str, Handler]] = (
+            other._handlers.items() if isinstance(other, HandlerTable) else other.items()
+        )
+        for name, fn in items:
+            self.add(name, fn)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def __len__(self) -> int:
+        return len(self._handlers)
