@@ -84,13 +84,19 @@ class Trips:
         await asyncio.sleep(0.15)  # let the worker publish its count
         commands = await server_commands(self.backend)
         self.own += 1
-        return roundtrip_counter.COUNT[0] - self.own, roundtrip_counter.read(self.count_file), \
-            commands
+        return (
+            roundtrip_counter.COUNT[0] - self.own,
+            roundtrip_counter.read(self.count_file),
+            commands,
+        )
 
     async def per_task(self, before: tuple[int, int, int], n: int) -> dict[str, float]:
         after = await self.mark()
-        return {"orchestrator": (after[0] - before[0]) / n, "worker": (after[1] - before[1]) / n,
-                "server commands": (after[2] - before[2]) / n}
+        return {
+            "orchestrator": (after[0] - before[0]) / n,
+            "worker": (after[1] - before[1]) / n,
+            "server commands": (after[2] - before[2]) / n,
+        }
 
 
 async def wait_pool(orch: Orchestrator, worker: subprocess.Popen[bytes]) -> None:
@@ -113,15 +119,15 @@ async def round_trip(orch: Orchestrator, trips: Trips, n: int, figures: Figures)
         samples.append((time.perf_counter() - start) * 1000)
         if done.status is not TaskStatus.SUCCEEDED:
             raise SystemExit(f"task {done.id} ended {done.status.value}: {done.error}")
-    figures.trips.update({f"{k} (one at a time)": v
-                          for k, v in (await trips.per_task(before, n)).items()})
+    figures.trips.update(
+        {f"{k} (one at a time)": v for k, v in (await trips.per_task(before, n)).items()}
+    )
     samples.sort()
     figures.p50_ms = statistics.median(samples)
     figures.p99_ms = samples[max(0, int(len(samples) * 0.99) - 1)]
 
 
-async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int,
-                     figures: Figures) -> None:
+async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int, figures: Figures) -> None:
     watcher = RedisBackend.from_url(url, orch.settings)
     raw: Any = watcher.client  # raw stream replies, parsed below
     events = watcher.keys.events
@@ -149,8 +155,9 @@ async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int,
 
     ids, _ = await asyncio.gather(submit(), asyncio.wait_for(watch(), 600))
     figures.rate = n / (time.perf_counter() - start)
-    figures.trips.update({f"{k} (throughput run)": v
-                          for k, v in (await trips.per_task(before, n)).items()})
+    figures.trips.update(
+        {f"{k} (throughput run)": v for k, v in (await trips.per_task(before, n)).items()}
+    )
     records = await watcher.get_tasks(ids)
     ok = sum(1 for r in records if r is not None and r.status is TaskStatus.SUCCEEDED)
     await watcher.aclose()
@@ -161,8 +168,7 @@ async def throughput(orch: Orchestrator, url: str, trips: Trips, n: int,
 async def measure_worldpool(url: str, tasks: int, round_trips: int) -> Figures:
     roundtrip_counter.install()
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings(redis_url=url, namespace=namespace,
-                        event_log_max=max(100_000, tasks * 8))
+    settings = Settings(redis_url=url, namespace=namespace, event_log_max=max(100_000, tasks * 8))
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="wp-e2e-") as tmp:
         count_file = str(Path(tmp) / "worker-trips")
@@ -205,13 +211,17 @@ def measure_peer(url: str, tasks: int, round_trips: int) -> tuple[float, float, 
 
 def report(ours: Figures, tasks: int, n: int) -> None:
     lo, hi = REF_RATE
-    print(f"end-to-end throughput ({tasks} no-op tasks, 1 worker process, 64 slots): "
-          f"{ours.rate:,.0f} tasks/s  (reference {lo:,.0f}-{hi:,.0f}: "
-          f"x{ours.rate / hi:.2f}-x{ours.rate / lo:.2f})")
+    print(
+        f"end-to-end throughput ({tasks} no-op tasks, 1 worker process, 64 slots): "
+        f"{ours.rate:,.0f} tasks/s  (reference {lo:,.0f}-{hi:,.0f}: "
+        f"x{ours.rate / hi:.2f}-x{ours.rate / lo:.2f})"
+    )
     lo, hi = REF_P50_MS
-    print(f"single-task round trip ({n} sequential): p50 {ours.p50_ms:.2f} ms, "
-          f"p99 {ours.p99_ms:.2f} ms  (reference p50 {lo}-{hi} ms: "
-          f"x{lo / ours.p50_ms:.2f}-x{hi / ours.p50_ms:.2f} as fast)")
+    print(
+        f"single-task round trip ({n} sequential): p50 {ours.p50_ms:.2f} ms, "
+        f"p99 {ours.p99_ms:.2f} ms  (reference p50 {lo}-{hi} ms: "
+        f"x{lo / ours.p50_ms:.2f}-x{hi / ours.p50_ms:.2f} as fast)"
+    )
     print("redis round trips per task (each command or pipeline counts one):")
     for name, value in ours.trips.items():
         print(f"  {name:42s} {value:6.2f}")
@@ -219,13 +229,15 @@ def report(ours: Figures, tasks: int, n: int) -> None:
 
 def report_peer(ours: Figures, peer: tuple[float, float, float]) -> None:
     rate, p50, p99 = peer
-    print(f"peer saq, same redis-server: {rate:,.0f} tasks/s, p50 {p50:.2f} ms, "
-          f"p99 {p99:.2f} ms")
-    print(f"worldpool / saq: throughput x{ours.rate / rate:.2f}, "
-          f"p50 x{p50 / ours.p50_ms:.2f} as fast")
+    print(f"peer saq, same redis-server: {rate:,.0f} tasks/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(
+        f"worldpool / saq: throughput x{ours.rate / rate:.2f}, p50 x{p50 / ours.p50_ms:.2f} as fast"
+    )
     if e2e_saq.MISSED[0]:
-        print(f"  (saq missed {e2e_saq.MISSED[0]} completion notification(s); each of those "
-              "round trips took 2 s and counts in its p99)")
+        print(
+            f"  (saq missed {e2e_saq.MISSED[0]} completion notification(s); each of those "
+            "round trips took 2 s and counts in its p99)"
+        )
 
 
 def main() -> None:

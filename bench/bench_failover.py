@@ -38,8 +38,11 @@ async def one_round(cluster: Cluster, settings: Settings, n: int) -> tuple[float
         victim = cluster.worker(f"victim-{n}", *args)
         await wait_workers(client, [victim])
         task_id = f"failover-{n}"
-        await Orchestrator(client, settings).submit(TaskSpec(
-            id=task_id, handler="count", payload={"sleep_s": 60, "first_attempt_only": True}))
+        await Orchestrator(client, settings).submit(
+            TaskSpec(
+                id=task_id, handler="count", payload={"sleep_s": 60, "first_attempt_only": True}
+            )
+        )
         await wait_event(client, EventKind.TASK_STARTED, task_id=task_id, timeout_s=60)
         rescuer = cluster.worker(f"rescuer-{n}", *args)
         await wait_workers(client, [rescuer])
@@ -48,10 +51,12 @@ async def one_round(cluster: Cluster, settings: Settings, n: int) -> tuple[float
         await asyncio.sleep(settings.heartbeat_s * (n % 4) / 4)  # kill at varied phases
         killed_at = time.time()
         victim.signal(signal.SIGKILL)
-        offline = await wait_event(client, EventKind.WORKER_OFFLINE, cursor=cursor,
-                                   worker_id=victim.name, timeout_s=60)
-        restarted = await wait_event(client, EventKind.TASK_STARTED, cursor=cursor,
-                                     task_id=task_id, timeout_s=60)
+        offline = await wait_event(
+            client, EventKind.WORKER_OFFLINE, cursor=cursor, worker_id=victim.name, timeout_s=60
+        )
+        restarted = await wait_event(
+            client, EventKind.TASK_STARTED, cursor=cursor, task_id=task_id, timeout_s=60
+        )
         assert restarted.worker_id == rescuer.name and restarted.attempt == 2
         rescuer.terminate()  # drains and goes offline at once: next round starts clean
         return offline.at - killed_at, restarted.at - killed_at
@@ -64,9 +69,15 @@ async def main(rounds: int, heartbeat_s: float) -> None:
     directory = Path(tempfile.mkdtemp(prefix="wp-bench-failover-"))
     server = RedisServer(binary, directory)
     server.start()
-    cluster = Cluster(server.url, directory, namespace="bench-failover",
-                      env={"WORLDPOOL_HEARTBEAT_S": str(heartbeat_s),
-                           "WP_E2E_COUNT_FILE": str(directory / "count.log")})
+    cluster = Cluster(
+        server.url,
+        directory,
+        namespace="bench-failover",
+        env={
+            "WORLDPOOL_HEARTBEAT_S": str(heartbeat_s),
+            "WP_E2E_COUNT_FILE": str(directory / "count.log"),
+        },
+    )
     settings = Settings(namespace="bench-failover", heartbeat_s=heartbeat_s)
     try:
         cluster.serve()
@@ -74,12 +85,16 @@ async def main(rounds: int, heartbeat_s: float) -> None:
         for n in range(rounds):
             offline_s, restart_s = await one_round(cluster, settings, n)
             results.append((offline_s, restart_s))
-            print(f"round {n + 1}: offline after {offline_s:.2f} s, task restarted "
-                  f"elsewhere after {restart_s:.2f} s")
+            print(
+                f"round {n + 1}: offline after {offline_s:.2f} s, task restarted "
+                f"elsewhere after {restart_s:.2f} s"
+            )
         restarts = [r for _, r in results]
-        print(f"heartbeat {heartbeat_s:g} s (offline after 3 missed): SIGKILL -> restart "
-              f"elsewhere median {statistics.median(restarts):.2f} s, max {max(restarts):.2f} s "
-              f"over {rounds} rounds")
+        print(
+            f"heartbeat {heartbeat_s:g} s (offline after 3 missed): SIGKILL -> restart "
+            f"elsewhere median {statistics.median(restarts):.2f} s, max {max(restarts):.2f} s "
+            f"over {rounds} rounds"
+        )
     finally:
         cluster.close()
         server.stop()

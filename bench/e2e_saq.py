@@ -43,8 +43,12 @@ def available() -> bool:
 
 def start_worker(url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WORLDPOOL_BENCH_REDIS": url}
-    return subprocess.Popen([sys.executable, "-m", "saq", "bench.e2e_saq.settings"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "saq", "bench.e2e_saq.settings"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def measure(url: str, tasks: int, round_trips: int) -> tuple[float, float, float]:

@@ -1,6 +1,6 @@
 """Quick start: two handlers, a three-step workflow, an embedded pool. Run it:
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from __future__ import annotations

@@ -90,13 +90,17 @@ def _words(text: Any) -> int:
 
 def _answer(body: dict[str, Any]) -> tuple[str, dict[str, int]]:
     messages = body.get("messages") or []
-    last_user = next((m.get("content", "") for m in reversed(messages)
-                      if m.get("role") == "user"), "")
+    last_user = next(
+        (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
+    )
     content = f"echo: {last_user}"
     prompt = sum(_words(m.get("content", "")) for m in messages)
     completion = _words(content)
-    return content, {"prompt_tokens": prompt, "completion_tokens": completion,
-                     "total_tokens": prompt + completion}
+    return content, {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,8 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(obj).encode(), "application/json", headers)
 
-    def _raw(self, status: int, body: bytes, media: str,
-             headers: dict[str, str] | None = None) -> None:
+    def _raw(
+        self, status: int, body: bytes, media: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", media)
         self.send_header("Content-Length", str(len(body)))
@@ -124,8 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
-            self._json(200, {"object": "list", "data": [
-                {"id": self.fake.model, "object": "model", "owned_by": "fake"}]})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": self.fake.model, "object": "model", "owned_by": "fake"}],
+                },
+            )
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
@@ -144,8 +154,11 @@ class _Handler(BaseHTTPRequestHandler):
         scripted = self.fake.next_scripted()
         if isinstance(scripted, int):
             headers = {"Retry-After": self.fake.retry_after} if self.fake.retry_after else {}
-            self._json(scripted, {"error": {"message": f"scripted status {scripted}",
-                                            "type": "scripted"}}, headers)
+            self._json(
+                scripted,
+                {"error": {"message": f"scripted status {scripted}", "type": "scripted"}},
+                headers,
+            )
         elif scripted == "garbage":
             self._raw(200, b"<html>upstream proxy error</html>", "application/json")
         elif scripted == "not_completion":
@@ -154,13 +167,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, scripted)
         else:
             content, usage = _answer(body)
-            self._json(200, {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", self.fake.model),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": usage,
-            })
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", self.fake.model),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
 
     def _stream(self, body: dict[str, Any], scripted: Scripted | None) -> None:
         self.send_response(200)
@@ -179,8 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", self.fake.model)
 
         def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            obj = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
-                   "created": int(time.time()), "model": model, "choices": choices, **extra}
+            obj = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": choices,
+                **extra,
+            }
             return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
         yield b": keep-alive comment, ignored by clients\n\n"

@@ -21,17 +21,32 @@ def system_tools() -> None:
 def test_demo_workflow_matches_the_seed() -> None:
     spec = demo_workflow("london")
     steps = {s.name: s for s in spec.steps}
-    assert list(steps) == ["planning", "localization", "understanding", "fix", "verify_tests",
-                           "verify_browser", "review"]
+    assert list(steps) == [
+        "planning",
+        "localization",
+        "understanding",
+        "fix",
+        "verify_tests",
+        "verify_browser",
+        "review",
+    ]
     assert steps["fix"].task.affinity is not None  # sticky to understanding
     assert set(steps["review"].after) == {"verify_tests", "verify_browser"}
     ids = {w.id for w in demo_pool()}
-    assert {"dgx-tokyo-01", "dgx-london-02", "dgx-sf-01", "browser-aws-useast-03",
-            "browser-gcp-euwest-01", "browser-azure-eastasia-01", "sandbox-onprem-01"} <= ids
+    assert {
+        "dgx-tokyo-01",
+        "dgx-london-02",
+        "dgx-sf-01",
+        "browser-aws-useast-03",
+        "browser-gcp-euwest-01",
+        "browser-azure-eastasia-01",
+        "sandbox-onprem-01",
+    } <= ids
 
 
-async def test_demo_runs_fails_over_and_explains(system_tools: None,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_demo_runs_fails_over_and_explains(
+    system_tools: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
     status, pool, log = await run_demo("london", timeout_s=110)
     steps = {s.step: s for s in status.steps}
@@ -59,8 +74,9 @@ async def test_demo_runs_fails_over_and_explains(system_tools: None,
         assert step.reason
 
 
-async def test_demo_uses_a_configured_llm_endpoint(system_tools: None,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_demo_uses_a_configured_llm_endpoint(
+    system_tools: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with FakeOpenAI() as server:
         monkeypatch.setenv("WORLDPOOL_DEMO_LLM_URL", server.base_url)
         status, pool, _ = await run_demo("tokyo", failover=False, timeout_s=110)
@@ -88,8 +104,9 @@ def test_unknown_user_location_is_refused() -> None:
         main("atlantis-9", live=False, as_json=True, console=Console())
 
 
-async def test_demo_serve_shows_the_run_in_the_api(system_tools: None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_demo_serve_shows_the_run_in_the_api(
+    system_tools: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import httpx
 
     from tests.helpers import free_port

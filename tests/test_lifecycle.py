@@ -37,8 +37,9 @@ def test_fencing_rejects_other_attempts_and_workers() -> None:
 
 def test_failures_retry_until_the_budget_then_fail() -> None:
     record = _dispatched(max_retries=1)
-    fail = TaskResult(task_id=record.id, attempt=1, worker_id="w1", status=ResultStatus.FAILED,
-                      error="x")
+    fail = TaskResult(
+        task_id=record.id, attempt=1, worker_id="w1", status=ResultStatus.FAILED, error="x"
+    )
     after_first = lifecycle.apply_result(record, fail, 101.0)
     assert after_first is not None and after_first.status is TaskStatus.RETRYING
     assert after_first.not_before > 101.0
@@ -58,8 +59,14 @@ def test_lost_workers_do_not_use_the_retry_budget() -> None:
 def test_a_terminal_report_on_a_dispatched_task_makes_the_running_step_too() -> None:
     # Workers skip STARTED for fast handlers: the RUNNING step comes from started_at.
     record = _dispatched()
-    done = TaskResult(task_id=record.id, attempt=1, worker_id="w1",
-                      status=ResultStatus.SUCCEEDED, started_at=100.5, ended_at=100.6)
+    done = TaskResult(
+        task_id=record.id,
+        attempt=1,
+        worker_id="w1",
+        status=ResultStatus.SUCCEEDED,
+        started_at=100.5,
+        ended_at=100.6,
+    )
     running, succeeded = lifecycle.apply_result_steps(record, done, 101.0)
     assert running.status is TaskStatus.RUNNING and running.attempts[-1].started_at == 100.5
     assert succeeded.status is TaskStatus.SUCCEEDED and succeeded.started_at == 100.5
@@ -69,14 +76,16 @@ def test_a_terminal_report_on_a_dispatched_task_makes_the_running_step_too() -> 
 
 
 def test_timeout_deadline_follows_the_state() -> None:
-    spec = TaskSpec(handler="h", schedule_to_start_timeout_s=5, execution_timeout_s=30,
-                    heartbeat_timeout_s=10)
+    spec = TaskSpec(
+        handler="h", schedule_to_start_timeout_s=5, execution_timeout_s=30, heartbeat_timeout_s=10
+    )
     pending = TaskRecord(spec=spec, submitted_at=100.0)
     assert lifecycle.timeout_deadline(pending) == 105.0
     dispatched = lifecycle.dispatched(pending, "w1", "eu", 101.0)
     assert lifecycle.timeout_deadline(dispatched) is None  # not started: nothing can fire
-    start = TaskResult(task_id=spec.id, attempt=1, worker_id="w1", status=ResultStatus.STARTED,
-                       started_at=102.0)
+    start = TaskResult(
+        task_id=spec.id, attempt=1, worker_id="w1", status=ResultStatus.STARTED, started_at=102.0
+    )
     running = lifecycle.apply_result(dispatched, start, 102.0)
     assert running is not None
     assert lifecycle.timeout_deadline(running) == 112.0  # heartbeat before execution

@@ -56,7 +56,8 @@ class Settings(BaseModel):
     event_log_max: int = Field(default=DEFAULT_EVENT_LOG_MAX, gt=0)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     results_claim_after_s: float = Field(
-        default=10.0, gt=0,
+        default=10.0,
+        gt=0,
         description="results another orchestrator replica took and left unacked this long "
         "are claimed by a live one",
     )
@@ -112,7 +113,9 @@ def parse_weights(text: str) -> dict[str, float]:
         try:
             weights[name.strip()] = float(value)
         except ValueError:
-            raise ConfigError(f"weight {name.strip()!r} has value {value!r}: not a number") from None
+            raise ConfigError(
+                f"weight {name.strip()!r} has value {value!r}: not a number"
+            ) from None
     return check_weights(weights)
 
 

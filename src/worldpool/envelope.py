@@ -69,7 +69,9 @@ def decode_envelope(
         raise EnvelopeError("bad_shape", f"{where}: {first['msg']}") from None
     if secret:
         if not envelope.signature:
-            raise EnvelopeError("unsigned", "a deployment secret is set but the envelope is unsigned")
+            raise EnvelopeError(
+                "unsigned", "a deployment secret is set but the envelope is unsigned"
+            )
         if not hmac.compare_digest(envelope.signature, sign(envelope, secret)):
             raise EnvelopeError("bad_signature", "HMAC-SHA256 signature does not match")
     if handlers is not None and envelope.handler not in handlers:

@@ -1,18 +1,18 @@
 """worldpool's exceptions: one root, each message says what to do next.
 
-    WorldpoolError
-    ├── ConfigError              bad settings, pool file or policy weights
-    ├── ValidationError          bad task / workflow / payload at a boundary
-    │   └── WorkflowError        cycles, unknown step names, unknown handlers
-    ├── NotFoundError            unknown task, workflow, worker or artifact id
-    ├── BackendError             storage / transport trouble (retryable)
-    │   └── ReservationError     worker full or offline at reserve time
-    ├── ArtifactError            missing, corrupt (hash mismatch) or unsafe artifact
-    ├── EnvelopeError            unsigned, badly signed, oversized or malformed envelope
-    ├── HandlerError             a handler failed (``retryable`` says if a retry may help)
-    │   └── TaskTimeoutError     a limit (schedule-to-start, execution, heartbeat) passed
-    ├── TaskFailedError          a task ended failed (``testing`` re-raises it)
-    └── CancelledError           the task or workflow was cancelled
+WorldpoolError
+├── ConfigError              bad settings, pool file or policy weights
+├── ValidationError          bad task / workflow / payload at a boundary
+│   └── WorkflowError        cycles, unknown step names, unknown handlers
+├── NotFoundError            unknown task, workflow, worker or artifact id
+├── BackendError             storage / transport trouble (retryable)
+│   └── ReservationError     worker full or offline at reserve time
+├── ArtifactError            missing, corrupt (hash mismatch) or unsafe artifact
+├── EnvelopeError            unsigned, badly signed, oversized or malformed envelope
+├── HandlerError             a handler failed (``retryable`` says if a retry may help)
+│   └── TaskTimeoutError     a limit (schedule-to-start, execution, heartbeat) passed
+├── TaskFailedError          a task ended failed (``testing`` re-raises it)
+└── CancelledError           the task or workflow was cancelled
 """
 
 from __future__ import annotations

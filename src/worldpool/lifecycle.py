@@ -36,7 +36,8 @@ def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random | None = No
 def failures(record: TaskRecord) -> int:
     """Attempts that failed in the handler (not lost to a dead worker)."""
     return sum(
-        1 for a in record.attempts
+        1
+        for a in record.attempts
         if a.status is TaskStatus.FAILED and not (a.error or "").startswith(LOST)
     )
 
@@ -62,20 +63,26 @@ def _copy(record: TaskRecord) -> TaskRecord:
     attempts = list(record.attempts)
     if attempts:
         attempts[-1] = attempts[-1].model_copy()
-    return record.model_copy(update={
-        "attempts": attempts, "meta": dict(record.meta), "logs": list(record.logs),
-        "outputs": dict(record.outputs),
-    })
+    return record.model_copy(
+        update={
+            "attempts": attempts,
+            "meta": dict(record.meta),
+            "logs": list(record.logs),
+            "outputs": dict(record.outputs),
+        }
+    )
 
 
 def dispatched(record: TaskRecord, worker_id: str, region: str, now: float) -> TaskRecord:
     """The record after routing it to ``worker_id`` (next attempt number)."""
     attempt = record.attempt + 1
     rec = _copy(record)
-    _set(rec, status=TaskStatus.DISPATCHED, attempt=attempt, worker_id=worker_id,
-         pending_reason=None)
+    _set(
+        rec, status=TaskStatus.DISPATCHED, attempt=attempt, worker_id=worker_id, pending_reason=None
+    )
     rec.attempts.append(
-        AttemptRecord(attempt=attempt, worker_id=worker_id, region=region, dispatched_at=now))
+        AttemptRecord(attempt=attempt, worker_id=worker_id, region=region, dispatched_at=now)
+    )
     return rec
 
 
@@ -105,8 +112,11 @@ def timeout_deadline(record: TaskRecord) -> float | None:
     if spec.execution_timeout_s and started_at:
         deadlines.append(started_at + spec.execution_timeout_s)
     progress_at = record.meta.get("last_progress_at")
-    if (spec.heartbeat_timeout_s and record.status is TaskStatus.RUNNING
-            and isinstance(progress_at, int | float)):
+    if (
+        spec.heartbeat_timeout_s
+        and record.status is TaskStatus.RUNNING
+        and isinstance(progress_at, int | float)
+    ):
         deadlines.append(float(progress_at) + spec.heartbeat_timeout_s)
     return min(deadlines) if deadlines else None
 
@@ -137,16 +147,27 @@ def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord
 def succeeded(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
     rec = _copy(record)
     _close_attempt(rec, TaskStatus.SUCCEEDED, result.ended_at, None)
-    _set(rec, status=TaskStatus.SUCCEEDED, result=result.value, outputs=dict(result.outputs),
-         ended_at=result.ended_at, started_at=rec.started_at or result.started_at, error=None,
-         progress=1.0)
+    _set(
+        rec,
+        status=TaskStatus.SUCCEEDED,
+        result=result.value,
+        outputs=dict(result.outputs),
+        ended_at=result.ended_at,
+        started_at=rec.started_at or result.started_at,
+        error=None,
+        progress=1.0,
+    )
     _absorb(rec, result)
     return rec
 
 
 def _absorb(rec: TaskRecord, result: TaskResult) -> None:
-    _set(rec, tokens_used=rec.tokens_used + result.tokens_used,
-         cost_usd=rec.cost_usd + result.cost_usd, logs=[*rec.logs, *result.logs][-1000:])
+    _set(
+        rec,
+        tokens_used=rec.tokens_used + result.tokens_used,
+        cost_usd=rec.cost_usd + result.cost_usd,
+        logs=[*rec.logs, *result.logs][-1000:],
+    )
     rec.meta.update(result.meta)
 
 
@@ -198,8 +219,9 @@ def apply_result(
             return rec
         case _:
             retryable = result.retryable and result.status is ResultStatus.FAILED
-            rec = failed_attempt(record, result.error or "handler failed", now,
-                                 retryable=retryable, rng=rng)
+            rec = failed_attempt(
+                record, result.error or "handler failed", now, retryable=retryable, rng=rng
+            )
             rec.outputs.update(result.outputs)  # e.g. a trace of the failed attempt
             _absorb(rec, result)
             return rec
@@ -216,8 +238,11 @@ def apply_result_steps(
     if not is_current(record, result):
         return []
     steps = []
-    if (record.status is TaskStatus.DISPATCHED and result.started_at is not None
-            and result.status in (ResultStatus.SUCCEEDED, ResultStatus.FAILED)):
+    if (
+        record.status is TaskStatus.DISPATCHED
+        and result.started_at is not None
+        and result.status in (ResultStatus.SUCCEEDED, ResultStatus.FAILED)
+    ):
         record = started(record, result, now)
         steps.append(record)
     final = apply_result(record, result, now, rng)

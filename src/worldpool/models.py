@@ -83,7 +83,9 @@ def normalize_capability(value: str) -> str:
 def _capability_set(values: Any) -> frozenset[str]:
     if isinstance(values, str):
         values = [values]
-    return frozenset(normalize_capability(str(v.value if isinstance(v, Enum) else v)) for v in values)
+    return frozenset(
+        normalize_capability(str(v.value if isinstance(v, Enum) else v)) for v in values
+    )
 
 
 # --------------------------------------------------------------------------- hardware
@@ -303,6 +305,7 @@ class TaskSpec(Model):
         if bad:
             raise ValueError(f"weights must be finite and >= 0, got {bad}")
         return v
+
     schedule_to_start_timeout_s: float | None = Field(default=None, gt=0)
     execution_timeout_s: float | None = Field(default=None, gt=0)
     heartbeat_timeout_s: float | None = Field(default=None, gt=0)
@@ -502,7 +505,9 @@ class WorkflowSpec(Model):
         seen: set[str] = set()
         for step in self.steps:
             if step.name in seen:
-                raise ValueError(f"step name {step.name!r} is used twice; step names must be unique")
+                raise ValueError(
+                    f"step name {step.name!r} is used twice; step names must be unique"
+                )
             seen.add(step.name)
         return self
 

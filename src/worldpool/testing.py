@@ -35,7 +35,12 @@ def make_worker(
     from worldpool.geo import location_for
 
     return WorkerProfile(
-        id=worker_id, capabilities=frozenset(capabilities), handlers=frozenset(handlers),
-        hardware=hardware or Hardware(), location=location_for(region),
-        cost_per_hour=cost_per_hour, max_concurrency=max_concurrency, labels=dict(labels or {}),
+        id=worker_id,
+        capabilities=frozenset(capabilities),
+        handlers=frozenset(handlers),
+        hardware=hardware or Hardware(),
+        location=location_for(region),
+        cost_per_hour=cost_per_hour,
+        max_concurrency=max_concurrency,
+        labels=dict(labels or {}),
     )

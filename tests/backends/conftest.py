@@ -58,7 +58,8 @@ async def connect(request: pytest.FixtureRequest) -> AsyncIterator[Connect]:
     """Opens clients of one fresh namespace on the backend under test; closes them after."""
     factory = BACKEND_FACTORIES[request.param]
     settings = Settings(
-        namespace=f"t-{uuid.uuid4().hex[:12]}", event_log_max=CONTRACT_EVENT_LOG_MAX,
+        namespace=f"t-{uuid.uuid4().hex[:12]}",
+        event_log_max=CONTRACT_EVENT_LOG_MAX,
         results_claim_after_s=CONTRACT_CLAIM_AFTER_S,
     )
     opened: list[Backend] = []

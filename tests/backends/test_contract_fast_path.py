@@ -29,11 +29,20 @@ async def pending_task(backend: Backend, task_id: str, **spec: object) -> TaskRe
 
 def plan(record: TaskRecord, worker_id: str = "w1", expect: int | None = None) -> Dispatch:
     nxt = lifecycle.dispatched(record, worker_id, "eu-west-1", 100.0)
-    event = Event(kind=EventKind.TASK_DISPATCHED, task_id=record.id, worker_id=worker_id,
-                  attempt=nxt.attempt, at=100.0)
-    return Dispatch(record=nxt, expect_version=record.version if expect is None else expect,
-                    worker_id=worker_id, envelope=f"{record.id}#{nxt.attempt}".encode(),
-                    event=event)
+    event = Event(
+        kind=EventKind.TASK_DISPATCHED,
+        task_id=record.id,
+        worker_id=worker_id,
+        attempt=nxt.attempt,
+        at=100.0,
+    )
+    return Dispatch(
+        record=nxt,
+        expect_version=record.version if expect is None else expect,
+        worker_id=worker_id,
+        envelope=f"{record.id}#{nxt.attempt}".encode(),
+        event=event,
+    )
 
 
 async def slots_held(backend: Backend, worker_id: str = "w1") -> int:
@@ -57,10 +66,15 @@ async def test_dispatch_many_sends_writes_dequeues_and_logs_each_task(backend: B
     stored = await backend.get_task("t1")
     assert stored is not None
     assert (stored.status, stored.worker_id, stored.attempt, stored.version) == (
-        TaskStatus.DISPATCHED, "w1", 1, 2)
+        TaskStatus.DISPATCHED,
+        "w1",
+        1,
+        2,
+    )
     events = await backend.read_events()
     assert [(e.kind, e.task_id) for e in events] == [
-        (EventKind.TASK_DISPATCHED, f"t{i}") for i in range(3)]
+        (EventKind.TASK_DISPATCHED, f"t{i}") for i in range(3)
+    ]
     # The stored record is fenced to the new attempt: its worker's report is accepted.
     assert await backend.complete(result("t1", "w1", 1)) is True
 
@@ -83,7 +97,9 @@ async def test_dispatch_many_compare_failure_changes_nothing(backend: Backend) -
 
 
 @pytest.mark.parametrize("why", ["full", "offline", "unknown"])
-async def test_dispatch_many_refused_reservation_changes_nothing(backend: Backend, why: str) -> None:
+async def test_dispatch_many_refused_reservation_changes_nothing(
+    backend: Backend, why: str
+) -> None:
     await backend.register(profile("w1", slots=1))
     if why == "full":
         first = await pending_task(backend, "first")
@@ -99,8 +115,7 @@ async def test_dispatch_many_refused_reservation_changes_nothing(backend: Backen
     stored = await backend.get_task("t1")
     assert stored is not None and stored.status is TaskStatus.PENDING and stored.version == 1
     assert "t1" in await backend.list_pending()
-    assert [e.task_id for e in await backend.read_events()] == (
-        ["first"] if why == "full" else [])
+    assert [e.task_id for e in await backend.read_events()] == (["first"] if why == "full" else [])
 
 
 async def test_complete_with_ack_acknowledges_the_delivery_even_when_fenced(
@@ -144,7 +159,8 @@ async def test_append_events_keeps_order_and_sets_seq(backend: Backend) -> None:
     seqs = [e.seq for e in appended]
     assert all(seqs) and seqs == sorted(seqs) and len(set(seqs)) == 3
     assert [(e.task_id, e.seq) for e in await backend.read_events()] == [
-        (e.task_id, e.seq) for e in appended]
+        (e.task_id, e.seq) for e in appended
+    ]
     assert await backend.append_events([]) == []
 
 
@@ -180,8 +196,9 @@ async def test_running_tasks_are_due_by_execution_and_heartbeat_timeouts(
     for task_id in ("slow", "quiet"):
         record = await backend.get_task(task_id)
         assert record is not None
-        report = TaskResult(task_id=task_id, worker_id="w1", attempt=1,
-                            status=ResultStatus.STARTED, started_at=now)
+        report = TaskResult(
+            task_id=task_id, worker_id="w1", attempt=1, status=ResultStatus.STARTED, started_at=now
+        )
         started = lifecycle.apply_result(record, report, now)
         assert started is not None
         assert await backend.put_task(started, expect_version=record.version)
@@ -223,8 +240,10 @@ async def test_put_tasks_appends_each_writes_events_only_if_it_happens(backend: 
     a.status = b.status = TaskStatus.CANCELLED
     written = await backend.put_tasks(
         [(a, 1), (b, 9)],
-        [[done.model_copy(update={"task_id": "a"}), done.model_copy(update={"task_id": "a2"})],
-         [done.model_copy(update={"task_id": "b"})]],
+        [
+            [done.model_copy(update={"task_id": "a"}), done.model_copy(update={"task_id": "a2"})],
+            [done.model_copy(update={"task_id": "b"})],
+        ],
     )
 
     assert written == [True, False]
@@ -237,13 +256,17 @@ async def test_create_tasks_creates_each_on_its_own(backend: Backend) -> None:
     assert await backend.create_task(taken, submitted.model_copy(update={"task_id": "taken"}))
 
     fresh, again = task("fresh"), task("taken")
-    outcomes = await backend.create_tasks([
-        NewTask(fresh, submitted.model_copy(update={"task_id": "fresh"})),
-        NewTask(again, submitted.model_copy(update={"task_id": "again"})),
-    ])
+    outcomes = await backend.create_tasks(
+        [
+            NewTask(fresh, submitted.model_copy(update={"task_id": "fresh"})),
+            NewTask(again, submitted.model_copy(update={"task_id": "again"})),
+        ]
+    )
 
     assert [(o.sent, o.conflict, o.reason) for o in outcomes] == [
-        (False, False, ""), (False, True, "")]
+        (False, False, ""),
+        (False, True, ""),
+    ]
     assert fresh.version == 1
     assert await backend.list_pending() == ["taken", "fresh"]
     assert [e.task_id for e in await backend.read_events()] == ["taken", "fresh"]
@@ -266,7 +289,11 @@ async def test_create_tasks_dispatches_a_routed_task_in_the_same_step(backend: B
     stored = await backend.get_task("t1")
     assert stored is not None
     assert (stored.status, stored.worker_id, stored.attempt, stored.version) == (
-        TaskStatus.DISPATCHED, "w1", 1, 2)
+        TaskStatus.DISPATCHED,
+        "w1",
+        1,
+        2,
+    )
     assert await backend.list_pending() == []  # never queued
     assert await slots_held(backend) == 1
     [delivery] = await backend.receive("w1", 10)
@@ -282,11 +309,13 @@ async def test_create_tasks_queues_a_routed_task_its_worker_cannot_take(backend:
     await backend.register(profile("w1", slots=1))
     first, second = task("a"), task("b")
 
-    outcomes = await backend.create_tasks([
-        NewTask(first, submitted_event("a"), plan(first, expect=1)),
-        NewTask(second, submitted_event("b"), plan(second, expect=1)),  # no slot left
-        NewTask(task("c"), submitted_event("c"), plan(task("c"), "nobody", expect=1)),
-    ])
+    outcomes = await backend.create_tasks(
+        [
+            NewTask(first, submitted_event("a"), plan(first, expect=1)),
+            NewTask(second, submitted_event("b"), plan(second, expect=1)),  # no slot left
+            NewTask(task("c"), submitted_event("c"), plan(task("c"), "nobody", expect=1)),
+        ]
+    )
 
     assert [o.sent for o in outcomes] == [True, False, False]
     assert outcomes[1].reason == "all 1 slots are taken"
@@ -296,8 +325,9 @@ async def test_create_tasks_queues_a_routed_task_its_worker_cannot_take(backend:
     assert stored is not None and (stored.status, stored.version) == (TaskStatus.PENDING, 1)
     assert await backend.list_pending() == ["b", "c"]
     assert [d.task_id for d in await backend.receive("w1", 10)] == ["a"]
-    dispatched = [e.task_id for e in await backend.read_events()
-                  if e.kind is EventKind.TASK_DISPATCHED]
+    dispatched = [
+        e.task_id for e in await backend.read_events() if e.kind is EventKind.TASK_DISPATCHED
+    ]
     assert dispatched == ["a"]
 
 
@@ -307,8 +337,9 @@ async def test_create_tasks_never_dispatches_over_an_existing_task(backend: Back
     assert await backend.create_task(existing, submitted_event("t1"))  # version 1, queued
     again = task("t1")
 
-    [outcome] = await backend.create_tasks([NewTask(again, submitted_event("t1"),
-                                                     plan(again, expect=1))])
+    [outcome] = await backend.create_tasks(
+        [NewTask(again, submitted_event("t1"), plan(again, expect=1))]
+    )
 
     assert outcome.conflict and not outcome.sent
     stored = await backend.get_task("t1")

@@ -83,14 +83,18 @@ async def test_blocking_read_on_an_empty_log_wakes_on_first_append(backend: Back
 
 async def test_read_events_of_keeps_some_kinds_and_moves_past_the_rest(backend: Backend) -> None:
     submitted = EventKind.TASK_SUBMITTED
-    appended = [await backend.append_event(Event(kind=kind, task_id=f"t{i}", data=data))
-                for i, (kind, data) in enumerate([
-                    (submitted, {}),
-                    (EventKind.TASK_DISPATCHED, {"kind": "task.submitted"}),  # only looks like one
-                    (EventKind.TASK_SUCCEEDED, {}),
-                    (submitted, {}),
-                    (EventKind.TASK_STARTED, {}),
-                ])]
+    appended = [
+        await backend.append_event(Event(kind=kind, task_id=f"t{i}", data=data))
+        for i, (kind, data) in enumerate(
+            [
+                (submitted, {}),
+                (EventKind.TASK_DISPATCHED, {"kind": "task.submitted"}),  # only looks like one
+                (EventKind.TASK_SUCCEEDED, {}),
+                (submitted, {}),
+                (EventKind.TASK_STARTED, {}),
+            ]
+        )
+    ]
 
     page = await backend.read_events_of(frozenset({submitted}))
 
@@ -101,8 +105,9 @@ async def test_read_events_of_keeps_some_kinds_and_moves_past_the_rest(backend: 
     assert (again.events, again.cursor) == ([], page.cursor)
     first = await backend.read_events_of(frozenset(), None, limit=2)
     assert (first.events, first.cursor) == ([], appended[1].seq)
-    assert (await backend.read_events_of(frozenset({submitted}), first.cursor)).events[0] \
-        .task_id == "t3"
+    assert (await backend.read_events_of(frozenset({submitted}), first.cursor)).events[
+        0
+    ].task_id == "t3"
 
 
 async def test_event_log_keeps_only_the_newest(backend: Backend) -> None:

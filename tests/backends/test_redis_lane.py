@@ -39,8 +39,9 @@ async def test_lone_calls_share_one_connection_and_overlapping_ones_use_the_pool
         assert first == second, "one connection for calls one at a time"
 
         # Overlapping calls: one on the lane, the others through the pool, each its own reply.
-        replies = await asyncio.gather(*(lane.execute("EVAL", SET_AND_ECHO, 1, f"k{i}", i)
-                                         for i in range(5)))
+        replies = await asyncio.gather(
+            *(lane.execute("EVAL", SET_AND_ECHO, 1, f"k{i}", i) for i in range(5))
+        )
         assert replies == [str(i).encode() for i in range(5)]
         ids = await asyncio.gather(*(lane.execute("CLIENT", "ID") for _ in range(3)))
         assert ids[0] == first and len(set(ids)) > 1
@@ -51,8 +52,10 @@ async def test_a_pipeline_reads_every_reply_even_after_an_error(
 ) -> None:
     async with lane_on(redis_server_session.url) as (_, lane):
         ok, failed, echoed = await lane.pipeline(
-            ("EVAL", SET_AND_ECHO, 1, "k", "a"), ("INCR", "k"),  # "a" is no integer
-            ("EVAL", SET_AND_ECHO, 1, "k", "b"))
+            ("EVAL", SET_AND_ECHO, 1, "k", "a"),
+            ("INCR", "k"),  # "a" is no integer
+            ("EVAL", SET_AND_ECHO, 1, "k", "b"),
+        )
         assert (ok, echoed) == (b"a", b"b")
         assert isinstance(failed, ResponseError) and "not an integer" in str(failed)
         assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "c") == b"c", "still in step"
@@ -65,8 +68,9 @@ async def test_a_lost_lane_connection_is_retried_through_the_pool_then_reopened(
         before = await lane.execute("CLIENT", "ID")
         await client.execute_command("CLIENT", "KILL", "ID", before)  # the lane's socket dies
 
-        assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "v") == b"v", \
+        assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "v") == b"v", (
             "sent again through the pool"
+        )
         after = await lane.execute("CLIENT", "ID")
         assert after != before, "the lane reconnected"
 

@@ -41,16 +41,25 @@ def test_help_shows_examples_and_exit_codes() -> None:
 
 
 def test_explain_prints_the_table_for_a_pool_file(tmp_path: Path) -> None:
-    code, out = invoke("explain", "--pool", str(pool_file(tmp_path)), "--handler", "analyze",
-                       "--capabilities",
-                       "coding", "--gpu", "--user-location", "tokyo")
+    code, out = invoke(
+        "explain",
+        "--pool",
+        str(pool_file(tmp_path)),
+        "--handler",
+        "analyze",
+        "--capabilities",
+        "coding",
+        "--gpu",
+        "--user-location",
+        "tokyo",
+    )
     assert code == Exit.OK, out
     assert "dgx-tokyo-01" in out and "sandbox-onprem-01" in out
 
 
 def test_bad_pool_file_is_a_usage_error(tmp_path: Path) -> None:
     bad = tmp_path / "pool.json"
-    bad.write_text("[{\"id\": 3}")
+    bad.write_text('[{"id": 3}')
     code, out = invoke("explain", "--pool", str(bad))
     assert code == Exit.USAGE, out
 
@@ -61,8 +70,9 @@ def test_missing_redis_url_is_a_usage_error() -> None:
 
 
 def test_unknown_id_is_not_found(redis: RedisServer) -> None:
-    code, out = invoke("status", "no-such-workflow", "--redis", redis.url, "--namespace",
-                       "cli-test")
+    code, out = invoke(
+        "status", "no-such-workflow", "--redis", redis.url, "--namespace", "cli-test"
+    )
     assert code == Exit.NOT_FOUND, out
 
 
@@ -74,10 +84,22 @@ def test_unreachable_redis_is_unavailable() -> None:
 
 
 def test_worker_claiming_what_it_lacks_is_refused(redis: RedisServer) -> None:
-    code, out = invoke("worker", "--redis", redis.url, "--id", "greedy", "--region", "on-prem",
-                       "--capabilities", "browser_operations", "--handlers",
-                       "worldpool.demo.handlers:HANDLERS", "--no-builtin", "--label",
-                       "gpu=required")
+    code, out = invoke(
+        "worker",
+        "--redis",
+        redis.url,
+        "--id",
+        "greedy",
+        "--region",
+        "on-prem",
+        "--capabilities",
+        "browser_operations",
+        "--handlers",
+        "worldpool.demo.handlers:HANDLERS",
+        "--no-builtin",
+        "--label",
+        "gpu=required",
+    )
     assert code == Exit.REFUSED, out
     assert "refusing to start" in out
 
@@ -100,7 +122,8 @@ def test_events_dump_replays_in_the_simulator(redis: RedisServer, tmp_path: Path
         settings = Settings(namespace="cli-events")
         async with RedisBackend.from_url(redis.url, settings) as backend:
             await Orchestrator(backend, settings).submit(
-                TaskSpec(handler="analyze", capabilities={"coding"}, user_location="tokyo"))
+                TaskSpec(handler="analyze", capabilities={"coding"}, user_location="tokyo")
+            )
 
     asyncio.run(submit())
     code, out = invoke("events", "--redis", redis.url, "--namespace", "cli-events")

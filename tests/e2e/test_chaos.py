@@ -41,18 +41,31 @@ SETTINGS = Settings(namespace="e2e", heartbeat_s=0.5)
 
 def counting_workers(cluster: Cluster, *ids: str, slots: int = 4) -> list[Proc]:
     cluster.env["WP_E2E_COUNT_FILE"] = str(cluster.directory / "count.log")
-    return [cluster.worker(i, "--region", region, "--handlers", COUNTING, "--no-builtin",
-                           "--max-concurrency", str(slots))
-            for i, region in zip(ids, ("eu-west-1", "us-east-1", "ap-northeast-1"),
-                                 strict=False)]
+    return [
+        cluster.worker(
+            i,
+            "--region",
+            region,
+            "--handlers",
+            COUNTING,
+            "--no-builtin",
+            "--max-concurrency",
+            str(slots),
+        )
+        for i, region in zip(ids, ("eu-west-1", "us-east-1", "ap-northeast-1"), strict=False)
+    ]
 
 
 def chain(name: str, steps: int, sleep_s: float) -> WorkflowSpec:
     wf = Workflow(name)
     previous = None
     for i in range(steps):
-        previous = wf.step(f"s{i}", handler="count", payload={"sleep_s": sleep_s},
-                           after=[previous] if previous else [])
+        previous = wf.step(
+            f"s{i}",
+            handler="count",
+            payload={"sleep_s": sleep_s},
+            after=[previous] if previous else [],
+        )
     return wf.build()
 
 
@@ -71,8 +84,9 @@ async def wait_count(cluster: Cluster, phase: str, at_least: int, timeout_s: flo
         await asyncio.sleep(0.05)
 
 
-async def wait_all(client: Backend, task_ids: list[str], cluster: Cluster,
-                   timeout_s: float = 60) -> None:
+async def wait_all(
+    client: Backend, task_ids: list[str], cluster: Cluster, timeout_s: float = 60
+) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         records = await client.get_tasks(task_ids)
@@ -87,8 +101,9 @@ async def wait_all(client: Backend, task_ids: list[str], cluster: Cluster,
 # --------------------------------------------------------------------------- orchestrator
 
 
-async def test_orchestrator_sigkill_and_restart_loses_nothing(cluster: Cluster,
-                                                              client: Backend) -> None:
+async def test_orchestrator_sigkill_and_restart_loses_nothing(
+    cluster: Cluster, client: Backend
+) -> None:
     serve = cluster.serve("orch-a")
     await wait_workers(client, counting_workers(cluster, "w1", "w2"))
     submitter = Orchestrator(client, SETTINGS)  # not started: submits only, like the CLI
@@ -117,15 +132,17 @@ async def test_orchestrator_sigkill_and_restart_loses_nothing(cluster: Cluster,
 
 
 @pytest.mark.chaos
-async def test_two_replicas_run_each_task_once_and_survive_a_kill(cluster: Cluster,
-                                                                  client: Backend) -> None:
+async def test_two_replicas_run_each_task_once_and_survive_a_kill(
+    cluster: Cluster, client: Backend
+) -> None:
     replicas = [cluster.serve("orch-1"), cluster.serve("orch-2")]
     await wait_workers(client, counting_workers(cluster, "w1", "w2", "w3", slots=8))
     submitter = Orchestrator(client, SETTINGS)
     ids = []
     for i in range(60):
-        record = await submitter.submit(TaskSpec(id=f"t-{i:03d}", handler="count",
-                                                 payload={"sleep_s": 0.05}))
+        record = await submitter.submit(
+            TaskSpec(id=f"t-{i:03d}", handler="count", payload={"sleep_s": 0.05})
+        )
         ids.append(record.id)
     await wait_count(cluster, "end", 20)
     replicas[0].signal(signal.SIGKILL)
@@ -143,14 +160,16 @@ async def test_two_replicas_run_each_task_once_and_survive_a_kill(cluster: Clust
 
 
 @pytest.mark.chaos  # the CI run covers worker SIGKILL in test_distributed.py
-async def test_worker_sigkill_fails_over_after_missed_heartbeats(cluster: Cluster,
-                                                                 client: Backend) -> None:
+async def test_worker_sigkill_fails_over_after_missed_heartbeats(
+    cluster: Cluster, client: Backend
+) -> None:
     cluster.serve()
     (victim,) = counting_workers(cluster, "victim")
     await wait_workers(client, [victim])
     submitter = Orchestrator(client, SETTINGS)
-    await submitter.submit(TaskSpec(id="long", handler="count",
-                                    payload={"sleep_s": 30, "first_attempt_only": True}))
+    await submitter.submit(
+        TaskSpec(id="long", handler="count", payload={"sleep_s": 30, "first_attempt_only": True})
+    )
     await wait_event(client, EventKind.TASK_STARTED, task_id="long", worker_id="victim")
     (rescuer,) = counting_workers(cluster, "rescuer")
     await wait_workers(client, [rescuer])
@@ -165,14 +184,16 @@ async def test_worker_sigkill_fails_over_after_missed_heartbeats(cluster: Cluste
     assert worker is not None and worker.state.status is WorkerStatus.OFFLINE
 
 
-async def test_paused_worker_comes_back_as_a_fenced_zombie(cluster: Cluster,
-                                                           client: Backend) -> None:
+async def test_paused_worker_comes_back_as_a_fenced_zombie(
+    cluster: Cluster, client: Backend
+) -> None:
     cluster.serve()
     (zombie,) = counting_workers(cluster, "zombie")
     await wait_workers(client, [zombie])
     submitter = Orchestrator(client, SETTINGS)
-    await submitter.submit(TaskSpec(id="z", handler="count",
-                                    payload={"sleep_s": 20, "first_attempt_only": True}))
+    await submitter.submit(
+        TaskSpec(id="z", handler="count", payload={"sleep_s": 20, "first_attempt_only": True})
+    )
     await wait_event(client, EventKind.TASK_STARTED, task_id="z", worker_id="zombie")
     (other,) = counting_workers(cluster, "other")
     await wait_workers(client, [other])
@@ -190,8 +211,13 @@ async def test_paused_worker_comes_back_as_a_fenced_zombie(cluster: Cluster,
     rows = executions(count_file(cluster))
     assert ("z", 1, "zombie", "revoked") in rows and ("z", 1, "zombie", "end") not in rows
     # And a late report from it is fenced: the record keeps the other worker's result.
-    late = TaskResult(task_id="z", attempt=1, worker_id="zombie",
-                      status=ResultStatus.SUCCEEDED, value={"worker": "zombie"})
+    late = TaskResult(
+        task_id="z",
+        attempt=1,
+        worker_id="zombie",
+        status=ResultStatus.SUCCEEDED,
+        value={"worker": "zombie"},
+    )
     assert await client.complete(late) is False
     await asyncio.sleep(0.5)
     final = await client.get_task("z")
@@ -204,7 +230,8 @@ async def test_paused_worker_comes_back_as_a_fenced_zombie(cluster: Cluster,
 
 
 async def test_bad_envelopes_are_dead_lettered_and_the_worker_keeps_running(
-        cluster: Cluster, client: Backend) -> None:
+    cluster: Cluster, client: Backend
+) -> None:
     cluster.env["WORLDPOOL_MAX_ENVELOPE_BYTES"] = "4096"
     cluster.serve()
     (worker,) = counting_workers(cluster, "w1")
@@ -213,8 +240,9 @@ async def test_bad_envelopes_are_dead_lettered_and_the_worker_keeps_running(
     bad = {
         "bad-1": b"{not json",
         "bad-2": orjson.dumps({"task_id": "bad-2", "attempt": "first"}),
-        "bad-3": orjson.dumps({"task_id": "bad-3", "attempt": 1, "handler": "count",
-                               "payload": {"blob": "x" * 8000}}),
+        "bad-3": orjson.dumps(
+            {"task_id": "bad-3", "attempt": 1, "handler": "count", "payload": {"blob": "x" * 8000}}
+        ),
         "bad-4": unknown,
     }
     for task_id, data in bad.items():
@@ -231,8 +259,9 @@ async def test_bad_envelopes_are_dead_lettered_and_the_worker_keeps_running(
     assert "Traceback" not in worker.log()
 
 
-async def test_redis_restart_under_a_running_deployment(cluster: Cluster, client: Backend,
-                                                        redis_server: RedisServer) -> None:
+async def test_redis_restart_under_a_running_deployment(
+    cluster: Cluster, client: Backend, redis_server: RedisServer
+) -> None:
     serve = cluster.serve()
     (worker,) = counting_workers(cluster, "w1")
     await wait_workers(client, [worker])
@@ -246,5 +275,3 @@ async def test_redis_restart_under_a_running_deployment(cluster: Cluster, client
     second = await submitter.submit(TaskSpec(id="after", handler="count"))
     assert (await wait_task(client, second.id, timeout_s=30)).status is TaskStatus.SUCCEEDED
     assert serve.alive and worker.alive
-
-

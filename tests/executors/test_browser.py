@@ -66,10 +66,14 @@ async def test_login_flow_returns_url_title_screenshot_console_and_har(
 
 
 async def test_bad_selector_fails_with_index_and_stores_trace(chromium: str, site: str) -> None:
-    ctx = make_ctx({"actions": [
-        {"action": "goto", "url": f"{site}/login"},
-        {"action": "click", "selector": "#no-such-button", "timeout_ms": 300},
-    ]})
+    ctx = make_ctx(
+        {
+            "actions": [
+                {"action": "goto", "url": f"{site}/login"},
+                {"action": "click", "selector": "#no-such-button", "timeout_ms": 300},
+            ]
+        }
+    )
     with pytest.raises(HandlerError) as info:
         await run_browser(ctx, BrowserConfig())
     assert "actions[1] (click '#no-such-button')" in str(info.value)
@@ -83,10 +87,15 @@ async def test_bad_selector_fails_with_index_and_stores_trace(chromium: str, sit
 
 
 async def test_invalid_selector_syntax_is_not_retryable(chromium: str, site: str) -> None:
-    ctx = make_ctx({"actions": [
-        {"action": "goto", "url": f"{site}/login"},
-        {"action": "evaluate", "expression": "document.querySelector('##')"},
-    ], "trace": "off"})
+    ctx = make_ctx(
+        {
+            "actions": [
+                {"action": "goto", "url": f"{site}/login"},
+                {"action": "evaluate", "expression": "document.querySelector('##')"},
+            ],
+            "trace": "off",
+        }
+    )
     with pytest.raises(HandlerError) as info:
         await run_browser(ctx, BrowserConfig())
     assert str(info.value).startswith("actions[1] (evaluate")
@@ -107,15 +116,21 @@ async def test_host_allowlist_blocks_goto_up_front_and_links_in_the_page(
 ) -> None:
     config = BrowserConfig(allowed_hosts=("127.0.0.1",))
     with pytest.raises(HandlerError, match=r"actions\[0\] .*host 'evil.test' is not in"):
-        await run_browser(make_ctx({"actions": [{"action": "goto", "url": "http://evil.test/"}]}),
-                          config)
+        await run_browser(
+            make_ctx({"actions": [{"action": "goto", "url": "http://evil.test/"}]}), config
+        )
 
     # The login page links to the same server under the name "localhost": clicking it is blocked.
-    ctx = make_ctx({"actions": [
-        {"action": "goto", "url": f"{site}/login"},
-        {"action": "click", "selector": "#elsewhere", "timeout_ms": 2000},
-        {"action": "evaluate", "expression": "location.hostname"},
-    ], "trace": "off"})
+    ctx = make_ctx(
+        {
+            "actions": [
+                {"action": "goto", "url": f"{site}/login"},
+                {"action": "click", "selector": "#elsewhere", "timeout_ms": 2000},
+                {"action": "evaluate", "expression": "location.hostname"},
+            ],
+            "trace": "off",
+        }
+    )
     result = await run_browser(ctx, config)
     assert result["blocked_requests"][0]["url"].startswith("http://localhost:")
     assert "not in this worker's allowed hosts" in result["blocked_requests"][0]["reason"]
@@ -132,8 +147,11 @@ def test_handlers_factory_refuses_missing_chromium_and_bad_config() -> None:
 
 
 def test_config_from_environment_with_lists_and_overrides() -> None:
-    env = {"WORLDPOOL_BROWSER_HEADFUL": "true", "WORLDPOOL_BROWSER_VNC_LISTEN": "0.0.0.0",
-           "WORLDPOOL_BROWSER_ALLOWED_HOSTS": "*.example.com, 127.0.0.1"}
+    env = {
+        "WORLDPOOL_BROWSER_HEADFUL": "true",
+        "WORLDPOOL_BROWSER_VNC_LISTEN": "0.0.0.0",
+        "WORLDPOOL_BROWSER_ALLOWED_HOSTS": "*.example.com, 127.0.0.1",
+    }
     cfg = BrowserConfig.from_env(env, overrides={"vnc_public_host": "browser-1.example.net"})
     assert cfg.headful and cfg.vnc_listen == "0.0.0.0"
     assert cfg.allowed_hosts == ("*.example.com", "127.0.0.1")
@@ -154,8 +172,10 @@ class _NavigatingPage:
 
         if self.failures:
             self.failures -= 1
-            raise Error("Page.evaluate: Execution context was destroyed, most likely because "
-                        "of a navigation")
+            raise Error(
+                "Page.evaluate: Execution context was destroyed, most likely because "
+                "of a navigation"
+            )
         return f"value of {expression}"
 
     async def wait_for_load_state(self, state: str, timeout: int) -> None:  # noqa: ASYNC109
@@ -164,8 +184,7 @@ class _NavigatingPage:
 
 async def test_evaluate_runs_again_once_a_navigation_has_settled() -> None:
     page = _NavigatingPage(failures=1)
-    assert await browser._evaluate(page, "location.hostname", 1000) == \
-        "value of location.hostname"
+    assert await browser._evaluate(page, "location.hostname", 1000) == "value of location.hostname"
     assert page.settled == 1
 
     endless = _NavigatingPage(failures=100)  # a page that never stops navigating: bounded

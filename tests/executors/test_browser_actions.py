@@ -9,11 +9,13 @@ from worldpool.executors.browser_actions import Goto, Screenshot, UrlPolicy, Wai
 
 
 def test_valid_list_parses_into_typed_actions() -> None:
-    actions = parse_actions([
-        {"action": "goto", "url": "http://x.test/"},
-        {"action": "wait_for", "text": "Hi", "timeout_ms": 500},
-        {"action": "screenshot", "name": "home"},
-    ])
+    actions = parse_actions(
+        [
+            {"action": "goto", "url": "http://x.test/"},
+            {"action": "wait_for", "text": "Hi", "timeout_ms": 500},
+            {"action": "screenshot", "name": "home"},
+        ]
+    )
     assert isinstance(actions[0], Goto)
     assert isinstance(actions[1], WaitFor) and actions[1].timeout_ms == 500
     assert isinstance(actions[2], Screenshot) and actions[2].artifact_name == "home.png"
@@ -22,16 +24,20 @@ def test_valid_list_parses_into_typed_actions() -> None:
 @pytest.mark.parametrize(
     ("actions", "expected"),
     [
-        ([{"action": "goto", "url": "http://x/"}, {"action": "hover", "selector": "a"}],
-         "actions[1]: unknown action 'hover'"),
+        (
+            [{"action": "goto", "url": "http://x/"}, {"action": "hover", "selector": "a"}],
+            "actions[1]: unknown action 'hover'",
+        ),
         ([{"url": "http://x/"}], "actions[0]: must be an object with an 'action' field"),
         ([{"action": "click"}], "actions[0] (click): selector: Field required"),
         ([{"action": "click", "selector": "a", "force": True}], "force: Extra inputs"),
         ([{"action": "wait_for"}], "exactly one of 'selector' or 'text'"),
         ([{"action": "wait_for", "selector": "a", "text": "b"}], "exactly one"),
         ([{"action": "screenshot", "name": "../etc/passwd"}], "must be a plain file name"),
-        ([{"action": "screenshot", "name": "a"}, {"action": "screenshot", "name": "a.png"}],
-         "actions[1]: screenshot name 'a.png' is used twice"),
+        (
+            [{"action": "screenshot", "name": "a"}, {"action": "screenshot", "name": "a.png"}],
+            "actions[1]: screenshot name 'a.png' is used twice",
+        ),
         ([], "non-empty list"),
         ("goto", "non-empty list"),
     ],
@@ -57,7 +63,11 @@ def test_host_list_accepts_globs_and_rejects_others() -> None:
     assert policy.why_blocked("http://127.0.0.1:9/") is None
     assert "host 'evil.test'" in str(policy.why_blocked("https://evil.test/"))
     with pytest.raises(HandlerError, match=r"actions\[1\] \(goto 'https://evil.test/'\): host"):
-        policy.check_actions(parse_actions([
-            {"action": "goto", "url": "https://app.example.com/"},
-            {"action": "goto", "url": "https://evil.test/"},
-        ]))
+        policy.check_actions(
+            parse_actions(
+                [
+                    {"action": "goto", "url": "https://app.example.com/"},
+                    {"action": "goto", "url": "https://evil.test/"},
+                ]
+            )
+        )

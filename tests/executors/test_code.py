@@ -42,8 +42,9 @@ PATCH = """\
 def table(tmp_path: Path) -> HandlerTable:
     require_binary("bwrap", "bubblewrap")
     provider = BubblewrapProvider(ro_paths=[Path(sys.prefix), Path(sys.base_prefix)])
-    return builtin_handlers(shell_provider=provider,
-                            workspace_cache=WorkspaceCache(tmp_path / "cache"))
+    return builtin_handlers(
+        shell_provider=provider, workspace_cache=WorkspaceCache(tmp_path / "cache")
+    )
 
 
 def call(table: HandlerTable, name: str, ctx: TaskContext) -> Any:
@@ -72,9 +73,12 @@ def test_patch_check_and_test_across_workers(table: HandlerTable, tmp_path: Path
     nxt.payload = {"snapshot": result["snapshot"]}
     syntax = call(table, "check_syntax", nxt)
     assert syntax == {"ok": True, "checked": ["app.py", "test_app.py"], "errors": []}
-    nxt.payload = {"snapshot": result["snapshot"], "timeout_s": 60,
-                   "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
-                   "command": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]}
+    nxt.payload = {
+        "snapshot": result["snapshot"],
+        "timeout_s": 60,
+        "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        "command": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    }
     tests = call(table, "run_tests", nxt)
     assert (tests["passed"], tests["failed"]) == (1, 1), tests["stdout"] + tests["stderr"]
     assert tests["ok"] is False and tests["provider"] == "bubblewrap"
@@ -112,14 +116,22 @@ def test_check_syntax_on_inline_files(table: HandlerTable) -> None:
     assert not result["ok"] and result["errors"][0].startswith("pkg/a.py:1:")
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ("===== 3 passed, 1 failed, 2 skipped in 0.12s =====",
-     {"passed": 3, "failed": 1, "errors": 0, "skipped": 2}),
-    ("1 failed, 1 passed in 0.03s", {"passed": 1, "failed": 1, "errors": 0, "skipped": 0}),
-    ("=== 2 passed, 1 error in 1.00s ===", {"passed": 2, "failed": 0, "errors": 1, "skipped": 0}),
-    ("no tests ran in 0.01s", {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}),
-    ("", {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "===== 3 passed, 1 failed, 2 skipped in 0.12s =====",
+            {"passed": 3, "failed": 1, "errors": 0, "skipped": 2},
+        ),
+        ("1 failed, 1 passed in 0.03s", {"passed": 1, "failed": 1, "errors": 0, "skipped": 0}),
+        (
+            "=== 2 passed, 1 error in 1.00s ===",
+            {"passed": 2, "failed": 0, "errors": 1, "skipped": 0},
+        ),
+        ("no tests ran in 0.01s", {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}),
+        ("", {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}),
+    ],
+)
 def test_parse_pytest_summary(line: str, expected: dict[str, int]) -> None:
     assert parse_pytest_summary(f"collected\n.F\n{line}\n") == expected
 

@@ -35,8 +35,12 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def config(server: FakeOpenAI, **overrides: object) -> LLMConfig:
-    values: dict[str, object] = {"base_url": server.base_url, "model": "fake-model",
-                                 "timeout_s": 10.0, "max_retries": 2}
+    values: dict[str, object] = {
+        "base_url": server.base_url,
+        "model": "fake-model",
+        "timeout_s": 10.0,
+        "max_retries": 2,
+    }
     values.update(overrides)
     return LLMConfig.model_validate(values)
 
@@ -61,8 +65,9 @@ async def test_completion_records_tokens_and_per_token_cost(server: FakeOpenAI) 
 async def test_stream_assembles_deltas_and_takes_usage_from_last_chunk(
     server: FakeOpenAI,
 ) -> None:
-    ctx = make_ctx({"prompt": "one two three", "system": "terse", "stream": True,
-                    "model": "other-model"})
+    ctx = make_ctx(
+        {"prompt": "one two three", "system": "terse", "stream": True, "model": "other-model"}
+    )
     result = await chat(ctx, config(server))
     assert result["content"] == "echo: one two three"
     assert result["model"] == "other-model" and result["streamed"] is True
@@ -119,8 +124,9 @@ async def test_persistent_5xx_fails_retryable_after_all_attempts(
     assert len(server.requests) == 3
 
 
-@pytest.mark.parametrize("garbage", ["garbage", "not_completion", "garbage_stream",
-                                     "truncated_stream"])
+@pytest.mark.parametrize(
+    "garbage", ["garbage", "not_completion", "garbage_stream", "truncated_stream"]
+)
 async def test_garbage_answers_fail_retryable(server: FakeOpenAI, garbage: str) -> None:
     server.script = [garbage]
     stream = garbage.endswith("stream")
@@ -153,10 +159,12 @@ async def test_auth_errors_are_final_and_name_the_key_variable(
 
 @pytest.mark.parametrize(
     ("payload", "expected"),
-    [({}, "exactly one of 'messages' or 'prompt'"),
-     ({"prompt": "a", "messages": HELLO}, "exactly one"),
-     ({"prompt": "a", "temprature": 1}, "temprature: Extra inputs"),
-     ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role")],
+    [
+        ({}, "exactly one of 'messages' or 'prompt'"),
+        ({"prompt": "a", "messages": HELLO}, "exactly one"),
+        ({"prompt": "a", "temprature": 1}, "temprature: Extra inputs"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
+    ],
 )
 async def test_bad_payloads_fail_before_any_request(
     server: FakeOpenAI, payload: dict[str, object], expected: str
@@ -173,8 +181,9 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert llm.parse_retry_after("soon") is None and llm.parse_retry_after(None) is None
 
 
-async def test_handlers_factory_from_config_and_env(server: FakeOpenAI,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_handlers_factory_from_config_and_env(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("WORLDPOOL_LLM_BASE_URL", server.base_url)
     monkeypatch.setenv("WORLDPOOL_LLM_MODEL", "env-model")
     monkeypatch.setenv("WORLDPOOL_LLM_PRICE_OUT_PER_MTOK", "5")

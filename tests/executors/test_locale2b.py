@@ -34,16 +34,23 @@ class FakeLocale2b:
     destroyed: list[str] = field(default_factory=list)
     fail_exec: int | None = None
 
-    def handle(self, method: str, path: str, query: dict[str, list[str]],
-               body: Any) -> tuple[int, Any]:
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
         self.calls.append((method, path, body))
         parts = path.strip("/").split("/")
         if method == "POST" and parts == ["sandboxes"]:
             sid = f"sb-{len(self.files) + 1}"
             self.files[sid] = {}
-            return 200, {"sandbox_id": sid, "status": "running", "template": body["template"],
-                         "memory_mb": body["memory_mb"], "vcpu_count": body["vcpu_count"],
-                         "workspace_id": sid, "created_at": "2024-01-01T00:00:00"}
+            return 200, {
+                "sandbox_id": sid,
+                "status": "running",
+                "template": body["template"],
+                "memory_mb": body["memory_mb"],
+                "vcpu_count": body["vcpu_count"],
+                "workspace_id": sid,
+                "created_at": "2024-01-01T00:00:00",
+            }
         sid = parts[1]
         if sid not in self.files:
             return 404, {"detail": "Sandbox not found"}
@@ -52,8 +59,9 @@ class FakeLocale2b:
             self.destroyed.append(sid)
             return 200, {"status": "destroyed", "sandbox_id": sid}
         if parts[2:] == ["files", "write"]:
-            data = base64.b64decode(body["content"]) if body["is_base64"] else body[
-                "content"].encode()
+            data = (
+                base64.b64decode(body["content"]) if body["is_base64"] else body["content"].encode()
+            )
             fs[body["path"]] = data
             return 200, {"status": "written", "path": body["path"]}
         if parts[2:] == ["files", "read"]:
@@ -65,8 +73,13 @@ class FakeLocale2b:
             if self.fail_exec is not None:
                 return self.fail_exec, {"detail": "boom"}
             if body["command"] == "sleep 100":
-                return 200, {"success": False, "exit_code": -1, "stdout": "", "stderr": "",
-                             "error": "Command timed out after 1 seconds"}
+                return 200, {
+                    "success": False,
+                    "exit_code": -1,
+                    "stdout": "",
+                    "stderr": "",
+                    "error": "Command timed out after 1 seconds",
+                }
             if body["command"] == "upper":  # reads in.txt, writes out.txt
                 src = fs[f"{body['working_dir']}/in.txt"]
                 fs[f"{body['working_dir']}/out.txt"] = src.upper()
@@ -122,8 +135,15 @@ def fake() -> Iterator[tuple[str, FakeLocale2b]]:
 def test_runs_a_command_with_files_in_and_out(fake: tuple[str, FakeLocale2b]) -> None:
     url, state = fake
     provider = Locale2bProvider(url, API_KEY)
-    ctx = make_ctx({"command": "upper", "files": {"in.txt": "in"}, "outputs": ["out.txt"],
-                    "timeout_s": 42, "limits": {"memory_mb": 1024}})
+    ctx = make_ctx(
+        {
+            "command": "upper",
+            "files": {"in.txt": "in"},
+            "outputs": ["out.txt"],
+            "timeout_s": 42,
+            "limits": {"memory_mb": 1024},
+        }
+    )
     ctx.input_data["in"] = b"make me loud"
     result = shell_handler(provider)(ctx)
     assert result["exit_code"] == 0 and result["stdout"] == "ok\n"
@@ -132,8 +152,7 @@ def test_runs_a_command_with_files_in_and_out(fake: tuple[str, FakeLocale2b]) ->
     create = state.calls[0]
     assert create[:2] == ("POST", "/sandboxes") and create[2]["memory_mb"] == 1024
     exec_call = next(c for c in state.calls if c[1].endswith("/exec"))
-    assert exec_call[2] == {"command": "upper", "timeout_seconds": 42,
-                            "working_dir": "/workspace"}
+    assert exec_call[2] == {"command": "upper", "timeout_seconds": 42, "working_dir": "/workspace"}
     assert state.destroyed == ["sb-1"]
     provider.close()
 

@@ -65,8 +65,7 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     server.close()
 
 
-def run(provider: BubblewrapProvider, ws: Path, command: list[str] | str,
-        **kw: Any) -> ShellResult:
+def run(provider: BubblewrapProvider, ws: Path, command: list[str] | str, **kw: Any) -> ShellResult:
     return provider.run(ShellRequest(command=command, workspace=ws, **kw))
 
 
@@ -80,8 +79,9 @@ def connect_script(port: int) -> list[str]:
     return ["python3", "-c", code]
 
 
-def test_network_is_blocked(provider: BubblewrapProvider, tmp_path: Path,
-                            listener: tuple[int, list[bytes]]) -> None:
+def test_network_is_blocked(
+    provider: BubblewrapProvider, tmp_path: Path, listener: tuple[int, list[bytes]]
+) -> None:
     port, seen = listener
     result = run(provider, tmp_path, connect_script(port), timeout_s=20)
     assert result.exit_code != 0
@@ -89,8 +89,9 @@ def test_network_is_blocked(provider: BubblewrapProvider, tmp_path: Path,
     assert seen == []
 
 
-def test_network_when_asked_and_allowed(provider: BubblewrapProvider, tmp_path: Path,
-                                        listener: tuple[int, list[bytes]]) -> None:
+def test_network_when_asked_and_allowed(
+    provider: BubblewrapProvider, tmp_path: Path, listener: tuple[int, list[bytes]]
+) -> None:
     # the control: the same script reaches the host when the task asks and the worker allows
     port, seen = listener
     result = run(provider, tmp_path, connect_script(port), timeout_s=20, network=True)
@@ -121,22 +122,33 @@ def test_writes_outside_the_workspace_fail(provider: BubblewrapProvider, tmp_pat
 
 
 def test_fork_bomb_is_contained_and_killed(provider: BubblewrapProvider, tmp_path: Path) -> None:
-    result = run(provider, tmp_path, ["python3", "-c", FORK_BOMB],
-                 limits=Limits(processes=32), timeout_s=60)
+    result = run(
+        provider, tmp_path, ["python3", "-c", FORK_BOMB], limits=Limits(processes=32), timeout_s=60
+    )
     assert result.limit_hit is LimitHit.PROCESSES
     assert result.exit_code != 0
 
 
 def test_memory_hog_is_stopped(provider: BubblewrapProvider, tmp_path: Path) -> None:
-    result = run(provider, tmp_path, ["python3", "-c", "b = bytearray(1 << 30)"],
-                 limits=Limits(memory_mb=256), timeout_s=30)
+    result = run(
+        provider,
+        tmp_path,
+        ["python3", "-c", "b = bytearray(1 << 30)"],
+        limits=Limits(memory_mb=256),
+        timeout_s=30,
+    )
     assert result.limit_hit is LimitHit.MEMORY
     assert "MemoryError" in result.stderr
 
 
 def test_runaway_loop_is_killed_by_cpu_limit(provider: BubblewrapProvider, tmp_path: Path) -> None:
-    result = run(provider, tmp_path, ["python3", "-c", "while True: pass"],
-                 limits=Limits(cpu_s=1), timeout_s=60)
+    result = run(
+        provider,
+        tmp_path,
+        ["python3", "-c", "while True: pass"],
+        limits=Limits(cpu_s=1),
+        timeout_s=60,
+    )
     assert result.limit_hit is LimitHit.CPU
     assert result.exit_code != 0
 
@@ -148,8 +160,13 @@ def test_sleeper_is_killed_by_wall_clock(provider: BubblewrapProvider, tmp_path:
 
 
 def test_output_flood_is_capped(provider: BubblewrapProvider, tmp_path: Path) -> None:
-    result = run(provider, tmp_path, ["yes", "flood"],
-                 limits=Limits(output_bytes=4096, output_kill_bytes=1 << 20), timeout_s=30)
+    result = run(
+        provider,
+        tmp_path,
+        ["yes", "flood"],
+        limits=Limits(output_bytes=4096, output_kill_bytes=1 << 20),
+        timeout_s=30,
+    )
     assert result.limit_hit is LimitHit.OUTPUT
     assert result.stdout_truncated
     assert len(result.stdout) < 4096 + 100
@@ -157,14 +174,20 @@ def test_output_flood_is_capped(provider: BubblewrapProvider, tmp_path: Path) ->
 
 
 def test_big_file_is_stopped(provider: BubblewrapProvider, tmp_path: Path) -> None:
-    result = run(provider, tmp_path, "dd if=/dev/zero of=big bs=1M count=4",
-                 limits=Limits(file_size_mb=1), timeout_s=30)
+    result = run(
+        provider,
+        tmp_path,
+        "dd if=/dev/zero of=big bs=1M count=4",
+        limits=Limits(file_size_mb=1),
+        timeout_s=30,
+    )
     assert result.limit_hit is LimitHit.FILE_SIZE
     assert (tmp_path / "big").stat().st_size <= 1024 * 1024
 
 
-def test_sandbox_sees_a_private_tmp_and_no_host_home(provider: BubblewrapProvider,
-                                                     tmp_path: Path) -> None:
+def test_sandbox_sees_a_private_tmp_and_no_host_home(
+    provider: BubblewrapProvider, tmp_path: Path
+) -> None:
     marker = Path("/tmp") / f"worldpool-marker-{os.getpid()}"
     marker.write_text("host")
     try:
@@ -195,8 +218,11 @@ def test_read_only_paths_under_tmp_stay_visible(tmp_path: Path) -> None:
         workspace = tmp_path / "ws"
         workspace.mkdir()
         provider = BubblewrapProvider(ro_paths=[shared])
-        result = provider.run(ShellRequest(command=["cat", str(shared / "tool.txt")],
-                                           workspace=workspace, timeout_s=30))
+        result = provider.run(
+            ShellRequest(
+                command=["cat", str(shared / "tool.txt")], workspace=workspace, timeout_s=30
+            )
+        )
         assert result.exit_code == 0, result.stderr
         assert result.stdout.strip() == "visible"
     finally:

@@ -26,12 +26,14 @@ def bwrap() -> BubblewrapProvider:
 
 def test_shell_handler_materialises_files_and_stores_outputs(bwrap: BubblewrapProvider) -> None:
     # Given an input artifact placed in the workspace and a declared output
-    ctx = make_ctx({
-        "command": "mkdir -p out && tr a-z A-Z < src/in.txt > out/up.txt && echo done",
-        "files": {"src/in.txt": "in.txt"},
-        "outputs": ["out/up.txt"],
-        "timeout_s": 30,
-    })
+    ctx = make_ctx(
+        {
+            "command": "mkdir -p out && tr a-z A-Z < src/in.txt > out/up.txt && echo done",
+            "files": {"src/in.txt": "in.txt"},
+            "outputs": ["out/up.txt"],
+            "timeout_s": 30,
+        }
+    )
     ctx.input_data["in.txt"] = b"hello sandbox\n"
     # When the handler runs
     result = shell_handler(bwrap)(ctx)
@@ -47,8 +49,12 @@ def test_shell_handler_materialises_files_and_stores_outputs(bwrap: BubblewrapPr
 
 
 def test_argv_and_env_reach_the_command(bwrap: BubblewrapProvider, tmp_path: Path) -> None:
-    request = ShellRequest(command=["/bin/sh", "-c", "echo $GREETING; env | sort"],
-                           workspace=tmp_path, env={"GREETING": "hi there"}, timeout_s=20)
+    request = ShellRequest(
+        command=["/bin/sh", "-c", "echo $GREETING; env | sort"],
+        workspace=tmp_path,
+        env={"GREETING": "hi there"},
+        timeout_s=20,
+    )
     result = run_command(request, bwrap)
     assert result.stdout.splitlines()[0] == "hi there"
     names = {line.split("=", 1)[0] for line in result.stdout.splitlines()[1:] if "=" in line}
@@ -124,7 +130,8 @@ def test_local_provider_refuses_unless_allowed(tmp_path: Path) -> None:
 
 def test_local_provider_still_enforces_the_wall_clock(tmp_path: Path) -> None:
     result = LocalProvider(allow=True).run(
-        ShellRequest(command="sleep 30", workspace=tmp_path, timeout_s=0.5))
+        ShellRequest(command="sleep 30", workspace=tmp_path, timeout_s=0.5)
+    )
     assert result.limit_hit is LimitHit.TIMEOUT
 
 

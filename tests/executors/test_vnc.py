@@ -64,11 +64,18 @@ async def test_headful_step_carries_a_watchable_vnc_url(x_tools: None) -> None:
     require_binary("chromium", "chromium")
     with login_site() as site:
         # The step waits in the page for a while so a viewer can connect meanwhile.
-        ctx = make_ctx({"actions": [
-            {"action": "goto", "url": f"{site}/login"},
-            {"action": "evaluate", "expression": "new Promise(r => setTimeout(() => r(1), 4000))"},
-            {"action": "screenshot", "name": "seen"},
-        ]})
+        ctx = make_ctx(
+            {
+                "actions": [
+                    {"action": "goto", "url": f"{site}/login"},
+                    {
+                        "action": "evaluate",
+                        "expression": "new Promise(r => setTimeout(() => r(1), 4000))",
+                    },
+                    {"action": "screenshot", "name": "seen"},
+                ]
+            }
+        )
         step = asyncio.create_task(run_browser(ctx, BrowserConfig(headful=True)))
         for _ in range(300):  # bounded: 30 s
             if "vnc_url" in ctx.meta or step.done():

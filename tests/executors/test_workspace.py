@@ -39,8 +39,9 @@ def transfer(src: TaskContext) -> TaskContext:
 
 
 def status(repo: Path) -> str:
-    return subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_snapshot_and_materialise_elsewhere(tmp_path: Path) -> None:
@@ -60,8 +61,9 @@ def test_snapshot_and_materialise_elsewhere(tmp_path: Path) -> None:
     # And on worker B, the materialised copy matches it file for file
     other = transfer(ctx)
     cache = WorkspaceCache(tmp_path / "cache")
-    dest = cache.materialize(snap, other.read(snap.bundle), other.read(snap.diff),
-                             tmp_path / "b" / "ws")
+    dest = cache.materialize(
+        snap, other.read(snap.bundle), other.read(snap.diff), tmp_path / "b" / "ws"
+    )
     assert (dest / "app.py").read_text() == "print('v2')\n"
     assert not (dest / "README").exists()
     assert (dest / "new" / "mod.py").read_text() == "x = 1\n"

@@ -96,7 +96,10 @@ async def test_without_a_free_slot_submits_queue_and_go_by_priority() -> None:
     low = await here.submit(TaskSpec(handler="noop", priority=-5))
     high = await here.submit(TaskSpec(handler="noop", priority=5))
     assert (running.status, low.status, high.status) == (
-        TaskStatus.DISPATCHED, TaskStatus.PENDING, TaskStatus.PENDING)
+        TaskStatus.DISPATCHED,
+        TaskStatus.PENDING,
+        TaskStatus.PENDING,
+    )
 
     assert await backend.release("w1", running.id)  # its slot comes back
     here._pool_read_at = 0.0  # (results would have said so)

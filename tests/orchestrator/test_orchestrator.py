@@ -101,9 +101,13 @@ async def test_unplaceable_task_stays_pending_with_reason_then_runs_when_pool_ch
         # When a worker with the capability joins, the task is re-routed.
         from worldpool.worker.runtime import WorkerRuntime
 
-        extra = WorkerRuntime(pool.backend, make_worker(
-            "renderer", capabilities=["x-gpu-render"], handlers=["double"]),
-            {"double": double}, pool.settings, artifacts=pool.artifacts)
+        extra = WorkerRuntime(
+            pool.backend,
+            make_worker("renderer", capabilities=["x-gpu-render"], handlers=["double"]),
+            {"double": double},
+            pool.settings,
+            artifacts=pool.artifacts,
+        )
         await extra.start()
         try:
             done = await pool.orchestrator.wait_task(spec.id, 10)
@@ -122,8 +126,10 @@ async def test_failover_when_a_worker_dies_mid_task() -> None:
         release.wait(5)
         return ctx.worker.id
 
-    workers = [make_worker("w-a", handlers=["slow"], cost_per_hour=0.1),
-               make_worker("w-b", handlers=["slow"], cost_per_hour=5.0)]
+    workers = [
+        make_worker("w-a", handlers=["slow"], cost_per_hour=0.1),
+        make_worker("w-b", handlers=["slow"], cost_per_hour=5.0),
+    ]
     async with EmbeddedPool({"slow": slow}, workers) as pool:
         spec = TaskSpec(handler="slow")
         await pool.submit(spec)
@@ -146,8 +152,13 @@ async def test_stale_result_from_an_old_attempt_is_ignored() -> None:
 
     async with EmbeddedPool({"double": double}) as pool:
         record = await pool.run_task(TaskSpec(handler="double", payload={"x": 2}))
-        stale = TaskResult(task_id=record.id, attempt=1, worker_id="worker-1",
-                           status=ResultStatus.FAILED, error="zombie")
+        stale = TaskResult(
+            task_id=record.id,
+            attempt=1,
+            worker_id="worker-1",
+            status=ResultStatus.FAILED,
+            error="zombie",
+        )
         assert await pool.backend.complete(stale) is False
         await pool.orchestrator.apply_result(stale)
         after = await pool.orchestrator.get_task(record.id)
@@ -156,10 +167,12 @@ async def test_stale_result_from_an_old_attempt_is_ignored() -> None:
 
 async def test_idempotency_key_returns_the_first_task() -> None:
     async with EmbeddedPool({"double": double}) as pool:
-        first = await pool.submit(TaskSpec(handler="double", payload={"x": 1},
-                                           idempotency_key="k1"))
-        second = await pool.submit(TaskSpec(handler="double", payload={"x": 9},
-                                            idempotency_key="k1"))
+        first = await pool.submit(
+            TaskSpec(handler="double", payload={"x": 1}, idempotency_key="k1")
+        )
+        second = await pool.submit(
+            TaskSpec(handler="double", payload={"x": 9}, idempotency_key="k1")
+        )
         await pool.run_until_idle()
     assert second.id == first.id
 
@@ -188,15 +201,22 @@ async def test_execution_timeout_fails_the_attempt() -> None:
 
     async with EmbeddedPool({"sleepy": sleepy}) as pool:
         with pytest.raises(TaskFailedError, match="timeout"):
-            await pool.run_task(TaskSpec(handler="sleepy", execution_timeout_s=0.2,
-                                         retry=RetryPolicy(max_retries=0)))
+            await pool.run_task(
+                TaskSpec(
+                    handler="sleepy", execution_timeout_s=0.2, retry=RetryPolicy(max_retries=0)
+                )
+            )
 
 
 async def test_schedule_to_start_timeout_fails_an_unplaceable_task() -> None:
     async with EmbeddedPool({"double": double}) as pool:
         with pytest.raises(TaskFailedError, match="schedule-to-start"):
-            await pool.run_task(TaskSpec(handler="double", capabilities={"x-none"},
-                                         schedule_to_start_timeout_s=0.3), timeout_s=10)
+            await pool.run_task(
+                TaskSpec(
+                    handler="double", capabilities={"x-none"}, schedule_to_start_timeout_s=0.3
+                ),
+                timeout_s=10,
+            )
 
 
 async def test_workflow_dag_with_join_and_sticky_step() -> None:
@@ -240,8 +260,9 @@ async def test_workflow_with_a_failing_step_fails_and_blocks_the_rest() -> None:
 async def test_workflow_with_unknown_step_is_rejected_at_submit() -> None:
     from worldpool.models import StepSpec, WorkflowSpec
 
-    spec = WorkflowSpec(name="bad", steps=[
-        StepSpec(name="a", task=TaskSpec(handler="double"), after=["ghost"])])
+    spec = WorkflowSpec(
+        name="bad", steps=[StepSpec(name="a", task=TaskSpec(handler="double"), after=["ghost"])]
+    )
     async with EmbeddedPool({"double": double}) as pool:
         with pytest.raises(WorkflowError, match="ghost"):
             await pool.orchestrator.submit_workflow(spec)

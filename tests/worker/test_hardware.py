@@ -38,7 +38,8 @@ def fake_nvml(devices: list[tuple[str, int]], *, init_error: bool = False) -> ty
     module.nvmlDeviceGetHandleByIndex = lambda i: i  # type: ignore[attr-defined]
     module.nvmlDeviceGetName = lambda i: devices[i][0].encode()  # type: ignore[attr-defined]
     module.nvmlDeviceGetMemoryInfo = (  # type: ignore[attr-defined]
-        lambda i: types.SimpleNamespace(total=devices[i][1]))
+        lambda i: types.SimpleNamespace(total=devices[i][1])
+    )
     return module
 
 
@@ -53,12 +54,21 @@ def test_real_detection_sees_this_machine() -> None:
 
 
 def test_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml([
-        ("NVIDIA H100 80GB HBM3", 80 * GIB), ("NVIDIA H100 80GB HBM3", 80 * GIB),
-        ("NVIDIA L4", 24 * GIB),
-    ]))
-    assert detect_gpus() == [GPU(model="NVIDIA H100 80GB HBM3", vram_gb=80.0, count=2),
-                             GPU(model="NVIDIA L4", vram_gb=24.0, count=1)]
+    monkeypatch.setitem(
+        sys.modules,
+        "pynvml",
+        fake_nvml(
+            [
+                ("NVIDIA H100 80GB HBM3", 80 * GIB),
+                ("NVIDIA H100 80GB HBM3", 80 * GIB),
+                ("NVIDIA L4", 24 * GIB),
+            ]
+        ),
+    )
+    assert detect_gpus() == [
+        GPU(model="NVIDIA H100 80GB HBM3", vram_gb=80.0, count=2),
+        GPU(model="NVIDIA L4", vram_gb=24.0, count=1),
+    ]
     assert detect_hardware().gpu_count == 3
 
 
@@ -72,9 +82,17 @@ def test_no_nvml_library_or_driver_means_no_gpus(monkeypatch: pytest.MonkeyPatch
 def test_config_wins_for_region_cost_labels_capabilities() -> None:
     detected = Hardware(cpus=8, memory_gb=32, tools=["bwrap", "git"])
     profile = build_profile(
-        {"id": "w1", "region": "eu-west-1", "cost_per_hour": 0.5, "labels": {"team": "a"},
-         "capabilities": ["testing"], "hardware": {"tools": ["x-custom"]}},
-        detected, rtt_ms=12.5, handlers=["shell"],
+        {
+            "id": "w1",
+            "region": "eu-west-1",
+            "cost_per_hour": 0.5,
+            "labels": {"team": "a"},
+            "capabilities": ["testing"],
+            "hardware": {"tools": ["x-custom"]},
+        },
+        detected,
+        rtt_ms=12.5,
+        handlers=["shell"],
     )
     assert profile.location.region == "eu-west-1"
     assert profile.cost_per_hour == 0.5 and profile.labels == {"team": "a"}
@@ -85,14 +103,17 @@ def test_config_wins_for_region_cost_labels_capabilities() -> None:
 
 
 def profile(caps: list[str], **hw: Any) -> WorkerProfile:
-    return WorkerProfile(id="w", capabilities=caps, location=Location(region="local"),
-                         hardware=Hardware(**hw))
+    return WorkerProfile(
+        id="w", capabilities=caps, location=Location(region="local"), hardware=Hardware(**hw)
+    )
 
 
 def test_claims_without_backing_are_listed() -> None:
     bare = Hardware(cpus=2, memory_gb=4, tools=[])
-    problems = check_claims(profile(["browser_operations", "shell_operations"],
-                                    gpus=[GPU(model="H100", vram_gb=80)]), bare)
+    problems = check_claims(
+        profile(["browser_operations", "shell_operations"], gpus=[GPU(model="H100", vram_gb=80)]),
+        bare,
+    )
     joined = "\n".join(problems)
     assert "browser_operations" in joined and "'chromium'" in joined
     assert "shell_operations" in joined and "bubblewrap" in joined
@@ -100,8 +121,9 @@ def test_claims_without_backing_are_listed() -> None:
 
 
 def test_backed_claims_pass() -> None:
-    hw = Hardware(cpus=4, memory_gb=8, tools=["bwrap", "chromium"],
-                  gpus=[GPU(model="L4", vram_gb=24)])
+    hw = Hardware(
+        cpus=4, memory_gb=8, tools=["bwrap", "chromium"], gpus=[GPU(model="L4", vram_gb=24)]
+    )
     claims = profile(["browser_operations", "testing"], gpus=[GPU(model="L4", vram_gb=24)])
     assert check_claims(claims, hw) == []
 

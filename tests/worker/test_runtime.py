@@ -26,8 +26,12 @@ async def test_bad_envelopes_are_dead_lettered_and_the_worker_carries_on() -> No
         await _send_raw(pool, "worker-1", "junk-1", b"{not json")
         await _send_raw(pool, "worker-1", "junk-2", orjson.dumps({"task_id": "x"}))
         await _send_raw(pool, "worker-1", "junk-3", b"x" * (pool.settings.max_envelope_bytes + 1))
-        await _send_raw(pool, "worker-1", "junk-4", orjson.dumps(
-            {"task_id": "junk-4", "attempt": 1, "handler": "rm_rf"}))
+        await _send_raw(
+            pool,
+            "worker-1",
+            "junk-4",
+            orjson.dumps({"task_id": "junk-4", "attempt": 1, "handler": "rm_rf"}),
+        )
         record = await pool.run_task(TaskSpec(handler="echo", payload={"ok": True}))
         letters = await pool.backend.list_dead_letters()
     assert record.result == {"ok": True}
@@ -40,8 +44,12 @@ async def test_signed_deployment_rejects_unsigned_envelopes() -> None:
 
     settings = Settings(heartbeat_s=0.1, secret="k")
     async with EmbeddedPool({"echo": echo}, settings=settings) as pool:
-        await _send_raw(pool, "worker-1", "forged", orjson.dumps(
-            {"task_id": "forged", "attempt": 1, "handler": "echo"}))
+        await _send_raw(
+            pool,
+            "worker-1",
+            "forged",
+            orjson.dumps({"task_id": "forged", "attempt": 1, "handler": "echo"}),
+        )
         record = await pool.run_task(TaskSpec(handler="echo", payload={"a": 1}))
         letters = await pool.backend.list_dead_letters()
     assert record.result == {"a": 1}  # the orchestrator signs; the worker checks
@@ -56,8 +64,10 @@ async def test_drain_hands_back_running_work_which_finishes_elsewhere() -> None:
             await gate.wait()
         return ctx.worker.id
 
-    workers = [make_worker("w-a", handlers=["wait_gate"], cost_per_hour=0.1),
-               make_worker("w-b", handlers=["wait_gate"], cost_per_hour=9.0)]
+    workers = [
+        make_worker("w-a", handlers=["wait_gate"], cost_per_hour=0.1),
+        make_worker("w-b", handlers=["wait_gate"], cost_per_hour=9.0),
+    ]
     async with EmbeddedPool({"wait_gate": wait_gate}, workers) as pool:
         spec = TaskSpec(handler="wait_gate")
         await pool.submit(spec)

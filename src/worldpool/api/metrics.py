@@ -262,8 +262,11 @@ class Metrics:
                     next_pool = loop.time() + poll_s
                 events = await backend.read_events(after=cursor, limit=batch, block_s=poll_s)
                 for event in events:
-                    if (event.task_id and event.task_id not in self._handlers
-                            and not isinstance(event.data.get("handler"), str)):
+                    if (
+                        event.task_id
+                        and event.task_id not in self._handlers
+                        and not isinstance(event.data.get("handler"), str)
+                    ):
                         record = await backend.get_task(event.task_id)  # an older writer's
                         if record is not None:
                             self.remember_handler(event.task_id, record.spec.handler)

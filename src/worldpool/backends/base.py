@@ -177,9 +177,9 @@ class Backend(ABC):
         holds a slot on that worker does not take a second slot."""
 
     @abstractmethod
-    async def receive(self, worker_id: str, max_count: int = 1, block_s: float = 0.0) -> list[
-        Delivery
-    ]:
+    async def receive(
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+    ) -> list[Delivery]:
         """Take up to ``max_count`` new deliveries, waiting up to ``block_s`` for the first.
         Taken deliveries stay pending (unacknowledged) until :meth:`ack`."""
 
@@ -208,7 +208,10 @@ class Backend(ABC):
 
     @abstractmethod
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        self,
+        consumer: str,
+        max_count: int = 100,
+        block_s: float = 0.0,
         ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         """Take queued results (each goes to one consumer of the group), waiting up to
@@ -280,8 +283,11 @@ class Backend(ABC):
         (:func:`worldpool.lifecycle.timeout_deadline` <= now), soonest first: what the
         sweep checks. Backends index the deadline on every put, so this does not read
         every unfinished record. The default scans :meth:`list_active_tasks`."""
-        due = [(d, r) for r in await self.list_active_tasks()
-               if (d := timeout_deadline(r)) is not None and d <= now]
+        due = [
+            (d, r)
+            for r in await self.list_active_tasks()
+            if (d := timeout_deadline(r)) is not None and d <= now
+        ]
         return [r for _, r in sorted(due, key=lambda pair: pair[0])[:limit]]
 
     async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
@@ -305,9 +311,7 @@ class Backend(ABC):
         (None if this call bound it)."""
 
     @abstractmethod
-    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> (
-        bool
-    ):
+    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
         """As :meth:`put_task`, for workflows."""
 
     @abstractmethod
@@ -352,15 +356,19 @@ class Backend(ABC):
         ``block_s`` for at least one."""
 
     async def read_events_of(
-        self, kinds: frozenset[EventKind], after: str | None = None, limit: int = 1000,
+        self,
+        kinds: frozenset[EventKind],
+        after: str | None = None,
+        limit: int = 1000,
         block_s: float = 0.0,
     ) -> EventPage:
         """:meth:`read_events`, keeping only events of ``kinds``. The page's ``cursor`` is
         past every event read, matching or not, so a reader that wants few kinds does not
         read the rest again; a backend may skip decoding the rest (Redis does)."""
         events = await self.read_events(after, limit, block_s)
-        return EventPage([e for e in events if e.kind in kinds],
-                         events[-1].seq if events else after)
+        return EventPage(
+            [e for e in events if e.kind in kinds], events[-1].seq if events else after
+        )
 
     # ------------------------------------------------------------------ dead letters, leases
     @abstractmethod

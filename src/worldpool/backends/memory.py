@@ -247,7 +247,10 @@ class MemoryBackend(Backend):
         return True
 
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        self,
+        consumer: str,
+        max_count: int = 100,
+        block_s: float = 0.0,
         ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         await self.ack_results(list(ack))
@@ -283,8 +286,11 @@ class MemoryBackend(Backend):
         s = self._s
         cutoff = self._clock() - self.settings.results_claim_after_s
         stale = sorted(
-            (m for c, m in s.results_pending.values()
-             if c != consumer and s.results_taken_at.get(m.id, 0.0) <= cutoff),
+            (
+                m
+                for c, m in s.results_pending.values()
+                if c != consumer and s.results_taken_at.get(m.id, 0.0) <= cutoff
+            ),
             key=lambda m: m.id,
         )[:max_count]
         now = self._clock()
@@ -321,8 +327,9 @@ class MemoryBackend(Backend):
                 continue
             self._put_task(record, 0)
             self._s.events.append(item.event)
-            refused = "" if item.dispatch is None else \
-                self._refusal(item.dispatch.worker_id, record.id)
+            refused = (
+                "" if item.dispatch is None else self._refusal(item.dispatch.worker_id, record.id)
+            )
             if item.dispatch is None or refused:
                 self._queue(record.id, record.spec.priority)
                 outcomes.append(DispatchOutcome(sent=False, reason=refused))

@@ -76,11 +76,15 @@ app = typer.Typer(
 
 RedisOpt = Annotated[
     str | None,
-    typer.Option("--redis", envvar="WORLDPOOL_REDIS_URL",
-                 help="redis:// or rediss:// URL of the deployment's Redis"),
+    typer.Option(
+        "--redis",
+        envvar="WORLDPOOL_REDIS_URL",
+        help="redis:// or rediss:// URL of the deployment's Redis",
+    ),
 ]
 NamespaceOpt = Annotated[
-    str, typer.Option("--namespace", envvar="WORLDPOOL_NAMESPACE", help="key namespace"),
+    str,
+    typer.Option("--namespace", envvar="WORLDPOOL_NAMESPACE", help="key namespace"),
 ]
 
 
@@ -116,15 +120,20 @@ def log_to_stderr() -> None:
     """Long-running commands (serve, worker) log what they do: one line per event."""
     import logging
 
-    logging.basicConfig(level=os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def need_redis(redis: str | None) -> str:
     if not redis:
-        raise fail(Exit.USAGE, "this command talks to a deployment: pass --redis URL or set "
-                   "WORLDPOOL_REDIS_URL (the embedded mode runs in one process: see "
-                   "`worldpool demo`)")
+        raise fail(
+            Exit.USAGE,
+            "this command talks to a deployment: pass --redis URL or set "
+            "WORLDPOOL_REDIS_URL (the embedded mode runs in one process: see "
+            "`worldpool demo`)",
+        )
     return redis
 
 
@@ -134,20 +143,27 @@ def need_redis(redis: str | None) -> str:
 @app.command()
 def demo(
     user_location: Annotated[str, typer.Option(help="region or city of the user")] = "london",
-    as_json: Annotated[bool, typer.Option("--json", help="print only the status document")] =
-    False,
+    as_json: Annotated[bool, typer.Option("--json", help="print only the status document")] = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="live terminal view")] = True,
-    serve: Annotated[bool, typer.Option(
-        "--serve", help="also serve the API and dashboard on 127.0.0.1 (stays up after)")] =
-    False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="also serve the API and dashboard on 127.0.0.1 (stays up after)"
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(help="port for --serve")] = 8700,
 ) -> None:
     """Run the seed scenario ("Fix the authentication bug in the login flow") in-process."""
     from worldpool.demo.scenario import main as demo_main
 
     try:
-        code = demo_main(user_location, live=live and console.is_terminal, as_json=as_json,
-                         console=console, serve_port=port if serve else None)
+        code = demo_main(
+            user_location,
+            live=live and console.is_terminal,
+            as_json=as_json,
+            console=console,
+            serve_port=port if serve else None,
+        )
     except ConfigError as exc:
         raise fail(Exit.USAGE, str(exc)) from None
     raise typer.Exit(code)
@@ -158,19 +174,20 @@ def demo(
 
 @app.command()
 def explain(
-    pool: Annotated[Path, typer.Option(help="pool file (TOML or JSON list of worker profiles)",
-                                       exists=True, dir_okay=False)],
+    pool: Annotated[
+        Path,
+        typer.Option(
+            help="pool file (TOML or JSON list of worker profiles)", exists=True, dir_okay=False
+        ),
+    ],
     task: Annotated[str | None, typer.Option(help="task spec as JSON, or @file.json")] = None,
     handler: Annotated[str, typer.Option(help="handler name")] = "task",
-    capabilities: Annotated[str, typer.Option(help="comma-separated required capabilities")]
-    = "",
+    capabilities: Annotated[str, typer.Option(help="comma-separated required capabilities")] = "",
     gpu: Annotated[bool, typer.Option(help="the task needs a GPU")] = False,
     min_vram_gb: Annotated[float, typer.Option(min=0)] = 0.0,
     model: Annotated[str | None, typer.Option(help="LLM model the worker must serve")] = None,
-    region: Annotated[list[str] | None, typer.Option(help="allowed region (glob/macro)")] =
-    None,
-    user_location: Annotated[str | None, typer.Option(help="region or city of the user")] =
-    None,
+    region: Annotated[list[str] | None, typer.Option(help="allowed region (glob/macro)")] = None,
+    user_location: Annotated[str | None, typer.Option(help="region or city of the user")] = None,
     interactive: Annotated[bool, typer.Option(help="interactive: near the user")] = False,
     heavy: Annotated[bool, typer.Option(help="heavy batch inference: follow the sun")] = False,
     weights: Annotated[str | None, typer.Option(help="e.g. load=0.5,cost=0.3")] = None,
@@ -190,10 +207,14 @@ def explain(
         else:
             caps = [c for c in capabilities.split(",") if c.strip()]
             spec = TaskSpec(
-                handler=handler, capabilities=frozenset(caps), user_location=user_location,
-                interactive=interactive, heavy=heavy,
-                requirements=Requirements(gpu=gpu, min_vram_gb=min_vram_gb, model=model,
-                                          regions=list(region or [])),
+                handler=handler,
+                capabilities=frozenset(caps),
+                user_location=user_location,
+                interactive=interactive,
+                heavy=heavy,
+                requirements=Requirements(
+                    gpu=gpu, min_vram_gb=min_vram_gb, model=model, regions=list(region or [])
+                ),
             )
         policy = RoutingPolicy.from_settings(Settings.from_env())
         if weights:
@@ -210,12 +231,20 @@ def explain(
 
     # A pool file that lists no handlers for a worker says nothing about them: assume it
     # runs the task's handler, so the dry run is about capabilities, hardware and place.
-    workers = [Worker(profile=p if p.handlers else p.model_copy(
-        update={"handlers": frozenset({spec.handler})}), state=WorkerState(worker_id=p.id))
-        for p in profiles]
-    ctx = RoutingContext(task=spec, now=_time.time(),
-                         user_location=geo.try_location(spec.user_location)
-                         if spec.user_location else None)
+    workers = [
+        Worker(
+            profile=p
+            if p.handlers
+            else p.model_copy(update={"handlers": frozenset({spec.handler})}),
+            state=WorkerState(worker_id=p.id),
+        )
+        for p in profiles
+    ]
+    ctx = RoutingContext(
+        task=spec,
+        now=_time.time(),
+        user_location=geo.try_location(spec.user_location) if spec.user_location else None,
+    )
     decision = Router(policy).decide(ctx, PoolSnapshot(workers))
     if as_json:
         console.print_json(decision.model_dump_json())
@@ -240,8 +269,15 @@ def serve(
 
     url = need_redis(redis)
     log_to_stderr()
-    run_async(run_serve(settings_for(url, namespace), host=host, port=port,
-                        name=name or f"orchestrator-{os.getpid()}", console=console))
+    run_async(
+        run_serve(
+            settings_for(url, namespace),
+            host=host,
+            port=port,
+            name=name or f"orchestrator-{os.getpid()}",
+            console=console,
+        )
+    )
 
 
 @app.command()
@@ -253,48 +289,67 @@ def worker(
     region: Annotated[str | None, typer.Option(help="region or city code")] = None,
     cost_per_hour: Annotated[float | None, typer.Option(min=0, help="USD per hour")] = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, help="task slots")] = None,
-    handlers: Annotated[list[str] | None, typer.Option(
-        help="module:object of a dict of handlers (repeatable)")] = None,
-    profile: Annotated[Path | None, typer.Option(help="profile file (TOML/JSON)",
-                                                 exists=True, dir_okay=False)] = None,
-    label: Annotated[list[str] | None, typer.Option(help="key=value label (repeatable)")] =
-    None,
-    builtin: Annotated[bool, typer.Option("--builtin/--no-builtin",
-                                          help="also run the built-in executors")] = True,
-    unsafe_local_shell: Annotated[bool, typer.Option(
-        help="allow the unsandboxed local shell provider")] = False,
-    browser: Annotated[bool, typer.Option(
-        help="run the browser executor (Playwright on /usr/bin/chromium)")] = False,
-    llm_url: Annotated[str | None, typer.Option(
-        help="OpenAI-compatible base URL for the llm executor")] = None,
-    llm_model: Annotated[str | None, typer.Option(help="model name for the llm executor")] =
-    None,
-    workspace_cache: Annotated[Path | None, typer.Option(
-        help="where git workspaces are cached (default ~/.cache/worldpool/workspaces)")] =
-    None,
-    print_profile: Annotated[bool, typer.Option(
-        help="print what this worker would advertise, then exit")] = False,
-    verify_claims: Annotated[bool, typer.Option(
-        "--verify-claims/--no-verify-claims",
-        help="refuse to start (exit 5) when the profile claims hardware or tools this "
-             "machine lacks; --no-verify-claims only warns (simulated pools, tests)")] = True,
+    handlers: Annotated[
+        list[str] | None, typer.Option(help="module:object of a dict of handlers (repeatable)")
+    ] = None,
+    profile: Annotated[
+        Path | None, typer.Option(help="profile file (TOML/JSON)", exists=True, dir_okay=False)
+    ] = None,
+    label: Annotated[list[str] | None, typer.Option(help="key=value label (repeatable)")] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin/--no-builtin", help="also run the built-in executors")
+    ] = True,
+    unsafe_local_shell: Annotated[
+        bool, typer.Option(help="allow the unsandboxed local shell provider")
+    ] = False,
+    browser: Annotated[
+        bool, typer.Option(help="run the browser executor (Playwright on /usr/bin/chromium)")
+    ] = False,
+    llm_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL for the llm executor")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="model name for the llm executor")] = None,
+    workspace_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="where git workspaces are cached (default ~/.cache/worldpool/workspaces)"
+        ),
+    ] = None,
+    print_profile: Annotated[
+        bool, typer.Option(help="print what this worker would advertise, then exit")
+    ] = False,
+    verify_claims: Annotated[
+        bool,
+        typer.Option(
+            "--verify-claims/--no-verify-claims",
+            help="refuse to start (exit 5) when the profile claims hardware or tools this "
+            "machine lacks; --no-verify-claims only warns (simulated pools, tests)",
+        ),
+    ] = True,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     from worldpool.cli.worker import WorkerOptions, run_worker
 
     options = WorkerOptions(
-        worker_id=worker_id, capabilities=[c for c in capabilities.split(",") if c.strip()],
-        region=region, cost_per_hour=cost_per_hour, max_concurrency=max_concurrency,
-        handler_specs=list(handlers or []), profile_file=profile,
+        worker_id=worker_id,
+        capabilities=[c for c in capabilities.split(",") if c.strip()],
+        region=region,
+        cost_per_hour=cost_per_hour,
+        max_concurrency=max_concurrency,
+        handler_specs=list(handlers or []),
+        profile_file=profile,
         labels=dict(item.split("=", 1) for item in label or [] if "=" in item),
-        builtin=builtin, unsafe_local_shell=unsafe_local_shell, browser=browser,
-        llm_url=llm_url, llm_model=llm_model, verify_claims=verify_claims,
+        builtin=builtin,
+        unsafe_local_shell=unsafe_local_shell,
+        browser=browser,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        verify_claims=verify_claims,
     )
     if workspace_cache is not None:
         options.workspace_cache = workspace_cache
     if print_profile:
-        run_async(run_worker(settings_for(redis, namespace), options, console,
-                             print_only=True))
+        run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
     log_to_stderr()
     run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
@@ -302,8 +357,10 @@ def worker(
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="task or workflow file (JSON or TOML)",
-                                         exists=True, dir_okay=False)],
+    file: Annotated[
+        Path,
+        typer.Argument(help="task or workflow file (JSON or TOML)", exists=True, dir_okay=False),
+    ],
     redis: RedisOpt = None,
     namespace: NamespaceOpt = "default",
     wait: Annotated[bool, typer.Option(help="wait for the end and print the result")] = False,
@@ -312,8 +369,9 @@ def submit(
     """Submit a task or a workflow to a deployment."""
     from worldpool.cli.deployment import submit_file
 
-    code = run_async(submit_file(settings_for(need_redis(redis), namespace), file, wait,
-                                 timeout_s, console))
+    code = run_async(
+        submit_file(settings_for(need_redis(redis), namespace), file, wait, timeout_s, console)
+    )
     raise typer.Exit(int(code))
 
 
@@ -347,16 +405,16 @@ def watch(
     ident: Annotated[str, typer.Argument(help="workflow id")],
     redis: RedisOpt = None,
     namespace: NamespaceOpt = "default",
-    url: Annotated[str | None, typer.Option(help="follow a `worldpool serve` API instead")] =
-    None,
-    token: Annotated[str | None, typer.Option(envvar="WORLDPOOL_API_TOKEN_READ",
-                                              help="API bearer token (read role)")] = None,
+    url: Annotated[str | None, typer.Option(help="follow a `worldpool serve` API instead")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="WORLDPOOL_API_TOKEN_READ", help="API bearer token (read role)"),
+    ] = None,
 ) -> None:
     """Watch a workflow live in the terminal; exits when it ends."""
     from worldpool.cli.deployment import watch_workflow
 
-    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console,
-                                    token))
+    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console, token))
     raise typer.Exit(int(code))
 
 
@@ -372,8 +430,7 @@ def events(
 
     from worldpool.cli.deployment import dump_events
 
-    run_async(dump_events(settings_for(need_redis(redis), namespace), after, follow,
-                          sys.stdout))
+    run_async(dump_events(settings_for(need_redis(redis), namespace), after, follow, sys.stdout))
 
 
 def _mount_simulate() -> None:

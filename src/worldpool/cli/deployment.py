@@ -36,11 +36,13 @@ def _backend(settings: Settings) -> Backend:
     parts = urlsplit(url)
     if parts.scheme.startswith("redis") and parts.hostname:
         try:
-            socket.create_connection((parts.hostname, parts.port or 6379),
-                                     timeout=PROBE_TIMEOUT_S).close()
+            socket.create_connection(
+                (parts.hostname, parts.port or 6379), timeout=PROBE_TIMEOUT_S
+            ).close()
         except OSError as exc:
-            raise BackendError(f"{redact(url)} does not answer ({exc}); is Redis running and "
-                               "reachable from here?") from None
+            raise BackendError(
+                f"{redact(url)} does not answer ({exc}); is Redis running and reachable from here?"
+            ) from None
     return backend_from_url(url, settings)
 
 
@@ -55,8 +57,9 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: float,
-                      console: Console) -> int:
+async def submit_file(
+    settings: Settings, path: Path, wait: bool, timeout_s: float, console: Console
+) -> int:
     """Submit a task file or a workflow file (one with ``steps``)."""
     data = _read(path)
     async with _backend(settings) as backend:
@@ -90,8 +93,9 @@ async def submit_file(settings: Settings, path: Path, wait: bool, timeout_s: flo
         raise TimeoutError(f"task {task.id} did not end within {timeout_s:g}s")
 
 
-async def _follow(orchestrator: Orchestrator, workflow_id: str, timeout_s: float,
-                  console: Console) -> WorkflowStatus:
+async def _follow(
+    orchestrator: Orchestrator, workflow_id: str, timeout_s: float, console: Console
+) -> WorkflowStatus:
     """Wait for a workflow's end, live, driven by the event stream (no record polling)."""
     from worldpool.cli.watch import watch
 
@@ -128,15 +132,21 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
     for col in ("worker", "status", "region", "load", "heartbeat age", "cost/h", "capabilities"):
         table.add_column(col)
     for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id)):
-        table.add_row(w.id, w.state.status.value, w.profile.location.region,
-                      f"{w.state.running}/{w.profile.max_concurrency}",
-                      f"{now - w.state.last_heartbeat:.1f}s", f"${w.profile.cost_per_hour:.2f}",
-                      ", ".join(sorted(w.profile.capabilities)))
+        table.add_row(
+            w.id,
+            w.state.status.value,
+            w.profile.location.region,
+            f"{w.state.running}/{w.profile.max_concurrency}",
+            f"{now - w.state.last_heartbeat:.1f}s",
+            f"${w.profile.cost_per_hour:.2f}",
+            ", ".join(sorted(w.profile.capabilities)),
+        )
     console.print(table)
 
 
-async def watch_workflow(settings: Settings, ident: str, url: str | None,
-                         console: Console, token: str | None = None) -> int:
+async def watch_workflow(
+    settings: Settings, ident: str, url: str | None, console: Console, token: str | None = None
+) -> int:
     from worldpool.cli.watch import ApiClient, watch
 
     if url:
@@ -149,8 +159,7 @@ async def watch_workflow(settings: Settings, ident: str, url: str | None,
     return 0 if status.status is WorkflowState.SUCCEEDED else 1
 
 
-async def dump_events(settings: Settings, after: str | None, follow: bool,
-                      out: TextIO) -> int:
+async def dump_events(settings: Settings, after: str | None, follow: bool, out: TextIO) -> int:
     """Write the deployment's event log as JSON lines (for `simulate --workload events:`)."""
     count = 0
     async with backend_from_url(settings.redis_url, settings) as backend:

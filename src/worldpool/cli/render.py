@@ -29,9 +29,11 @@ def _duration(step: StepStatus) -> str:
 def render_status(status: WorkflowStatus) -> Table:
     """The status document as a table: one row per step."""
     eta = status.estimated_completion_sec
-    title = (f"{status.name} [{status.id}]  {status.status.value}  "
-             f"cost ${status.total_cost_usd:.4f}  tokens {status.total_tokens}"
-             + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else ""))
+    title = (
+        f"{status.name} [{status.id}]  {status.status.value}  "
+        f"cost ${status.total_cost_usd:.4f}  tokens {status.total_tokens}"
+        + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else "")
+    )
     table = Table(title=title, title_justify="left", expand=False)
     for column in ("step", "status", "worker", "region", "gpu", "try", "time", "why"):
         table.add_column(column, overflow="fold")
@@ -53,9 +55,11 @@ def render_status(status: WorkflowStatus) -> Table:
 def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
     """Why the winner won: candidates with their per-scorer scores and verdicts."""
     scorers = sorted({name for c in decision.candidates for name in c.scores})
-    title = (f"task {decision.task_id}: winner {decision.winner or '-'}"
-             f" (runner-up {decision.runner_up or '-'}); {decision.feasible_count} of "
-             f"{decision.pool_size} workers feasible")
+    title = (
+        f"task {decision.task_id}: winner {decision.winner or '-'}"
+        f" (runner-up {decision.runner_up or '-'}); {decision.feasible_count} of "
+        f"{decision.pool_size} workers feasible"
+    )
     table = Table(title=title, title_justify="left")
     table.add_column("worker")
     table.add_column("total", justify="right")
@@ -66,8 +70,10 @@ def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
     for candidate in decision.candidates[:limit]:
         failing = [v for v in candidate.verdicts if not v.ok]
         table.add_row(
-            Text(candidate.worker_id, style="bold green" if candidate.worker_id ==
-                 decision.winner else ""),
+            Text(
+                candidate.worker_id,
+                style="bold green" if candidate.worker_id == decision.winner else "",
+            ),
             f"{candidate.total:.3f}" if candidate.feasible else "-",
             *[f"{candidate.scores[n]:.2f}" if n in candidate.scores else "" for n in scorers],
             "; ".join(f"{v.plugin}: {v.reason}" for v in failing),

@@ -23,15 +23,15 @@ SUBMISSIONS_PACE_S = 0.05
 within it (the dispatcher's own idle read of the queue is the fallback)."""
 
 
-async def serve(settings: Settings, *, host: str, port: int, name: str,
-                console: Console) -> None:
+async def serve(settings: Settings, *, host: str, port: int, name: str, console: Console) -> None:
     """Run until SIGINT/SIGTERM. Several replicas may run against one Redis."""
     stop = stop_on_signals()
     async with backend_from_url(settings.redis_url, settings) as backend:
         await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
         async with Orchestrator(backend, settings, name=name) as orchestrator:
-            watcher = asyncio.create_task(watch_submissions(backend, orchestrator),
-                                          name=f"{name}:submissions")
+            watcher = asyncio.create_task(
+                watch_submissions(backend, orchestrator), name=f"{name}:submissions"
+            )
             server = None
             if port:
                 server = await _start_api(orchestrator, settings, host, port, console)
@@ -78,24 +78,31 @@ async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> Non
             await asyncio.sleep(SUBMISSIONS_PACE_S)
 
 
-async def _start_api(orchestrator: Orchestrator, settings: Settings, host: str, port: int,
-                     console: Console) -> Any:
+async def _start_api(
+    orchestrator: Orchestrator, settings: Settings, host: str, port: int, console: Console
+) -> Any:
     try:
         from worldpool.api.app import create_app
     except ImportError:
-        console.print("[yellow]API not installed[/]: pip install 'worldpool[api]' for the "
-                      "dashboard; the orchestrator runs without it")
+        console.print(
+            "[yellow]API not installed[/]: pip install 'worldpool[api]' for the "
+            "dashboard; the orchestrator runs without it"
+        )
         return None
     return start_api_server(create_app(orchestrator, settings, bind_host=host), host, port)
 
 
 def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
     url = settings.redis_url
-    console.print(f"[bold green]worldpool orchestrator running[/] (namespace "
-                  f"{settings.namespace!r}, Redis {url})")
+    console.print(
+        f"[bold green]worldpool orchestrator running[/] (namespace "
+        f"{settings.namespace!r}, Redis {url})"
+    )
     console.print("Next steps:")
-    console.print(f"  start a worker:   worldpool worker --redis {url} --id my-worker "
-                  "--region us-east-1 --capabilities shell_operations,testing")
+    console.print(
+        f"  start a worker:   worldpool worker --redis {url} --id my-worker "
+        "--region us-east-1 --capabilities shell_operations,testing"
+    )
     console.print(f"  see the pool:     worldpool workers --redis {url}")
     console.print(f"  submit work:      worldpool submit workflow.toml --redis {url} --wait")
     if port:

@@ -44,7 +44,8 @@ class WorkerOptions:
     unsafe_local_shell: bool = False
     browser: bool = False
     workspace_cache: Path = field(
-        default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces")
+        default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces"
+    )
     llm_url: str | None = None
     llm_model: str | None = None
     verify_claims: bool = True
@@ -77,8 +78,12 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
         try:
             raw = path.read_bytes()
             data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError,
-                orjson.JSONDecodeError) as exc:
+        except (
+            OSError,
+            UnicodeDecodeError,
+            tomllib.TOMLDecodeError,
+            orjson.JSONDecodeError,
+        ) as exc:
             raise ConfigError(f"{path}: cannot read the profile: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a profile is one table/object")
@@ -92,11 +97,14 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
         data["max_concurrency"] = options.max_concurrency
     if options.labels:
         data["labels"] = {**data.get("labels", {}), **options.labels}
-    region = options.region or (data.get("location") or {}).get("region") or data.pop(
-        "region", None)
+    region = (
+        options.region or (data.get("location") or {}).get("region") or data.pop("region", None)
+    )
     if region is None:
-        raise ConfigError("give the worker a region: --region us-east-1 (or a city such as "
-                          "'tokyo'; 'on-prem' for your own data centre)")
+        raise ConfigError(
+            "give the worker a region: --region us-east-1 (or a city such as "
+            "'tokyo'; 'on-prem' for your own data centre)"
+        )
     data["location"] = geo.location_for(region).model_dump()
     data.pop("handlers", None)  # what it runs is what it has: set from the handler table
     data.setdefault("id", socket.gethostname().split(".")[0] or "worker")
@@ -107,8 +115,9 @@ def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfi
     """Detected hardware merged with the profile file and flags (those win)."""
     from worldpool.worker import hardware
 
-    return hardware.build_profile(_profile_overrides(options), hardware.detect_hardware(),
-                                  handlers=handlers.names())
+    return hardware.build_profile(
+        _profile_overrides(options), hardware.detect_hardware(), handlers=handlers.names()
+    )
 
 
 def collect_handlers(options: WorkerOptions) -> HandlerTable:
@@ -116,27 +125,41 @@ def collect_handlers(options: WorkerOptions) -> HandlerTable:
     if options.builtin:
         from worldpool.executors import builtin_handlers, make_provider
 
-        provider = make_provider("local" if options.unsafe_local_shell else "bubblewrap",
-                                 unsafe_local_shell=options.unsafe_local_shell) \
-            if options.unsafe_local_shell or shutil.which("bwrap") else None
-        llm = {"base_url": options.llm_url, **({"model": options.llm_model}
-                                               if options.llm_model else {})}
+        provider = (
+            make_provider(
+                "local" if options.unsafe_local_shell else "bubblewrap",
+                unsafe_local_shell=options.unsafe_local_shell,
+            )
+            if options.unsafe_local_shell or shutil.which("bwrap")
+            else None
+        )
+        llm = {
+            "base_url": options.llm_url,
+            **({"model": options.llm_model} if options.llm_model else {}),
+        }
         from worldpool.executors.workspace import WorkspaceCache
 
-        table.update(builtin_handlers(shell_provider=provider,
-                                      workspace_cache=WorkspaceCache(options.workspace_cache),
-                                      browser={} if options.browser else None,
-                                      llm=llm if options.llm_url else None))
+        table.update(
+            builtin_handlers(
+                shell_provider=provider,
+                workspace_cache=WorkspaceCache(options.workspace_cache),
+                browser={} if options.browser else None,
+                llm=llm if options.llm_url else None,
+            )
+        )
     for spec in options.handler_specs:
         table.update(load_handlers(spec))
     if not len(table):
-        raise ConfigError("this worker has no handlers: pass --handlers module:HANDLERS or "
-                          "keep the built-in executors (--builtin)")
+        raise ConfigError(
+            "this worker has no handlers: pass --handlers module:HANDLERS or "
+            "keep the built-in executors (--builtin)"
+        )
     return table
 
 
-async def run_worker(settings: Settings, options: WorkerOptions, console: Console,
-                     print_only: bool = False) -> None:
+async def run_worker(
+    settings: Settings, options: WorkerOptions, console: Console, print_only: bool = False
+) -> None:
     handlers = collect_handlers(options)
     profile = build_profile(options, handlers)
     from worldpool.worker.hardware import check_claims
@@ -165,8 +188,10 @@ async def run_worker(settings: Settings, options: WorkerOptions, console: Consol
         runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
         await runtime.start()
         tune_gc()
-        console.print(f"worker {profile.id} online in {profile.location.region} with "
-                      f"{len(handlers)} handlers, {profile.max_concurrency} slots")
+        console.print(
+            f"worker {profile.id} online in {profile.location.region} with "
+            f"{len(handlers)} handlers, {profile.max_concurrency} slots"
+        )
         await stop.wait()
         console.print(f"worker {profile.id} draining")
         await runtime.stop(drain=True, grace_s=10.0)

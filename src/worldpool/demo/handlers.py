@@ -55,8 +55,7 @@ def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
         return "", OFFLINE
     from worldpool.executors.llm import LLMConfig, chat
 
-    config = LLMConfig(base_url=url, model=os.environ.get("WORLDPOOL_DEMO_LLM_MODEL",
-                                                         "qwen3-235b"))
+    config = LLMConfig(base_url=url, model=os.environ.get("WORLDPOOL_DEMO_LLM_MODEL", "qwen3-235b"))
     saved, ctx.payload = ctx.payload, {"prompt": prompt, "max_tokens": 800}
     try:  # sync handlers run in a worker thread: give the call its own event loop
         answer = asyncio.run(chat(ctx, config))
@@ -71,8 +70,12 @@ def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
 def _workspace(ctx: TaskContext) -> Path:
     """A fresh copy of the sample project, with the fix applied when the step has it."""
     root = Path(tempfile.mkdtemp(prefix=f"wp-{ctx.step or 'step'}-"))
-    shutil.copytree(PROJECT, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-        "__pycache__", ".pytest_cache"))
+    shutil.copytree(
+        PROJECT,
+        root,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+    )
     patch = next((n for n in ctx.input_data if n.endswith("patch.diff")), None)
     if patch:
         _apply_patch(root, ctx.read(patch))
@@ -83,18 +86,23 @@ def _workspace(ctx: TaskContext) -> Path:
 def _apply_patch(root: Path, diff: bytes) -> None:
     git = shutil.which("git")
     if git is None:
-        raise HandlerError("git is not installed: install the Debian package 'git'",
-                           retryable=False)
-    done = subprocess.run([git, "apply", "--whitespace=nowarn", "-"], cwd=root, input=diff,
-                          capture_output=True, timeout=30, check=False)
+        raise HandlerError(
+            "git is not installed: install the Debian package 'git'", retryable=False
+        )
+    done = subprocess.run(
+        [git, "apply", "--whitespace=nowarn", "-"],
+        cwd=root,
+        input=diff,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     if done.returncode != 0:
-        raise HandlerError(f"patch does not apply: {done.stderr.decode().strip()}",
-                           retryable=False)
+        raise HandlerError(f"patch does not apply: {done.stderr.decode().strip()}", retryable=False)
 
 
 def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider",
-            *tests]
+    argv = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider", *tests]
     env = {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     if shutil.which("bwrap"):
         from worldpool.executors.sandbox.base import ShellRequest
@@ -102,24 +110,34 @@ def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any
 
         provider = BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
         env["PYTHONPATH"] = "."
-        outcome = provider.run(ShellRequest(command=argv, workspace=root, env=env,
-                                            timeout_s=120), ctx.cancelled)
+        outcome = provider.run(
+            ShellRequest(command=argv, workspace=root, env=env, timeout_s=120), ctx.cancelled
+        )
         ctx.set_meta("sandbox_id", outcome.sandbox_id)
         code, out, sandbox = outcome.exit_code, outcome.stdout + outcome.stderr, "bubblewrap"
     else:
-        ctx.log.warning("bubblewrap is not installed (Debian package 'bubblewrap'): "
-                        "running the tests unsandboxed")
-        done = subprocess.run(argv, cwd=root, env={**os.environ, **env}, capture_output=True,
-                              timeout=120, check=False)
+        ctx.log.warning(
+            "bubblewrap is not installed (Debian package 'bubblewrap'): "
+            "running the tests unsandboxed"
+        )
+        done = subprocess.run(
+            argv, cwd=root, env={**os.environ, **env}, capture_output=True, timeout=120, check=False
+        )
         code, out, sandbox = done.returncode, (done.stdout + done.stderr).decode(), "none"
     ctx.store("test_output.txt", out, "text/plain")
-    summary = next((line for line in reversed(out.splitlines())
-                    if re.search(r"\d+ (passed|failed)", line)), "")
+    summary = next(
+        (line for line in reversed(out.splitlines()) if re.search(r"\d+ (passed|failed)", line)), ""
+    )
     failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0
     passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0
     failing = re.findall(r"^FAILED (\S+)", out, re.MULTILINE)
-    return {"exit_code": code, "passed": passed, "failed": failed, "failing_tests": failing,
-            "sandbox": sandbox}
+    return {
+        "exit_code": code,
+        "passed": passed,
+        "failed": failed,
+        "failing_tests": failing,
+        "sandbox": sandbox,
+    }
 
 
 # --------------------------------------------------------------------------- steps
@@ -128,12 +146,19 @@ def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any
 def plan(ctx: TaskContext) -> dict[str, Any]:
     """Planning: split the request into the workflow's steps."""
     request = str(ctx.payload.get("request", "Fix the bug"))
-    steps = ["Localize the bug (read code, run tests)", "Understand the root cause",
-             "Implement the fix", "Verify with tests and in the browser", "Review"]
-    text, engine = _ask(ctx, f"Plan these steps for the request {request!r}: "
-                        + "; ".join(steps))
-    ctx.store("plan.md", text or f"# Plan for: {request}\n" + "\n".join(
-        f"{i}. {s}" for i, s in enumerate(steps, 1)), "text/markdown")
+    steps = [
+        "Localize the bug (read code, run tests)",
+        "Understand the root cause",
+        "Implement the fix",
+        "Verify with tests and in the browser",
+        "Review",
+    ]
+    text, engine = _ask(ctx, f"Plan these steps for the request {request!r}: " + "; ".join(steps))
+    ctx.store(
+        "plan.md",
+        text or f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)),
+        "text/markdown",
+    )
     return {"engine": engine, "steps": steps}
 
 
@@ -154,25 +179,36 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
     output = ctx.read_text("localization/test_output.txt")
     code = ctx.read_text("localization/login.py")
     failing = re.findall(r"^FAILED (\S+)", output, re.MULTILINE)
-    lookup = next((i for i, line in enumerate(code.splitlines(), 1)
-                   if "self._users.get(email)" in line), None)
+    lookup = next(
+        (i for i, line in enumerate(code.splitlines(), 1) if "self._users.get(email)" in line), None
+    )
     if not failing or lookup is None:
-        raise HandlerError("no failing test or no lookup line found: nothing to diagnose",
-                           retryable=False)
-    diagnosis = (f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
-                 f"but login() looks it up as typed (auth/login.py:{lookup}).")
-    text, engine = _ask(ctx, f"Tests fail:\n{output[-2000:]}\nCode:\n{code}\n"
-                        "Name the root cause in two sentences.")
-    ctx.store("diagnosis.md", diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
-              "text/markdown")
+        raise HandlerError(
+            "no failing test or no lookup line found: nothing to diagnose", retryable=False
+        )
+    diagnosis = (
+        f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
+        f"but login() looks it up as typed (auth/login.py:{lookup})."
+    )
+    text, engine = _ask(
+        ctx, f"Tests fail:\n{output[-2000:]}\nCode:\n{code}\nName the root cause in two sentences."
+    )
+    ctx.store(
+        "diagnosis.md",
+        diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
+        "text/markdown",
+    )
     return {"engine": engine, "diagnosis": diagnosis, "line": lookup}
 
 
 def fix(ctx: TaskContext) -> dict[str, Any]:
     """Fix: write the patch, apply it to a scratch copy and check the syntax."""
     diagnosis = ctx.read_text("understanding/diagnosis.md")
-    proposal, engine = _ask(ctx, f"{diagnosis}\nWrite a unified diff for auth/login.py that "
-                            "fixes it. Answer with the diff only.")
+    proposal, engine = _ask(
+        ctx,
+        f"{diagnosis}\nWrite a unified diff for auth/login.py that "
+        "fixes it. Answer with the diff only.",
+    )
     patch = PATCH
     root = _workspace(ctx)
     try:
@@ -181,8 +217,9 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
                 _apply_patch(root, proposal.encode())
                 patch = proposal
             except HandlerError as exc:
-                ctx.log.warning("the model's patch does not apply (%s): using the offline "
-                                "rule's patch", exc)
+                ctx.log.warning(
+                    "the model's patch does not apply (%s): using the offline rule's patch", exc
+                )
                 engine = OFFLINE.split(" (")[0] + " (the model's patch did not apply)"
         if patch is PATCH:
             _apply_patch(root, PATCH.encode())
@@ -215,18 +252,25 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
     root = _workspace(ctx)
     port = _free_port()
     app = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "auth.app", str(port), cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)})
+        sys.executable,
+        "-m",
+        "auth.app",
+        str(port),
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     try:
         await asyncio.to_thread(_wait_port, port)
-        ctx.payload = {"actions": [
-            {"action": "goto", "url": f"http://127.0.0.1:{port}/"},
-            {"action": "fill", "selector": "#email", "value": " Alice@Example.com"},
-            {"action": "fill", "selector": "#password", "value": "correct horse"},
-            {"action": "click", "selector": "#submit"},
-            {"action": "wait_for", "text": "Welcome"},
-            {"action": "screenshot", "name": "login.png"},
-        ]}
+        ctx.payload = {
+            "actions": [
+                {"action": "goto", "url": f"http://127.0.0.1:{port}/"},
+                {"action": "fill", "selector": "#email", "value": " Alice@Example.com"},
+                {"action": "fill", "selector": "#password", "value": "correct horse"},
+                {"action": "click", "selector": "#submit"},
+                {"action": "wait_for", "text": "Welcome"},
+                {"action": "screenshot", "name": "login.png"},
+            ]
+        }
         result = await run_browser(ctx, config)
     finally:
         app.terminate()
@@ -250,8 +294,11 @@ def review(ctx: TaskContext) -> dict[str, Any]:
     tests = ctx.upstream.get("verify_tests") or {}
     browser = ctx.upstream.get("verify_browser") or {}
     ok = tests.get("failed", 1) == 0 and tests.get("exit_code") == 0
-    lines = ["# Review", f"- tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} "
-             f"failed ({tests.get('sandbox', '?')} sandbox)"]
+    lines = [
+        "# Review",
+        f"- tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} "
+        f"failed ({tests.get('sandbox', '?')} sandbox)",
+    ]
     if browser.get("ran"):
         lines.append(f"- browser: logged in, page title {browser.get('title')!r}")
     else:

@@ -50,34 +50,74 @@ def demo_pool() -> list[WorkerProfile]:
     """The seed's workers (with the demo's handlers) and a second sandbox host."""
     workers = seed_pool()
     sandbox = next(w for w in workers if w.labels.get("kind") == "sandbox")
-    workers.append(sandbox.model_copy(update={
-        "id": "sandbox-aws-uswest-02", "location": geo.location_for("us-west-2"),
-        "cost_per_hour": 1.60, "labels": {**sandbox.labels, "provider": "aws"},
-    }))
-    return [w.model_copy(update={"handlers": frozenset(KIND_HANDLERS[w.labels["kind"]])})
-            for w in workers]
+    workers.append(
+        sandbox.model_copy(
+            update={
+                "id": "sandbox-aws-uswest-02",
+                "location": geo.location_for("us-west-2"),
+                "cost_per_hour": 1.60,
+                "labels": {**sandbox.labels, "provider": "aws"},
+            }
+        )
+    )
+    return [
+        w.model_copy(update={"handlers": frozenset(KIND_HANDLERS[w.labels["kind"]])})
+        for w in workers
+    ]
 
 
 def demo_workflow(user_location: str) -> WorkflowSpec:
     """The seed's six steps (verification is two parallel steps)."""
     gpu = Requirements(gpu=True)
     wf = Workflow("fix-auth-bug", user_location=user_location)
-    plan = wf.step("planning", handler="plan", capabilities=["planning"], requirements=gpu,
-                   heavy=True, payload={"request": REQUEST})
-    loc = wf.step("localization", handler="run_tests",
-                  capabilities=["file_operations", "shell_operations"], after=[plan],
-                  payload={"tests": ["tests/test_login.py"]})
-    und = wf.step("understanding", handler="analyze", capabilities=["coding", "debugging"],
-                  requirements=gpu, interactive=True, after=[loc])
-    fix = wf.step("fix", handler="fix", capabilities=["coding"], requirements=gpu,
-                  sticky_to=und, after=[und])
-    tests = wf.step("verify_tests", handler="run_tests",
-                    capabilities=["testing", "shell_operations"], after=[fix],
-                    payload={"tests": ["tests"]})
-    browser = wf.step("verify_browser", handler="browser_check",
-                      capabilities=["browser_operations"], interactive=True, after=[fix])
-    wf.step("review", handler="review", capabilities=["reviewing"], requirements=gpu,
-            weights={"cost": 1.0, "load": 0.6}, after=[tests, browser])
+    plan = wf.step(
+        "planning",
+        handler="plan",
+        capabilities=["planning"],
+        requirements=gpu,
+        heavy=True,
+        payload={"request": REQUEST},
+    )
+    loc = wf.step(
+        "localization",
+        handler="run_tests",
+        capabilities=["file_operations", "shell_operations"],
+        after=[plan],
+        payload={"tests": ["tests/test_login.py"]},
+    )
+    und = wf.step(
+        "understanding",
+        handler="analyze",
+        capabilities=["coding", "debugging"],
+        requirements=gpu,
+        interactive=True,
+        after=[loc],
+    )
+    fix = wf.step(
+        "fix", handler="fix", capabilities=["coding"], requirements=gpu, sticky_to=und, after=[und]
+    )
+    tests = wf.step(
+        "verify_tests",
+        handler="run_tests",
+        capabilities=["testing", "shell_operations"],
+        after=[fix],
+        payload={"tests": ["tests"]},
+    )
+    browser = wf.step(
+        "verify_browser",
+        handler="browser_check",
+        capabilities=["browser_operations"],
+        interactive=True,
+        after=[fix],
+    )
+    wf.step(
+        "review",
+        handler="review",
+        capabilities=["reviewing"],
+        requirements=gpu,
+        weights={"cost": 1.0, "load": 0.6},
+        after=[tests, browser],
+    )
     return wf.build()
 
 
@@ -179,15 +219,22 @@ async def _maybe_crash(pool: EmbeddedPool, event: Event, log: DemoLog) -> None:
     elif event.kind is EventKind.TASK_SUCCEEDED and log.crashed and log.failed_over_to is None:
         log.failed_over_to = event.worker_id
         old = pool.workers[log.crashed]
-        revived = WorkerRuntime(pool.backend, old.profile, old.handlers, pool.settings,
-                                artifacts=pool.artifacts)
+        revived = WorkerRuntime(
+            pool.backend, old.profile, old.handlers, pool.settings, artifacts=pool.artifacts
+        )
         pool.workers[log.crashed] = revived
         await revived.start()
         log.add(event.at, f"♻ {log.crashed} restarted and registered again")
 
 
-def main(user_location: str, *, live: bool, as_json: bool, console: Console,
-         serve_port: int | None = None) -> int:
+def main(
+    user_location: str,
+    *,
+    live: bool,
+    as_json: bool,
+    console: Console,
+    serve_port: int | None = None,
+) -> int:
     """The CLI entry: run, show, explain. Returns the exit code."""
     view = Live(console=console, refresh_per_second=8) if live and not as_json else None
     printed = 0
@@ -195,8 +242,12 @@ def main(user_location: str, *, live: bool, as_json: bool, console: Console,
     def update(status: WorkflowStatus, log: DemoLog) -> None:
         nonlocal printed
         if view is not None:
-            view.update(Group(render_status(status), Panel(
-                Text("\n".join(log.lines)), title="hops", title_align="left")))
+            view.update(
+                Group(
+                    render_status(status),
+                    Panel(Text("\n".join(log.lines)), title="hops", title_align="left"),
+                )
+            )
         elif not as_json:
             for line in log.lines[printed:] if printed < len(log.lines) else []:
                 console.print(line, markup=False, highlight=False)
@@ -210,20 +261,25 @@ def main(user_location: str, *, live: bool, as_json: bool, console: Console,
         else:
             await _explain(console, pool, status)
         if serve_port is not None:
-            console.print(f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
-                          "(the pool stays up; Ctrl-C to stop)")
+            console.print(
+                f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
+                "(the pool stays up; Ctrl-C to stop)"
+            )
             await asyncio.Event().wait()
 
     if not as_json:
-        console.print(f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
-                      f"{len(demo_pool())} workers in-process (embedded backend)")
+        console.print(
+            f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
+            f"{len(demo_pool())} workers in-process (embedded backend)"
+        )
         if serve_port is not None:
             console.print(f"watch it live: http://127.0.0.1:{serve_port}/")
         console.print()
     try:
         with view if view is not None else contextlib.nullcontext():
-            status, _, _ = asyncio.run(run_demo(user_location, on_update=update,
-                                                on_finish=finish, serve_port=serve_port))
+            status, _, _ = asyncio.run(
+                run_demo(user_location, on_update=update, on_finish=finish, serve_port=serve_port)
+            )
     except KeyboardInterrupt:
         return 0
     return 0 if status.status.value == "succeeded" else 1
@@ -245,7 +301,23 @@ async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus)
 
 
 _SEED_FIELDS: Any = {
-    "id": True, "status": True, "total_cost_usd": True, "estimated_completion_sec": True,
-    "steps": {"__all__": {"step", "worker", "region", "status", "attempts", "duration_ms",
-                          "tokens_used", "cost_usd", "sandbox_id", "vnc_url", "screenshot"}},
+    "id": True,
+    "status": True,
+    "total_cost_usd": True,
+    "estimated_completion_sec": True,
+    "steps": {
+        "__all__": {
+            "step",
+            "worker",
+            "region",
+            "status",
+            "attempts",
+            "duration_ms",
+            "tokens_used",
+            "cost_usd",
+            "sandbox_id",
+            "vnc_url",
+            "screenshot",
+        }
+    },
 }

@@ -65,13 +65,19 @@ def builtin_handlers(
     logged and skipped too, a bad config raises).
     """
     resolver = snapshot_resolver(workspace_cache) if workspace_cache is not None else None
-    table = HandlerTable({
-        "apply_patch": apply_patch_handler(workspace_root, resolver),
-        "check_syntax": check_syntax_handler(workspace_root, resolver),
-    })
+    table = HandlerTable(
+        {
+            "apply_patch": apply_patch_handler(workspace_root, resolver),
+            "check_syntax": check_syntax_handler(workspace_root, resolver),
+        }
+    )
     if shell_provider is not None:
-        table.add("shell", shell_handler(shell_provider, workspace_root=workspace_root,
-                                         snapshot_resolver=resolver))
+        table.add(
+            "shell",
+            shell_handler(
+                shell_provider, workspace_root=workspace_root, snapshot_resolver=resolver
+            ),
+        )
         table.add("run_tests", run_tests_handler(shell_provider, workspace_root, resolver))
     for module, config in (("browser", browser), ("llm", llm)):
         if config is not None:
@@ -86,8 +92,9 @@ def _optional_handlers(module: str, config: Mapping[str, Any]) -> dict[str, Any]
     try:
         mod = importlib.import_module(f"worldpool.executors.{module}")
     except ImportError as exc:
-        log.warning("built-in %s executor unavailable (%s); install worldpool[%s]",
-                    module, exc, module)
+        log.warning(
+            "built-in %s executor unavailable (%s); install worldpool[%s]", module, exc, module
+        )
         return None
     factory = getattr(mod, "handlers", None)
     if factory is None:

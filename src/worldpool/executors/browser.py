@@ -86,22 +86,27 @@ class BrowserConfig(BaseModel):
     har_content: Literal["omit", "embed"] = "omit"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> BrowserConfig:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> BrowserConfig:
         """``WORLDPOOL_BROWSER_<FIELD>`` variables (lists comma-separated); overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for name in cls.model_fields:
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is not None:
-                values[name] = [p.strip() for p in raw.split(",") if p.strip()] \
-                    if name in _LIST_FIELDS else raw
+                values[name] = (
+                    [p.strip() for p in raw.split(",") if p.strip()]
+                    if name in _LIST_FIELDS
+                    else raw
+                )
         values.update(overrides or {})
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                for e in exc.errors())
+            reasons = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
             raise ConfigError(f"invalid browser config: {reasons}") from None
 
     @property
@@ -114,8 +119,11 @@ class BrowserConfig(BaseModel):
         if not (os.access(self.executable_path, os.X_OK) or shutil.which(self.executable_path)):
             missing.append(f"{self.executable_path} (Debian package 'chromium')")
         if self.headful:
-            missing += [f"{b} (Debian package '{p}')" for b, p in
-                        (("Xvfb", "xvfb"), ("x11vnc", "x11vnc")) if shutil.which(b) is None]
+            missing += [
+                f"{b} (Debian package '{p}')"
+                for b, p in (("Xvfb", "xvfb"), ("x11vnc", "x11vnc"))
+                if shutil.which(b) is None
+            ]
         return missing
 
 
@@ -154,8 +162,9 @@ def _retryable(message: str, timed_out: bool) -> bool:
 class _Session:
     """One step's browser: runs the actions on one page and keeps what it saw."""
 
-    def __init__(self, ctx: TaskContext, context: BrowserContext, policy: UrlPolicy,
-                 default_timeout_ms: int) -> None:
+    def __init__(
+        self, ctx: TaskContext, context: BrowserContext, policy: UrlPolicy, default_timeout_ms: int
+    ) -> None:
         self.ctx = ctx
         self.context = context
         self.policy = policy
@@ -201,8 +210,11 @@ class _Session:
         if left is None:
             return wanted
         if left <= 0:
-            raise HandlerError(f"actions[{index}] ({action.describe()}): the step's deadline "
-                               "passed before it could start", retryable=True)
+            raise HandlerError(
+                f"actions[{index}] ({action.describe()}): the step's deadline "
+                "passed before it could start",
+                retryable=True,
+            )
         return max(1, min(wanted, int(left * 1000)))
 
     async def run(self, actions: list[Action]) -> None:
@@ -217,8 +229,10 @@ class _Session:
             except PlaywrightError as exc:
                 timed_out = isinstance(exc, PlaywrightTimeout)
                 reason = _first_line(exc)
-                raise HandlerError(f"actions[{index}] ({action.describe()}): {reason}",
-                                   retryable=_retryable(reason, timed_out)) from exc
+                raise HandlerError(
+                    f"actions[{index}] ({action.describe()}): {reason}",
+                    retryable=_retryable(reason, timed_out),
+                ) from exc
             self.ctx.report_progress((index + 1) / len(actions), action.describe())
 
     async def _do(self, action: Action, timeout_ms: int) -> None:
@@ -236,11 +250,13 @@ class _Session:
                 await page.press(action.selector, action.key, timeout=timeout_ms)
         elif isinstance(action, WaitFor):
             if action.selector is not None:
-                await page.wait_for_selector(action.selector, state=action.state,
-                                             timeout=timeout_ms)
+                await page.wait_for_selector(
+                    action.selector, state=action.state, timeout=timeout_ms
+                )
             else:
                 await page.get_by_text(str(action.text)).first.wait_for(
-                    state=action.state, timeout=timeout_ms)
+                    state=action.state, timeout=timeout_ms
+                )
         elif isinstance(action, Evaluate):
             value = await _evaluate(page, action.expression, timeout_ms)
             self.evaluations.append(_json_safe(value))
@@ -271,8 +287,9 @@ def _parse_payload(payload: Mapping[str, Any]) -> tuple[BrowserPayload, list[Act
     try:
         parsed = BrowserPayload.model_validate(payload)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                            for e in exc.errors())
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise HandlerError(f"bad browser payload: {reasons}", retryable=False) from None
     return parsed, parse_actions(parsed.actions)
 
@@ -283,28 +300,37 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
     config.url_policy.check_actions(actions)
     missing = config.missing_tools()
     if missing:
-        raise HandlerError("this worker cannot run browser steps: missing "
-                           + ", ".join(missing), retryable=True)
+        raise HandlerError(
+            "this worker cannot run browser steps: missing " + ", ".join(missing), retryable=True
+        )
     try:
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import async_playwright
     except ImportError:  # pragma: no cover - depends on the install
-        raise HandlerError("the browser handler needs Playwright: pip install 'worldpool[browser]'"
-                           " (never run 'playwright install'; it uses /usr/bin/chromium)",
-                           retryable=True) from None
+        raise HandlerError(
+            "the browser handler needs Playwright: pip install 'worldpool[browser]'"
+            " (never run 'playwright install'; it uses /usr/bin/chromium)",
+            retryable=True,
+        ) from None
 
     started = time.monotonic()
-    viewport = {"width": config.viewport_width, "height": config.viewport_height,
-                **(payload.viewport or {})}
+    viewport = {
+        "width": config.viewport_width,
+        "height": config.viewport_height,
+        **(payload.viewport or {}),
+    }
     with tempfile.TemporaryDirectory(prefix="worldpool-browser-") as tmp:
         har = Path(tmp) / "network.har"
         async with contextlib.AsyncExitStack() as stack:
             env: dict[str, str | float | bool] | None = None
             if config.headful:
                 display = VirtualDisplay(
-                    width=int(viewport["width"]), height=int(viewport["height"]) + 120,
-                    listen=config.vnc_listen, public_host=config.vnc_public_host,
-                    password_file=config.vnc_password_file, view_only=config.vnc_view_only,
+                    width=int(viewport["width"]),
+                    height=int(viewport["height"]) + 120,
+                    listen=config.vnc_listen,
+                    public_host=config.vnc_public_host,
+                    password_file=config.vnc_password_file,
+                    view_only=config.vnc_view_only,
                 )
                 await stack.enter_async_context(display)
                 ctx.set_meta("vnc_url", display.vnc_url)
@@ -312,17 +338,27 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
             playwright = await stack.enter_async_context(async_playwright())
             try:
                 context = await playwright.chromium.launch_persistent_context(
-                    str(Path(tmp) / "profile"), executable_path=config.executable_path,
-                    headless=not config.headful, args=[*LAUNCH_ARGS, *config.extra_args],
-                    env=env, viewport=viewport,  # type: ignore[arg-type]
-                    record_har_path=har, record_har_content=config.har_content,
+                    str(Path(tmp) / "profile"),
+                    executable_path=config.executable_path,
+                    headless=not config.headful,
+                    args=[*LAUNCH_ARGS, *config.extra_args],
+                    env=env,
+                    viewport=viewport,  # type: ignore[arg-type]
+                    record_har_path=har,
+                    record_har_content=config.har_content,
                 )
             except PlaywrightError as exc:
-                raise HandlerError(f"Chromium at {config.executable_path} failed to start: "
-                                   f"{_first_line(exc)}", retryable=True) from exc
+                raise HandlerError(
+                    f"Chromium at {config.executable_path} failed to start: {_first_line(exc)}",
+                    retryable=True,
+                ) from exc
             context.set_default_navigation_timeout(config.navigation_timeout_ms)
-            session = _Session(ctx, context, config.url_policy,
-                               payload.action_timeout_ms or config.action_timeout_ms)
+            session = _Session(
+                ctx,
+                context,
+                config.url_policy,
+                payload.action_timeout_ms or config.action_timeout_ms,
+            )
             try:
                 if payload.trace != "off":
                     await context.tracing.start(screenshots=True, snapshots=True)
@@ -334,8 +370,9 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
             except Exception as exc:
                 await _store_failure(ctx, session, Path(tmp), payload.trace != "off")
                 if isinstance(exc, PlaywrightError):  # outside any action: setup or teardown
-                    raise HandlerError(f"browser failed: {_first_line(exc)}",
-                                       retryable=True) from exc
+                    raise HandlerError(
+                        f"browser failed: {_first_line(exc)}", retryable=True
+                    ) from exc
                 raise
             finally:
                 with contextlib.suppress(PlaywrightError):
@@ -387,14 +424,18 @@ def handlers(
 
     A mapping (or None) is laid over the ``WORLDPOOL_BROWSER_*`` environment variables, so
     ``worldpool worker --handlers worldpool.executors.browser:handlers`` works as is."""
-    cfg = config if isinstance(config, BrowserConfig) else BrowserConfig.from_env(
-        overrides=config)
+    cfg = config if isinstance(config, BrowserConfig) else BrowserConfig.from_env(overrides=config)
     if importlib.util.find_spec("playwright") is None:
-        raise ConfigError("the browser handler needs Playwright: pip install 'worldpool[browser]' "
-                          "(never 'playwright install': it drives the system Chromium)")
+        raise ConfigError(
+            "the browser handler needs Playwright: pip install 'worldpool[browser]' "
+            "(never 'playwright install': it drives the system Chromium)"
+        )
     if check_tools and (missing := cfg.missing_tools()):
-        raise ConfigError("browser worker needs " + ", ".join(missing)
-                          + "; install them with apt-get or drop the browser handler")
+        raise ConfigError(
+            "browser worker needs "
+            + ", ".join(missing)
+            + "; install them with apt-get or drop the browser handler"
+        )
 
     async def browser(ctx: TaskContext) -> dict[str, Any]:
         return await run_browser(ctx, cfg)

@@ -126,8 +126,13 @@ class Screenshot(_Action):
 
 Action = Goto | Fill | Click | Press | WaitFor | Evaluate | Screenshot
 ACTIONS: dict[str, type[_Action]] = {
-    "goto": Goto, "fill": Fill, "click": Click, "press": Press,
-    "wait_for": WaitFor, "evaluate": Evaluate, "screenshot": Screenshot,
+    "goto": Goto,
+    "fill": Fill,
+    "click": Click,
+    "press": Press,
+    "wait_for": WaitFor,
+    "evaluate": Evaluate,
+    "screenshot": Screenshot,
 }
 
 
@@ -167,8 +172,9 @@ def parse_actions(raw: Any) -> list[Action]:
         try:
             action: Action = model.model_validate(item)  # type: ignore[assignment]
         except ValidationError as exc:
-            raise HandlerError(f"actions[{index}] ({item['action']}): {_reason(exc)}",
-                               retryable=False) from None
+            raise HandlerError(
+                f"actions[{index}] ({item['action']}): {_reason(exc)}", retryable=False
+            ) from None
         if isinstance(action, Screenshot):
             if action.artifact_name in shots:
                 raise HandlerError(
@@ -211,8 +217,9 @@ class UrlPolicy(BaseModel):
             shown = scheme or "(none)"
             return f"scheme {shown!r} is not allowed on this worker (allowed: {allowed})"
         host = (parts.hostname or "").lower()
-        if self.hosts is not None and not any(fnmatch.fnmatchcase(host, p.lower())
-                                              for p in self.hosts):
+        if self.hosts is not None and not any(
+            fnmatch.fnmatchcase(host, p.lower()) for p in self.hosts
+        ):
             return f"host {host!r} is not in this worker's allowed hosts ({', '.join(self.hosts)})"
         return None
 
@@ -221,5 +228,6 @@ class UrlPolicy(BaseModel):
             if isinstance(action, Goto):
                 reason = self.why_blocked(action.url)
                 if reason is not None:
-                    raise HandlerError(f"actions[{index}] ({action.describe()}): {reason}",
-                                       retryable=False)
+                    raise HandlerError(
+                        f"actions[{index}] ({action.describe()}): {reason}", retryable=False
+                    )

@@ -179,7 +179,10 @@ def run_tests_handler(
         result = execute(ctx, provider, workspace_root, snapshot_resolver, command=command)
         summary = parse_pytest_summary(result.stdout)
         ctx.log.info("tests: %s", summary)
-        return {**result.model_dump(mode="json"), **summary,
-                "ok": result.ok and summary["failed"] == 0 and summary["errors"] == 0}
+        return {
+            **result.model_dump(mode="json"),
+            **summary,
+            "ok": result.ok and summary["failed"] == 0 and summary["errors"] == 0,
+        }
 
     return handler

@@ -37,8 +37,10 @@ from worldpool.worker.handlers import Handler, TaskContext
 ENV_PREFIX = "WORLDPOOL_LLM_"
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_RETRIES = 3
-NO_STREAM_USAGE = ("the server sent no usage in its stream (it ignored "
-                   "stream_options.include_usage); tokens were not counted")
+NO_STREAM_USAGE = (
+    "the server sent no usage in its stream (it ignored "
+    "stream_options.include_usage); tokens were not counted"
+)
 _sleep = asyncio.sleep  # the one seam tests replace to observe backoff without waiting
 
 
@@ -62,17 +64,23 @@ class LLMConfig(BaseModel):
     stream_usage: bool = Field(default=True, description="send stream_options.include_usage")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None,
-                 overrides: Mapping[str, Any] | None = None) -> LLMConfig:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> LLMConfig:
         """Read ``WORLDPOOL_LLM_BASE_URL``, ``WORLDPOOL_LLM_MODEL``, ... (one per field);
         ``overrides`` (a worker's config file section) win over the environment."""
         env = os.environ if env is None else env
-        values: dict[str, Any] = {name: env[ENV_PREFIX + name.upper()]
-                                  for name in cls.model_fields if ENV_PREFIX + name.upper() in env}
+        values: dict[str, Any] = {
+            name: env[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if ENV_PREFIX + name.upper() in env
+        }
         values.update(overrides or {})
         if "base_url" not in values or "model" not in values:
-            raise ConfigError(f"LLM worker needs {ENV_PREFIX}BASE_URL (e.g. "
-                              f"http://127.0.0.1:8000/v1) and {ENV_PREFIX}MODEL")
+            raise ConfigError(
+                f"LLM worker needs {ENV_PREFIX}BASE_URL (e.g. "
+                f"http://127.0.0.1:8000/v1) and {ENV_PREFIX}MODEL"
+            )
         return _validated(values)
 
 
@@ -80,8 +88,9 @@ def _validated(values: Mapping[str, Any]) -> LLMConfig:
     try:
         return LLMConfig.model_validate(dict(values))
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                            for e in exc.errors())
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise ConfigError(f"invalid LLM config: {reasons}") from None
 
 
@@ -108,16 +117,20 @@ class ChatPayload(BaseModel):
 
     def request_body(self, config: LLMConfig) -> dict[str, Any]:
         if (self.messages is None) == (self.prompt is None):
-            raise HandlerError("llm payload needs exactly one of 'messages' or 'prompt'",
-                               retryable=False)
+            raise HandlerError(
+                "llm payload needs exactly one of 'messages' or 'prompt'", retryable=False
+            )
         if self.messages is not None:
             messages = [m.model_dump(exclude_none=True) for m in self.messages]
         else:
             messages = [{"role": "user", "content": self.prompt}]
             if self.system:
                 messages.insert(0, {"role": "system", "content": self.system})
-        body: dict[str, Any] = {"model": self.model or config.model, "messages": messages,
-                                "stream": self.stream}
+        body: dict[str, Any] = {
+            "model": self.model or config.model,
+            "messages": messages,
+            "stream": self.stream,
+        }
         for key in ("max_tokens", "temperature", "stop"):
             if getattr(self, key) is not None:
                 body[key] = getattr(self, key)
@@ -163,8 +176,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def backoff_delay(attempt: int, config: LLMConfig, retry_after_s: float | None,
-                  rand: float | None = None) -> float:
+def backoff_delay(
+    attempt: int, config: LLMConfig, retry_after_s: float | None, rand: float | None = None
+) -> float:
     """Seconds to wait before retry ``attempt + 1``: the server's ``Retry-After`` when given
     (capped at ``retry_after_max_s``), else exponential backoff with "equal jitter" (half
     fixed, half random), so many workers hit by one rate limit do not retry in lockstep."""
@@ -174,13 +188,16 @@ def backoff_delay(attempt: int, config: LLMConfig, retry_after_s: float | None,
     return base / 2 + (random.random() if rand is None else rand) * base / 2
 
 
-def cost_of(usage: dict[str, int] | None, config: LLMConfig, cost_per_hour: float,
-            elapsed_s: float) -> tuple[float, str]:
+def cost_of(
+    usage: dict[str, int] | None, config: LLMConfig, cost_per_hour: float, elapsed_s: float
+) -> tuple[float, str]:
     """(USD, basis): per-token prices when set and usage is known, else time on the worker."""
     priced = config.price_in_per_mtok is not None or config.price_out_per_mtok is not None
     if usage is not None and priced:
-        cost = (usage.get("prompt_tokens", 0) * (config.price_in_per_mtok or 0.0)
-                + usage.get("completion_tokens", 0) * (config.price_out_per_mtok or 0.0)) / 1e6
+        cost = (
+            usage.get("prompt_tokens", 0) * (config.price_in_per_mtok or 0.0)
+            + usage.get("completion_tokens", 0) * (config.price_out_per_mtok or 0.0)
+        ) / 1e6
         return cost, "per_token"
     return cost_per_hour * elapsed_s / 3600.0, "per_hour"
 
@@ -192,8 +209,9 @@ def _usage(raw: Any) -> dict[str, int] | None:
     usage = {k: int(raw[k]) for k in keys if isinstance(raw.get(k), int | float)}
     if not usage:
         return None
-    usage.setdefault("total_tokens", usage.get("prompt_tokens", 0)
-                     + usage.get("completion_tokens", 0))
+    usage.setdefault(
+        "total_tokens", usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+    )
     return usage
 
 
@@ -201,9 +219,10 @@ def _merge_tool_call(calls: dict[int, dict[str, Any]], delta: Any) -> None:
     """Streamed tool calls arrive in pieces keyed by index; names and arguments concatenate."""
     if not isinstance(delta, dict):
         return
-    slot = calls.setdefault(int(delta.get("index", len(calls))),
-                            {"id": None, "type": "function",
-                             "function": {"name": "", "arguments": ""}})
+    slot = calls.setdefault(
+        int(delta.get("index", len(calls))),
+        {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+    )
     slot["id"] = delta.get("id") or slot["id"]
     function = delta.get("function") or {}
     for key in ("name", "arguments"):
@@ -228,17 +247,31 @@ def parse_completion(data: bytes, where: str) -> Completion:
     try:
         obj = json.loads(data)
     except ValueError:
-        raise HandlerError(f"{where} answered something that is not JSON: "
-                           f"{_excerpt(data.decode(errors='replace'))!r}", retryable=True) from None
+        raise HandlerError(
+            f"{where} answered something that is not JSON: "
+            f"{_excerpt(data.decode(errors='replace'))!r}",
+            retryable=True,
+        ) from None
     choices = obj.get("choices") if isinstance(obj, dict) else None
-    if not choices or not isinstance(choices[0], dict) or not isinstance(
-            choices[0].get("message"), dict):
-        raise HandlerError(f"{where} answered JSON that is not a chat completion (no "
-                           f"choices[0].message): {_excerpt(json.dumps(obj))!r}", retryable=True)
+    if (
+        not choices
+        or not isinstance(choices[0], dict)
+        or not isinstance(choices[0].get("message"), dict)
+    ):
+        raise HandlerError(
+            f"{where} answered JSON that is not a chat completion (no "
+            f"choices[0].message): {_excerpt(json.dumps(obj))!r}",
+            retryable=True,
+        )
     message = choices[0]["message"]
-    return Completion(content=message.get("content") or "", role=message.get("role", "assistant"),
-                      finish_reason=choices[0].get("finish_reason"), model=obj.get("model", ""),
-                      usage=_usage(obj.get("usage")), tool_calls=message.get("tool_calls") or [])
+    return Completion(
+        content=message.get("content") or "",
+        role=message.get("role", "assistant"),
+        finish_reason=choices[0].get("finish_reason"),
+        model=obj.get("model", ""),
+        usage=_usage(obj.get("usage")),
+        tool_calls=message.get("tool_calls") or [],
+    )
 
 
 # --------------------------------------------------------------------------- I/O
@@ -262,11 +295,14 @@ class _Caller:
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return RetryLater(status, detail, retry_after)
-        hint = {401: f"; check the API key in ${self.config.api_key_env}",
-                403: f"; check the API key in ${self.config.api_key_env}",
-                404: "; check base_url (it usually ends in /v1) and the model name"}.get(status, "")
-        raise HandlerError(f"{self.where} refused the request with {status}: {detail}{hint}",
-                           retryable=False)
+        hint = {
+            401: f"; check the API key in ${self.config.api_key_env}",
+            403: f"; check the API key in ${self.config.api_key_env}",
+            404: "; check base_url (it usually ends in /v1) and the model name",
+        }.get(status, "")
+        raise HandlerError(
+            f"{self.where} refused the request with {status}: {detail}{hint}", retryable=False
+        )
 
     async def once(self, body: dict[str, Any]) -> Completion | RetryLater:
         if not body["stream"]:
@@ -296,11 +332,14 @@ class _Caller:
             try:
                 chunk = json.loads(data)
             except ValueError:
-                raise HandlerError(f"{self.where} streamed a line that is not JSON: "
-                                   f"{_excerpt(data)!r}", retryable=True) from None
+                raise HandlerError(
+                    f"{self.where} streamed a line that is not JSON: {_excerpt(data)!r}",
+                    retryable=True,
+                ) from None
             if not isinstance(chunk, dict):
-                raise HandlerError(f"{self.where} streamed {_excerpt(data)!r}, not an object",
-                                   retryable=True)
+                raise HandlerError(
+                    f"{self.where} streamed {_excerpt(data)!r}, not an object", retryable=True
+                )
             if "error" in chunk:
                 detail = _excerpt(str(chunk["error"]))
                 raise HandlerError(f"{self.where} failed mid-stream: {detail}", retryable=True)
@@ -317,21 +356,26 @@ class _Caller:
                 out.finish_reason = choice.get("finish_reason") or out.finish_reason
             self.ctx.check_cancelled()
         if not done and out.finish_reason is None:
-            raise HandlerError(f"{self.where} ended its stream before the last chunk "
-                               "(no finish_reason, no [DONE])", retryable=True)
+            raise HandlerError(
+                f"{self.where} ended its stream before the last chunk "
+                "(no finish_reason, no [DONE])",
+                retryable=True,
+            )
         out.content = "".join(parts)
         out.tool_calls = [calls[i] for i in sorted(calls)]
         return out
 
 
-async def chat(ctx: TaskContext, config: LLMConfig,
-               transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
+async def chat(
+    ctx: TaskContext, config: LLMConfig, transport: httpx.AsyncBaseTransport | None = None
+) -> dict[str, Any]:
     """Run one ``llm`` step; returns the answer, usage and cost (also added to ``ctx``)."""
     try:
         payload = ChatPayload.model_validate(ctx.payload)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                            for e in exc.errors())
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise HandlerError(f"bad llm payload: {reasons}", retryable=False) from None
     body = payload.request_body(config)
     timeout_s = config.timeout_s
@@ -349,15 +393,28 @@ async def chat(ctx: TaskContext, config: LLMConfig,
             if isinstance(outcome, Completion):
                 break
             if attempts > config.max_retries:
-                raise HandlerError(f"{caller.where} answered {outcome.status} on all {attempts} "
-                                   f"attempts: {outcome.detail}", retryable=True)
+                raise HandlerError(
+                    f"{caller.where} answered {outcome.status} on all {attempts} "
+                    f"attempts: {outcome.detail}",
+                    retryable=True,
+                )
             delay = backoff_delay(attempts - 1, config, outcome.retry_after_s)
             left = ctx.time_left_s
             if left is not None and delay >= left:
-                raise HandlerError(f"{caller.where} answered {outcome.status} and the step's "
-                                   f"deadline is too close to wait {delay:.1f}s", retryable=True)
-            ctx.log.warning("%s answered %d (%s); retry %d/%d in %.2fs", caller.where,
-                            outcome.status, outcome.detail, attempts, config.max_retries, delay)
+                raise HandlerError(
+                    f"{caller.where} answered {outcome.status} and the step's "
+                    f"deadline is too close to wait {delay:.1f}s",
+                    retryable=True,
+                )
+            ctx.log.warning(
+                "%s answered %d (%s); retry %d/%d in %.2fs",
+                caller.where,
+                outcome.status,
+                outcome.detail,
+                attempts,
+                config.max_retries,
+                delay,
+            )
             await _sleep(delay)
     return _record(ctx, config, outcome, body, attempts, time.monotonic() - started)
 
@@ -368,22 +425,37 @@ async def _attempt(
     try:
         return await caller.once(body)
     except httpx.ConnectError as exc:
-        raise HandlerError(f"cannot connect to the {caller.where} ({exc}); is the server "
-                           "running and base_url right?", retryable=True) from exc
+        raise HandlerError(
+            f"cannot connect to the {caller.where} ({exc}); is the server "
+            "running and base_url right?",
+            retryable=True,
+        ) from exc
     except httpx.TimeoutException as exc:
-        raise HandlerError(f"{caller.where} did not answer within {timeout_s:g}s "
-                           f"({type(exc).__name__})", retryable=True) from exc
+        raise HandlerError(
+            f"{caller.where} did not answer within {timeout_s:g}s ({type(exc).__name__})",
+            retryable=True,
+        ) from exc
     except httpx.HTTPError as exc:
-        raise HandlerError(f"talking to the {caller.where} failed: {type(exc).__name__}: {exc}",
-                           retryable=True) from exc
+        raise HandlerError(
+            f"talking to the {caller.where} failed: {type(exc).__name__}: {exc}", retryable=True
+        ) from exc
 
 
-def _record(ctx: TaskContext, config: LLMConfig, completion: Completion, body: dict[str, Any],
-            attempts: int, elapsed_s: float) -> dict[str, Any]:
+def _record(
+    ctx: TaskContext,
+    config: LLMConfig,
+    completion: Completion,
+    body: dict[str, Any],
+    attempts: int,
+    elapsed_s: float,
+) -> dict[str, Any]:
     usage = completion.usage
     if usage is None:
-        ctx.log.warning(NO_STREAM_USAGE if body["stream"]
-                        else "the server sent no usage; tokens were not counted")
+        ctx.log.warning(
+            NO_STREAM_USAGE
+            if body["stream"]
+            else "the server sent no usage; tokens were not counted"
+        )
     cost, basis = cost_of(usage, config, ctx.worker.cost_per_hour, elapsed_s)
     tokens_in = usage.get("prompt_tokens", 0) if usage else 0
     tokens_out = usage.get("completion_tokens", 0) if usage else 0
@@ -391,10 +463,18 @@ def _record(ctx: TaskContext, config: LLMConfig, completion: Completion, body: d
     model = completion.model or body["model"]
     ctx.set_meta("model", model)
     result: dict[str, Any] = {
-        "content": completion.content, "role": completion.role,
-        "finish_reason": completion.finish_reason, "model": model, "usage": usage,
-        "tokens_in": tokens_in, "tokens_out": tokens_out, "cost_usd": cost, "cost_basis": basis,
-        "streamed": body["stream"], "attempts": attempts, "latency_ms": int(elapsed_s * 1000),
+        "content": completion.content,
+        "role": completion.role,
+        "finish_reason": completion.finish_reason,
+        "model": model,
+        "usage": usage,
+        "tokens_in": tokens_in,
+        "tokens_out": tokens_out,
+        "cost_usd": cost,
+        "cost_basis": basis,
+        "streamed": body["stream"],
+        "attempts": attempts,
+        "latency_ms": int(elapsed_s * 1000),
     }
     if completion.tool_calls:
         result["tool_calls"] = completion.tool_calls
@@ -403,8 +483,10 @@ def _record(ctx: TaskContext, config: LLMConfig, completion: Completion, body: d
     return result
 
 
-def handlers(config: LLMConfig | Mapping[str, Any] | None = None,
-             transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Handler]:
+def handlers(
+    config: LLMConfig | Mapping[str, Any] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, Handler]:
     """``{"llm": handler}`` for a worker. A mapping (or None) is laid over ``WORLDPOOL_LLM_*``."""
     cfg = config if isinstance(config, LLMConfig) else LLMConfig.from_env(overrides=config)
 

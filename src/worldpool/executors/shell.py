@@ -199,8 +199,9 @@ def prepared_workspace(
         workspace.mkdir()
         if payload.get("snapshot") is not None:
             if snapshot_resolver is None:
-                raise HandlerError("this worker cannot materialise workspace snapshots",
-                                   retryable=False)
+                raise HandlerError(
+                    "this worker cannot materialise workspace snapshots", retryable=False
+                )
             snapshot_resolver(ctx, workspace)
         files = payload.get("files") or {}
         if not isinstance(files, dict):
@@ -220,6 +221,7 @@ def _named_workspace(named: str, workspace_root: Path | None) -> Path:
     rel = check_relative(named)
     path = (workspace_root / rel).resolve()
     if not path.is_relative_to(workspace_root.resolve()) or not path.is_dir():
-        raise HandlerError(f"workspace {rel!r} is not a directory under the workspace root",
-                           retryable=False)
+        raise HandlerError(
+            f"workspace {rel!r} is not a directory under the workspace root", retryable=False
+        )
     return path

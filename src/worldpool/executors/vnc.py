@@ -172,11 +172,18 @@ class VirtualDisplay:
         try:
             with self._log_path("xvfb.log").open("wb") as err:
                 self._xvfb = await asyncio.create_subprocess_exec(
-                    binary, "-displayfd", str(write_fd),
-                    "-screen", "0", f"{self.width}x{self.height}x{self.depth}",
-                    "-nolisten", "tcp",
-                    pass_fds=(write_fd,), stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                    binary,
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    f"{self.width}x{self.height}x{self.depth}",
+                    "-nolisten",
+                    "tcp",
+                    pass_fds=(write_fd,),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=err,
                 )
             os.close(write_fd)
             write_fd = -1
@@ -210,10 +217,22 @@ class VirtualDisplay:
             out = self._log_path("x11vnc.log")
             with out.open("wb") as sink:
                 proc = await asyncio.create_subprocess_exec(
-                    binary, "-display", self.display, "-rfbport", str(port),
-                    "-listen", self.listen, "-forever", "-shared", "-noxdamage", "-quiet",
-                    *auth, *(["-viewonly"] if self.view_only else []),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=sink, stderr=sink,
+                    binary,
+                    "-display",
+                    self.display,
+                    "-rfbport",
+                    str(port),
+                    "-listen",
+                    self.listen,
+                    "-forever",
+                    "-shared",
+                    "-noxdamage",
+                    "-quiet",
+                    *auth,
+                    *(["-viewonly"] if self.view_only else []),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=sink,
                 )
             self._x11vnc = proc
             if await self._wait_for_port_line(proc, out):

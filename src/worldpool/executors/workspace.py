@@ -63,8 +63,13 @@ def git(
     """Run git in ``cwd``; on failure raise HandlerError with git's own message."""
     env = {**os.environ, **_GIT_ENV, **(env or {})}
     proc = subprocess.run(
-        ["git", "-c", "safe.directory=*", *args], cwd=cwd, input=data, env=env,
-        capture_output=True, timeout=GIT_TIMEOUT_S, check=False,
+        ["git", "-c", "safe.directory=*", *args],
+        cwd=cwd,
+        input=data,
+        env=env,
+        capture_output=True,
+        timeout=GIT_TIMEOUT_S,
+        check=False,
     )
     if check and proc.returncode != 0:
         message = proc.stderr.decode("utf-8", errors="replace").strip()
@@ -83,8 +88,11 @@ def snapshot(ctx: TaskContext, worktree: Path, prefix: str = "workspace") -> Wor
     bundle_ref = ctx.store(f"{prefix}.bundle", bundle, "application/x-git-bundle")
     diff_ref = ctx.store(f"{prefix}.diff", diff, "text/x-diff")
     return WorkspaceSnapshot(
-        commit=commit, bundle=bundle_ref.name, bundle_digest=bundle_ref.digest,
-        diff=diff_ref.name, diff_digest=diff_ref.digest,
+        commit=commit,
+        bundle=bundle_ref.name,
+        bundle_digest=bundle_ref.digest,
+        diff=diff_ref.name,
+        diff_digest=diff_ref.digest,
     )
 
 
@@ -129,8 +137,7 @@ class WorkspaceCache:
                 bundle_path = Path(tmp) / "in.bundle"
                 bundle_path.write_bytes(bundle)
                 staging = Path(tmp) / "clone"
-                git(self.root, "clone", "--quiet", "--no-checkout", str(bundle_path),
-                    str(staging))
+                git(self.root, "clone", "--quiet", "--no-checkout", str(bundle_path), str(staging))
                 git(staging, "checkout", "--quiet", "--detach", commit)
                 (staging / ".git" / "worldpool-bundle-digest").write_text(digest_of(bundle))
                 staging.rename(target)  # atomic: a half-made clone is never visible
@@ -144,8 +151,15 @@ class WorkspaceCache:
         if dest.exists() and any(dest.iterdir()):
             raise ValidationError(f"cannot materialise a workspace into non-empty {dest}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        git(dest.parent, "clone", "--quiet", "--no-hardlinks", "--no-checkout", str(cached),
-            str(dest))
+        git(
+            dest.parent,
+            "clone",
+            "--quiet",
+            "--no-hardlinks",
+            "--no-checkout",
+            str(cached),
+            str(dest),
+        )
         git(dest, "checkout", "--quiet", "--detach", snap.commit)
         if diff.strip():
             git(dest, "apply", "--binary", "--whitespace=nowarn", "-", data=diff)

@@ -152,8 +152,7 @@ class OrchestratorBase:
         self._generation = 0  # bumped on every change, so waiters never miss a wake-up
         self._pool_read_at = 0.0  # monotonic time of the last pool refresh (0: refresh now)
         self._records = RecordCache()
-        self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(
-            self.backend.create_tasks)
+        self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(self.backend.create_tasks)
         # Whether the pending queue may hold tasks this replica could dispatch when a slot
         # comes back: results wake the dispatcher only then (else every result would cost
         # a pending-queue read). Set by submits, re-queues and passes that left tasks.
@@ -206,8 +205,9 @@ class OrchestratorBase:
 
     async def _lose_attempt(self, record: TaskRecord, reason: str) -> bool:
         now = await self.backend.now()
-        nxt = lifecycle.failed_attempt(record, reason, now, retryable=True, lost=True,
-                                       rng=self._rng)
+        nxt = lifecycle.failed_attempt(
+            record, reason, now, retryable=True, lost=True, rng=self._rng
+        )
         if not await self._put_task(nxt, expect_version=record.version):
             return False
         if record.worker_id:
@@ -278,8 +278,9 @@ class OrchestratorBase:
         """Store a new task and queue it, or send it at once (see :mod:`.dispatch`)."""
         raise NotImplementedError
 
-    async def _after_transition(self, before: TaskRecord, after: TaskRecord, worker: str,
-                                at: float | None = None) -> None:
+    async def _after_transition(
+        self, before: TaskRecord, after: TaskRecord, worker: str, at: float | None = None
+    ) -> None:
         """Events, queueing and workflow advancement after a successful write. ``at``: the
         clock reading of the operation that made the transition (None: read it now)."""
         at = await self._now() if at is None else at
@@ -287,28 +288,52 @@ class OrchestratorBase:
         await self._follow_up(before, after, worker)
         await self._notify()
 
-    def _transition_events(self, before: TaskRecord, after: TaskRecord, worker: str,
-                           at: float) -> list[Event]:
+    def _transition_events(
+        self, before: TaskRecord, after: TaskRecord, worker: str, at: float
+    ) -> list[Event]:
         """The events of one written transition (appended by the caller, batched)."""
         status = after.status
         if status is TaskStatus.RUNNING and before.status is not TaskStatus.RUNNING:
             return [self._event(EventKind.TASK_STARTED, after, at, worker_id=worker)]
         if status is TaskStatus.RUNNING:
-            return [self._event(EventKind.TASK_PROGRESS, after, at, worker_id=worker,
-                                data={"progress": after.progress})]
+            return [
+                self._event(
+                    EventKind.TASK_PROGRESS,
+                    after,
+                    at,
+                    worker_id=worker,
+                    data={"progress": after.progress},
+                )
+            ]
         if status is TaskStatus.SUCCEEDED:
-            return [self._event(EventKind.TASK_SUCCEEDED, after, at, worker_id=worker,
-                                data=_usage(after))]
+            return [
+                self._event(
+                    EventKind.TASK_SUCCEEDED, after, at, worker_id=worker, data=_usage(after)
+                )
+            ]
         if status in (TaskStatus.PENDING, TaskStatus.RETRYING):
-            kind = EventKind.TASK_RETRYING if status is TaskStatus.RETRYING else \
-                EventKind.TASK_FAILOVER
-            return [self._event(kind, after, at, worker_id=worker, message=after.error or "",
-                                data={"not_before": after.not_before})]
+            kind = (
+                EventKind.TASK_RETRYING
+                if status is TaskStatus.RETRYING
+                else EventKind.TASK_FAILOVER
+            )
+            return [
+                self._event(
+                    kind,
+                    after,
+                    at,
+                    worker_id=worker,
+                    message=after.error or "",
+                    data={"not_before": after.not_before},
+                )
+            ]
         if status is TaskStatus.FAILED:
-            return [self._event(EventKind.TASK_FAILED, after, at, worker_id=worker,
-                                message=after.error or ""),
-                    self._event(EventKind.TASK_DEAD_LETTERED, after, at,
-                                message=after.error or "")]
+            return [
+                self._event(
+                    EventKind.TASK_FAILED, after, at, worker_id=worker, message=after.error or ""
+                ),
+                self._event(EventKind.TASK_DEAD_LETTERED, after, at, message=after.error or ""),
+            ]
         return []
 
     async def _follow_up(self, before: TaskRecord, after: TaskRecord, worker: str) -> None:
@@ -324,8 +349,9 @@ class OrchestratorBase:
             self._backlog = True
             self._queue_empty = False
         elif status is TaskStatus.FAILED:
-            await self.backend.dead_letter(worker, "failed", after.error or "",
-                                           orjson.dumps({"task_id": after.id}))
+            await self.backend.dead_letter(
+                worker, "failed", after.error or "", orjson.dumps({"task_id": after.id})
+            )
         if status.terminal and after.spec.workflow_id:
             await self._advance_workflow(after.spec.workflow_id)
 
@@ -334,25 +360,50 @@ class OrchestratorBase:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ events
-    def _event(self, kind: EventKind, record: TaskRecord, at: float, *,
-               worker_id: str | None = None, message: str = "",
-               data: dict[str, JSONValue] | None = None) -> Event:
+    def _event(
+        self,
+        kind: EventKind,
+        record: TaskRecord,
+        at: float,
+        *,
+        worker_id: str | None = None,
+        message: str = "",
+        data: dict[str, JSONValue] | None = None,
+    ) -> Event:
         # Unvalidated: every value comes from the (validated) record or from our own code,
         # and a task makes 3-4 events on the fast path. Events read back are validated.
         spec = record.spec
-        return construct(Event, _EVENT_FIELDS, {
-            "kind": kind, "at": at, "seq": None, "task_id": spec.id,
-            "workflow_id": spec.workflow_id, "step": spec.step,
-            "worker_id": worker_id or record.worker_id, "attempt": record.attempt or None,
-            "message": message, "data": {"handler": spec.handler, **(data or {})},
-        })
+        return construct(
+            Event,
+            _EVENT_FIELDS,
+            {
+                "kind": kind,
+                "at": at,
+                "seq": None,
+                "task_id": spec.id,
+                "workflow_id": spec.workflow_id,
+                "step": spec.step,
+                "worker_id": worker_id or record.worker_id,
+                "attempt": record.attempt or None,
+                "message": message,
+                "data": {"handler": spec.handler, **(data or {})},
+            },
+        )
 
-    async def _emit(self, kind: EventKind, record: TaskRecord, *, worker_id: str | None = None,
-                    message: str = "", data: dict[str, JSONValue] | None = None,
-                    at: float | None = None) -> None:
+    async def _emit(
+        self,
+        kind: EventKind,
+        record: TaskRecord,
+        *,
+        worker_id: str | None = None,
+        message: str = "",
+        data: dict[str, JSONValue] | None = None,
+        at: float | None = None,
+    ) -> None:
         at = await self.backend.now() if at is None else at
-        await self.backend.append_event(self._event(kind, record, at, worker_id=worker_id,
-                                                    message=message, data=data))
+        await self.backend.append_event(
+            self._event(kind, record, at, worker_id=worker_id, message=message, data=data)
+        )
 
     async def _emit_event(self, event: Event, at: float | None = None) -> None:
         """Append an event stamped ``at`` (the backend clock reading the caller already
@@ -360,6 +411,10 @@ class OrchestratorBase:
         event.at = await self.backend.now() if at is None else at
         await self.backend.append_event(event)
 
+
 def _usage(record: TaskRecord) -> dict[str, JSONValue]:
-    return {"tokens_used": record.tokens_used, "cost_usd": record.cost_usd,
-            "handler": record.spec.handler}
+    return {
+        "tokens_used": record.tokens_used,
+        "cost_usd": record.cost_usd,
+        "handler": record.spec.handler,
+    }

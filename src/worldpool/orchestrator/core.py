@@ -118,8 +118,9 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
             if existing is None:
                 raise ValidationError(f"workflow {spec.id!r} could not be stored; retry")
             return existing
-        await self._emit_event(Event(kind=EventKind.WORKFLOW_SUBMITTED, workflow_id=spec.id,
-                                     message=spec.name))
+        await self._emit_event(
+            Event(kind=EventKind.WORKFLOW_SUBMITTED, workflow_id=spec.id, message=spec.name)
+        )
         await self._advance_workflow(spec.id)
         return record
 
@@ -180,6 +181,7 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
                 if status.status.terminal:
                     return status
                 await self._wait_change(0.5, seen)
+
 
 def _check_json(value: JSONValue, what: str) -> None:
     try:

@@ -147,9 +147,13 @@ class Dispatcher(OrchestratorBase):
         """Store a new task (None if its id is taken): sent at once when it may be (see
         :meth:`_route_at_submit`), queued for a dispatch pass otherwise. Concurrent submits
         are coalesced into one backend call."""
-        event = self._event(EventKind.TASK_SUBMITTED, record, record.submitted_at,
-                            message=f"handler {record.spec.handler}",
-                            data={"spec": record.spec.model_dump(mode="json")})  # replayable
+        event = self._event(
+            EventKind.TASK_SUBMITTED,
+            record,
+            record.submitted_at,
+            message=f"handler {record.spec.handler}",
+            data={"spec": record.spec.model_dump(mode="json")},
+        )  # replayable
         routed = await self._route_at_submit(record)
         if routed is not None:  # cached as it will be once written (see dispatch_once)
             routed.record.version = 2
@@ -190,8 +194,7 @@ class Dispatcher(OrchestratorBase):
         "Recent" bounds what another process may have queued unseen (it also calls
         ``wake()`` through ``worldpool serve``): the dispatcher reads the queue at least
         every idle interval, so a submit here passes such a task by for at most two."""
-        if (not self._queue_empty
-                or time.monotonic() - self._queue_read_at >= 2 * self._idle_s()):
+        if not self._queue_empty or time.monotonic() - self._queue_read_at >= 2 * self._idle_s():
             return None
         now = await self._now()
         if record.not_before > now:
@@ -211,21 +214,41 @@ class Dispatcher(OrchestratorBase):
         # Sent right after its creation, which makes the stored version 1.
         return self._plan(record, worker, decision, now, expect_version=1)
 
-    def _plan(self, record: TaskRecord, worker: Worker, decision: RoutingDecision,
-              now: float, expect_version: int | None = None) -> Dispatch:
+    def _plan(
+        self,
+        record: TaskRecord,
+        worker: Worker,
+        decision: RoutingDecision,
+        now: float,
+        expect_version: int | None = None,
+    ) -> Dispatch:
         """The dispatch of ``record`` to ``worker``, compare-and-set on ``expect_version``
         (default: the record's own version)."""
         nxt = lifecycle.dispatched(record, worker.id, worker.profile.location.region, now)
         nxt.decision = decision
         failover = bool(record.attempts) and (record.attempts[-1].error or "").startswith(
-            lifecycle.LOST)
-        event = self._event(EventKind.TASK_DISPATCHED, nxt, now, worker_id=worker.id,
-                            message=_why(decision),
-                            data={"region": worker.profile.location.region,
-                                  "failover": failover, "runner_up": decision.runner_up})
+            lifecycle.LOST
+        )
+        event = self._event(
+            EventKind.TASK_DISPATCHED,
+            nxt,
+            now,
+            worker_id=worker.id,
+            message=_why(decision),
+            data={
+                "region": worker.profile.location.region,
+                "failover": failover,
+                "runner_up": decision.runner_up,
+            },
+        )
         expect = record.version if expect_version is None else expect_version
-        return Dispatch(record=nxt, expect_version=expect, worker_id=worker.id,
-                        envelope=self._envelope(nxt), event=event)
+        return Dispatch(
+            record=nxt,
+            expect_version=expect,
+            worker_id=worker.id,
+            envelope=self._envelope(nxt),
+            event=event,
+        )
 
     async def _check_interrupted_dispatch(self, record: TaskRecord, now: float) -> None:
         """A DISPATCHED task still in the pending queue: either another replica is between
@@ -236,14 +259,18 @@ class Dispatcher(OrchestratorBase):
         fenced and its worker is told to drop it: at least once, never lost)."""
         dispatched_at = record.attempts[-1].dispatched_at if record.attempts else 0.0
         if now - dispatched_at > 4 * self.settings.offline_after_s:
-            log.warning("task %s was dispatched but never sent (orchestrator restart?); "
-                        "re-routing it", record.id)
+            log.warning(
+                "task %s was dispatched but never sent (orchestrator restart?); re-routing it",
+                record.id,
+            )
             await self._lose_attempt(record, "dispatch interrupted before the send")
 
     def _free_slots(self) -> int:
-        return sum(max(0, w.profile.max_concurrency - w.state.running)
-                   for w in self.pool_snapshot.workers
-                   if w.state.status is WorkerStatus.ONLINE)
+        return sum(
+            max(0, w.profile.max_concurrency - w.state.running)
+            for w in self.pool_snapshot.workers
+            if w.state.status is WorkerStatus.ONLINE
+        )
 
     def _envelope(self, record: TaskRecord) -> bytes:
         spec = record.spec
@@ -251,25 +278,30 @@ class Dispatcher(OrchestratorBase):
         if spec.execution_timeout_s is not None:
             deadline = time.time() + spec.execution_timeout_s
         # Unvalidated: every value comes from the validated record (or is computed here).
-        envelope = construct(Envelope, _ENVELOPE_FIELDS, {
-            "task_id": spec.id,
-            "attempt": record.attempt,
-            "handler": spec.handler,
-            "payload": spec.payload,
-            "inputs": spec.inputs,
-            "deadline": deadline,
-            # One trace per task: each attempt is a child span of the submit span.
-            "traceparent": child_traceparent(record.meta.get("traceparent")),
-            "workflow_id": spec.workflow_id,
-            "step": spec.step,
-            "upstream": record.meta.get("upstream", {}),
-            "heartbeat_timeout_s": spec.heartbeat_timeout_s,
-            "signature": None,
-        })
+        envelope = construct(
+            Envelope,
+            _ENVELOPE_FIELDS,
+            {
+                "task_id": spec.id,
+                "attempt": record.attempt,
+                "handler": spec.handler,
+                "payload": spec.payload,
+                "inputs": spec.inputs,
+                "deadline": deadline,
+                # One trace per task: each attempt is a child span of the submit span.
+                "traceparent": child_traceparent(record.meta.get("traceparent")),
+                "workflow_id": spec.workflow_id,
+                "step": spec.step,
+                "upstream": record.meta.get("upstream", {}),
+                "heartbeat_timeout_s": spec.heartbeat_timeout_s,
+                "signature": None,
+            },
+        )
         return encode_envelope(envelope, self.settings.secret)
 
-    async def _mark_unschedulable(self, record: TaskRecord, decision: RoutingDecision,
-                                  now: float | None = None) -> None:
+    async def _mark_unschedulable(
+        self, record: TaskRecord, decision: RoutingDecision, now: float | None = None
+    ) -> None:
         reason = decision.suggestion or "; ".join(decision.reasons) or "no worker available"
         if decision.waiting_for_affinity:
             reason = "; ".join(decision.reasons) or "waiting for its sticky worker"
@@ -320,6 +352,7 @@ class Dispatcher(OrchestratorBase):
         for worker in list(self.pool_snapshot.workers):
             if worker.id not in seen:
                 self.pool_snapshot.remove(worker.id)
+
 
 def _why(decision: RoutingDecision) -> str:
     """One line: why the winner won (top scorers, margin over the runner-up)."""

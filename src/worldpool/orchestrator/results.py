@@ -23,7 +23,8 @@ class ResultsApplier(OrchestratorBase):
                 # trip less per batch, and nobody waits on it. (Unacked at a crash, a report
                 # is applied again and changes nothing: every write is fenced.)
                 messages = await self.backend.receive_results(
-                    self.name, 200, block_s=1.0, ack=self._unacked_results)
+                    self.name, 200, block_s=1.0, ack=self._unacked_results
+                )
                 self._unacked_results = []
                 if messages:
                     await self.apply_results([m.result for m in messages])
@@ -61,7 +62,8 @@ class ResultsApplier(OrchestratorBase):
                     await self.apply_result(result)
         written = await self.backend.put_tasks(
             [(steps[-1][1], record.version) for record, steps in planned],
-            [self._steps_events(steps, now) for _, steps in planned])
+            [self._steps_events(steps, now) for _, steps in planned],
+        )
         for ok, (record, steps) in zip(written, planned, strict=True):
             if ok:
                 self._records.put(steps[-1][1])
@@ -74,8 +76,9 @@ class ResultsApplier(OrchestratorBase):
         if planned:
             await self._notify(wake_dispatcher=self._backlog)
 
-    def _fold(self, record: TaskRecord, results: list[TaskResult],
-              now: float) -> list[tuple[TaskRecord, TaskRecord, str]]:
+    def _fold(
+        self, record: TaskRecord, results: list[TaskResult], now: float
+    ) -> list[tuple[TaskRecord, TaskRecord, str]]:
         """The transitions a task's reports make, in order ((before, after, worker))."""
         steps: list[tuple[TaskRecord, TaskRecord, str]] = []
         current = record
@@ -86,10 +89,14 @@ class ResultsApplier(OrchestratorBase):
                 current = nxt
         return steps
 
-    def _steps_events(self, steps: list[tuple[TaskRecord, TaskRecord, str]],
-                      now: float) -> list[Event]:
-        return [e for before, after, worker in steps
-                for e in self._transition_events(before, after, worker, now)]
+    def _steps_events(
+        self, steps: list[tuple[TaskRecord, TaskRecord, str]], now: float
+    ) -> list[Event]:
+        return [
+            e
+            for before, after, worker in steps
+            for e in self._transition_events(before, after, worker, now)
+        ]
 
     async def apply_result(self, result: TaskResult) -> None:
         """Apply one worker report (fenced: a stale attempt changes nothing)."""
@@ -100,12 +107,17 @@ class ResultsApplier(OrchestratorBase):
             now = await self._now()
             steps = self._fold(record, [result], now)
             if not steps:
-                log.info("ignored stale report for %s attempt %s from %s",
-                         result.task_id, result.attempt, result.worker_id)
+                log.info(
+                    "ignored stale report for %s attempt %s from %s",
+                    result.task_id,
+                    result.attempt,
+                    result.worker_id,
+                )
                 await self._redo_follow_ups(record)
                 return
-            [written] = await self.backend.put_tasks([(steps[-1][1], record.version)],
-                                                     [self._steps_events(steps, now)])
+            [written] = await self.backend.put_tasks(
+                [(steps[-1][1], record.version)], [self._steps_events(steps, now)]
+            )
             if written:
                 self._records.put(steps[-1][1])
                 for before, after, worker in steps:

@@ -43,12 +43,19 @@ class WorkflowRunner(OrchestratorBase):
                 if step in record.task_ids:
                     if step not in tasks:  # an orchestrator died between the two writes
                         parents = {p: tasks[p] for p in _parents(spec, step)}
-                        await self._submit_step(wfl.step_task_spec(spec, step, parents),
-                                                wfl.upstream_values(spec, step, parents))
+                        await self._submit_step(
+                            wfl.step_task_spec(spec, step, parents),
+                            wfl.upstream_values(spec, step, parents),
+                        )
                     continue
                 parents = {p: tasks[p] for p in _parents(spec, step)}
-                new_specs.append((step, wfl.step_task_spec(spec, step, parents),
-                                  wfl.upstream_values(spec, step, parents)))
+                new_specs.append(
+                    (
+                        step,
+                        wfl.step_task_spec(spec, step, parents),
+                        wfl.upstream_values(spec, step, parents),
+                    )
+                )
             state = wfl.workflow_state(spec, statuses)
             nxt = record.model_copy(deep=True)
             for step, task_spec, _ in new_specs:
@@ -58,8 +65,9 @@ class WorkflowRunner(OrchestratorBase):
             nxt.status = state
             if state.terminal:
                 nxt.ended_at = await self.backend.now()
-                nxt.error = next((t.error for t in tasks.values()
-                                  if t.status is TaskStatus.FAILED), None)
+                nxt.error = next(
+                    (t.error for t in tasks.values() if t.status is TaskStatus.FAILED), None
+                )
             if not await self.backend.put_workflow(nxt, expect_version=record.version):
                 continue
             for _step, task_spec, upstream in new_specs:
@@ -108,6 +116,7 @@ class WorkflowRunner(OrchestratorBase):
         await self._finish_workflow(nxt, tasks)
         await self._notify()
         return True
+
 
 def _parents(spec: WorkflowSpec, step: str) -> list[str]:
     return next(s.after for s in spec.steps if s.name == step)

@@ -89,7 +89,10 @@ class TaskContext:
         """Stage an output artifact; it is uploaded when the handler returns."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         ref = ArtifactRef(
-            digest=digest_of(raw), name=name, size=len(raw), media_type=media_type,
+            digest=digest_of(raw),
+            name=name,
+            size=len(raw),
+            media_type=media_type,
             producer=self.worker.id,
         )
         with self._lock:

@@ -42,8 +42,13 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "x11vnc": ("x11vnc",),
 }
 #: Debian packages to suggest when a tool is missing
-PACKAGES = {"chromium": "chromium", "bwrap": "bubblewrap", "git": "git", "xvfb": "xvfb",
-            "x11vnc": "x11vnc"}
+PACKAGES = {
+    "chromium": "chromium",
+    "bwrap": "bubblewrap",
+    "git": "git",
+    "xvfb": "xvfb",
+    "x11vnc": "x11vnc",
+}
 _CGROUP_MEMORY_FILES = (
     Path("/sys/fs/cgroup/memory.max"),
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
@@ -148,8 +153,9 @@ def build_profile(
     labels and capabilities; for hardware, only the fields it sets replace detection
     (served models, a virtualization name, ...), and tool lists are merged.
     """
-    fields = (config.model_dump(exclude_unset=True) if isinstance(config, WorkerProfile)
-              else dict(config))
+    fields = (
+        config.model_dump(exclude_unset=True) if isinstance(config, WorkerProfile) else dict(config)
+    )
     region = fields.pop("region", None)
     if "location" not in fields:
         if region is None:
@@ -163,8 +169,9 @@ def build_profile(
     if rtt_ms is not None:
         fields["latency_to_orchestrator_ms"] = rtt_ms
     try:
-        return WorkerProfile.model_validate({**fields, "hardware": hardware,
-                                             "handlers": frozenset(names)})
+        return WorkerProfile.model_validate(
+            {**fields, "hardware": hardware, "handlers": frozenset(names)}
+        )
     except ValueError as exc:
         raise ConfigError(f"invalid worker profile: {exc}") from exc
 
@@ -194,8 +201,10 @@ def check_claims(
     caps = profile.capabilities
     problems: list[str] = []
     if Capability.BROWSER_OPERATIONS.value in caps and "chromium" not in hw.tools:
-        problems.append("claims browser_operations but no Chromium was found: install the "
-                        "Debian package 'chromium' or drop the capability")
+        problems.append(
+            "claims browser_operations but no Chromium was found: install the "
+            "Debian package 'chromium' or drop the capability"
+        )
     shell_caps = sorted(caps & {Capability.SHELL_OPERATIONS.value, Capability.TESTING.value})
     if shell_caps:
         problem = _sandbox_problem(hw, sandbox_provider, unsafe_local_shell)
@@ -203,11 +212,15 @@ def check_claims(
             problems.append(f"claims {', '.join(shell_caps)} but {problem}")
     claimed = profile.hardware
     if claimed.gpu_count > hw.gpu_count:
-        problems.append(f"claims {claimed.gpu_count} GPU(s) but {hw.gpu_count} were detected "
-                        "(NVML via nvidia-ml-py and the NVIDIA driver are needed to see them)")
+        problems.append(
+            f"claims {claimed.gpu_count} GPU(s) but {hw.gpu_count} were detected "
+            "(NVML via nvidia-ml-py and the NVIDIA driver are needed to see them)"
+        )
     elif claimed.max_vram_gb > hw.max_vram_gb + 0.5:
-        problems.append(f"claims {claimed.max_vram_gb:g} GB of VRAM but the largest GPU "
-                        f"found has {hw.max_vram_gb:g} GB")
+        problems.append(
+            f"claims {claimed.max_vram_gb:g} GB of VRAM but the largest GPU "
+            f"found has {hw.max_vram_gb:g} GB"
+        )
     if profile.labels.get("gpu") == "required" and hw.gpu_count == 0:
         problems.append("is labelled gpu=required but no GPU was detected")
     for tool in sorted(set(claimed.tools) - set(hw.tools)):
@@ -224,8 +237,10 @@ def check_claims(
 def _sandbox_problem(hw: Hardware, provider: str | None, unsafe_local_shell: bool) -> str | None:
     provider = provider or ("bubblewrap" if "bwrap" in hw.tools else None)
     if provider is None:
-        return ("no sandbox is available: install the Debian package 'bubblewrap', configure "
-                "locale2b, or (trusted machines only) start with --unsafe-local-shell")
+        return (
+            "no sandbox is available: install the Debian package 'bubblewrap', configure "
+            "locale2b, or (trusted machines only) start with --unsafe-local-shell"
+        )
     if provider not in SANDBOX_PROVIDERS:
         return f"the sandbox provider {provider!r} is unknown (use {', '.join(SANDBOX_PROVIDERS)})"
     if provider == "bubblewrap" and "bwrap" not in hw.tools:

@@ -171,8 +171,7 @@ class WorkerRuntime:
         for delivery in await self.backend.receive(self.id, 1000, block_s=0):
             peek = peek_task(delivery.data)
             if peek:
-                await self._report(peek[0], peek[1], ResultStatus.REVOKED,
-                                   error="worker draining")
+                await self._report(peek[0], peek[1], ResultStatus.REVOKED, error="worker draining")
             await self.backend.ack(self.id, delivery.id)
 
     async def _hand_back(self, task_id: str, run: _Running) -> None:
@@ -181,8 +180,9 @@ class WorkerRuntime:
             run.context.cancelled.set()
         if run.task:
             run.task.cancel()
-        await self._report(task_id, run.envelope.attempt, ResultStatus.REVOKED,
-                           error="worker draining")
+        await self._report(
+            task_id, run.envelope.attempt, ResultStatus.REVOKED, error="worker draining"
+        )
         await self.backend.ack(self.id, run.delivery_id)
         self._running.pop(task_id, None)
 
@@ -193,8 +193,11 @@ class WorkerRuntime:
                 reply = await self.backend.heartbeat(self.state, self.in_flight)
                 if reply.status is WorkerStatus.OFFLINE and not self._draining:
                     # We were declared dead (paused too long): our work went elsewhere.
-                    log.warning("worker %s was declared offline; abandoning %d tasks",
-                                self.id, len(self._running))
+                    log.warning(
+                        "worker %s was declared offline; abandoning %d tasks",
+                        self.id,
+                        len(self._running),
+                    )
                     self._revoke(list(self._running))
                     await self.backend.register(self.profile)
                 elif reply.revoked:
@@ -253,8 +256,10 @@ class WorkerRuntime:
     async def _accept(self, delivery: Delivery) -> None:
         try:
             envelope = decode_envelope(
-                delivery.data, secret=self.settings.secret,
-                max_bytes=self.settings.max_envelope_bytes, handlers=self.handlers,
+                delivery.data,
+                secret=self.settings.secret,
+                max_bytes=self.settings.max_envelope_bytes,
+                handlers=self.handlers,
             )
         except EnvelopeError as exc:
             await self._reject(delivery, exc)
@@ -270,8 +275,9 @@ class WorkerRuntime:
         await self.backend.dead_letter(self.id, exc.code, str(exc), delivery.data)
         peek = peek_task(delivery.data)
         if peek is not None:
-            await self._report(peek[0], peek[1], ResultStatus.REJECTED, error=str(exc),
-                               retryable=False)
+            await self._report(
+                peek[0], peek[1], ResultStatus.REJECTED, error=str(exc), retryable=False
+            )
         task_id = delivery.task_id or (peek[0] if peek else "")
         if task_id:  # the slot was reserved for a task this worker will never run
             await self.backend.release(self.id, task_id)
@@ -281,24 +287,38 @@ class WorkerRuntime:
     async def _run(self, run: _Running) -> None:
         env = run.envelope
         started = time.time()
-        timer = asyncio.get_running_loop().call_later(STARTED_AFTER_S, self._report_started,
-                                                      run, started)
+        timer = asyncio.get_running_loop().call_later(
+            STARTED_AFTER_S, self._report_started, run, started
+        )
         try:
             ctx = await self._context(env)
             run.context = ctx
-            attrs: dict[str, str | int | float | bool] = {"worldpool.task_id": env.task_id, "worldpool.attempt": env.attempt,
-                     "worldpool.worker_id": self.id, "worldpool.handler": env.handler}
-            with span("worldpool.run", env.traceparent, attrs) as traceparent, \
-                    bind(workflow_id=env.workflow_id, task_id=env.task_id):
+            attrs: dict[str, str | int | float | bool] = {
+                "worldpool.task_id": env.task_id,
+                "worldpool.attempt": env.attempt,
+                "worldpool.worker_id": self.id,
+                "worldpool.handler": env.handler,
+            }
+            with (
+                span("worldpool.run", env.traceparent, attrs) as traceparent,
+                bind(workflow_id=env.workflow_id, task_id=env.task_id),
+            ):
                 ctx.meta["traceparent"] = traceparent  # the next hop continues the trace
                 value = await self._call(env, ctx)
             outputs = await self._upload(ctx)
             orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
             await self._started_reported(timer, run)
             if not run.revoked:
-                await self._report(env.task_id, env.attempt, ResultStatus.SUCCEEDED,
-                                   value=value, outputs=outputs, ctx=ctx, started_at=started,
-                                   ack=run)
+                await self._report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.SUCCEEDED,
+                    value=value,
+                    outputs=outputs,
+                    ctx=ctx,
+                    started_at=started,
+                    ack=run,
+                )
                 self.stats.succeeded += 1
                 self._advertise([ref.digest for ref in outputs.values()])
         except asyncio.CancelledError:
@@ -313,10 +333,17 @@ class WorkerRuntime:
                 # Keep what the handler staged (a trace, a failure screenshot) for debugging.
                 failed_outputs = await self._upload(run.context) if run.context else {}
                 await self._started_reported(timer, run)
-                await self._report(env.task_id, env.attempt, ResultStatus.FAILED,
-                                   error=_describe(exc), retryable=retryable,
-                                   outputs=failed_outputs, ctx=run.context, started_at=started,
-                                   ack=run)
+                await self._report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.FAILED,
+                    error=_describe(exc),
+                    retryable=retryable,
+                    outputs=failed_outputs,
+                    ctx=run.context,
+                    started_at=started,
+                    ack=run,
+                )
         finally:
             timer.cancel()
             if run.context:
@@ -333,8 +360,9 @@ class WorkerRuntime:
         """The handler is still running after STARTED_AFTER_S: say so (timer callback)."""
         if not run.revoked:
             env = run.envelope
-            run.started_report = asyncio.create_task(self._report(
-                env.task_id, env.attempt, ResultStatus.STARTED, started_at=started))
+            run.started_report = asyncio.create_task(
+                self._report(env.task_id, env.attempt, ResultStatus.STARTED, started_at=started)
+            )
 
     @staticmethod
     async def _started_reported(timer: asyncio.TimerHandle, run: _Running) -> None:
@@ -347,8 +375,9 @@ class WorkerRuntime:
 
     async def _upload(self, ctx: TaskContext) -> dict[str, ArtifactRef]:
         return {
-            name: await self.artifacts.put(name, staged.data, media_type=staged.ref.media_type,
-                                           producer=self.id)
+            name: await self.artifacts.put(
+                name, staged.data, media_type=staged.ref.media_type, producer=self.id
+            )
             for name, staged in list(ctx.staged.items())
         }
 
@@ -360,14 +389,29 @@ class WorkerRuntime:
 
         def on_progress(fraction: float, message: str) -> None:
             asyncio.run_coroutine_threadsafe(
-                self._report(env.task_id, env.attempt, ResultStatus.PROGRESS,
-                             progress=fraction, error=message or None), loop)
+                self._report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.PROGRESS,
+                    progress=fraction,
+                    error=message or None,
+                ),
+                loop,
+            )
 
         return TaskContext(
-            task_id=env.task_id, attempt=env.attempt, handler=env.handler,
-            payload=env.payload, worker=self.profile, workflow_id=env.workflow_id,
-            step=env.step, deadline=env.deadline, inputs=dict(env.inputs),
-            upstream=dict(env.upstream), input_data=data, on_progress=on_progress,
+            task_id=env.task_id,
+            attempt=env.attempt,
+            handler=env.handler,
+            payload=env.payload,
+            worker=self.profile,
+            workflow_id=env.workflow_id,
+            step=env.step,
+            deadline=env.deadline,
+            inputs=dict(env.inputs),
+            upstream=dict(env.upstream),
+            input_data=data,
+            on_progress=on_progress,
         )
 
     async def _call(self, env: Envelope, ctx: TaskContext) -> JSONValue:
@@ -394,10 +438,19 @@ class WorkerRuntime:
         del self.state.cached[:-256]
 
     async def _report(
-        self, task_id: str, attempt: int, status: ResultStatus, *, value: JSONValue = None,
-        outputs: Mapping[str, object] | None = None, error: str | None = None,
-        retryable: bool = True, ctx: TaskContext | None = None, started_at: float | None = None,
-        progress: float | None = None, ack: _Running | None = None,
+        self,
+        task_id: str,
+        attempt: int,
+        status: ResultStatus,
+        *,
+        value: JSONValue = None,
+        outputs: Mapping[str, object] | None = None,
+        error: str | None = None,
+        retryable: bool = True,
+        ctx: TaskContext | None = None,
+        started_at: float | None = None,
+        progress: float | None = None,
+        ack: _Running | None = None,
     ) -> bool:
         """Send one fenced report, retrying with backoff. With ``ack``, the run's delivery
         is acknowledged in the same round trip (its last report)."""
@@ -405,23 +458,37 @@ class WorkerRuntime:
         # validate each assignment again (~5% of a no-op task's worker CPU).
         extra: dict[str, object] = {}
         if ctx is not None:
-            extra = {"tokens_used": ctx.tokens_used, "cost_usd": ctx.cost_usd,
-                     "logs": list(ctx.logs), "meta": dict(ctx.meta)}
+            extra = {
+                "tokens_used": ctx.tokens_used,
+                "cost_usd": ctx.cost_usd,
+                "logs": list(ctx.logs),
+                "meta": dict(ctx.meta),
+            }
         result = TaskResult(
-            task_id=task_id, attempt=attempt, worker_id=self.id, status=status, value=value,
-            outputs=dict(outputs or {}), error=error, retryable=retryable, started_at=started_at,
-            progress=progress, **extra,
+            task_id=task_id,
+            attempt=attempt,
+            worker_id=self.id,
+            status=status,
+            value=value,
+            outputs=dict(outputs or {}),
+            error=error,
+            retryable=retryable,
+            started_at=started_at,
+            progress=progress,
+            **extra,
         )
         for delay in (0.1, 0.5, 1.0, 2.0, 5.0):
             try:
                 accepted = await self.backend.complete(
-                    result, ack=None if ack is None else ack.delivery_id)
+                    result, ack=None if ack is None else ack.delivery_id
+                )
                 if ack is not None:
                     ack.acked = True
                 return accepted
             except Exception:
-                log.warning("reporting %s for %s failed; retrying in %ss", status.value,
-                            task_id, delay)
+                log.warning(
+                    "reporting %s for %s failed; retrying in %ss", status.value, task_id, delay
+                )
                 await asyncio.sleep(delay)
         return False
 

@@ -59,13 +59,24 @@ def _event(stream_id: bytes, data: bytes) -> Event:
     return event
 
 
-def _xreadgroup(stream: str, group: str, consumer: str, start: bytes | str, count: int,
-                block_s: float) -> tuple[Any, ...]:
+def _xreadgroup(
+    stream: str, group: str, consumer: str, start: bytes | str, count: int, block_s: float
+) -> tuple[Any, ...]:
     """The XREADGROUP command of one stream, as sent on a :class:`FastLane`."""
     block = _block_ms(block_s)
     blocking = () if block is None else ("BLOCK", block)
-    return ("XREADGROUP", "GROUP", group, consumer, "COUNT", count, *blocking,
-            "STREAMS", stream, start)
+    return (
+        "XREADGROUP",
+        "GROUP",
+        group,
+        consumer,
+        "COUNT",
+        count,
+        *blocking,
+        "STREAMS",
+        stream,
+        start,
+    )
 
 
 class RedisBackend(RedisBatchCalls):
@@ -217,8 +228,11 @@ class RedisBackend(RedisBatchCalls):
     ) -> list[Delivery]:
         queue = self.keys.queue(worker_id)
         entries = await self._read_group(queue, WORKER_GROUP, worker_id, ">", max_count, block_s)
-        return [Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
-                for i, f in entries if f]
+        return [
+            Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
+            for i, f in entries
+            if f
+        ]
 
     @redis_errors
     async def ack(self, worker_id: str, delivery_id: str) -> None:
@@ -247,8 +261,12 @@ class RedisBackend(RedisBatchCalls):
     async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         k = self.keys
         accepted = await self._scripts.complete(
-            keys=[k.task(result.task_id), k.results, k.slots(result.worker_id),
-                  k.queue(result.worker_id)],
+            keys=[
+                k.task(result.task_id),
+                k.results,
+                k.slots(result.worker_id),
+                k.queue(result.worker_id),
+            ],
             args=[
                 result.attempt,
                 result.worker_id,
@@ -263,7 +281,10 @@ class RedisBackend(RedisBatchCalls):
 
     @redis_errors
     async def receive_results(
-        self, consumer: str, max_count: int = 100, block_s: float = 0.0,
+        self,
+        consumer: str,
+        max_count: int = 100,
+        block_s: float = 0.0,
         ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         results = self.keys.results
@@ -285,8 +306,10 @@ class RedisBackend(RedisBatchCalls):
             return claimed
         if ack:  # acknowledge and read in one round trip
             *_, reply = await self._reads.pipeline(
-                ("XACK", results, RESULTS_GROUP, *ack), ("XDEL", results, *ack),
-                _xreadgroup(results, RESULTS_GROUP, consumer, ">", max_count, block_s))
+                ("XACK", results, RESULTS_GROUP, *ack),
+                ("XDEL", results, *ack),
+                _xreadgroup(results, RESULTS_GROUP, consumer, ">", max_count, block_s),
+            )
             if not isinstance(reply, Exception):
                 return self._results(list(reply[0][1]) if reply else [])
             if "NOGROUP" not in str(reply):  # a missing group is made by the read below
@@ -302,8 +325,9 @@ class RedisBackend(RedisBatchCalls):
         self._next_claim_at = now + 1.0
         idle_ms = int(self.settings.results_claim_after_s * 1000)
         try:
-            reply = await self._r.xautoclaim(self.keys.results, RESULTS_GROUP, consumer,
-                                             idle_ms, start_id="0-0", count=max_count)
+            reply = await self._r.xautoclaim(
+                self.keys.results, RESULTS_GROUP, consumer, idle_ms, start_id="0-0", count=max_count
+            )
         except ResponseError:  # no group yet: nothing was ever taken
             return []
         return self._results(reply[1])
@@ -339,7 +363,8 @@ class RedisBackend(RedisBatchCalls):
         for _ in range(2):
             try:
                 reply = await self._reads.execute(
-                    *_xreadgroup(stream, group, consumer, start, count, block_s))
+                    *_xreadgroup(stream, group, consumer, start, count, block_s)
+                )
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -372,8 +397,15 @@ class RedisBackend(RedisBatchCalls):
         return await self._put(
             record,
             [k.workflow(record.id), k.order, k.active, k.deadlines, k.events, k.workflows],
-            [expect_arg(expect_version), record.id, codec.dump_record(record), "", "-",
-             self.settings.event_log_max, 0],
+            [
+                expect_arg(expect_version),
+                record.id,
+                codec.dump_record(record),
+                "",
+                "-",
+                self.settings.event_log_max,
+                0,
+            ],
         )
 
     async def _put(
@@ -474,25 +506,31 @@ class RedisBackend(RedisBatchCalls):
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
     ) -> list[Event]:
-        return [_event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s)
-                if f]
+        return [
+            _event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s) if f
+        ]
 
     @redis_errors
     async def read_events_of(
-        self, kinds: frozenset[EventKind], after: str | None = None, limit: int = 1000,
+        self,
+        kinds: frozenset[EventKind],
+        after: str | None = None,
+        limit: int = 1000,
         block_s: float = 0.0,
     ) -> EventPage:
         entries = await self._event_entries(after, limit, block_s)
         # Decode only what may match: an event's JSON, as written here, holds its kind as
         # exactly `"kind":"<value>"` (a nested key can match too; the kind check settles it).
         needles = [f'"kind":"{kind.value}"'.encode() for kind in kinds]
-        events = [_event(i, f[b"e"]) for i, f in entries
-                  if f and any(needle in f[b"e"] for needle in needles)]
+        events = [
+            _event(i, f[b"e"])
+            for i, f in entries
+            if f and any(needle in f[b"e"] for needle in needles)
+        ]
         cursor = codec.seq_from_stream_id(entries[-1][0]) if entries else after
         return EventPage([e for e in events if e.kind in kinds], cursor)
 
-    async def _event_entries(self, after: str | None, limit: int,
-                             block_s: float) -> StreamEntries:
+    async def _event_entries(self, after: str | None, limit: int, block_s: float) -> StreamEntries:
         if limit <= 0:
             return []
         start = "0-0" if after is None else codec.stream_id_from_seq(after)

@@ -88,23 +88,44 @@ class RedisBatchCalls(Backend):
                 return replies
             script.sha = await self._r.script_load(script.script)
             todo = missing
-        raise BackendError("Redis keeps forgetting the worldpool scripts (SCRIPT FLUSH in a "
-                           "loop?); check what else manages scripts on this server")
+        raise BackendError(
+            "Redis keeps forgetting the worldpool scripts (SCRIPT FLUSH in a "
+            "loop?); check what else manages scripts on this server"
+        )
 
     @redis_errors
     async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
         if not batch:
             return []
         k = self.keys
-        replies = await self._run_script_batch(self._scripts.dispatch, [
-            ([k.task(item.record.id), k.deadlines, k.worker(item.worker_id),
-              k.slots(item.worker_id), k.queue(item.worker_id), k.pending, k.events],
-             [item.expect_version, item.record.id, codec.dump_record(item.record),
-              codec.deadline_arg(item.record), item.record.attempt, item.worker_id,
-              item.envelope, item.event.model_dump_json(exclude={"seq"}),
-              self.settings.event_log_max])
-            for item in batch
-        ])
+        replies = await self._run_script_batch(
+            self._scripts.dispatch,
+            [
+                (
+                    [
+                        k.task(item.record.id),
+                        k.deadlines,
+                        k.worker(item.worker_id),
+                        k.slots(item.worker_id),
+                        k.queue(item.worker_id),
+                        k.pending,
+                        k.events,
+                    ],
+                    [
+                        item.expect_version,
+                        item.record.id,
+                        codec.dump_record(item.record),
+                        codec.deadline_arg(item.record),
+                        item.record.attempt,
+                        item.worker_id,
+                        item.envelope,
+                        item.event.model_dump_json(exclude={"seq"}),
+                        self.settings.event_log_max,
+                    ],
+                )
+                for item in batch
+            ],
+        )
         outcomes = []
         for item, reply in zip(batch, replies, strict=True):
             code = int(reply[0])
@@ -128,11 +149,17 @@ class RedisBatchCalls(Backend):
         # The active-set and timeout-index updates and the events ride in the same script.
         return (
             [k.task(record.id), k.order, k.active, k.deadlines, k.events, *indexes],
-            [expect_arg(expect_version), record.id, codec.dump_record(record),
-             "rem" if record.status.terminal else "add", codec.deadline_arg(record),
-             self.settings.event_log_max, len(events),
-             *(e.model_dump_json(exclude={"seq"}) for e in events),
-             *codec.fencing_fields(record)],
+            [
+                expect_arg(expect_version),
+                record.id,
+                codec.dump_record(record),
+                "rem" if record.status.terminal else "add",
+                codec.deadline_arg(record),
+                self.settings.event_log_max,
+                len(events),
+                *(e.model_dump_json(exclude={"seq"}) for e in events),
+                *codec.fencing_fields(record),
+            ],
         )
 
     @redis_errors
@@ -140,7 +167,8 @@ class RedisBatchCalls(Backend):
         if not items:
             return []
         replies = await self._run_script_batch(
-            self._scripts.create_task, [self._create_args(item) for item in items])
+            self._scripts.create_task, [self._create_args(item) for item in items]
+        )
         outcomes = []
         for item, reply in zip(items, replies, strict=True):
             code = int(reply[0])
@@ -165,15 +193,38 @@ class RedisBatchCalls(Backend):
         worker = routed.worker_id if routed else ""
         send: list[Any] = ["", "", "", "", ""]
         if routed is not None:
-            send = [codec.dump_record(routed.record), codec.deadline_arg(routed.record),
-                    routed.record.attempt, routed.envelope,
-                    routed.event.model_dump_json(exclude={"seq"})]
+            send = [
+                codec.dump_record(routed.record),
+                codec.deadline_arg(routed.record),
+                routed.record.attempt,
+                routed.envelope,
+                routed.event.model_dump_json(exclude={"seq"}),
+            ]
         return (
-            [k.task(record.id), k.order, k.active, k.deadlines, k.pending, k.pending_seq,
-             k.events, k.worker(worker), k.slots(worker), k.queue(worker), *indexes],
-            [record.id, codec.dump_record(record), codec.deadline_arg(record),
-             record.spec.priority, item.event.model_dump_json(exclude={"seq"}),
-             self.settings.event_log_max, worker, *send, *codec.fencing_fields(record)],
+            [
+                k.task(record.id),
+                k.order,
+                k.active,
+                k.deadlines,
+                k.pending,
+                k.pending_seq,
+                k.events,
+                k.worker(worker),
+                k.slots(worker),
+                k.queue(worker),
+                *indexes,
+            ],
+            [
+                record.id,
+                codec.dump_record(record),
+                codec.deadline_arg(record),
+                record.spec.priority,
+                item.event.model_dump_json(exclude={"seq"}),
+                self.settings.event_log_max,
+                worker,
+                *send,
+                *codec.fencing_fields(record),
+            ],
         )
 
     @redis_errors
@@ -184,8 +235,10 @@ class RedisBatchCalls(Backend):
     ) -> list[bool]:
         if not writes:
             return []
-        calls = [self._task_put_args(record, expect, events[i] if events else [])
-                 for i, (record, expect) in enumerate(writes)]
+        calls = [
+            self._task_put_args(record, expect, events[i] if events else [])
+            for i, (record, expect) in enumerate(writes)
+        ]
         done = []
         versions = await self._run_script_batch(self._scripts.put_record, calls)
         for (record, _), version in zip(writes, versions, strict=True):
@@ -196,8 +249,12 @@ class RedisBatchCalls(Backend):
 
     @redis_errors
     async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
-        ids = [codec.text(i) for i in await self._r.zrangebyscore(
-            self.keys.deadlines, "-inf", now, start=0, num=limit)]
+        ids = [
+            codec.text(i)
+            for i in await self._r.zrangebyscore(
+                self.keys.deadlines, "-inf", now, start=0, num=limit
+            )
+        ]
         records = [r for r in await self.get_tasks(ids) if r is not None]
         return [r for r in records if not r.status.terminal]
 
@@ -207,8 +264,14 @@ class RedisBatchCalls(Backend):
             return []
         pipe = self._r.pipeline(transaction=False)
         for event in events:
-            pipe.xadd(self.keys.events, {"e": event.model_dump_json(exclude={"seq"})},
-                      maxlen=self.settings.event_log_max, approximate=False)
+            pipe.xadd(
+                self.keys.events,
+                {"e": event.model_dump_json(exclude={"seq"})},
+                maxlen=self.settings.event_log_max,
+                approximate=False,
+            )
         ids = await pipe.execute()
-        return [e.model_copy(update={"seq": codec.seq_from_stream_id(i)})
-                for e, i in zip(events, ids, strict=True)]
+        return [
+            e.model_copy(update={"seq": codec.seq_from_stream_id(i)})
+            for e, i in zip(events, ids, strict=True)
+        ]

@@ -61,8 +61,7 @@ class FastLane:
         if self._connection is None:
             self._connection = self._client.connection_pool.make_connection()
         connection = self._connection
-        await connection.send_packed_command(connection.pack_commands(commands),
-                                             check_health=False)
+        await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         replies: list[Any] = []
         error: ResponseError | None = None
         for command in commands:  # every reply is read, even after an error reply

@@ -84,5 +84,4 @@ class Scripts:
     @classmethod
     def load(cls, client: Redis) -> Scripts:
         lane = FastLane(client)
-        return cls(lane=lane, **{name: Script(client, source(name), lane)
-                                 for name in SCRIPT_NAMES})
+        return cls(lane=lane, **{name: Script(client, source(name), lane) for name in SCRIPT_NAMES})

@@ -123,9 +123,7 @@ class SandboxProvider(ABC):
     isolated: bool = True
 
     @abstractmethod
-    def run(
-        self, request: ShellRequest, cancelled: threading.Event | None = None
-    ) -> ShellResult:
+    def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:
         """Run the command; ``cancelled`` is a ``threading.Event`` checked while it runs."""
 
 

@@ -36,10 +36,21 @@ from worldpool.executors.sandbox.runner import ProcessSpec, rlimit_prefix, run_p
 WORKSPACE_MOUNT = "/workspace"
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_FILES = (
-    "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
-    "/etc/host.conf", "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates",
-    "/etc/mime.types", "/etc/gitconfig",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/host.conf",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/mime.types",
+    "/etc/gitconfig",
 )
 # Sandboxed commands run as root-started workers get uids from this range (never a login).
 UID_BASE = 2_000_000_000
@@ -78,9 +89,7 @@ class BubblewrapProvider(SandboxProvider):
         self.as_root = os.geteuid() == 0 and self.setpriv is not None
 
     # ------------------------------------------------------------------ public
-    def run(
-        self, request: ShellRequest, cancelled: threading.Event | None = None
-    ) -> ShellResult:
+    def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:
         if request.network and not self.allow_network:
             raise HandlerError(
                 "the task asks for network access but this worker runs sandboxes without "
@@ -113,8 +122,7 @@ class BubblewrapProvider(SandboxProvider):
                 unshare.append("--unshare-net")
         else:
             unshare = ["--unshare-all", *(["--share-net"] if net else [])]
-        argv = [self.bwrap, *unshare, "--die-with-parent", "--new-session",
-                "--hostname", "sandbox"]
+        argv = [self.bwrap, *unshare, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
         for path in _SYSTEM_DIRS:
             if os.path.islink(path):
                 argv += ["--symlink", os.readlink(path), path]
@@ -125,9 +133,16 @@ class BubblewrapProvider(SandboxProvider):
         # The private /tmp first, so read-only paths that live under /tmp (a CI checkout's
         # virtualenv, say) are bound on top of it rather than hidden by it.
         argv += [
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(request.limits.tmp_mb * 1024 * 1024), "--perms", "1777",
-            "--tmpfs", "/tmp",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(request.limits.tmp_mb * 1024 * 1024),
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
         ]
         made: set[Path] = set()
         for extra in self.ro_paths:
@@ -141,13 +156,25 @@ class BubblewrapProvider(SandboxProvider):
                     argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind-try", str(extra), str(extra)]
         argv += [
-            "--bind", str(workspace), WORKSPACE_MOUNT, "--chdir", WORKSPACE_MOUNT,
+            "--bind",
+            str(workspace),
+            WORKSPACE_MOUNT,
+            "--chdir",
+            WORKSPACE_MOUNT,
             "--",
         ]
         if uid is not None:
             assert self.setpriv is not None
-            argv += [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+            argv += [
+                self.setpriv,
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
         return argv + request.argv()
 
     # ------------------------------------------------------------------ internals

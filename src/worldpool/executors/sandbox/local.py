@@ -25,9 +25,7 @@ class LocalProvider(SandboxProvider):
     def __init__(self, allow: bool) -> None:
         self.allow = allow
 
-    def run(
-        self, request: ShellRequest, cancelled: threading.Event | None = None
-    ) -> ShellResult:
+    def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:
         if not self.allow:
             raise HandlerError(
                 "the local shell provider runs commands without any isolation and is off; "

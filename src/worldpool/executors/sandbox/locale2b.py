@@ -70,29 +70,40 @@ class Locale2bProvider(SandboxProvider):
         headers = {api_key_header: key} if key else {}
         self.template = template
         self.vcpu_count = vcpu_count
-        self._client = httpx.Client(base_url=url, headers=headers, transport=transport,
-                                    timeout=httpx.Timeout(60.0, connect=10.0))
+        self._client = httpx.Client(
+            base_url=url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(60.0, connect=10.0),
+        )
 
     def close(self) -> None:
         self._client.close()
 
-    def run(
-        self, request: ShellRequest, cancelled: threading.Event | None = None
-    ) -> ShellResult:
+    def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:
         started = time.monotonic()
-        created = self._call("POST", "/sandboxes", json={
-            "template": self.template, "memory_mb": request.limits.memory_mb,
-            "vcpu_count": self.vcpu_count,
-        })
+        created = self._call(
+            "POST",
+            "/sandboxes",
+            json={
+                "template": self.template,
+                "memory_mb": request.limits.memory_mb,
+                "vcpu_count": self.vcpu_count,
+            },
+        )
         sandbox_id = str(created.get("sandbox_id") or "")
         if not sandbox_id:
             raise HandlerError("locale2b answered a create without a sandbox_id")
         try:
             self._upload(sandbox_id, request.workspace)
             reply = self._call(
-                "POST", f"/sandboxes/{sandbox_id}/exec",
-                json={"command": _shell_string(request), "timeout_seconds":
-                      max(1, int(request.timeout_s)), "working_dir": REMOTE_WORKSPACE},
+                "POST",
+                f"/sandboxes/{sandbox_id}/exec",
+                json={
+                    "command": _shell_string(request),
+                    "timeout_seconds": max(1, int(request.timeout_s)),
+                    "working_dir": REMOTE_WORKSPACE,
+                },
                 timeout=request.timeout_s + HTTP_SLACK_S,
             )
             self._download(sandbox_id, request)
@@ -101,18 +112,20 @@ class Locale2bProvider(SandboxProvider):
         return _result(reply, request, sandbox_id, int((time.monotonic() - started) * 1000))
 
     # ------------------------------------------------------------------ internals
-    def _call(self, method: str, path: str, *, timeout: float | None = None,
-              **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         try:
             response = self._client.request(
-                method, path, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                method,
+                path,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 **kwargs,
             )
         except httpx.HTTPError as exc:
             raise HandlerError(f"locale2b {method} {path} failed: {exc}") from exc
         if response.status_code == 401:
-            raise HandlerError(f"locale2b refused the API key (set {ENV_API_KEY})",
-                               retryable=False)
+            raise HandlerError(f"locale2b refused the API key (set {ENV_API_KEY})", retryable=False)
         if response.status_code >= 400:
             retryable = response.status_code in (429, 503) or response.status_code >= 500
             raise HandlerError(
@@ -140,23 +153,32 @@ class Locale2bProvider(SandboxProvider):
                     f"workspace is over {MAX_UPLOAD_BYTES} bytes: too big to upload to locale2b",
                     retryable=False,
                 )
-            self._call("POST", f"/sandboxes/{sandbox_id}/files/write", json={
-                "path": f"{REMOTE_WORKSPACE}/{path.relative_to(root).as_posix()}",
-                "content": base64.b64encode(data).decode("ascii"), "is_base64": True,
-            })
+            self._call(
+                "POST",
+                f"/sandboxes/{sandbox_id}/files/write",
+                json={
+                    "path": f"{REMOTE_WORKSPACE}/{path.relative_to(root).as_posix()}",
+                    "content": base64.b64encode(data).decode("ascii"),
+                    "is_base64": True,
+                },
+            )
 
     def _download(self, sandbox_id: str, request: ShellRequest) -> None:
         root = request.workspace.resolve()
         for rel in request.outputs:
             check_relative(rel)
-            body = self._call("GET", f"/sandboxes/{sandbox_id}/files/read",
-                              params={"path": f"{REMOTE_WORKSPACE}/{rel}"})
+            body = self._call(
+                "GET",
+                f"/sandboxes/{sandbox_id}/files/read",
+                params={"path": f"{REMOTE_WORKSPACE}/{rel}"},
+            )
             if not body.get("success") or body.get("content") is None:
                 continue  # reported as missing by the executor
             target = root / rel
             if not target.parent.resolve().is_relative_to(root):
-                raise HandlerError(f"output {rel!r} would land outside the workspace",
-                                   retryable=False)
+                raise HandlerError(
+                    f"output {rel!r} would land outside the workspace", retryable=False
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(base64.b64decode(str(body["content"])))
 
@@ -172,8 +194,9 @@ def _shell_string(request: ShellRequest) -> str:
     return f"env {prefix} /bin/sh -c {shlex.quote(command)}" if prefix else command
 
 
-def _result(reply: dict[str, Any], request: ShellRequest, sandbox_id: str,
-            duration_ms: int) -> ShellResult:
+def _result(
+    reply: dict[str, Any], request: ShellRequest, sandbox_id: str, duration_ms: int
+) -> ShellResult:
     out, err = CappedStream(request.limits.output_bytes), CappedStream(request.limits.output_bytes)
     out.feed(str(reply.get("stdout") or "").encode())
     err.feed(str(reply.get("stderr") or "").encode())
@@ -184,8 +207,12 @@ def _result(reply: dict[str, Any], request: ShellRequest, sandbox_id: str,
     code = reply.get("exit_code")
     return ShellResult(
         exit_code=None if timed_out or not isinstance(code, int) else code,
-        stdout=out.text(), stderr=err.text(),
-        stdout_truncated=out.truncated, stderr_truncated=err.truncated,
-        duration_ms=duration_ms, provider=Locale2bProvider.name, sandbox_id=sandbox_id,
+        stdout=out.text(),
+        stderr=err.text(),
+        stdout_truncated=out.truncated,
+        stderr_truncated=err.truncated,
+        duration_ms=duration_ms,
+        provider=Locale2bProvider.name,
+        sandbox_id=sandbox_id,
         limit_hit=LimitHit.TIMEOUT if timed_out else None,
     )

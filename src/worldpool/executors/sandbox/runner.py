@@ -154,10 +154,12 @@ def run_process(spec: ProcessSpec) -> ProcessOutcome:
     )
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
-        threading.Thread(target=_pump, args=(proc.stdout, out, (out, err), spec, flooded),
-                         daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, err, (out, err), spec, flooded),
-                         daemon=True),
+        threading.Thread(
+            target=_pump, args=(proc.stdout, out, (out, err), spec, flooded), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, err, (out, err), spec, flooded), daemon=True
+        ),
     ]
     for reader in readers:
         reader.start()
