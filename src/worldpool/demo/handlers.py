@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
@@ -21,13 +22,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from worldpool.errors import HandlerError
 from worldpool.worker.handlers import Handler, TaskContext
 
-PROJECT = Path(__file__).parent / "project"
+# Package data, not a package: read through importlib.resources so an installed wheel has it.
+PROJECT = resources.files("worldpool.demo") / "project"
+_NOT_COPIED = frozenset({"__pycache__", ".pytest_cache"})
 OFFLINE = "offline rule (no LLM endpoint configured: set WORLDPOOL_DEMO_LLM_URL to use one)"
 
 PATCH = """\
@@ -70,17 +75,24 @@ def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
 def _workspace(ctx: TaskContext) -> Path:
     """A fresh copy of the sample project, with the fix applied when the step has it."""
     root = Path(tempfile.mkdtemp(prefix=f"wp-{ctx.step or 'step'}-"))
-    shutil.copytree(
-        PROJECT,
-        root,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
-    )
+    _copy_tree(PROJECT, root)
     patch = next((n for n in ctx.input_data if n.endswith("patch.diff")), None)
     if patch:
         _apply_patch(root, ctx.read(patch))
         ctx.log.info("applied %s", patch)
     return root
+
+
+def _copy_tree(source: Traversable, dest: Path) -> None:
+    """Copy a resource directory (a folder or inside a zip) to ``dest``, caches left out."""
+    for entry in source.iterdir():
+        if entry.name in _NOT_COPIED:
+            continue
+        if entry.is_dir():
+            (dest / entry.name).mkdir()
+            _copy_tree(entry, dest / entry.name)
+        else:
+            (dest / entry.name).write_bytes(entry.read_bytes())
 
 
 def _apply_patch(root: Path, diff: bytes) -> None:
@@ -102,6 +114,12 @@ def _apply_patch(root: Path, diff: bytes) -> None:
 
 
 def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any]:
+    if importlib.util.find_spec("pytest") is None:  # a runtime need only of the demo
+        raise HandlerError(
+            "the demo runs the sample project's tests with pytest, which is not installed: "
+            "pip install 'worldpool[demo]'",
+            retryable=False,
+        )
     argv = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider", *tests]
     env = {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
     if shutil.which("bwrap"):
