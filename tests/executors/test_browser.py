@@ -13,7 +13,7 @@ from tests.executors.browser_site import login_site
 from tests.executors.context import make_ctx
 from tests.helpers import require_binary
 from worldpool.errors import ConfigError, HandlerError
-from worldpool.executors import browser
+from worldpool.executors import browser, browser_session
 from worldpool.executors.browser import BrowserConfig, run_browser
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -184,10 +184,13 @@ class _NavigatingPage:
 
 async def test_evaluate_runs_again_once_a_navigation_has_settled() -> None:
     page = _NavigatingPage(failures=1)
-    assert await browser._evaluate(page, "location.hostname", 1000) == "value of location.hostname"
+    assert (
+        await browser_session.evaluate(page, "location.hostname", 1000)
+        == "value of location.hostname"
+    )
     assert page.settled == 1
 
     endless = _NavigatingPage(failures=100)  # a page that never stops navigating: bounded
     with pytest.raises(Exception, match="Execution context was destroyed"):
-        await browser._evaluate(endless, "1", 1000)
-    assert endless.settled == browser.NAVIGATION_RETRIES
+        await browser_session.evaluate(endless, "1", 1000)
+    assert endless.settled == browser_session.NAVIGATION_RETRIES

@@ -1,23 +1,40 @@
-"""CLI commands that talk to a running deployment through its backend (Redis)."""
+"""The commands that talk to a running deployment through its backend (Redis): ``submit``,
+``status``, ``workers``, ``watch``, ``events`` and ``dead-letters``, registered on
+:data:`.app.app`, and the coroutines behind them.
+
+One-shot commands: each opens the backend, does its reads or writes, and closes it; a
+Redis that does not answer fails fast with exit code 4 (see :func:`_backend`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
+import sys
 import time
 import tomllib
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Annotated, Any, TextIO
 from urllib.parse import urlsplit
 
 import orjson
 import pydantic
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from worldpool.backends import backend_from_url
-from worldpool.backends.base import Backend
-from worldpool.backends.redis.connection import redact
+from worldpool.backends.base import Backend, DeadLetter
+from worldpool.cli.app import (
+    NamespaceOpt,
+    RedisOpt,
+    app,
+    console,
+    need_redis,
+    run_async,
+    settings_for,
+)
 from worldpool.cli.render import render_status
 from worldpool.config import Settings
 from worldpool.errors import BackendError, NotFoundError, ValidationError
@@ -28,10 +45,91 @@ from worldpool.workflow.files import load_workflow_file
 PROBE_TIMEOUT_S = 3.0
 
 
+@app.command()
+def submit(
+    file: Annotated[
+        Path,
+        typer.Argument(help="task or workflow file (JSON or TOML)", exists=True, dir_okay=False),
+    ],
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    wait: Annotated[bool, typer.Option(help="wait for the end and print the result")] = False,
+    timeout_s: Annotated[float, typer.Option(min=1)] = 600.0,
+) -> None:
+    """Submit a task or a workflow to a deployment."""
+    code = run_async(
+        submit_file(settings_for(need_redis(redis), namespace), file, wait, timeout_s, console)
+    )
+    raise typer.Exit(int(code))
+
+
+@app.command()
+def status(
+    ident: Annotated[str, typer.Argument(help="workflow or task id")],
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print the status document of a workflow (or a task's record)."""
+    run_async(show_status(settings_for(need_redis(redis), namespace), ident, as_json, console))
+
+
+@app.command()
+def workers(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A table of the pool: load, region, heartbeat age."""
+    run_async(show_workers(settings_for(need_redis(redis), namespace), as_json, console))
+
+
+@app.command()
+def watch(
+    ident: Annotated[str, typer.Argument(help="workflow id")],
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    url: Annotated[str | None, typer.Option(help="follow a `worldpool serve` API instead")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="WORLDPOOL_API_TOKEN_READ", help="API bearer token (read role)"),
+    ] = None,
+) -> None:
+    """Watch a workflow live in the terminal; exits when it ends."""
+    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console, token))
+    raise typer.Exit(int(code))
+
+
+@app.command()
+def events(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    after: Annotated[str | None, typer.Option(help="start after this event seq")] = None,
+    follow: Annotated[bool, typer.Option(help="keep printing new events")] = False,
+) -> None:
+    """Print the event log as JSON lines (replay it: simulate --workload events:FILE)."""
+    run_async(dump_events(settings_for(need_redis(redis), namespace), after, follow, sys.stdout))
+
+
+@app.command("dead-letters")
+def dead_letters(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the dead letters (rejected deliveries, failed tasks), newest first."""
+    run_async(
+        show_dead_letters(settings_for(need_redis(redis), namespace), limit, as_json, console)
+    )
+
+
 def _backend(settings: Settings) -> Backend:
     """The deployment's backend for a one-shot command: fail fast (exit code 4) when Redis
     does not answer, instead of spending the reconnect backoff (about a minute) that
     long-running processes (serve, worker) rightly use."""
+    from worldpool.backends.redis.connection import redact
+
     url = settings.redis_url or ""
     parts = urlsplit(url)
     if parts.scheme.startswith("redis") and parts.hostname:
@@ -172,3 +270,53 @@ async def dump_events(settings: Settings, after: str | None, follow: bool, out: 
             cursor = page[-1].seq if page else cursor
             if not page and not follow:
                 return count
+
+
+async def show_dead_letters(
+    settings: Settings, limit: int, as_json: bool, console: Console
+) -> None:
+    """Print the newest ``limit`` dead letters: a table, or a JSON list (``data`` as UTF-8
+    text when it is, else base64, as ``data_encoding`` says)."""
+    async with _backend(settings) as backend:
+        letters = await backend.list_dead_letters(limit)
+    if as_json:
+        console.print_json(orjson.dumps([_dead_letter_json(d) for d in letters]).decode())
+        return
+    table = Table(title=f"{len(letters)} dead letters")
+    for col in ("at", "worker", "code", "task", "reason"):
+        table.add_column(col, overflow="fold")
+    for letter in letters:
+        table.add_row(
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.at)),
+            letter.worker_id,
+            letter.code,
+            _task_id(letter.data) or "",
+            letter.reason,
+        )
+    console.print(table)
+
+
+def _dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    try:
+        data, encoding = letter.data.decode(), "utf-8"
+    except UnicodeDecodeError:
+        data, encoding = base64.b64encode(letter.data).decode(), "base64"
+    return {
+        "at": letter.at,
+        "worker_id": letter.worker_id,
+        "code": letter.code,
+        "reason": letter.reason,
+        "task_id": _task_id(letter.data),
+        "data": data,
+        "data_encoding": encoding,
+    }
+
+
+def _task_id(data: bytes) -> str | None:
+    """The task a dead letter is about, when its data says (an envelope, or the
+    orchestrator's ``{"task_id": ...}`` for a failed task); None for unreadable bytes."""
+    try:
+        task_id = orjson.loads(data).get("task_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return task_id if isinstance(task_id, str) else None

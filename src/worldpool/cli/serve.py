@@ -1,20 +1,36 @@
-"""``worldpool serve``: the orchestrator, plus the HTTP API and dashboard when installed."""
+"""``worldpool serve``: the orchestrator, plus the HTTP API and dashboard when installed.
+
+The command (registered on :data:`.app.app`), :func:`run_orchestrator` behind it, and
+:func:`watch_submissions`, which wakes the dispatcher when another process submits.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 
-from worldpool.backends import backend_from_url
-from worldpool.backends.base import Backend
-from worldpool.config import Settings
+from worldpool.cli.app import (
+    NamespaceOpt,
+    RedisOpt,
+    app,
+    console,
+    log_to_stderr,
+    need_redis,
+    run_async,
+    settings_for,
+)
 from worldpool.models import EventKind
-from worldpool.orchestrator.core import Orchestrator
-from worldpool.service import start_api_server, stop_on_signals, tune_gc
+
+if TYPE_CHECKING:
+    from worldpool.backends.base import Backend
+    from worldpool.config import Settings
+    from worldpool.orchestrator.core import Orchestrator
 
 log = logging.getLogger("worldpool.cli.serve")
 SUBMITTED = frozenset({EventKind.TASK_SUBMITTED})
@@ -23,8 +39,36 @@ SUBMISSIONS_PACE_S = 0.05
 within it (the dispatcher's own idle read of the queue is the fallback)."""
 
 
-async def serve(settings: Settings, *, host: str, port: int, name: str, console: Console) -> None:
+@app.command()
+def serve(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    host: Annotated[str, typer.Option(help="API bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port (0: no API)")] = 8700,
+    name: Annotated[str, typer.Option(help="orchestrator replica name")] = "",
+) -> None:
+    """Run the orchestrator (and the API + dashboard) against Redis."""
+    url = need_redis(redis)
+    log_to_stderr()
+    run_async(
+        run_orchestrator(
+            settings_for(url, namespace),
+            host=host,
+            port=port,
+            name=name or f"orchestrator-{os.getpid()}",
+            console=console,
+        )
+    )
+
+
+async def run_orchestrator(
+    settings: Settings, *, host: str, port: int, name: str, console: Console
+) -> None:
     """Run until SIGINT/SIGTERM. Several replicas may run against one Redis."""
+    from worldpool.backends import backend_from_url
+    from worldpool.orchestrator.core import Orchestrator
+    from worldpool.service import stop_on_signals, tune_gc
+
     stop = stop_on_signals()
     async with backend_from_url(settings.redis_url, settings) as backend:
         await backend.now()  # fail fast, with exit code 4, if Redis is unreachable
@@ -89,6 +133,8 @@ async def _start_api(
             "dashboard; the orchestrator runs without it"
         )
         return None
+    from worldpool.service import start_api_server
+
     return start_api_server(create_app(orchestrator, settings, bind_host=host), host, port)
 
 

@@ -1,7 +1,10 @@
 """``worldpool worker``: build the profile (detection + config + flags), load handlers, run.
 
-Handlers come from ``--handlers module:object`` given by the operator on the command line
-(never from messages) and, unless ``--no-builtin``, the built-in executors.
+The command (registered on :data:`.app.app`), the :class:`WorkerOptions` it gathers, and
+what :func:`run_worker` does with them. Handlers come from ``--handlers module:object``
+given by the operator on the command line (never from messages) and, unless
+``--no-builtin``, the built-in executors, whose shell sandbox ``--sandbox`` names from the
+provider registry (:mod:`worldpool.executors.registry`).
 """
 
 from __future__ import annotations
@@ -12,22 +15,32 @@ import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+import typer
 from rich.console import Console
 
 from worldpool import geo
 from worldpool.backends import backend_from_url
+from worldpool.cli.app import (
+    NamespaceOpt,
+    RedisOpt,
+    WorkerRefused,
+    app,
+    console,
+    log_to_stderr,
+    need_redis,
+    run_async,
+    settings_for,
+)
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import WorkerProfile
 from worldpool.worker.handlers import HandlerTable
 from worldpool.worker.runtime import WorkerRuntime
 
-
-class WorkerRefused(ConfigError):
-    """The worker claims something it cannot back (exit code 5)."""
+__all__ = ["WorkerOptions", "WorkerRefused", "build_profile", "collect_handlers", "run_worker"]
 
 
 @dataclass
@@ -42,6 +55,9 @@ class WorkerOptions:
     labels: dict[str, str] = field(default_factory=dict)
     builtin: bool = True
     unsafe_local_shell: bool = False
+    sandbox: str | None = None
+    """The shell sandbox provider by registered name; None: bubblewrap when ``bwrap`` is
+    installed (``local`` with ``unsafe_local_shell``), else no shell executors."""
     browser: bool = False
     workspace_cache: Path = field(
         default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces"
@@ -49,6 +65,87 @@ class WorkerOptions:
     llm_url: str | None = None
     llm_model: str | None = None
     verify_claims: bool = True
+
+
+@app.command()
+def worker(
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    worker_id: Annotated[str | None, typer.Option("--id", help="worker id")] = None,
+    capabilities: Annotated[str, typer.Option(help="comma-separated capabilities")] = "",
+    region: Annotated[str | None, typer.Option(help="region or city code")] = None,
+    cost_per_hour: Annotated[float | None, typer.Option(min=0, help="USD per hour")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(min=1, help="task slots")] = None,
+    handlers: Annotated[
+        list[str] | None, typer.Option(help="module:object of a dict of handlers (repeatable)")
+    ] = None,
+    profile: Annotated[
+        Path | None, typer.Option(help="profile file (TOML/JSON)", exists=True, dir_okay=False)
+    ] = None,
+    label: Annotated[list[str] | None, typer.Option(help="key=value label (repeatable)")] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin/--no-builtin", help="also run the built-in executors")
+    ] = True,
+    unsafe_local_shell: Annotated[
+        bool, typer.Option(help="allow the unsandboxed local shell provider")
+    ] = False,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            help="sandbox provider of the shell executors: bubblewrap, locale2b or local "
+            "(default: bubblewrap when installed; local with --unsafe-local-shell)"
+        ),
+    ] = None,
+    browser: Annotated[
+        bool, typer.Option(help="run the browser executor (Playwright on /usr/bin/chromium)")
+    ] = False,
+    llm_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible base URL for the llm executor")
+    ] = None,
+    llm_model: Annotated[str | None, typer.Option(help="model name for the llm executor")] = None,
+    workspace_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="where git workspaces are cached (default ~/.cache/worldpool/workspaces)"
+        ),
+    ] = None,
+    print_profile: Annotated[
+        bool, typer.Option(help="print what this worker would advertise, then exit")
+    ] = False,
+    verify_claims: Annotated[
+        bool,
+        typer.Option(
+            "--verify-claims/--no-verify-claims",
+            help="refuse to start (exit 5) when the profile claims hardware or tools this "
+            "machine lacks; --no-verify-claims only warns (simulated pools, tests)",
+        ),
+    ] = True,
+) -> None:
+    """Run a worker that dials out to Redis, registers and takes tasks."""
+    options = WorkerOptions(
+        worker_id=worker_id,
+        capabilities=[c for c in capabilities.split(",") if c.strip()],
+        region=region,
+        cost_per_hour=cost_per_hour,
+        max_concurrency=max_concurrency,
+        handler_specs=list(handlers or []),
+        profile_file=profile,
+        labels=dict(item.split("=", 1) for item in label or [] if "=" in item),
+        builtin=builtin,
+        unsafe_local_shell=unsafe_local_shell,
+        sandbox=sandbox,
+        browser=browser,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        verify_claims=verify_claims,
+    )
+    if workspace_cache is not None:
+        options.workspace_cache = workspace_cache
+    if print_profile:
+        run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
+        return
+    log_to_stderr()
+    run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
 
 
 def load_handlers(spec: str) -> HandlerTable:
@@ -120,17 +217,28 @@ def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfi
     )
 
 
+def sandbox_provider_name(options: WorkerOptions) -> str | None:
+    """The sandbox provider the built-in shell executors use (None: no shell executors)."""
+    if options.sandbox is not None:
+        return options.sandbox
+    if options.unsafe_local_shell:
+        return "local"
+    return "bubblewrap" if shutil.which("bwrap") else None
+
+
 def collect_handlers(options: WorkerOptions) -> HandlerTable:
     table = HandlerTable()
+    if options.sandbox is not None:  # a typo is reported even with --no-builtin
+        from worldpool.executors.registry import SANDBOX_PROVIDERS
+
+        SANDBOX_PROVIDERS.check(options.sandbox)
     if options.builtin:
         from worldpool.executors import builtin_handlers, make_provider
 
+        sandbox = sandbox_provider_name(options)
         provider = (
-            make_provider(
-                "local" if options.unsafe_local_shell else "bubblewrap",
-                unsafe_local_shell=options.unsafe_local_shell,
-            )
-            if options.unsafe_local_shell or shutil.which("bwrap")
+            make_provider(sandbox, unsafe_local_shell=options.unsafe_local_shell)
+            if sandbox is not None
             else None
         )
         llm = {
@@ -164,7 +272,9 @@ async def run_worker(
     profile = build_profile(options, handlers)
     from worldpool.worker.hardware import check_claims
 
-    problems = check_claims(profile, unsafe_local_shell=options.unsafe_local_shell)
+    problems = check_claims(
+        profile, sandbox_provider=options.sandbox, unsafe_local_shell=options.unsafe_local_shell
+    )
     if print_only:
         console.print_json(profile.model_dump_json())
         for problem in problems:

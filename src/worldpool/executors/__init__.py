@@ -2,51 +2,63 @@
 
 ``builtin_handlers(...)`` builds the table: ``shell``, ``run_tests`` (when a sandbox
 provider is given), ``apply_patch``, ``check_syntax``, plus ``browser`` and ``llm`` from
-their modules when their optional dependencies are installed and configured.
+their modules (a fixed table, :data:`OPTIONAL_EXECUTORS`) when their optional
+dependencies are installed and configured. Sandbox providers come by name from the
+registry in :mod:`.registry` (``make_provider``, ``register_sandbox_provider``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from worldpool.errors import ConfigError
 from worldpool.executors.code import apply_patch_handler, check_syntax_handler, run_tests_handler
+from worldpool.executors.registry import (
+    SANDBOX_PROVIDERS,
+    SandboxOptions,
+    make_provider,
+    register_sandbox_provider,
+)
 from worldpool.executors.sandbox.base import SandboxProvider
 from worldpool.executors.shell import shell_handler
 from worldpool.executors.workspace import WorkspaceCache, snapshot_resolver
-from worldpool.worker.handlers import HandlerTable
+from worldpool.worker.handlers import Handler, HandlerTable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["builtin_handlers", "make_provider"]
+__all__ = [
+    "OPTIONAL_EXECUTORS",
+    "SANDBOX_PROVIDERS",
+    "SandboxOptions",
+    "builtin_handlers",
+    "make_provider",
+    "register_sandbox_provider",
+]
+
+HandlerGroup = Callable[[Mapping[str, Any]], Mapping[str, Handler]]
+"""A module's ``handlers(config)``: its handlers, configured."""
 
 
-def make_provider(
-    name: str = "bubblewrap",
-    *,
-    allow_network: bool = False,
-    unsafe_local_shell: bool = False,
-    ro_paths: list[Path] | None = None,
-    locale2b_url: str | None = None,
-) -> SandboxProvider:
-    """A sandbox provider by name: ``bubblewrap``, ``locale2b`` or ``local``."""
-    if name == "bubblewrap":
-        from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
+def _browser_handlers() -> HandlerGroup:
+    from worldpool.executors.browser import handlers
 
-        return BubblewrapProvider(allow_network=allow_network, ro_paths=ro_paths)
-    if name == "locale2b":
-        from worldpool.executors.sandbox.locale2b import Locale2bProvider
+    return handlers
 
-        return Locale2bProvider(locale2b_url)
-    if name == "local":
-        from worldpool.executors.sandbox.local import LocalProvider
 
-        return LocalProvider(allow=unsafe_local_shell)
-    raise ConfigError(f"unknown sandbox provider {name!r}: use bubblewrap, locale2b or local")
+def _llm_handlers() -> HandlerGroup:
+    from worldpool.executors.llm import handlers
+
+    return handlers
+
+
+OPTIONAL_EXECUTORS: Mapping[str, Callable[[], HandlerGroup]] = {
+    "browser": _browser_handlers,
+    "llm": _llm_handlers,
+}
+"""The executors built only when configured, by name: each entry imports its module (and
+so its optional dependencies) only when called."""
 
 
 def builtin_handlers(
@@ -79,25 +91,19 @@ def builtin_handlers(
             ),
         )
         table.add("run_tests", run_tests_handler(shell_provider, workspace_root, resolver))
-    for module, config in (("browser", browser), ("llm", llm)):
+    for name, config in (("browser", browser), ("llm", llm)):
         if config is not None:
-            extra = _optional_handlers(module, config)
+            extra = _optional_handlers(name, config)
             if extra:
                 table.update(extra)
     return table
 
 
-def _optional_handlers(module: str, config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``worldpool.executors.<module>.handlers(config)``, imported only when asked for."""
+def _optional_handlers(name: str, config: Mapping[str, Any]) -> Mapping[str, Handler] | None:
+    """The ``name`` executor's handlers, or None (logged) when its dependencies are missing."""
     try:
-        mod = importlib.import_module(f"worldpool.executors.{module}")
+        make = OPTIONAL_EXECUTORS[name]()
     except ImportError as exc:
-        log.warning(
-            "built-in %s executor unavailable (%s); install worldpool[%s]", module, exc, module
-        )
+        log.warning("built-in %s executor unavailable (%s); install worldpool[%s]", name, exc, name)
         return None
-    factory = getattr(mod, "handlers", None)
-    if factory is None:
-        return None
-    result = factory(config)
-    return dict(result)
+    return make(config)

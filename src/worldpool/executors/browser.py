@@ -2,8 +2,10 @@
 
 Chromium is Debian's (``/usr/bin/chromium``); worldpool never downloads a browser (do not
 run ``playwright install``). Each step gets a fresh profile in a temporary directory, runs
-its actions (see :mod:`worldpool.executors.browser_actions`) and returns the final URL and
-title, the console log and any ``evaluate`` results. Artifacts: one PNG per ``screenshot``
+its actions (parsed by :mod:`.browser_actions`, run on one page by :mod:`.browser_session`)
+and returns the final URL and title, the console log and any ``evaluate`` results.
+This module holds the worker's :class:`BrowserConfig`, the step's payload, the launch and
+the artifacts, and ``handlers()``. Artifacts: one PNG per ``screenshot``
 action, ``network.har`` (the network log), and on failure ``failure-screenshot.png`` and a
 Playwright ``trace.zip`` (open it with ``playwright show-trace trace.zip``).
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import shutil
 import tempfile
@@ -27,23 +28,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worldpool.errors import ConfigError, HandlerError
-from worldpool.executors.browser_actions import (
-    Action,
-    Click,
-    Evaluate,
-    Fill,
-    Goto,
-    Press,
-    Screenshot,
-    UrlPolicy,
-    WaitFor,
-    parse_actions,
-)
+from worldpool.executors.browser_actions import Action, UrlPolicy, parse_actions
+from worldpool.executors.browser_session import BrowserSession, first_line
 from worldpool.executors.vnc import VirtualDisplay
 from worldpool.worker.handlers import Handler, TaskContext
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Page, Request, Route
+    from playwright.async_api import BrowserContext
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = (
@@ -55,9 +46,6 @@ LAUNCH_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-MAX_CONSOLE_LINES = 500
-MAX_EVALUATION_BYTES = 64 * 1024
-NAVIGATION_RETRIES = 3  # evaluate() runs again at most this often after a navigation
 FAILURE_SCREENSHOT = "failure-screenshot.png"
 ENV_PREFIX = "WORLDPOOL_BROWSER_"
 _LIST_FIELDS = {"extra_args", "allowed_schemes", "allowed_hosts"}
@@ -138,151 +126,6 @@ class BrowserPayload(BaseModel):
     trace: Literal["on_failure", "always", "off"] = "on_failure"
 
 
-def _json_safe(value: Any) -> Any:
-    """An evaluate() result as plain JSON, cut to MAX_EVALUATION_BYTES."""
-    text = json.dumps(value, default=str)
-    if len(text) > MAX_EVALUATION_BYTES:
-        return {"truncated": True, "prefix": text[:MAX_EVALUATION_BYTES]}
-    return json.loads(text)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:500]
-
-
-def _retryable(message: str, timed_out: bool) -> bool:
-    """Timeouts, network errors and crashes may pass; bad selectors and JS errors will not."""
-    if "ERR_BLOCKED_BY_CLIENT" in message:
-        return False
-    lowered = message.lower()
-    return timed_out or "net::" in message or "crash" in lowered or "closed" in lowered
-
-
-class _Session:
-    """One step's browser: runs the actions on one page and keeps what it saw."""
-
-    def __init__(
-        self, ctx: TaskContext, context: BrowserContext, policy: UrlPolicy, default_timeout_ms: int
-    ) -> None:
-        self.ctx = ctx
-        self.context = context
-        self.policy = policy
-        self.default_timeout_ms = default_timeout_ms
-        self._page: Page | None = None
-        self.console: list[dict[str, str]] = []
-        self.console_dropped = 0
-        self.blocked: list[dict[str, str]] = []
-        self.evaluations: list[Any] = []
-        self.screenshots: list[str] = []
-
-    @property
-    def page(self) -> Page:
-        if self._page is None:
-            raise HandlerError("the browser page is not open", retryable=True)
-        return self._page
-
-    async def open(self) -> None:
-        # A persistent context starts with one blank page: use it rather than open a second.
-        self._page = self.context.pages[0] if self.context.pages else await self.context.new_page()
-        self.page.on("console", lambda msg: self._console(msg.type, msg.text))
-        self.page.on("pageerror", lambda err: self._console("pageerror", str(err)))
-        if self.policy.restricts_hosts:
-            await self.context.route("**/*", self._route)
-
-    def _console(self, kind: str, text: str) -> None:
-        if len(self.console) < MAX_CONSOLE_LINES:
-            self.console.append({"type": kind, "text": text[:2000]})
-        else:
-            self.console_dropped += 1
-
-    async def _route(self, route: Route, request: Request) -> None:
-        reason = self.policy.why_blocked(request.url)
-        if reason is None:
-            await route.continue_()
-            return
-        self.blocked.append({"url": request.url[:2000], "reason": reason})
-        await route.abort("blockedbyclient")
-
-    def _timeout(self, action: Action, index: int) -> int:
-        wanted = action.timeout_ms or self.default_timeout_ms
-        left = self.ctx.time_left_s
-        if left is None:
-            return wanted
-        if left <= 0:
-            raise HandlerError(
-                f"actions[{index}] ({action.describe()}): the step's deadline "
-                "passed before it could start",
-                retryable=True,
-            )
-        return max(1, min(wanted, int(left * 1000)))
-
-    async def run(self, actions: list[Action]) -> None:
-        from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import TimeoutError as PlaywrightTimeout
-
-        for index, action in enumerate(actions):
-            self.ctx.check_cancelled()
-            timeout = self._timeout(action, index)
-            try:
-                await self._do(action, timeout)
-            except PlaywrightError as exc:
-                timed_out = isinstance(exc, PlaywrightTimeout)
-                reason = _first_line(exc)
-                raise HandlerError(
-                    f"actions[{index}] ({action.describe()}): {reason}",
-                    retryable=_retryable(reason, timed_out),
-                ) from exc
-            self.ctx.report_progress((index + 1) / len(actions), action.describe())
-
-    async def _do(self, action: Action, timeout_ms: int) -> None:
-        page = self.page
-        if isinstance(action, Goto):
-            await page.goto(action.url, wait_until=action.wait_until, timeout=timeout_ms)
-        elif isinstance(action, Fill):
-            await page.fill(action.selector, action.value, timeout=timeout_ms)
-        elif isinstance(action, Click):
-            await page.click(action.selector, timeout=timeout_ms)
-        elif isinstance(action, Press):
-            if action.selector is None:
-                await page.keyboard.press(action.key)
-            else:
-                await page.press(action.selector, action.key, timeout=timeout_ms)
-        elif isinstance(action, WaitFor):
-            if action.selector is not None:
-                await page.wait_for_selector(
-                    action.selector, state=action.state, timeout=timeout_ms
-                )
-            else:
-                await page.get_by_text(str(action.text)).first.wait_for(
-                    state=action.state, timeout=timeout_ms
-                )
-        elif isinstance(action, Evaluate):
-            value = await _evaluate(page, action.expression, timeout_ms)
-            self.evaluations.append(_json_safe(value))
-        elif isinstance(action, Screenshot):
-            png = await page.screenshot(full_page=action.full_page, timeout=timeout_ms)
-            self.ctx.store(action.artifact_name, png, "image/png")
-            self.screenshots.append(action.artifact_name)
-            self.ctx.set_meta("screenshot", action.artifact_name)
-
-
-async def _evaluate(page: Any, expression: str, timeout_ms: int) -> Any:
-    """``page.evaluate``, run again once the page has settled when a navigation (a link the
-    last click followed, a redirect, a blocked request's error page) destroyed the context
-    it was running in."""
-    from playwright.async_api import Error as PlaywrightError  # the optional extra
-
-    for _ in range(NAVIGATION_RETRIES):
-        try:
-            return await page.evaluate(expression)
-        except PlaywrightError as exc:
-            if "Execution context was destroyed" not in str(exc):
-                raise
-            await page.wait_for_load_state("domcontentloaded", timeout=timeout_ms)
-    return await page.evaluate(expression)
-
-
 def _parse_payload(payload: Mapping[str, Any]) -> tuple[BrowserPayload, list[Action]]:
     try:
         parsed = BrowserPayload.model_validate(payload)
@@ -349,11 +192,11 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 )
             except PlaywrightError as exc:
                 raise HandlerError(
-                    f"Chromium at {config.executable_path} failed to start: {_first_line(exc)}",
+                    f"Chromium at {config.executable_path} failed to start: {first_line(exc)}",
                     retryable=True,
                 ) from exc
             context.set_default_navigation_timeout(config.navigation_timeout_ms)
-            session = _Session(
+            session = BrowserSession(
                 ctx,
                 context,
                 config.url_policy,
@@ -371,7 +214,7 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 await _store_failure(ctx, session, Path(tmp), payload.trace != "off")
                 if isinstance(exc, PlaywrightError):  # outside any action: setup or teardown
                     raise HandlerError(
-                        f"browser failed: {_first_line(exc)}", retryable=True
+                        f"browser failed: {first_line(exc)}", retryable=True
                     ) from exc
                 raise
             finally:
@@ -401,12 +244,12 @@ async def _store_trace(ctx: TaskContext, context: BrowserContext, tmp: Path) -> 
         ctx.store("trace.zip", path.read_bytes(), "application/zip")
 
 
-async def _store_failure(ctx: TaskContext, session: _Session, tmp: Path, trace: bool) -> None:
+async def _store_failure(ctx: TaskContext, session: BrowserSession, tmp: Path, trace: bool) -> None:
     """Best effort: what the page looked like, the trace, and the console tail in the log."""
     from playwright.async_api import Error as PlaywrightError
 
     with contextlib.suppress(PlaywrightError):
-        if session._page is not None and FAILURE_SCREENSHOT not in session.screenshots:
+        if session.is_open and FAILURE_SCREENSHOT not in session.screenshots:
             png = await session.page.screenshot(timeout=5_000)
             ctx.store(FAILURE_SCREENSHOT, png, "image/png")
             ctx.set_meta("screenshot", FAILURE_SCREENSHOT)
