@@ -28,12 +28,12 @@ import numpy as np
 
 from worldpool.errors import ConfigError
 from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
-from worldpool.routing.construct import construct
 from worldpool.routing.diagnose import Diagnosis, diagnose
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
+from worldpool.unchecked import construct
 
 CAPACITY = "capacity"
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)

@@ -27,8 +27,8 @@ from worldpool import geo
 from worldpool.errors import NotFoundError
 from worldpool.models import Location, Worker, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.routing.bits import BitVocab
-from worldpool.routing.construct import construct
 from worldpool.routing.interface import Mask
+from worldpool.unchecked import construct
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

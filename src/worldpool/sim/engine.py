@@ -48,12 +48,12 @@ from worldpool.models import (
     WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
-from worldpool.routing.construct import construct
 from worldpool.sim.clock import DEFAULT_START_EPOCH, Ev, EventQueue, VirtualClock
 from worldpool.sim.metrics import Counters, RunResult, StuckTask, class_stats
 from worldpool.sim.policies import Placer
 from worldpool.sim.pools import ORCHESTRATOR_REGION
 from worldpool.sim.workload import Workload
+from worldpool.unchecked import construct
 
 LLM_HANDLERS = frozenset({"plan", "analyze", "fix", "review", "llm"})
 REFERENCE_TOKENS_S = 50.0
@@ -62,6 +62,8 @@ CROSS_REGION_BPS = 1.25e8
 EGRESS_USD_PER_GB = 0.02
 STATIC_FILTERS = ("capabilities", "hardware", "region")
 _STATE_FIELDS = frozenset(WorkerState.model_fields)
+_AFFINITY_FIELDS = frozenset(Affinity.model_fields)
+_ARTIFACT_FIELDS = frozenset(ArtifactRef.model_fields)
 NEW, PENDING, RUNNING, DONE, DEAD = 0, 1, 2, 3, 4
 STATUS_NAMES = {NEW: "waiting for parents", PENDING: "pending", RUNNING: "running"}
 
@@ -221,10 +223,11 @@ class Simulation:
         owner: int | None = None
         s = int(wl.sticky[i])
         if s >= 0:
-            update["affinity"] = Affinity.model_construct(
-                key=f"{wl.workflow_ids[wl.wf[i]]}:{wl.step_names[s]}",
-                mode=AffinityMode.SOFT,
-                wait_s=30.0,
+            key = f"{wl.workflow_ids[wl.wf[i]]}:{wl.step_names[s]}"
+            update["affinity"] = construct(
+                Affinity,
+                _AFFINITY_FIELDS,
+                {"key": key, "mode": AffinityMode.SOFT, "wait_s": 30.0},
             )
             owner = int(self.worker[s])
         elif proto.affinity is not None:
@@ -232,12 +235,16 @@ class Simulation:
         p0, p1 = wl.parent_ptr[i], wl.parent_ptr[i + 1]
         if p1 > p0:
             update["inputs"] = {
-                f"in{p}": ArtifactRef.model_construct(
-                    digest=f"sha256:{p:064x}",
-                    name=f"out-{p}",
-                    size=int(wl.out_bytes[p]),
-                    media_type="application/octet-stream",
-                    producer=self.ids[self.worker[p]],
+                f"in{p}": construct(
+                    ArtifactRef,
+                    _ARTIFACT_FIELDS,
+                    {
+                        "digest": f"sha256:{p:064x}",
+                        "name": f"out-{p}",
+                        "size": int(wl.out_bytes[p]),
+                        "media_type": "application/octet-stream",
+                        "producer": self.ids[self.worker[p]],
+                    },
                 )
                 for p in wl.parent_idx[p0:p1].tolist()
             }
