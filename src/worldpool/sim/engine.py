@@ -286,7 +286,7 @@ class Simulation:
         if g is None:
             mask = np.ones(len(self.ids), np.bool_)
             for p in self.placer.router.run_filters(ctx, self.pool):
-                if p.plugin.name in STATIC_FILTERS:
+                if p.hooks.name in STATIC_FILTERS:
                     mask &= p.mask
             g = self.groups[template] = _Group(mask, last_t=self.clock.now)
             g.unschedulable = not bool((mask & self.known_online).any())
