@@ -26,7 +26,7 @@ def affinity_key(workflow_id: str, step: str) -> str:
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """ " Did you mean 'x'?" for the closest of ``choices``, or "" when none is close."""
+    """A "Did you mean 'x'?" hint (with a leading space) for the closest choice, or ""."""
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
