@@ -71,3 +71,41 @@ def test_custom_filter_and_scorer_take_part_in_decisions(plugins: None) -> None:
     assert d.candidates[0].scores["green_energy"] == 1.0
     assert d.excluded_by == {"no_fridays:excluded": 1}
     assert d.candidates[-1].verdicts[0].reason == "is in its Friday maintenance window"
+
+
+class NoFridaysWithHooks:
+    """The optional-hooks version of the filter in docs/routing.md."""
+
+    name = "no_fridays"
+    remedy = "wait for the maintenance window to end"
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        friday = [w.profile.labels.get("maintenance") == "friday" for w in pool.workers]
+        return {"maintenance": np.array(friday, dtype=bool)}
+
+    def mask(self, ctx: RoutingContext, pool: PoolSnapshot) -> Mask:
+        return ~self.failures(ctx, pool)["maintenance"]
+
+    def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
+        return NoFridays().verdict(ctx, worker)
+
+    def describe(self, ctx: RoutingContext, codes: set[str]) -> str | None:
+        return "is outside its maintenance window"
+
+
+def test_optional_hooks_name_codes_headline_and_remedy() -> None:
+    register_filter("no_fridays", lambda policy: NoFridaysWithHooks())
+    try:
+        policy = RoutingPolicy(filters=(*RoutingPolicy().filters, "no_fridays"))
+        router = Router(policy)
+        friday = worker("friday", labels={"maintenance": "friday"})
+        d = router.decide(ctx(task()), pool(friday))
+        assert d.winner is None
+        assert d.excluded_by == {"no_fridays:maintenance": 1}
+        assert d.reasons[0] == "no online worker is outside its maintenance window"
+        assert d.suggestion == (
+            "wait for the maintenance window to end: friday passes every other filter "
+            "but is in its Friday maintenance window"
+        )
+    finally:
+        FILTERS.unregister("no_fridays")

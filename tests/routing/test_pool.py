@@ -7,6 +7,7 @@ from tests.routing.builders import NOW, pool, worker
 from worldpool.errors import NotFoundError
 from worldpool.models import WorkerState, WorkerStatus
 from worldpool.routing import PoolSnapshot
+from worldpool.routing.pool import COLUMNS
 
 
 def test_columns_describe_each_worker_in_row_order() -> None:
@@ -101,3 +102,14 @@ def test_memo_is_cleared_when_profiles_change() -> None:
     assert snap.memo("k", lambda: 2) == 1
     snap.upsert(worker("b"))
     assert snap.memo("k", lambda: 3) == 3
+
+
+def test_a_rebuild_sets_exactly_the_declared_columns_and_a_change_drops_them() -> None:
+    snap = PoolSnapshot()
+    bookkeeping = set(snap.__dict__)
+    snap.upsert(worker("a"))
+    snap.refresh()
+    assert set(snap.__dict__) - bookkeeping == set(COLUMNS)
+    snap.upsert(worker("b"))  # a profile change: every column goes, the next read rebuilds
+    assert not set(COLUMNS) & set(snap.__dict__)
+    assert snap.ids == ["a", "b"]

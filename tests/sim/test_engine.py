@@ -7,9 +7,10 @@ import pytest
 from tests.sim.conftest import cpu_worker, gpu_worker
 from worldpool import geo
 from worldpool.models import Requirements, StepSpec, TaskSpec, WorkflowSpec
-from worldpool.sim.engine import CROSS_REGION_BPS, SimConfig, Simulation
+from worldpool.sim.engine import SimConfig, Simulation
 from worldpool.sim.policies import BASELINES, make_placer
 from worldpool.sim.pools import world_pool
+from worldpool.sim.timing import CROSS_REGION_BPS
 from worldpool.sim.workload import WorkloadBuilder, world_workload
 
 ANALYZE = TaskSpec(id="proto-a", handler="analyze", capabilities={"coding"})

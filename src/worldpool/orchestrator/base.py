@@ -32,7 +32,7 @@ from worldpool.models import (
 )
 from worldpool.orchestrator.coalesce import Coalescer
 from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
-from worldpool.routing.construct import construct
+from worldpool.unchecked import construct
 
 SWEEP_LEASE = "sweep"
 _EVENT_FIELDS = frozenset(Event.model_fields) - {"seq"}

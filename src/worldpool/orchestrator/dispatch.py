@@ -30,8 +30,8 @@ from worldpool.models import (
 )
 from worldpool.orchestrator.base import ACTIVE, OrchestratorBase
 from worldpool.routing import RoutingContext
-from worldpool.routing.construct import construct
 from worldpool.tracing import child_traceparent
+from worldpool.unchecked import construct
 
 log = logging.getLogger("worldpool.orchestrator.core")
 

@@ -51,9 +51,9 @@ def diagnose(
         if count:
             row = _lowest_id(pool, np.flatnonzero(first))
             worker = pool.workers[row]
-            why = p.plugin.verdict(ctx, worker).reason
+            why = p.hooks.verdict(ctx, worker).reason
             noun = "worker" if count == 1 else "workers"
-            reasons.append(f"{count} {noun} excluded by {p.plugin.name}: e.g. {worker.id} {why}")
+            reasons.append(f"{count} {noun} excluded by {p.hooks.name}: e.g. {worker.id} {why}")
     return Diagnosis(reasons, _suggest(router, ctx, pool, passes))
 
 
@@ -63,7 +63,7 @@ def _headline(ctx: RoutingContext, passes: list[FilterPass], first_filter: list[
     # matter only when they are what finally blocks the task.
     phrases = []
     for p, first in zip(passes, first_filter, strict=True):
-        relevant = first if getattr(p.plugin, "transient", False) else None
+        relevant = first if p.hooks.transient else None
         codes = {
             code
             for code, failing in p.failures.items()
@@ -71,8 +71,7 @@ def _headline(ctx: RoutingContext, passes: list[FilterPass], first_filter: list[
         }
         if not codes:
             continue
-        describe = getattr(p.plugin, "describe", None)
-        phrase = describe(ctx, codes) if describe is not None else f"passes {p.plugin.name}"
+        phrase = p.hooks.describe(ctx, codes)
         if phrase:
             phrases.append(phrase)
     if not phrases:
@@ -94,7 +93,7 @@ def _suggest(
                     rest &= p.mask
             count = int(np.count_nonzero(rest))
             if count:
-                waits = any(passes[i].plugin.name == CAPACITY for i in relaxed)
+                waits = any(passes[i].hooks.name == CAPACITY for i in relaxed)
                 options.append((not waits, -count, relaxed, rest))
         if options:
             _, neg_count, relaxed, rest = min(options, key=lambda o: o[:3])
@@ -125,7 +124,7 @@ def _phrase(
     rows: Rows,
     count: int,
 ) -> str:
-    relaxed = [p.plugin for p in passes]
+    relaxed = [p.hooks for p in passes]
     scored = router.score_rows(ctx, pool, rows)
     best = pool.workers[int(rows[router.rank(ctx, pool, scored, 1)[0]])]
     whys = " and ".join(f.verdict(ctx, best).reason for f in relaxed)
@@ -134,7 +133,7 @@ def _phrase(
         return (
             f"wait for a free slot: {count} {noun} but all are busy (best: {best.id}, which {whys})"
         )
-    remedy = " and ".join(getattr(f, "remedy", "") or f"relax {f.name}" for f in relaxed)
+    remedy = " and ".join(f.remedy for f in relaxed)
     return f"{remedy}: {best.id} passes every other filter but {whys}"
 
 

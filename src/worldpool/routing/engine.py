@@ -28,12 +28,13 @@ import numpy as np
 
 from worldpool.errors import ConfigError
 from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
-from worldpool.routing.construct import construct
 from worldpool.routing.diagnose import Diagnosis, diagnose
+from worldpool.routing.hooks import FilterHooks, ScorerHooks
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
+from worldpool.unchecked import construct
 
 CAPACITY = "capacity"
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
@@ -46,7 +47,7 @@ _ARGMAX_K = 4  # up to this k, k arg-max passes beat a partition
 class FilterPass:
     """One filter's result over the pool."""
 
-    plugin: Filter
+    hooks: FilterHooks  # the filter and its extension points
     failures: dict[str, Mask]  # code -> failing rows
     mask: Mask  # passing rows
 
@@ -72,8 +73,9 @@ class Router:
             for n in self.policy.scorers
             if self.policy.weight(n) > 0
         ]
-        # Scorers that promise finite scores in [0, 1] (``bounded = True``) skip the clip.
-        self._bounded = [bool(getattr(s, "bounded", False)) for s, _ in self.scorers]
+        # Optional extension points, looked up once (see routing/interface.py).
+        self.filter_hooks = [FilterHooks.of(f) for f in self.filters]
+        self.scorer_hooks = [ScorerHooks.of(s, w) for s, w in self.scorers]
         self._ok = [ok(f.name) for f in self.filters]
 
     # ------------------------------------------------------------------ filter / score
@@ -81,28 +83,14 @@ class Router:
     def run_filters(self, ctx: RoutingContext, pool: PoolSnapshot) -> list[FilterPass]:
         passes = []
         n = len(pool)
-        for plugin in self.filters:
-            # check() (built-ins): failures and mask at once, cached for static filters;
-            # failures() alone; or a third-party mask() with one catch-all code.
-            check = getattr(plugin, "check", None)
-            failures_of = getattr(plugin, "failures", None)
-            failures: dict[str, Mask]
-            if check is not None:
-                failures, mask = check(ctx, pool)
-            elif failures_of is not None:
-                failures = failures_of(ctx, pool)
-                mask = np.ones(n, dtype=np.bool_)
-                for failing in failures.values():
-                    mask &= ~failing
-            else:
-                mask = np.asarray(plugin.mask(ctx, pool), dtype=np.bool_)
-                failures = {"excluded": ~mask}
+        for hooks in self.filter_hooks:
+            failures, mask = hooks.check(ctx, pool)
             if mask.shape != (n,):
                 raise ConfigError(
-                    f"filter {plugin.name!r} returned a mask of shape {mask.shape} for a pool "
+                    f"filter {hooks.name!r} returned a mask of shape {mask.shape} for a pool "
                     f"of {n} workers; a mask needs one bool per pool row"
                 )
-            passes.append(FilterPass(plugin, failures, mask))
+            passes.append(FilterPass(hooks, failures, mask))
         return passes
 
     def score_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scored:
@@ -111,15 +99,15 @@ class Router:
         totals = np.zeros(len(rows), dtype=np.float64)
         overrides = ctx.task.weights  # per-task weights (e.g. "cheapest idle" for a review)
         if len(rows):
-            for (scorer, policy_weight), bounded in zip(self.scorers, self._bounded, strict=True):
-                weight = overrides.get(scorer.name, policy_weight) if overrides else policy_weight
+            for scorer in self.scorer_hooks:
+                weight = overrides.get(scorer.name, scorer.weight) if overrides else scorer.weight
                 if weight <= 0:
                     continue
                 raw = scorer.score(ctx, pool, rows)
                 if raw is None:
                     continue
                 scores = np.asarray(raw, np.float64)
-                if not bounded:
+                if not scorer.bounded:
                     # fmax maps NaN to 0 (it ignores NaN), fmin then caps at 1.
                     scores = np.fmin(np.fmax(scores, 0.0), 1.0)
                 if scores.shape != rows.shape:
@@ -218,9 +206,9 @@ class Router:
         if feasible[row]:
             return None
         blocking = [p for p in passes if not p.mask[row]]
-        if [p.plugin.name for p in blocking] != [CAPACITY]:
+        if [p.hooks.name for p in blocking] != [CAPACITY]:
             return None
-        why = blocking[0].plugin.verdict(ctx, pool.workers[row]).reason
+        why = blocking[0].hooks.verdict(ctx, pool.workers[row]).reason
         return (
             f"waiting for {target}, which keeps affinity {affinity.key!r} warm but {why}; "
             f"waited {ctx.waited_s:.1f} s of {affinity.wait_s:g} s, then the best "
@@ -273,7 +261,7 @@ class Router:
             worker = workers[row]
             # Ask a plugin only where its mask failed: passing ones get the shared ok.
             verdicts = [
-                _verdict(p.plugin, ctx, pool, row) if not p.mask[row] else okay
+                p.hooks.verdict_at(ctx, pool, row) if not p.mask[row] else okay
                 for p, okay in zip(passes, self._ok, strict=True)
             ]
             reports.append(
@@ -291,15 +279,6 @@ class Router:
                 )
             )
         return reports
-
-
-def _verdict(plugin: Filter, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> Verdict:
-    """``plugin.verdict`` for one row, cached for filters that depend on profiles only."""
-    cached = getattr(plugin, "cached_verdict", None)
-    if cached is not None:
-        verdict: Verdict = cached(ctx, pool, row)
-        return verdict
-    return plugin.verdict(ctx, pool.workers[row])
 
 
 def _kth_largest(values: Scores, k: int) -> float:
@@ -347,7 +326,7 @@ def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[M
                 if hit:
                     newly = newly & ~failing
             if hit:
-                counts[f"{p.plugin.name}:{code}"] = hit
+                counts[f"{p.hooks.name}:{code}"] = hit
                 left -= hit
             if not left:
                 break

@@ -1,6 +1,6 @@
 """The routing plugin contract (Kubernetes-scheduler style, scaled down).
 
-A plugin has a ``name`` and implements only the extension point it needs:
+A plugin has a ``name`` and implements only the extension points it needs:
 
 * a :class:`Filter` removes workers that cannot run the task. It works on the whole pool
   at once (a boolean mask over the :class:`~worldpool.routing.pool.PoolSnapshot` columns,
@@ -9,14 +9,40 @@ A plugin has a ``name`` and implements only the extension point it needs:
 * a :class:`Scorer` ranks the feasible workers, returning one score in ``[0, 1]`` per row,
   or ``None`` when it does not apply to this task (its weight is then left out).
 
+Those are required. Each optional extension point below is one small runtime-checkable
+Protocol; a plugin that has the member takes part, one that lacks it gets the engine's
+default. The engine looks them up once, when the :class:`~worldpool.routing.Router` is
+built (:mod:`worldpool.routing.hooks`), never per decision.
+
+Filters:
+
+* :class:`FilterFailures` (``failures``): failing rows per reason code, so exclusions are
+  counted per ``plugin:code``; default: one code, ``excluded``, for rows ``mask`` rejects;
+* :class:`FilterCheck` (``check``): failures and mask in one call, free to cache; takes
+  precedence over ``failures`` and ``mask``;
+* :class:`FilterCachedVerdict` (``cached_verdict``): ``verdict`` for a pool row, free to
+  cache; default: ``verdict`` of that row's worker;
+* :class:`FilterDescribe` (``describe``): the phrase an unschedulable headline uses for
+  this filter ("no online worker <phrase>"); default: "passes <name>";
+* :class:`FilterRemedy` (``remedy``): what the suggestion asks for when this filter alone
+  blocks ("relax the hardware requirements"); default: "relax <name>";
+* :class:`FilterTransient` (``transient``): exclusions come and go with load (capacity),
+  so they are left out of the headline unless they finally block; default: False.
+
+Scorers:
+
+* :class:`ScorerBounded` (``bounded``): True promises finite scores in ``[0, 1]``, so the
+  engine skips its clip; default: False (scores are clipped, NaN counts as 0).
+
 The engine (``engine.py``) clips, weights and combines scores in one place. Every plugin
 call gets one input object, :class:`RoutingContext`, so fields can be added without
-breaking plugins.
+breaking plugins. :class:`worldpool.routing.filters.base.ColumnFilter` implements every
+filter extension point for the built-ins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -72,6 +98,84 @@ class Scorer(Protocol):
     def score(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scores | None:
         """Scores for ``rows`` (indices into ``pool``), or None if not applicable."""
         ...
+
+
+# ---------------------------------------------------------------------- optional: filters
+
+
+@runtime_checkable
+class FilterFailures(Protocol):
+    """Failing rows per reason code (``excluded_by`` counts ``plugin:code``)."""
+
+    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+        """Code -> rows failing for that reason, in the order codes are attributed. A row
+        passes when it fails no code. Codes that fail no row may be left out."""
+        ...
+
+
+@runtime_checkable
+class FilterCheck(Protocol):
+    """Failures and the passing mask in one call (what the engine calls when present)."""
+
+    def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        """``(failures, passing)`` as :meth:`FilterFailures.failures` and
+        :meth:`Filter.mask` would give them. The arrays may be cached and shared
+        between decisions; the engine never writes to them."""
+        ...
+
+
+@runtime_checkable
+class FilterCachedVerdict(Protocol):
+    """A verdict for a pool row, which the filter may cache (near-miss reports)."""
+
+    def cached_verdict(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> Verdict:
+        """The same as ``verdict(ctx, pool.workers[row])``."""
+        ...
+
+
+@runtime_checkable
+class FilterDescribe(Protocol):
+    """What the filter asks for, in words, for an unschedulable task's headline."""
+
+    def describe(self, ctx: RoutingContext, codes: set[str]) -> str | None:
+        """A phrase for "no online worker <phrase>" given the failing ``codes``
+        ("has capability browser_operations"), or None to say nothing."""
+        ...
+
+
+@runtime_checkable
+class FilterRemedy(Protocol):
+    """The fix an unschedulable suggestion names when this filter alone blocks."""
+
+    remedy: str  # e.g. "relax the hardware requirements"; "" means "relax <name>"
+
+
+@runtime_checkable
+class FilterTransient(Protocol):
+    """Whether exclusions come and go with load (capacity) rather than with profiles."""
+
+    transient: bool  # True: left out of the headline unless they are what finally blocks
+
+
+# ---------------------------------------------------------------------- optional: scorers
+
+
+@runtime_checkable
+class ScorerBounded(Protocol):
+    """A promise that scores are already finite and in ``[0, 1]``."""
+
+    bounded: bool  # True: the engine skips its clip
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def passing(failures: Iterable[Mask], n: int) -> Mask:
+    """Rows (of ``n``) that fail none of the ``failures`` masks."""
+    mask = np.ones(n, dtype=np.bool_)
+    for failing in failures:
+        mask &= ~failing
+    return mask
 
 
 def ok(plugin: str) -> Verdict:

@@ -27,8 +27,8 @@ from worldpool import geo
 from worldpool.errors import NotFoundError
 from worldpool.models import Location, Worker, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.routing.bits import BitVocab
-from worldpool.routing.construct import construct
 from worldpool.routing.interface import Mask
+from worldpool.unchecked import construct
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -73,11 +73,54 @@ def _interned(values: list[str]) -> tuple[list[str], I64]:
 
 
 class PoolSnapshot:
-    """The pool as columns. Row ``i`` describes ``workers[i]``."""
+    """The pool as columns. Row ``i`` describes ``workers[i]``.
+
+    The annotated attributes below are the columns (:data:`COLUMNS`): set together by a
+    rebuild and dropped together when profiles change, so that a plugin reading one
+    after a change triggers the rebuild (``__getattr__``) instead of reading stale rows.
+    """
+
+    _workers: list[Worker]
+    _row: dict[str, int]  # worker id -> row
+    ids: list[str]
+    id_rank: I64  # each row's position in id order (ties are broken by id)
+    # State columns, patched in place by update_state().
+    status: npt.NDArray[np.int8]  # STATUS_CODES
+    running: I64
+    free_slots: I64
+    last_heartbeat: F64
+    latency_ms: F64  # measured, else the profile's latency to the orchestrator
+    idle_share: F64  # 1 - running / slots, >= 0
+    # Profile columns.
+    max_concurrency: I64
+    cost_per_hour: F64
+    lat: F64
+    lon: F64
+    profile_latency_ms: F64
+    gpu_count: I64
+    max_vram_gb: F64
+    memory_gb: F64
+    cpus: I64
+    capabilities: BitVocab
+    capability_count: I64
+    handlers: BitVocab
+    tools: BitVocab
+    models: BitVocab
+    labels: BitVocab
+    # Shared strings: distinct values and each row's index into them.
+    regions: list[str]
+    region_index: I64
+    region_locations: list[Location]  # one location per distinct region
+    timezones: list[str]
+    timezone_index: I64
+    gpu_models: list[str]
+    gpu_model_index: I64
+    coord_lat: F64  # distinct coordinates ...
+    coord_lon: F64
+    coord_index: I64  # ... and each row's index into them
 
     def __init__(self, workers: Iterable[Worker] = ()) -> None:
         self._stale = True
-        self._column_names: list[str] = []
         self._by_id: dict[str, Worker] = {}
         self._cache_index: dict[str, set[str]] = {}  # artifact digest -> worker ids holding it
         self._memo: OrderedDict[Any, Any] = OrderedDict()
@@ -121,7 +164,7 @@ class PoolSnapshot:
 
     def _mark_stale(self) -> None:
         """Drop the columns so that no plugin can read stale ones; the next read rebuilds."""
-        for name in self._column_names:
+        for name in COLUMNS:
             self.__dict__.pop(name, None)
         self._stale = True
         self.version += 1
@@ -215,7 +258,6 @@ class PoolSnapshot:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        before = set(self.__dict__)
         workers = list(self._by_id.values())
         n = len(workers)
         profiles = [w.profile for w in workers]
@@ -223,30 +265,30 @@ class PoolSnapshot:
         self._row = {w.id: i for i, w in enumerate(workers)}
         self.ids = [w.id for w in workers]
         order = sorted(range(n), key=self.ids.__getitem__)
-        self.id_rank: I64 = np.empty(n, dtype=np.int64)
+        self.id_rank = np.empty(n, dtype=np.int64)
         self.id_rank[order] = np.arange(n, dtype=np.int64)
 
-        self.status: npt.NDArray[np.int8] = np.empty(n, dtype=np.int8)
-        self.running: I64 = np.empty(n, dtype=np.int64)
-        self.free_slots: I64 = np.empty(n, dtype=np.int64)
-        self.last_heartbeat: F64 = np.empty(n, dtype=np.float64)
-        self.latency_ms: F64 = np.empty(n, dtype=np.float64)
-        self.idle_share: F64 = np.empty(n, dtype=np.float64)  # 1 - running / slots, >= 0
-        self.max_concurrency: I64 = np.array([p.max_concurrency for p in profiles], np.int64)
-        self.cost_per_hour: F64 = np.array([p.cost_per_hour for p in profiles], np.float64)
-        self.lat: F64 = np.array([p.location.lat for p in profiles], np.float64)
-        self.lon: F64 = np.array([p.location.lon for p in profiles], np.float64)
-        self.profile_latency_ms: F64 = np.array(
+        self.status = np.empty(n, dtype=np.int8)
+        self.running = np.empty(n, dtype=np.int64)
+        self.free_slots = np.empty(n, dtype=np.int64)
+        self.last_heartbeat = np.empty(n, dtype=np.float64)
+        self.latency_ms = np.empty(n, dtype=np.float64)
+        self.idle_share = np.empty(n, dtype=np.float64)
+        self.max_concurrency = np.array([p.max_concurrency for p in profiles], np.int64)
+        self.cost_per_hour = np.array([p.cost_per_hour for p in profiles], np.float64)
+        self.lat = np.array([p.location.lat for p in profiles], np.float64)
+        self.lon = np.array([p.location.lon for p in profiles], np.float64)
+        self.profile_latency_ms = np.array(
             [p.latency_to_orchestrator_ms for p in profiles], np.float64
         )
         hw = [p.hardware for p in profiles]
-        self.gpu_count: I64 = np.array([h.gpu_count for h in hw], np.int64)
-        self.max_vram_gb: F64 = np.array([h.max_vram_gb for h in hw], np.float64)
-        self.memory_gb: F64 = np.array([h.memory_gb for h in hw], np.float64)
-        self.cpus: I64 = np.array([h.cpus for h in hw], np.int64)
+        self.gpu_count = np.array([h.gpu_count for h in hw], np.int64)
+        self.max_vram_gb = np.array([h.max_vram_gb for h in hw], np.float64)
+        self.memory_gb = np.array([h.memory_gb for h in hw], np.float64)
+        self.cpus = np.array([h.cpus for h in hw], np.int64)
 
         self.capabilities = BitVocab([p.capabilities for p in profiles])
-        self.capability_count: I64 = np.array([len(p.capabilities) for p in profiles], np.int64)
+        self.capability_count = np.array([len(p.capabilities) for p in profiles], np.int64)
         self.handlers = BitVocab([p.handlers for p in profiles])
         self.tools = BitVocab([tool_names(p) for p in profiles])
         self.models = BitVocab([model_names(p) for p in profiles])
@@ -254,7 +296,7 @@ class PoolSnapshot:
 
         # Shared strings as indices into their distinct values.
         self.regions, self.region_index = _interned([p.location.region for p in profiles])
-        self.region_locations: list[Location] = [Location(region="?")] * len(self.regions)
+        self.region_locations = [Location(region="?")] * len(self.regions)
         for p, idx in zip(profiles, self.region_index.tolist(), strict=True):
             self.region_locations[idx] = p.location
         self.timezones, self.timezone_index = _interned([p.location.timezone for p in profiles])
@@ -262,13 +304,12 @@ class PoolSnapshot:
         coords, self.coord_index = _interned(
             [f"{p.location.lat!r},{p.location.lon!r}" for p in profiles]
         )
-        self.coord_lat: F64 = np.array([float(c.split(",")[0]) for c in coords], np.float64)
-        self.coord_lon: F64 = np.array([float(c.split(",")[1]) for c in coords], np.float64)
+        self.coord_lat = np.array([float(c.split(",")[0]) for c in coords], np.float64)
+        self.coord_lon = np.array([float(c.split(",")[1]) for c in coords], np.float64)
 
         for row, worker in enumerate(workers):
             self._patch_state(row, worker)
         self._memo.clear()
-        self._column_names = [k for k in self.__dict__ if k not in before] or self._column_names
         self._stale = False
 
     def _patch_state(self, row: int, worker: Worker) -> None:
@@ -284,3 +325,7 @@ class PoolSnapshot:
             if state.latency_ms is not None
             else worker.profile.latency_to_orchestrator_ms
         )
+
+
+#: The column attributes of a :class:`PoolSnapshot`, as annotated on the class.
+COLUMNS: tuple[str, ...] = tuple(PoolSnapshot.__annotations__)

@@ -8,21 +8,12 @@ task template and is retried only when a worker that could ever run it frees a s
 comes back; a task held for its soft-affinity worker is retried when that worker frees a
 slot or its wait budget ends.
 
-Time of one attempt on worker ``w`` (all from :mod:`worldpool.geo` and the profile):
-
-    dispatch  = latency_to_orchestrator_ms(w) / 2
-    transfer  = per input from another region: RTT + bytes / (125 MB/s * min(1, 30 ms / RTT))
-    run       = work_s / speed(w)   (speed = served tokens/s / 50 for LLM handlers, else 1)
-    context   = context_s if a sticky step missed its warm worker
-    user      = rounds * RTT(user, w)              (interactive round trips)
-    result    = latency_to_orchestrator_ms(w) / 2
-
-Failures: each attempt fails with ``fail_p`` (retried with the task's RetryPolicy backoff,
-preferring another worker); workers crash at ``crash_per_worker_day`` and are repaired
-after an exponential ``repair_s``; whole regions go dark (``outages``). A crash is noticed
-after ``detect_s`` (3 missed heartbeats) and the worker's tasks fail over. Cost is the
-slot's share of the worker's price for the time it was held, plus egress for
-cross-region bytes.
+How long an attempt takes, and when workers crash, is modelled in
+:mod:`worldpool.sim.timing` (with the run's :class:`SimConfig`). Each attempt fails with
+``fail_p`` (retried with the task's RetryPolicy backoff, preferring another worker); a
+crash is noticed after ``detect_s`` (3 missed heartbeats) and the worker's tasks fail
+over. Cost is the slot's share of the worker's price for the time it was held, plus
+egress for cross-region bytes. :mod:`worldpool.sim.results` reads the result off the run.
 """
 
 from __future__ import annotations
@@ -35,12 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worldpool import geo
-from worldpool.config import DEFAULT_HEARTBEAT_S, DEFAULT_OFFLINE_AFTER_HEARTBEATS
 from worldpool.models import (
-    Affinity,
-    AffinityMode,
-    ArtifactRef,
-    Location,
     TaskSpec,
     Worker,
     WorkerProfile,
@@ -48,36 +34,19 @@ from worldpool.models import (
     WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
-from worldpool.routing.construct import construct
-from worldpool.sim.clock import DEFAULT_START_EPOCH, Ev, EventQueue, VirtualClock
-from worldpool.sim.metrics import Counters, RunResult, StuckTask, class_stats
+from worldpool.sim.clock import Ev, EventQueue, VirtualClock
+from worldpool.sim.metrics import Counters, RunResult
 from worldpool.sim.policies import Placer
 from worldpool.sim.pools import ORCHESTRATOR_REGION
-from worldpool.sim.workload import Workload
+from worldpool.sim.results import DEAD, DONE, PENDING, RUNNING, collect
+from worldpool.sim.timing import EGRESS_USD_PER_GB, AttemptTimer, SimConfig, schedule_failures
+from worldpool.sim.workload_table import Workload
+from worldpool.unchecked import construct
 
-LLM_HANDLERS = frozenset({"plan", "analyze", "fix", "review", "llm"})
-REFERENCE_TOKENS_S = 50.0
-SAME_REGION_BPS = 1.25e9
-CROSS_REGION_BPS = 1.25e8
-EGRESS_USD_PER_GB = 0.02
+__all__ = ["SimConfig", "Simulation"]
+
 STATIC_FILTERS = ("capabilities", "hardware", "region")
 _STATE_FIELDS = frozenset(WorkerState.model_fields)
-NEW, PENDING, RUNNING, DONE, DEAD = 0, 1, 2, 3, 4
-STATUS_NAMES = {NEW: "waiting for parents", PENDING: "pending", RUNNING: "running"}
-
-
-@dataclass
-class SimConfig:
-    seed: int = 0
-    start_epoch: float = DEFAULT_START_EPOCH
-    horizon_s: float = 86_400.0  # crashes and load samples are generated up to here
-    until_s: float | None = None  # stop processing events here (default: horizon + 1 day)
-    fail_p: float = 0.0
-    crash_per_worker_day: float = 0.0
-    repair_s: float = 600.0
-    detect_s: float = DEFAULT_HEARTBEAT_S * DEFAULT_OFFLINE_AFTER_HEARTBEATS
-    outages: list[tuple[str, float, float]] = field(default_factory=list)  # region, at, for
-    sample_s: float = 900.0
 
 
 @dataclass
@@ -124,9 +93,8 @@ class Simulation:
         self.incarnation = np.zeros(nw, np.int64)
         self.on_worker: list[dict[int, None]] = [{} for _ in range(nw)]
         self.region_of = self.pool.region_index
-        self.speed_llm = np.array([_llm_speed(p) for p in self.profiles])
+        self.timer = AttemptTimer(workload, self.profiles)
         self.orch = geo.location_for(ORCHESTRATOR_REGION)
-        self.user_locs: list[Location] = [geo.location_for(u) for u in workload.users]
         self.status = np.zeros(n, np.int8)
         self.queued = np.zeros(n, np.bool_)
         self.down = np.zeros(nw, np.int32)
@@ -158,7 +126,7 @@ class Simulation:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        self._schedule_failures()
+        schedule_failures(self.cfg, self.rng, self.profiles, self.q)
         t = 0.0
         while t < self.cfg.horizon_s:
             self.q.push(t, Ev.SAMPLE)
@@ -180,7 +148,9 @@ class Simulation:
                 k += 1
             else:
                 self._handle(*self.q.pop())
-        return self._result(time.perf_counter() - started)
+        for g in self.groups.values():
+            g.settle(self.clock.now, self.c)
+        return collect(self, time.perf_counter() - started)
 
     def _handle(self, at: float, kind: Ev, a: int, b: int) -> None:
         if kind is Ev.FINISH:
@@ -212,36 +182,14 @@ class Simulation:
         self._try_place(i)
 
     def _spec(self, i: int) -> tuple[TaskSpec, int | None]:
+        """Task ``i``'s spec and the row holding its affinity key (None: unknown)."""
         wl = self.wl
-        proto = wl.templates[wl.template[i]]
-        update: dict[str, object] = {}
-        u = int(wl.user[i])
-        if u >= 0 and proto.user_location != wl.users[u]:
-            update["user_location"] = wl.users[u]
-        owner: int | None = None
+        spec = wl.ready_spec(i, self.ids, self.worker)
         s = int(wl.sticky[i])
         if s >= 0:
-            update["affinity"] = Affinity.model_construct(
-                key=f"{wl.workflow_ids[wl.wf[i]]}:{wl.step_names[s]}",
-                mode=AffinityMode.SOFT,
-                wait_s=30.0,
-            )
-            owner = int(self.worker[s])
-        elif proto.affinity is not None:
-            owner = self.key_owner.get(proto.affinity.key)
-        p0, p1 = wl.parent_ptr[i], wl.parent_ptr[i + 1]
-        if p1 > p0:
-            update["inputs"] = {
-                f"in{p}": ArtifactRef.model_construct(
-                    digest=f"sha256:{p:064x}",
-                    name=f"out-{p}",
-                    size=int(wl.out_bytes[p]),
-                    media_type="application/octet-stream",
-                    producer=self.ids[self.worker[p]],
-                )
-                for p in wl.parent_idx[p0:p1].tolist()
-            }
-        return (proto.model_copy(update=update) if update else proto), owner
+            return spec, int(self.worker[s])
+        affinity = wl.templates[wl.template[i]].affinity
+        return spec, (self.key_owner.get(affinity.key) if affinity is not None else None)
 
     def _try_place(self, i: int) -> bool:
         spec, owner = self._spec(i)
@@ -250,7 +198,7 @@ class Simulation:
         ctx = RoutingContext(
             task=spec,
             now=self.clock.epoch(),
-            user_location=self.user_locs[u] if u >= 0 else None,
+            user_location=self.timer.user_locs[u] if u >= 0 else None,
             orchestrator_location=self.orch,
             affinity_worker=self.ids[owner] if owner is not None and owner >= 0 else None,
             waited_s=now - float(self.ready_t[i]),
@@ -279,7 +227,7 @@ class Simulation:
         if g is None:
             mask = np.ones(len(self.ids), np.bool_)
             for p in self.placer.router.run_filters(ctx, self.pool):
-                if p.plugin.name in STATIC_FILTERS:
+                if p.hooks.name in STATIC_FILTERS:
                     mask &= p.mask
             g = self.groups[template] = _Group(mask, last_t=self.clock.now)
             g.unschedulable = not bool((mask & self.known_online).any())
@@ -311,7 +259,7 @@ class Simulation:
     # ------------------------------------------------------------------ running
 
     def _dispatch(self, i: int, row: int, owner: int | None) -> None:
-        now, wl, prof = self.clock.now, self.wl, self.profiles[row]
+        now = self.clock.now
         self.c.dispatches += 1
         self.status[i] = RUNNING
         self.attempt[i] += 1
@@ -325,32 +273,17 @@ class Simulation:
         self._push_state(row)
         self.placer.placed(row, now)
 
-        half = prof.latency_to_orchestrator_ms / 2000.0
-        proto = wl.templates[wl.template[i]]
-        speed = float(self.speed_llm[row]) if proto.handler in LLM_HANDLERS else 1.0
-        dur = 2 * half + float(wl.work_s[i]) / speed
-        here = prof.location
-        for p in wl.parent_idx[wl.parent_ptr[i] : wl.parent_ptr[i + 1]].tolist():
-            src = self.profiles[self.worker[p]].location
-            if src.region != here.region:
-                nbytes = int(wl.out_bytes[p])
-                rtt = geo.rtt_ms(src, here)
-                dur += rtt / 1000 + nbytes / (CROSS_REGION_BPS * min(1.0, 30.0 / rtt))
-                self.c.cross_region_bytes += nbytes
-                self.c.egress_cost_usd += nbytes / 1e9 * EGRESS_USD_PER_GB
-                self.cost[i] += nbytes / 1e9 * EGRESS_USD_PER_GB
-            else:
-                dur += int(wl.out_bytes[p]) / SAME_REGION_BPS
-        s = int(wl.sticky[i])
-        if s >= 0:
-            if owner == row:
+        timed = self.timer.attempt(i, row, self.worker, owner)
+        dur = timed.duration_s
+        for nbytes in timed.cross_region_bytes:
+            self.c.cross_region_bytes += nbytes
+            self.c.egress_cost_usd += nbytes / 1e9 * EGRESS_USD_PER_GB
+            self.cost[i] += nbytes / 1e9 * EGRESS_USD_PER_GB
+        if timed.sticky_hit is not None:
+            if timed.sticky_hit:
                 self.c.sticky_hits += 1
             else:
                 self.c.sticky_misses += 1
-                dur += float(wl.context_s[i])
-        u = int(wl.user[i])
-        if u >= 0 and wl.rounds[i] > 0:
-            dur += int(wl.rounds[i]) * geo.rtt_ms(self.user_locs[u], here) / 1000
         if not self.alive[row]:
             return  # sent to a dead worker that nobody noticed yet: DETECT fails it over
         if self.cfg.fail_p > 0 and self.rng.random() < self.cfg.fail_p:
@@ -438,23 +371,6 @@ class Simulation:
 
     # ------------------------------------------------------------------ failures
 
-    def _schedule_failures(self) -> None:
-        cfg, nw = self.cfg, len(self.ids)
-        if cfg.crash_per_worker_day > 0:
-            expected = cfg.crash_per_worker_day * nw * cfg.horizon_s / 86_400.0
-            count = int(self.rng.poisson(expected))
-            times = np.sort(self.rng.uniform(0, cfg.horizon_s, count))
-            rows = self.rng.integers(0, nw, count)
-            for t, r in zip(times.tolist(), rows.tolist(), strict=True):
-                self.q.push(t, Ev.CRASH, r)
-                repair = float(self.rng.exponential(cfg.repair_s))
-                self.q.push(t + max(repair, cfg.detect_s + 1.0), Ev.RECOVER, r)
-        for region, at, length in cfg.outages:
-            hit = [r for r, p in enumerate(self.profiles) if geo.region_matches(p.location, region)]
-            for r in hit:
-                self.q.push(at, Ev.CRASH, r)
-                self.q.push(at + max(length, cfg.detect_s + 1.0), Ev.RECOVER, r)
-
     def _crash(self, row: int) -> None:
         self.down[row] += 1
         if not self.alive[row]:
@@ -493,74 +409,3 @@ class Simulation:
         for g in self.groups.values():
             g.settle(self.clock.now, self.c)
             g.unschedulable = not bool((g.eligible & self.known_online).any())
-
-    # ------------------------------------------------------------------ results
-
-    def _result(self, wall_s: float) -> RunResult:
-        wl, now = self.wl, self.clock.now
-        for g in self.groups.values():
-            g.settle(now, self.c)
-        done = self.status == DONE
-        completion: dict[str, np.ndarray] = {}
-        classes = {}
-        waits_all = self.first_dispatch - self.ready_t
-        for c, name in enumerate(wl.class_names):
-            in_cls = wl.cls == c
-            standalone = in_cls & (wl.wf < 0) & done
-            comp = self.end_t[standalone] - wl.arrival[standalone]
-            goals = wl.goal_s[standalone]
-            wfs = np.unique(wl.wf[in_cls & (wl.wf >= 0)])
-            if len(wfs):
-                ok = wfs[~np.isnan(self.wf_end[wfs])]
-                comp = np.concatenate([comp, self.wf_end[ok] - self.wf_start[ok]])
-                goals = np.concatenate([goals, _wf_goals(wl, ok)])
-            waits = waits_all[in_cls & ~np.isnan(waits_all)]
-            completion[name] = comp
-            classes[name] = class_stats(comp, waits, goals)
-        stuck = []
-        for i in np.flatnonzero((self.status != DONE) & (self.status != DEAD)).tolist():
-            reasons, suggestion = self.last_why.get(i, ((), None))
-            stuck.append(
-                StuckTask(
-                    i,
-                    wl.sources[i],
-                    STATUS_NAMES.get(int(self.status[i]), "?"),
-                    list(reasons),
-                    suggestion,
-                )
-            )
-        accounted = int(done.sum()) + int((self.status == DEAD).sum()) + len(stuck)
-        loads = np.array(self.loads) if self.loads else np.zeros((0, len(self.pool.regions)))
-        return RunResult(
-            policy=self.placer.name,
-            tasks=len(wl),
-            succeeded=int(done.sum()),
-            counters=self.c,
-            classes=classes,
-            total_cost_usd=float(self.cost.sum()),
-            lost=len(wl) - accounted,
-            stuck=stuck,
-            wall_s=wall_s,
-            sim_s=now,
-            completion=completion,
-            region_names=list(self.pool.regions),
-            region_load=loads,
-            sample_s=self.cfg.sample_s,
-        )
-
-
-def _wf_goals(wl: Workload, wfs: np.ndarray) -> np.ndarray:
-    """Each workflow's goal: that of its first step."""
-    first = np.full(wl.n_workflows, -1, np.int64)
-    rows = np.flatnonzero(wl.wf >= 0)
-    first[wl.wf[rows[::-1]]] = rows[::-1]
-    out: np.ndarray = wl.goal_s[first[wfs]]
-    return out
-
-
-def _llm_speed(p: WorkerProfile) -> float:
-    """Speed of the worker's first (main) served model relative to the reference box."""
-    models = p.hardware.models
-    if not models or models[0].tokens_per_s <= 0:
-        return 1.0
-    return models[0].tokens_per_s / REFERENCE_TOKENS_S

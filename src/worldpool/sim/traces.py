@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worldpool.errors import ConfigError
 from worldpool.models import Event, EventKind, TaskSpec, WorkflowSpec
-from worldpool.sim.workload import HANDLER_WORK_S, Workload, WorkloadBuilder
+from worldpool.sim.workload_table import HANDLER_WORK_S, Workload, WorkloadBuilder
 
 MAX_ERRORS = 20
 

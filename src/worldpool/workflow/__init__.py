@@ -1,8 +1,10 @@
 """Workflows: DAGs of steps, pure and free of I/O.
 
-:mod:`.builder` builds and validates a :class:`Workflow` and computes each step's concrete
-task; :mod:`.dag` answers graph questions (order, ready set, state); :mod:`.status` builds
-the status document and its ETA; :mod:`.files` loads a workflow from TOML or JSON.
+:mod:`.builder` builds a :class:`Workflow`; :mod:`.validation` checks a whole spec;
+:mod:`.steps` computes each step's concrete task; :mod:`.dag` answers graph questions
+(order, ready set, state); :mod:`.status` builds the status document and its ETA;
+:mod:`.files` loads a workflow from TOML or JSON; :mod:`.naming` holds the ids and
+error wording they share.
 """
 
 from worldpool.workflow.builder import (

@@ -37,8 +37,8 @@ def children_of(spec: WorkflowSpec) -> dict[str, list[str]]:
 def find_cycle(spec: WorkflowSpec) -> list[str] | None:
     """One dependency cycle as a path in run order (``[a, b, c, a]``), or None.
 
-    Edges to unknown steps are ignored here; :func:`worldpool.workflow.builder.validate` reports
-    them separately.
+    Edges to unknown steps are ignored here;
+    :func:`worldpool.workflow.validation.validate` reports them separately.
     """
     children = children_of(spec)
     colour: dict[str, int] = {}  # absent: unvisited, 1: on the current path, 2: done

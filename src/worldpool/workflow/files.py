@@ -21,7 +21,8 @@ import pydantic
 
 from worldpool.errors import WorkflowError
 from worldpool.models import StepSpec, WorkflowSpec
-from worldpool.workflow.builder import Workflow, format_pydantic_error
+from worldpool.workflow.builder import Workflow
+from worldpool.workflow.naming import format_pydantic_error
 
 _TOP_LEVEL = frozenset({"id", "name", "user_location", "labels", "steps"})
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable
 
-import numpy as np
-
 from worldpool.models import Verdict, Worker
-from worldpool.routing.interface import Mask, RoutingContext
+from worldpool.routing.interface import Mask, RoutingContext, passing
 from worldpool.routing.pool import PoolSnapshot
 
 
@@ -72,10 +70,7 @@ class ColumnFilter(ABC):
 
     def _check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
         failures = self.failures(ctx, pool)
-        passing = np.ones(len(pool), dtype=np.bool_)
-        for failing in failures.values():
-            passing &= ~failing
-        return failures, passing
+        return failures, passing(failures.values(), len(pool))
 
     def cached_verdict(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> Verdict:
         """:meth:`verdict` for ``pool`` row ``row``, kept per :meth:`static_key` and row.
@@ -95,17 +90,14 @@ class ColumnFilter(ABC):
         return verdict
 
     def mask(self, ctx: RoutingContext, pool: PoolSnapshot) -> Mask:
-        passing = np.ones(len(pool), dtype=np.bool_)
-        for failing in self.failures(ctx, pool).values():
-            passing &= ~failing
-        return passing
+        return passing(self.failures(ctx, pool).values(), len(pool))
 
 
 def _frozen(result: tuple[dict[str, Mask], Mask]) -> tuple[dict[str, Mask], Mask]:
-    failures, passing = result
-    for array in (*failures.values(), passing):
+    failures, passes = result
+    for array in (*failures.values(), passes):
         array.flags.writeable = False
-    return failures, passing
+    return failures, passes
 
 
 def join(names: Iterable[object]) -> str:

@@ -1,0 +1,113 @@
+"""A plugin's extension points, looked up once when the router is built.
+
+:class:`FilterHooks` and :class:`ScorerHooks` hold, for one plugin, a callable or value
+for every extension point of :mod:`worldpool.routing.interface`: the plugin's own where it
+has one, the engine's default where it does not. The engine and the diagnosis call these
+and never ask a plugin what it has while deciding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from worldpool.models import Verdict, Worker
+from worldpool.routing.interface import (
+    Filter,
+    FilterCachedVerdict,
+    FilterCheck,
+    FilterDescribe,
+    FilterFailures,
+    FilterRemedy,
+    FilterTransient,
+    Mask,
+    RoutingContext,
+    Rows,
+    Scorer,
+    ScorerBounded,
+    Scores,
+    passing,
+)
+
+if TYPE_CHECKING:
+    from worldpool.routing.pool import PoolSnapshot
+
+Check = Callable[[RoutingContext, "PoolSnapshot"], tuple[dict[str, Mask], Mask]]
+DEFAULT_CODE = "excluded"  # the one code of a filter without failures()
+
+
+@dataclass(frozen=True, slots=True)
+class FilterHooks:
+    """Every extension point of one filter, resolved."""
+
+    plugin: Filter
+    name: str
+    check: Check  # (failures per code, passing mask)
+    verdict: Callable[[RoutingContext, Worker], Verdict]
+    verdict_at: Callable[[RoutingContext, PoolSnapshot, int], Verdict]  # by pool row
+    describe: Callable[[RoutingContext, set[str]], str | None]
+    remedy: str  # never empty: "relax <name>" by default
+    transient: bool
+
+    @classmethod
+    def of(cls, plugin: Filter) -> FilterHooks:
+        name = plugin.name
+        verdict = plugin.verdict
+        return cls(
+            plugin=plugin,
+            name=name,
+            check=_check_of(plugin),
+            verdict=verdict,
+            verdict_at=(
+                plugin.cached_verdict
+                if isinstance(plugin, FilterCachedVerdict)
+                else lambda ctx, pool, row: verdict(ctx, pool.workers[row])
+            ),
+            describe=(
+                plugin.describe
+                if isinstance(plugin, FilterDescribe)
+                else lambda ctx, codes: f"passes {name}"
+            ),
+            remedy=(plugin.remedy if isinstance(plugin, FilterRemedy) else "") or f"relax {name}",
+            transient=bool(plugin.transient) if isinstance(plugin, FilterTransient) else False,
+        )
+
+
+def _check_of(plugin: Filter) -> Check:
+    if isinstance(plugin, FilterCheck):
+        return plugin.check
+    if isinstance(plugin, FilterFailures):
+        failures_of = plugin.failures
+
+        def check_failures(ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+            failures = failures_of(ctx, pool)
+            return failures, passing(failures.values(), len(pool))
+
+        return check_failures
+
+    mask_of = plugin.mask
+
+    def check_mask(ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
+        mask = np.asarray(mask_of(ctx, pool), dtype=np.bool_)
+        return {DEFAULT_CODE: ~mask}, mask
+
+    return check_mask
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerHooks:
+    """Every extension point of one scorer, resolved, with its policy weight."""
+
+    plugin: Scorer
+    name: str
+    score: Callable[[RoutingContext, PoolSnapshot, Rows], Scores | None]
+    weight: float
+    bounded: bool  # skip the engine's clip
+
+    @classmethod
+    def of(cls, plugin: Scorer, weight: float) -> ScorerHooks:
+        bounded = bool(plugin.bounded) if isinstance(plugin, ScorerBounded) else False
+        return cls(plugin, plugin.name, plugin.score, weight, bounded)
