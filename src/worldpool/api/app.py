@@ -22,11 +22,12 @@ from fastapi.staticfiles import StaticFiles
 from worldpool.api import errors
 from worldpool.api.auth import ApiTokens, AuthMiddleware, auth_enabled
 from worldpool.api.bodylimit import BodyLimitMiddleware
-from worldpool.api.metrics import Metrics, tail_seq
+from worldpool.api.metrics import Metrics
 from worldpool.api.routers import pool, tasks, workflows
 from worldpool.api.sse import router as sse_router
 from worldpool.api.state import ApiState
 from worldpool.config import Settings
+from worldpool.event_log import tail_seq
 from worldpool.orchestrator.core import Orchestrator
 
 API_VERSION = "1"

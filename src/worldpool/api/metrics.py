@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from worldpool.backends.base import Backend
+from worldpool.event_log import cancel_checkpoint
 from worldpool.models import Event, EventKind, Worker, WorkerStatus
 
 log = logging.getLogger(__name__)
@@ -285,32 +286,6 @@ READ_PACE_S = 0.2
 """How long the consumer lets events gather once it has caught up: metrics are scraped
 every few seconds, and waking for every event would take CPU from the orchestrator beside
 it on the fast path."""
-
-
-def cancel_checkpoint() -> None:
-    """Raise CancelledError if this task was asked to stop.
-
-    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that arrives just as
-    the awaited future completes (fixed in 3.12); a backend's blocking read built on it
-    then returns normally, and a ``while True`` reader would never stop. Loops that block
-    on the backend call this once per turn.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
-async def tail_seq(backend: Backend, batch: int = 10_000) -> str | None:
-    """The seq of the newest event in the log (None if empty), to follow only new events.
-    Walks the log in batches: the Backend contract has no "last seq" call."""
-    cursor: str | None = None
-    while True:
-        events = await backend.read_events(after=cursor, limit=batch)
-        if not events:
-            return cursor
-        cursor = events[-1].seq or cursor
-        if len(events) < batch:
-            return cursor
 
 
 def _number(value: object) -> float:

@@ -27,11 +27,11 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from worldpool.api.errors import ApiError
-from worldpool.api.metrics import cancel_checkpoint, tail_seq
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import ApiState, State
 from worldpool.backends.base import Backend
 from worldpool.errors import NotFoundError
+from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import Event, WorkflowStatus
 
 router = APIRouter(tags=["events"], responses=ERRORS)

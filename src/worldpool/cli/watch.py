@@ -26,9 +26,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from worldpool.api.metrics import cancel_checkpoint, tail_seq
 from worldpool.cli.render import render_status
 from worldpool.errors import BackendError, NotFoundError, ValidationError
+from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
 
