@@ -8,7 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worldpool import lifecycle
-from worldpool.models import ResultStatus, RetryPolicy, TaskRecord, TaskResult, TaskSpec, TaskStatus
+from worldpool.models import (
+    AttemptOutcome,
+    ResultStatus,
+    RetryPolicy,
+    TaskRecord,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+)
 
 
 def _dispatched(max_retries: int = 3) -> TaskRecord:
@@ -51,7 +59,9 @@ def test_failures_retry_until_the_budget_then_fail() -> None:
 
 def test_lost_workers_do_not_use_the_retry_budget() -> None:
     record = _dispatched(max_retries=0)
-    lost = lifecycle.failed_attempt(record, "worker died", 101.0, retryable=True, lost=True)
+    lost = lifecycle.failed_attempt(
+        record, "worker died", 101.0, outcome=AttemptOutcome.WORKER_LOST, retryable=True
+    )
     assert lost.status is TaskStatus.PENDING
     assert lifecycle.failures(lost) == 0 and lifecycle.losses(lost) == 1
 
