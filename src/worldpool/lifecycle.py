@@ -2,7 +2,9 @@
 
 The orchestrator reads a record, calls one of these to get the next record, and writes it
 back with compare-and-set. Keeping the policy here (no I/O) makes retries, backoff and
-fencing easy to test and impossible to drift between backends.
+fencing easy to test and impossible to drift between backends. Every ended attempt records
+its :class:`~worldpool.models.AttemptOutcome`; the retry budget and failover are decided on
+outcomes (:data:`FAILURE_OUTCOMES`, :data:`LOSS_OUTCOMES`), never on error text.
 """
 
 from __future__ import annotations

@@ -127,6 +127,9 @@ class Orchestrator:
         return self.pool_view.snapshot
 
     async def _advance_workflow(self, workflow_id: str) -> None:
+        """What transitions call when a step's task ends: the workflow part is built after
+        them (it creates tasks through the dispatcher, which uses them), so they are given
+        this rather than the part itself."""
         await self.workflows.advance(workflow_id)
 
     # ------------------------------------------------------------------ lifecycle
