@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from worldpool import lifecycle
-from worldpool.models import ResultStatus, RetryPolicy, TaskRecord, TaskResult, TaskSpec, TaskStatus
+from worldpool.models import (
+    AttemptOutcome,
+    ResultStatus,
+    RetryPolicy,
+    TaskRecord,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+)
 
 
 def _dispatched(max_retries: int = 3) -> TaskRecord:
@@ -51,7 +60,9 @@ def test_failures_retry_until_the_budget_then_fail() -> None:
 
 def test_lost_workers_do_not_use_the_retry_budget() -> None:
     record = _dispatched(max_retries=0)
-    lost = lifecycle.failed_attempt(record, "worker died", 101.0, retryable=True, lost=True)
+    lost = lifecycle.failed_attempt(
+        record, "worker died", 101.0, outcome=AttemptOutcome.WORKER_LOST, retryable=True
+    )
     assert lost.status is TaskStatus.PENDING
     assert lifecycle.failures(lost) == 0 and lifecycle.losses(lost) == 1
 
@@ -91,3 +102,100 @@ def test_timeout_deadline_follows_the_state() -> None:
     assert lifecycle.timeout_deadline(running) == 112.0  # heartbeat before execution
     assert lifecycle.timeout_deadline(lifecycle.cancelled(running, 103.0)) is None
     assert lifecycle.timeout_deadline(TaskRecord(spec=TaskSpec(handler="h"))) is None
+
+
+def _report(record: TaskRecord, status: ResultStatus, **fields: Any) -> TaskResult:
+    return TaskResult(
+        task_id=record.id,
+        attempt=record.attempt,
+        worker_id=record.worker_id or "",
+        status=status,
+        **fields,
+    )
+
+
+def test_every_way_an_attempt_ends_records_its_outcome() -> None:
+    record = _dispatched()
+    ended = {
+        AttemptOutcome.SUCCEEDED: lifecycle.apply_result(
+            record, _report(record, ResultStatus.SUCCEEDED), 101.0
+        ),
+        AttemptOutcome.HANDLER_ERROR: lifecycle.apply_result(
+            record, _report(record, ResultStatus.FAILED, error="boom"), 101.0
+        ),
+        AttemptOutcome.REJECTED: lifecycle.apply_result(
+            record, _report(record, ResultStatus.REJECTED, error="bad signature"), 101.0
+        ),
+        AttemptOutcome.HANDED_BACK: lifecycle.apply_result(
+            record, _report(record, ResultStatus.REVOKED), 101.0
+        ),
+        AttemptOutcome.CANCELLED: lifecycle.cancelled(record, 101.0),
+    }
+    for outcome, after in ended.items():
+        assert after is not None and after.attempts[-1].outcome is outcome, outcome
+    assert record.attempts[-1].outcome is None  # still running: the input is unchanged
+
+
+def test_the_decision_reads_the_outcome_never_the_message() -> None:
+    # A handler error worded like a lost worker spends the budget ...
+    record = _dispatched(max_retries=0)
+    failed = lifecycle.apply_result(
+        record, _report(record, ResultStatus.FAILED, error="lost connection"), 101.0
+    )
+    assert failed is not None and failed.status is TaskStatus.FAILED
+    assert (lifecycle.failures(failed), lifecycle.losses(failed)) == (1, 0)
+    assert not lifecycle.last_attempt_lost(failed)
+    # ... and a lost worker, whatever its message, does not
+    lost = lifecycle.failed_attempt(
+        record, "heartbeats stopped", 101.0, outcome=AttemptOutcome.WORKER_LOST, retryable=True
+    )
+    assert lost.status is TaskStatus.PENDING and lost.not_before == 0.0
+    assert lifecycle.last_attempt_lost(lost)  # the next dispatch is a failover
+
+
+def test_timeouts_spend_the_retry_budget_and_interrupted_dispatches_do_not() -> None:
+    record = _dispatched(max_retries=1)
+    timed_out = lifecycle.failed_attempt(
+        record, "execution timeout", 101.0, outcome=AttemptOutcome.TIMED_OUT, retryable=True
+    )
+    assert timed_out.status is TaskStatus.RETRYING and lifecycle.failures(timed_out) == 1
+    again = lifecycle.dispatched(timed_out, "w2", "eu", 102.0)
+    interrupted = lifecycle.failed_attempt(
+        again, "never sent", 103.0, outcome=AttemptOutcome.DISPATCH_INTERRUPTED, retryable=True
+    )
+    assert interrupted.status is TaskStatus.PENDING
+    assert (lifecycle.failures(interrupted), lifecycle.losses(interrupted)) == (1, 1)
+    third = lifecycle.dispatched(interrupted, "w3", "eu", 104.0)
+    final = lifecycle.failed_attempt(
+        third, "execution timeout", 105.0, outcome=AttemptOutcome.TIMED_OUT, retryable=True
+    )
+    assert final.status is TaskStatus.FAILED  # the second timeout is past max_retries=1
+
+
+def test_a_worker_lost_too_often_fails_the_task() -> None:
+    record = _dispatched(max_retries=0)
+    for n in range(lifecycle.MAX_FAILOVERS + 1):
+        record = lifecycle.failed_attempt(
+            record, "gone", 100.0 + n, outcome=AttemptOutcome.WORKER_LOST, retryable=True
+        )
+        if record.status is TaskStatus.FAILED:
+            break
+        record = lifecycle.dispatched(record, f"w{n}", "eu", 100.5 + n)
+    assert record.status is TaskStatus.FAILED
+    assert lifecycle.losses(record) == lifecycle.MAX_FAILOVERS + 1
+
+
+def test_a_report_sets_handler_metadata_and_the_trace_but_no_other_system_field() -> None:
+    record = _dispatched().model_copy(update={"upstream": {"a": 1}, "traceparent": "submit"})
+    report = _report(
+        record,
+        ResultStatus.SUCCEEDED,
+        started_at=100.5,
+        meta={"upstream": "forged", "last_progress_at": 0, "vm_id": "vm-1"},
+        traceparent="run-span",
+    )
+    running, done = lifecycle.apply_result_steps(record, report, 101.0)
+    assert done.meta == {"upstream": "forged", "last_progress_at": 0, "vm_id": "vm-1"}
+    assert done.upstream == {"a": 1} and done.last_progress_at == 100.5
+    assert done.traceparent == "run-span"  # set by the worker runtime, not by the handler
+    assert running.traceparent == "submit"

@@ -106,7 +106,7 @@ class EmbeddedPool:
                 records = await self.backend.list_tasks()
                 if all(r.status.terminal for r in records):
                     break
-                await self.orchestrator._wait_change(0.2)
+                await self.orchestrator.changes.wait(0.2)
         await self.raise_first_failure()
         return records
 

@@ -2,16 +2,17 @@
 
 The orchestrator reads a record, calls one of these to get the next record, and writes it
 back with compare-and-set. Keeping the policy here (no I/O) makes retries, backoff and
-fencing easy to test and impossible to drift between backends.
+fencing easy to test and impossible to drift between backends. Every ended attempt records
+its :class:`~worldpool.models.AttemptOutcome`; the retry budget and failover are decided on
+outcomes (:data:`FAILURE_OUTCOMES`, :data:`LOSS_OUTCOMES`), never on error text.
 """
 
 from __future__ import annotations
 
 import random
 
-from pydantic import BaseModel
-
 from worldpool.models import (
+    AttemptOutcome,
     AttemptRecord,
     ResultStatus,
     RetryPolicy,
@@ -19,9 +20,17 @@ from worldpool.models import (
     TaskResult,
     TaskStatus,
 )
+from worldpool.unchecked import assign
 
 MAX_FAILOVERS = 10  # a task that keeps losing its worker is failed after this many losses
-LOST = "lost"  # attempt error prefix for a worker that died or was timed out
+
+# Outcomes that spend the retry budget (``RetryPolicy.max_retries``): the task's own doing.
+FAILURE_OUTCOMES = frozenset(
+    {AttemptOutcome.HANDLER_ERROR, AttemptOutcome.REJECTED, AttemptOutcome.TIMED_OUT}
+)
+# Outcomes that are nobody's fault but the pool's: re-routed at once (failover), counted
+# against MAX_FAILOVERS only.
+LOSS_OUTCOMES = frozenset({AttemptOutcome.WORKER_LOST, AttemptOutcome.DISPATCH_INTERRUPTED})
 
 
 def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random | None = None) -> float:
@@ -34,16 +43,18 @@ def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random | None = No
 
 
 def failures(record: TaskRecord) -> int:
-    """Attempts that failed in the handler (not lost to a dead worker)."""
-    return sum(
-        1
-        for a in record.attempts
-        if a.status is TaskStatus.FAILED and not (a.error or "").startswith(LOST)
-    )
+    """Attempts that spent the retry budget (not lost to a dead worker)."""
+    return sum(1 for a in record.attempts if a.outcome in FAILURE_OUTCOMES)
 
 
 def losses(record: TaskRecord) -> int:
-    return sum(1 for a in record.attempts if (a.error or "").startswith(LOST))
+    """Attempts lost to the pool (a dead worker, an interrupted dispatch)."""
+    return sum(1 for a in record.attempts if a.outcome in LOSS_OUTCOMES)
+
+
+def last_attempt_lost(record: TaskRecord) -> bool:
+    """Whether the previous attempt was lost, so the next dispatch is a failover."""
+    return bool(record.attempts) and record.attempts[-1].outcome in LOSS_OUTCOMES
 
 
 def is_current(record: TaskRecord, result: TaskResult) -> bool:
@@ -59,7 +70,8 @@ def _copy(record: TaskRecord) -> TaskRecord:
     """A copy safe to change: what these functions mutate (the last attempt, ``meta``,
     ``logs``, ``outputs``, the attempts list) is copied, the rest (the spec, the routing
     decision) is shared; nothing here or in the orchestrator mutates those in place.
-    A deep copy cost ~10% of the orchestrator's CPU on the fast path."""
+    A deep copy cost ~10% of the orchestrator's CPU on the fast path. The system fields
+    (``traceparent``, ``upstream``, ``last_progress_at``) are replaced, never mutated."""
     attempts = list(record.attempts)
     if attempts:
         attempts[-1] = attempts[-1].model_copy()
@@ -77,23 +89,13 @@ def dispatched(record: TaskRecord, worker_id: str, region: str, now: float) -> T
     """The record after routing it to ``worker_id`` (next attempt number)."""
     attempt = record.attempt + 1
     rec = _copy(record)
-    _set(
+    assign(
         rec, status=TaskStatus.DISPATCHED, attempt=attempt, worker_id=worker_id, pending_reason=None
     )
     rec.attempts.append(
         AttemptRecord(attempt=attempt, worker_id=worker_id, region=region, dispatched_at=now)
     )
     return rec
-
-
-def _set(model: BaseModel, **changes: object) -> None:
-    """Set fields without re-validating them, as ``model_copy(update=...)`` does.
-
-    For the transitions on the fast path only, whose values come from models that were
-    validated where they entered (the record, the worker's report): each validated
-    assignment cost ~5 us, about a dozen per task. Values must have the field's type."""
-    model.__dict__.update(changes)
-    model.__pydantic_fields_set__.update(changes)
 
 
 def timeout_deadline(record: TaskRecord) -> float | None:
@@ -111,28 +113,29 @@ def timeout_deadline(record: TaskRecord) -> float | None:
     started_at = record.attempts[-1].started_at
     if spec.execution_timeout_s and started_at:
         deadlines.append(started_at + spec.execution_timeout_s)
-    progress_at = record.meta.get("last_progress_at")
-    if (
-        spec.heartbeat_timeout_s
-        and record.status is TaskStatus.RUNNING
-        and isinstance(progress_at, int | float)
-    ):
-        deadlines.append(float(progress_at) + spec.heartbeat_timeout_s)
+    progress_at = record.last_progress_at
+    if spec.heartbeat_timeout_s and record.status is TaskStatus.RUNNING and progress_at is not None:
+        deadlines.append(progress_at + spec.heartbeat_timeout_s)
     return min(deadlines) if deadlines else None
 
 
-def _close_attempt(record: TaskRecord, status: TaskStatus, now: float, error: str | None) -> None:
+def _close_attempt(
+    record: TaskRecord,
+    status: TaskStatus,
+    outcome: AttemptOutcome,
+    now: float,
+    error: str | None,
+) -> None:
     if record.attempts and record.attempts[-1].attempt == record.attempt:
-        _set(record.attempts[-1], ended_at=now, status=status, error=error)
+        assign(record.attempts[-1], ended_at=now, status=status, outcome=outcome, error=error)
 
 
 def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
     rec = _copy(record)
     at = result.started_at or now
-    _set(rec, status=TaskStatus.RUNNING, started_at=rec.started_at or at)
-    rec.meta["last_progress_at"] = at
+    assign(rec, status=TaskStatus.RUNNING, started_at=rec.started_at or at, last_progress_at=at)
     if rec.attempts:
-        _set(rec.attempts[-1], started_at=at, status=TaskStatus.RUNNING)
+        assign(rec.attempts[-1], started_at=at, status=TaskStatus.RUNNING)
     return rec
 
 
@@ -140,14 +143,14 @@ def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord
     rec = _copy(record)
     if result.progress is not None:
         rec.progress = result.progress
-    rec.meta["last_progress_at"] = now
+    assign(rec, last_progress_at=now)
     return rec
 
 
 def succeeded(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
     rec = _copy(record)
-    _close_attempt(rec, TaskStatus.SUCCEEDED, result.ended_at, None)
-    _set(
+    _close_attempt(rec, TaskStatus.SUCCEEDED, AttemptOutcome.SUCCEEDED, result.ended_at, None)
+    assign(
         rec,
         status=TaskStatus.SUCCEEDED,
         result=result.value,
@@ -162,12 +165,16 @@ def succeeded(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
 
 
 def _absorb(rec: TaskRecord, result: TaskResult) -> None:
-    _set(
+    """Take a terminal report's usage, logs and handler metadata (into ``meta`` only: the
+    system fields are typed fields a handler cannot reach)."""
+    assign(
         rec,
         tokens_used=rec.tokens_used + result.tokens_used,
         cost_usd=rec.cost_usd + result.cost_usd,
         logs=[*rec.logs, *result.logs][-1000:],
     )
+    if result.traceparent is not None:  # the next attempt continues from the run span
+        assign(rec, traceparent=result.traceparent)
     rec.meta.update(result.meta)
 
 
@@ -176,21 +183,23 @@ def failed_attempt(
     error: str,
     now: float,
     *,
+    outcome: AttemptOutcome,
     retryable: bool,
-    lost: bool = False,
     rng: random.Random | None = None,
 ) -> TaskRecord:
-    """Close the current attempt as failed (or lost) and decide: retry later, or fail."""
+    """Close the current attempt with ``outcome`` and decide: re-route at once (a loss,
+    within MAX_FAILOVERS), retry after a backoff (``retryable``, within the retry budget),
+    or fail. The decision reads outcomes only; ``error`` is the message for people."""
     rec = _copy(record)
-    message = f"{LOST}: {error}" if lost else error
-    _close_attempt(rec, TaskStatus.FAILED, now, message)
+    lost = outcome in LOSS_OUTCOMES
+    message = f"lost: {error}" if lost else error
+    _close_attempt(rec, TaskStatus.FAILED, outcome, now, message)
     rec.error = message
     rec.worker_id = None
-    n_fail, n_lost = failures(rec), losses(rec)
-    if lost and n_lost <= MAX_FAILOVERS:
+    if lost and losses(rec) <= MAX_FAILOVERS:
         rec.status = TaskStatus.PENDING  # failover: re-route at once, no backoff
         rec.not_before = 0.0
-    elif retryable and not lost and n_fail <= rec.spec.retry.max_retries:
+    elif retryable and not lost and (n_fail := failures(rec)) <= rec.spec.retry.max_retries:
         rec.status = TaskStatus.RETRYING
         rec.not_before = now + backoff_s(rec.spec.retry, n_fail, rng)
     else:
@@ -214,13 +223,24 @@ def apply_result(
             return succeeded(record, result, now)
         case ResultStatus.REVOKED:
             rec = _copy(record)
-            _close_attempt(rec, TaskStatus.CANCELLED, now, "handed back by the worker")
+            _close_attempt(
+                rec,
+                TaskStatus.CANCELLED,
+                AttemptOutcome.HANDED_BACK,
+                now,
+                "handed back by the worker",
+            )
             rec.status, rec.worker_id, rec.not_before = TaskStatus.PENDING, None, 0.0
             return rec
         case _:
-            retryable = result.retryable and result.status is ResultStatus.FAILED
+            rejected = result.status is ResultStatus.REJECTED
             rec = failed_attempt(
-                record, result.error or "handler failed", now, retryable=retryable, rng=rng
+                record,
+                result.error or "handler failed",
+                now,
+                outcome=AttemptOutcome.REJECTED if rejected else AttemptOutcome.HANDLER_ERROR,
+                retryable=result.retryable and not rejected,
+                rng=rng,
             )
             rec.outputs.update(result.outputs)  # e.g. a trace of the failed attempt
             _absorb(rec, result)
@@ -251,7 +271,7 @@ def apply_result_steps(
 
 def cancelled(record: TaskRecord, now: float, reason: str = "cancelled") -> TaskRecord:
     rec = _copy(record)
-    _close_attempt(rec, TaskStatus.CANCELLED, now, reason)
+    _close_attempt(rec, TaskStatus.CANCELLED, AttemptOutcome.CANCELLED, now, reason)
     rec.status = TaskStatus.CANCELLED
     rec.ended_at = now
     rec.error = reason

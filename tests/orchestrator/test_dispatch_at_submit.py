@@ -81,7 +81,7 @@ async def test_tasks_queued_elsewhere_are_not_passed_by_after_a_wake_or_a_while(
     if how == "wake":
         here.wake()  # what `worldpool serve` does on another process's submit
     else:
-        here._queue_read_at -= 3600  # the last read is older than the idle interval
+        here.pending._read_at -= 3600  # the last read is older than the idle interval
     mine = await here.submit(TaskSpec(handler="noop"))
     assert mine.status is TaskStatus.PENDING, "queued behind the foreign task"
     assert await here.dispatch_once() == 2
@@ -102,7 +102,7 @@ async def test_without_a_free_slot_submits_queue_and_go_by_priority() -> None:
     )
 
     assert await backend.release("w1", running.id)  # its slot comes back
-    here._pool_read_at = 0.0  # (results would have said so)
+    here.pool_view.mark_stale()  # (results would have said so)
     assert await here.dispatch_once() == 1
 
     assert await _status(backend, high.id) is TaskStatus.DISPATCHED
@@ -121,7 +121,7 @@ async def test_a_slot_another_replica_took_sends_nothing_and_queues_the_task() -
     assert mine.status is TaskStatus.PENDING
     assert await backend.list_pending() == [mine.id]
     assert [d.task_id for d in await backend.receive("w1", 10)] == [theirs.id]
-    assert here._pool_read_at == 0.0, "the snapshot was wrong: re-read it"
+    assert here.pool_view.stale, "the snapshot was wrong: re-read it"
     assert await here.dispatch_once() == 0  # still no slot, and nothing sent twice
 
 
@@ -162,7 +162,7 @@ async def test_a_failed_submit_assumes_nothing_was_sent() -> None:
     assert not here.knows(spec.id), "no record cached as sent"
     [worker] = here.pool_snapshot.workers
     assert worker.state.running == 0, "the slot taken locally is given back"
-    assert here._pool_read_at == 0.0
+    assert here.pool_view.stale
 
 
 async def test_a_routing_failure_at_submit_queues_the_task() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from worldpool.errors import HandlerError, NotFoundError, TaskFailedError, WorkflowError
 from worldpool.models import (
+    AttemptOutcome,
     EventKind,
     Requirements,
     RetryPolicy,
@@ -143,6 +144,7 @@ async def test_failover_when_a_worker_dies_mid_task() -> None:
     assert record.status is TaskStatus.SUCCEEDED
     assert record.attempt == 2
     assert record.result != first, "never re-routed to the dead worker"
+    assert record.attempts[0].outcome is AttemptOutcome.WORKER_LOST
     assert record.attempts[0].error and record.attempts[0].error.startswith("lost")
     assert EventKind.WORKER_OFFLINE in events and EventKind.TASK_FAILOVER in events
 
@@ -292,8 +294,8 @@ async def test_one_trace_spans_submit_and_the_run_on_the_worker() -> None:
         spec = TaskSpec(handler="traced")
         submitted = await pool.submit(spec)
         record = await pool.orchestrator.wait_task(spec.id, 10)
-    root = trace_id_of(submitted.meta["traceparent"])
+    root = trace_id_of(submitted.traceparent)
     assert root is not None
     assert trace_id_of(seen[0]) == root  # the handler ran inside the task's trace
-    assert trace_id_of(record.meta["traceparent"]) == root
-    assert record.meta["traceparent"] != submitted.meta["traceparent"]  # a child span
+    assert trace_id_of(record.traceparent) == root
+    assert record.traceparent != submitted.traceparent  # a child span

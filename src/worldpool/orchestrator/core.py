@@ -1,54 +1,136 @@
 """The orchestrator: owns task and workflow state, routes, delivers, retries, fails over.
 
 It is the same code in embedded mode (memory backend, workers in-process) and distributed
-mode (Redis, workers elsewhere). Three loops run while it is started:
+mode (Redis, workers elsewhere). :class:`Orchestrator` composes its parts, each given what
+it uses, and runs three loops while it is started:
 
-* **dispatch** (:mod:`worldpool.orchestrator.dispatch`): routes pending tasks through the Router and
-  sends a pass's winners in one backend call, compare-and-set on each record together
+* **dispatch** (:class:`~.dispatch.Dispatcher`): routes pending tasks through the Router
+  and sends a pass's winners in one backend call, compare-and-set on each record together
   with its slot reservation, so two replicas never dispatch one task twice;
-* **results** (:mod:`worldpool.orchestrator.results`): applies workers' reports with fencing, retries
-  with backoff, advances workflows (:mod:`worldpool.orchestrator.workflows`);
-* **sweep** (:mod:`worldpool.orchestrator.sweep`; one replica at a time, under a lease): marks silent
+* **results** (:class:`~.results.ResultsApplier`): applies workers' reports with fencing,
+  retries with backoff, advances workflows (:class:`~.workflows.WorkflowAdvancer`);
+* **sweep** (:class:`~.sweep.Sweeper`; one replica at a time, under a lease): marks silent
   workers offline, reclaims and re-routes their tasks, enforces timeouts.
 
-Lifecycle policy (what a failure means) lives in :mod:`worldpool.lifecycle`; what the
-parts share in :mod:`worldpool.orchestrator.base`.
+They share :class:`~.transitions.Transitions` (task writes, their events and follow-ups)
+and state with one owner each: :class:`~.records.RecordCache`,
+:class:`~.pending.PendingQueue`, :class:`~.pool.PoolView`, :class:`~.signals.Changes`.
+Lifecycle policy (what a failure means) lives in :mod:`worldpool.lifecycle`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 
 import orjson
 
-from worldpool.errors import ValidationError
+from worldpool.artifacts.store import ArtifactStore
+from worldpool.backends.base import Backend
+from worldpool.config import Settings
+from worldpool.errors import NotFoundError, ValidationError
 from worldpool.models import (
     Event,
     EventKind,
     JSONValue,
     RoutingDecision,
     TaskRecord,
+    TaskResult,
     TaskSpec,
     Worker,
     WorkflowRecord,
     WorkflowSpec,
     WorkflowStatus,
 )
-from worldpool.orchestrator.base import SWEEP_LEASE, OrchestratorBase
+from worldpool.orchestrator.clock import BackendClock
 from worldpool.orchestrator.dispatch import Dispatcher
+from worldpool.orchestrator.pending import PendingQueue
+from worldpool.orchestrator.pool import PoolView
+from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.results import ResultsApplier
+from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.sweep import Sweeper
-from worldpool.orchestrator.workflows import WorkflowRunner
+from worldpool.orchestrator.transitions import Transitions
+from worldpool.orchestrator.workflows import WorkflowAdvancer
+from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
 from worldpool.tracing import new_traceparent
 from worldpool.workflow import builder as wfl
 
-__all__ = ["Orchestrator", "OrchestratorBase"]
+__all__ = ["Orchestrator"]
 
 
-class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
+class Orchestrator:
     """Submit tasks and workflows; the loops do the rest. Use ``async with``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings | None = None,
+        *,
+        router: Router | None = None,
+        artifacts: ArtifactStore | None = None,
+        name: str = "orchestrator",
+        seed: int | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings = settings or Settings()
+        self.router = router or Router(RoutingPolicy.from_settings(settings))
+        self.artifacts = artifacts or ArtifactStore(backend, settings)
+        self.name = name
+        rng = random.Random(seed)
+        # State, one owner each.
+        self.records = RecordCache()
+        self.pending = PendingQueue(backend)
+        self.pool_view = PoolView(backend, settings)
+        self.changes = Changes()
+        clock = BackendClock(backend)
+        self._clock = clock
+        # The parts, each given what it uses.
+        self.transitions = Transitions(
+            backend,
+            clock,
+            self.records,
+            self.pending,
+            self.pool_view,
+            self.changes,
+            rng,
+            advance_workflow=self._advance_workflow,
+        )
+        self.dispatcher = Dispatcher(
+            backend,
+            settings,
+            self.router,
+            self.pool_view,
+            self.pending,
+            self.records,
+            clock,
+            self.changes,
+            self.transitions,
+        )
+        self.results = ResultsApplier(
+            backend, name, clock, self.records, self.pending, self.changes, self.transitions, rng
+        )
+        self.sweeper = Sweeper(
+            backend, settings, name, self.pending, self.changes, self.transitions, rng
+        )
+        self.workflows = WorkflowAdvancer(
+            backend, clock, self.pending, self.changes, self.transitions, self.dispatcher.create
+        )
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    @property
+    def pool_snapshot(self) -> PoolSnapshot:
+        """The pool as this replica last saw it (kept honest locally between re-reads)."""
+        return self.pool_view.snapshot
+
+    async def _advance_workflow(self, workflow_id: str) -> None:
+        """What transitions call when a step's task ends: the workflow part is built after
+        them (it creates tasks through the dispatcher, which uses them), so they are given
+        this rather than the part itself."""
+        await self.workflows.advance(workflow_id)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -56,24 +138,30 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
         if self._loops:
             return
         self._stopping = False
-        await self._refresh_pool()
-        await self._resume_workflows()
-        for loop in (self._dispatch_loop, self._results_loop, self._sweep_loop):
-            self._loops.append(asyncio.create_task(loop(), name=f"{self.name}:{loop.__name__}"))
+        await self.pool_view.refresh()
+        await self.workflows.resume()
+        for part, loop in (
+            ("dispatch", self.dispatcher.run),
+            ("results", self.results.run),
+            ("sweep", self.sweeper.run),
+        ):
+            self._loops.append(
+                asyncio.create_task(loop(self._is_stopping), name=f"{self.name}:{part}")
+            )
+
+    def _is_stopping(self) -> bool:
+        return self._stopping
 
     async def stop(self) -> None:
-        self._stopping = True
+        self._stopping = True  # the loops end even if a cancellation is lost
         for task in self._loops:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
-        with contextlib.suppress(Exception):
-            await self.backend.ack_results(self._unacked_results)
-            self._unacked_results = []
-        with contextlib.suppress(Exception):
-            await self.backend.release_lease(SWEEP_LEASE, self.name)
+        await self.results.ack_applied()
+        await self.sweeper.release_lease()
 
     async def __aenter__(self) -> Orchestrator:
         await self.start()
@@ -84,12 +172,43 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
 
     def knows(self, task_id: str | None) -> bool:
         """Whether this replica wrote the task's record lately (it submitted it, say)."""
-        return task_id is not None and self._records.get(task_id) is not None
+        return task_id is not None and self.records.get(task_id) is not None
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the pending queue now (pool or queue changed)."""
-        self._queue_empty = False  # something outside this replica may have queued tasks
-        self._wake.set()
+        self.pending.maybe_queued_elsewhere()
+        self.changes.dispatcher.set()
+
+    # ------------------------------------------------------------------ the loops' steps
+
+    async def dispatch_once(self) -> int:
+        """One dispatch pass (see :meth:`Dispatcher.dispatch_once`)."""
+        return await self.dispatcher.dispatch_once()
+
+    async def apply_results(self, results: list[TaskResult]) -> None:
+        await self.results.apply_results(results)
+
+    async def apply_result(self, result: TaskResult) -> None:
+        await self.results.apply_result(result)
+
+    async def sweep_once(self) -> None:
+        await self.sweeper.sweep_once()
+
+    async def fail_over(self, worker_id: str, reason: str) -> int:
+        """Declare a worker dead and re-route everything it held. Returns tasks moved."""
+        return await self.sweeper.fail_over(worker_id, reason)
+
+    async def get_task(self, task_id: str) -> TaskRecord:
+        record = await self.backend.get_task(task_id)
+        if record is None:
+            raise NotFoundError("task", task_id)
+        return record
+
+    async def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+        record = await self.backend.get_workflow(workflow_id)
+        if record is None:
+            raise NotFoundError("workflow", workflow_id)
+        return record
 
     # ------------------------------------------------------------------ public API
 
@@ -100,9 +219,10 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
             existing = await self.backend.claim_idempotency_key(spec.idempotency_key, spec.id)
             if existing is not None and existing != spec.id:
                 return await self.get_task(existing)
-        record = TaskRecord(spec=spec, submitted_at=await self._now())
-        record.meta["traceparent"] = new_traceparent()
-        created = await self._create(record)
+        record = TaskRecord(
+            spec=spec, submitted_at=await self._clock.now(), traceparent=new_traceparent()
+        )
+        created = await self.dispatcher.create(record)
         if created is None:
             return await self.get_task(spec.id)  # already submitted (same deterministic id)
         return created
@@ -118,10 +238,10 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
             if existing is None:
                 raise ValidationError(f"workflow {spec.id!r} could not be stored; retry")
             return existing
-        await self._emit_event(
+        await self.transitions.emit_event(
             Event(kind=EventKind.WORKFLOW_SUBMITTED, workflow_id=spec.id, message=spec.name)
         )
-        await self._advance_workflow(spec.id)
+        await self.workflows.advance(spec.id)
         return record
 
     async def list_workflows(self) -> list[WorkflowRecord]:
@@ -140,19 +260,19 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
 
     async def explain(self, spec: TaskSpec) -> RoutingDecision:
         """Dry run: where would this task go now, and why. Changes nothing."""
-        await self._refresh_pool()
-        record = TaskRecord(spec=spec)
-        return self.router.decide(await self._context(record), self.pool_snapshot)
+        await self.pool_view.refresh()
+        context = await self.pool_view.context(TaskRecord(spec=spec), await self.backend.now())
+        return self.router.decide(context, self.pool_view.snapshot)
 
     async def cancel(self, ident: str) -> bool:
         """Cancel a task or a whole workflow. False if it had already ended."""
         workflow = await self.backend.get_workflow(ident)
         if workflow is not None:
-            return await self._cancel_workflow(workflow)
+            return await self.workflows.cancel(workflow)
         record = await self.get_task(ident)
-        changed = await self._cancel_task(record, "cancelled by user")
+        changed = await self.transitions.cancel(record, "cancelled by user")
         if changed and record.spec.workflow_id:
-            await self._advance_workflow(record.spec.workflow_id)
+            await self.workflows.advance(record.spec.workflow_id)
         return changed
 
     async def wait_task(self, task_id: str, timeout_s: float = 60.0) -> TaskRecord:
@@ -160,9 +280,9 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
         read_at = time.monotonic()  # a record this replica cached is current: no first read
         async with asyncio.timeout(timeout_s):
             while True:
-                cached = self._records.get(task_id)  # a finished record is final:
+                cached = self.records.get(task_id)  # a finished record is final:
                 if cached is not None and cached.status.terminal:
-                    self._records.drop(task_id)  # hand it over (nothing here reads it again)
+                    self.records.drop(task_id)  # hand it over (nothing here reads it again)
                     return cached
                 # This replica's own writes show in the cache; read the backend at first and
                 # then every 0.5 s for what other replicas (or processes) change.
@@ -171,16 +291,16 @@ class Orchestrator(Dispatcher, ResultsApplier, Sweeper, WorkflowRunner):
                     record = await self.get_task(task_id)
                     if record.status.terminal:
                         return record
-                await self._records.wait_terminal(task_id, 0.5)
+                await self.records.wait_terminal(task_id, 0.5)
 
     async def wait_workflow(self, workflow_id: str, timeout_s: float = 60.0) -> WorkflowStatus:
         async with asyncio.timeout(timeout_s):
             while True:
-                seen = self._generation
+                seen = self.changes.generation
                 status = await self.workflow_status(workflow_id)
                 if status.status.terminal:
                     return status
-                await self._wait_change(0.5, seen)
+                await self.changes.wait(0.5, seen)
 
 
 def _check_json(value: JSONValue, what: str) -> None:

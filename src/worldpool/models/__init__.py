@@ -1,0 +1,109 @@
+"""The data model every part of worldpool speaks: pydantic v2, JSON-safe, no I/O.
+
+Workers advertise a :class:`WorkerProfile` once and a :class:`WorkerState` on every
+heartbeat (:mod:`.workers`). A :class:`TaskSpec` says what a task needs; the orchestrator
+keeps a :class:`TaskRecord` per task (:mod:`.tasks`) and a :class:`WorkflowRecord` per
+workflow (:mod:`.workflows`). The router's explanation is a :class:`RoutingDecision`
+(:mod:`.routing`). Everything that happens is an :class:`Event` (:mod:`.events`). Import
+from here: the submodules are how the model is laid out, not an API.
+"""
+
+from worldpool.models.base import (
+    JSONValue,
+    Model,
+    new_id,
+    now_s,
+)
+from worldpool.models.events import (
+    Event,
+    EventKind,
+)
+from worldpool.models.routing import (
+    CandidateReport,
+    RoutingDecision,
+    Verdict,
+)
+from worldpool.models.tasks import (
+    TERMINAL_TASK_STATUSES,
+    Affinity,
+    AffinityMode,
+    ArtifactRef,
+    AttemptOutcome,
+    AttemptRecord,
+    Envelope,
+    HeartbeatReply,
+    Requirements,
+    ResultStatus,
+    RetryPolicy,
+    TaskRecord,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+)
+from worldpool.models.workers import (
+    CUSTOM_CAPABILITY_PREFIX,
+    GPU,
+    KNOWN_CAPABILITIES,
+    Capability,
+    Hardware,
+    Location,
+    ServedModel,
+    Worker,
+    WorkerProfile,
+    WorkerState,
+    WorkerStatus,
+    normalize_capability,
+)
+from worldpool.models.workflows import (
+    StepSpec,
+    StepStatus,
+    WorkflowRecord,
+    WorkflowSpec,
+    WorkflowState,
+    WorkflowStatus,
+)
+
+__all__ = [
+    "CUSTOM_CAPABILITY_PREFIX",
+    "GPU",
+    "KNOWN_CAPABILITIES",
+    "TERMINAL_TASK_STATUSES",
+    "Affinity",
+    "AffinityMode",
+    "ArtifactRef",
+    "AttemptOutcome",
+    "AttemptRecord",
+    "CandidateReport",
+    "Capability",
+    "Envelope",
+    "Event",
+    "EventKind",
+    "Hardware",
+    "HeartbeatReply",
+    "JSONValue",
+    "Location",
+    "Model",
+    "Requirements",
+    "ResultStatus",
+    "RetryPolicy",
+    "RoutingDecision",
+    "ServedModel",
+    "StepSpec",
+    "StepStatus",
+    "TaskRecord",
+    "TaskResult",
+    "TaskSpec",
+    "TaskStatus",
+    "Verdict",
+    "Worker",
+    "WorkerProfile",
+    "WorkerState",
+    "WorkerStatus",
+    "WorkflowRecord",
+    "WorkflowSpec",
+    "WorkflowState",
+    "WorkflowStatus",
+    "new_id",
+    "normalize_capability",
+    "now_s",
+]

@@ -1,0 +1,301 @@
+"""Running one task on a worker: :class:`TaskExecutor` builds the handler's context, calls
+the handler (sync ones in a thread) under the deadline, uploads what it staged and reports
+the outcome through :class:`Reporter`, the one way a worker's reports leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from worldpool.artifacts.store import ArtifactStore
+from worldpool.backends.base import Backend
+from worldpool.errors import HandlerError, TaskTimeoutError
+from worldpool.models import (
+    ArtifactRef,
+    Envelope,
+    JSONValue,
+    ResultStatus,
+    TaskResult,
+    WorkerProfile,
+)
+from worldpool.tracing import bind, span
+from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
+
+log = logging.getLogger("worldpool.worker.runtime")
+
+# STARTED is reported only for a handler still running after this long: a fast task costs
+# one report (its terminal one, which carries ``started_at``; the orchestrator records the
+# RUNNING step from it), a slow one still shows as running within a blink.
+STARTED_AFTER_S = 0.05
+
+
+@dataclass
+class Run:
+    """One delivery being run: its envelope, context, task and reporting state."""
+
+    envelope: Envelope
+    delivery_id: str
+    context: TaskContext | None = None
+    task: asyncio.Task[None] | None = None
+    revoked: bool = False
+    started_report: asyncio.Task[bool] | None = None
+    acked: bool = False
+
+
+@dataclass
+class WorkerStats:
+    succeeded: int = 0
+    failed: int = 0
+    rejected: int = 0
+    handlers_seen: dict[str, int] = field(default_factory=dict)
+
+
+class Reporter:
+    """Sends a worker's fenced reports, retrying with backoff."""
+
+    def __init__(self, backend: Backend, worker_id: str) -> None:
+        self._backend = backend
+        self._worker_id = worker_id
+
+    async def report(
+        self,
+        task_id: str,
+        attempt: int,
+        status: ResultStatus,
+        *,
+        value: JSONValue = None,
+        outputs: Mapping[str, object] | None = None,
+        error: str | None = None,
+        retryable: bool = True,
+        ctx: TaskContext | None = None,
+        traceparent: str | None = None,
+        started_at: float | None = None,
+        progress: float | None = None,
+        ack: Run | None = None,
+    ) -> bool:
+        """Send one report. With ``ack``, the run's delivery is acknowledged in the same
+        round trip (its last report). ``ctx``: the handler's usage, logs and metadata."""
+        # One validated construction: assigning the context's fields afterwards would
+        # validate each assignment again (~5% of a no-op task's worker CPU).
+        extra: dict[str, object] = {}
+        if ctx is not None:
+            extra = {
+                "tokens_used": ctx.tokens_used,
+                "cost_usd": ctx.cost_usd,
+                "logs": list(ctx.logs),
+                "meta": dict(ctx.meta),
+            }
+        result = TaskResult(
+            task_id=task_id,
+            attempt=attempt,
+            worker_id=self._worker_id,
+            status=status,
+            value=value,
+            outputs=dict(outputs or {}),
+            error=error,
+            retryable=retryable,
+            started_at=started_at,
+            progress=progress,
+            traceparent=traceparent,
+            **extra,
+        )
+        for delay in (0.1, 0.5, 1.0, 2.0, 5.0):
+            try:
+                accepted = await self._backend.complete(
+                    result, ack=None if ack is None else ack.delivery_id
+                )
+                if ack is not None:
+                    ack.acked = True
+                return accepted
+            except Exception:
+                log.warning(
+                    "reporting %s for %s failed; retrying in %ss", status.value, task_id, delay
+                )
+                await asyncio.sleep(delay)
+        return False
+
+
+class TaskExecutor:
+    """Runs handlers for one worker and reports how each run ended. ``advertise`` is told
+    what the worker now holds (output artifacts, fetched workspaces)."""
+
+    def __init__(
+        self,
+        profile: WorkerProfile,
+        handlers: HandlerTable,
+        artifacts: ArtifactStore,
+        reporter: Reporter,
+        stats: WorkerStats,
+        advertise: Callable[[Iterable[str]], None],
+    ) -> None:
+        self._profile = profile
+        self._handlers = handlers
+        self._artifacts = artifacts
+        self._reporter = reporter
+        self._stats = stats
+        self._advertise = advertise
+
+    async def execute(self, run: Run, stopping: Callable[[], bool]) -> None:
+        """Run ``run`` to its report (none if it was revoked). ``stopping``: whether the
+        worker is stopping, when a cancellation is not an error."""
+        env = run.envelope
+        report = self._reporter.report
+        started = time.time()
+        timer = asyncio.get_running_loop().call_later(
+            STARTED_AFTER_S, self._report_started, run, started
+        )
+        traceparent: str | None = None
+        try:
+            ctx = await self._context(env)
+            run.context = ctx
+            attrs: dict[str, str | int | float | bool] = {
+                "worldpool.task_id": env.task_id,
+                "worldpool.attempt": env.attempt,
+                "worldpool.worker_id": self._profile.id,
+                "worldpool.handler": env.handler,
+            }
+            with (
+                span("worldpool.run", env.traceparent, attrs) as traceparent,
+                bind(workflow_id=env.workflow_id, task_id=env.task_id),
+            ):
+                value = await self._call(env, ctx)
+            outputs = await self._upload(ctx)
+            orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
+            await _started_reported(timer, run)
+            if not run.revoked:
+                await report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.SUCCEEDED,
+                    value=value,
+                    outputs=outputs,
+                    ctx=ctx,
+                    traceparent=traceparent,  # the next hop continues the trace
+                    started_at=started,
+                    ack=run,
+                )
+                self._stats.succeeded += 1
+                self._advertise([ref.digest for ref in outputs.values()])
+        except asyncio.CancelledError:
+            if not run.revoked and not stopping():
+                raise
+        except Exception as exc:  # any handler failure becomes a failed result
+            self._stats.failed += 1
+            if not run.revoked:
+                retryable = getattr(exc, "retryable", True)
+                if isinstance(exc, TypeError) and "JSON" in str(exc):
+                    retryable = False
+                # Keep what the handler staged (a trace, a failure screenshot) for debugging.
+                failed_outputs = await self._upload(run.context) if run.context else {}
+                await _started_reported(timer, run)
+                await report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.FAILED,
+                    error=_describe(exc),
+                    retryable=retryable,
+                    outputs=failed_outputs,
+                    ctx=run.context,
+                    traceparent=traceparent,
+                    started_at=started,
+                    ack=run,
+                )
+        finally:
+            timer.cancel()
+
+    def _report_started(self, run: Run, started: float) -> None:
+        """The handler is still running after STARTED_AFTER_S: say so (timer callback)."""
+        if not run.revoked:
+            env = run.envelope
+            run.started_report = asyncio.create_task(
+                self._reporter.report(
+                    env.task_id, env.attempt, ResultStatus.STARTED, started_at=started
+                )
+            )
+
+    async def _upload(self, ctx: TaskContext) -> dict[str, ArtifactRef]:
+        return {
+            name: await self._artifacts.put(
+                name, staged.data, media_type=staged.ref.media_type, producer=self._profile.id
+            )
+            for name, staged in list(ctx.staged.items())
+        }
+
+    async def _context(self, env: Envelope) -> TaskContext:
+        data = {}
+        for name, ref in env.inputs.items():
+            data[name] = await self._artifacts.get(ref)
+        loop = asyncio.get_running_loop()
+        report = self._reporter.report
+
+        def on_progress(fraction: float, message: str) -> None:
+            asyncio.run_coroutine_threadsafe(
+                report(
+                    env.task_id,
+                    env.attempt,
+                    ResultStatus.PROGRESS,
+                    progress=fraction,
+                    error=message or None,
+                ),
+                loop,
+            )
+
+        return TaskContext(
+            task_id=env.task_id,
+            attempt=env.attempt,
+            handler=env.handler,
+            payload=env.payload,
+            worker=self._profile,
+            workflow_id=env.workflow_id,
+            step=env.step,
+            deadline=env.deadline,
+            inputs=dict(env.inputs),
+            upstream=dict(env.upstream),
+            input_data=data,
+            on_progress=on_progress,
+        )
+
+    async def _call(self, env: Envelope, ctx: TaskContext) -> JSONValue:
+        handler = self._handlers.get(env.handler)
+        assert handler is not None  # decode_envelope checked it
+        timeout = None if env.deadline is None else max(0.0, env.deadline - time.time())
+        if inspect.iscoroutinefunction(handler):
+            call = handler(ctx)
+        else:
+            call = asyncio.to_thread(_call_sync, handler, ctx)
+        try:
+            async with asyncio.timeout(timeout):
+                return await call
+        except TimeoutError:
+            ctx.cancelled.set()
+            raise TaskTimeoutError("execution", timeout or 0.0) from None
+
+
+async def _started_reported(timer: asyncio.TimerHandle, run: Run) -> None:
+    """Before the terminal report: no STARTED any more, or the one sent has landed
+    (reports of one task must reach the results stream in order)."""
+    timer.cancel()
+    if run.started_report is not None:
+        with contextlib.suppress(Exception):
+            await run.started_report
+
+
+def _call_sync(handler: Handler, ctx: TaskContext) -> JSONValue:
+    return handler(ctx)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, HandlerError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
