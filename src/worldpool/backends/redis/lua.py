@@ -1,4 +1,12 @@
-"""The Lua scripts in ``scripts/*.lua``, registered on a client.
+"""The Lua scripts in ``scripts/*.lua``, registered on a client, and the shared rules they
+include.
+
+The storage rules the scripts share (the slot check, compare-and-set on versions, fencing,
+the server clock, the writes of a dispatch) are written once, as Lua functions in the
+fragments ``scripts/_<name>.lua`` (the underscore: a fragment, not a script). A script
+names the fragments it uses with a line ``--@include <name>``; :func:`source` puts the
+fragment's text there (each fragment once, its own includes first) before the script is
+loaded, so sharing the rules costs no round trip.
 
 Each script is called with EVALSHA and loaded again on NOSCRIPT (after a Redis restart or
 SCRIPT FLUSH), so callers never see that error. :class:`Script` does what redis-py's
@@ -9,6 +17,7 @@ orchestrator's CPU on the submit path.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -23,7 +32,6 @@ SCRIPT_NAMES = (
     "register",
     "heartbeat",
     "mark_offline",
-    "reserve_send",
     "complete",
     "reclaim",
     "put_record",
@@ -36,10 +44,29 @@ SCRIPT_NAMES = (
 )
 
 
+_INCLUDE = re.compile(r"^--@include (\w+)[ \t]*$", re.MULTILINE)
+
+
+def _read(file_name: str) -> str:
+    return resources.files(__package__).joinpath("scripts", file_name).read_text("utf-8")
+
+
 @cache
 def source(name: str) -> str:
-    """The text of ``scripts/<name>.lua`` (shipped as package data)."""
-    return resources.files(__package__).joinpath("scripts", f"{name}.lua").read_text("utf-8")
+    """The text of ``scripts/<name>.lua`` (shipped as package data), with its
+    ``--@include`` lines replaced by the fragments ``scripts/_<name>.lua`` they name."""
+    return _expand(_read(f"{name}.lua"), set())
+
+
+def _expand(text: str, included: set[str]) -> str:
+    def fragment(match: re.Match[str]) -> str:
+        name = match[1]
+        if name in included:
+            return f"-- (_{name}.lua: included above)"
+        included.add(name)
+        return _expand(_read(f"_{name}.lua"), included).rstrip("\n")
+
+    return _INCLUDE.sub(fragment, text)
 
 
 class Script:
@@ -68,7 +95,6 @@ class Scripts:
     register: Script
     heartbeat: Script
     mark_offline: Script
-    reserve_send: Script
     complete: Script
     reclaim: Script
     put_record: Script
