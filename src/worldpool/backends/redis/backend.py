@@ -14,6 +14,7 @@ expiry), so skewed worker clocks cannot cause false failovers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,8 @@ from worldpool.models import (
     WorkerState,
     WorkerStatus,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _xreadgroup(
@@ -348,6 +351,9 @@ class RedisBackend(RedisRecords):
                         raise
                 continue
             return list(reply[0][1]) if reply else []
+        # The group vanished again right after it was made (something deletes the stream?):
+        # give up on this read, say so, and let the caller's loop read again.
+        log.warning("consumer group %s of %s keeps disappearing; read nothing", group, stream)
         return []
 
     # ------------------------------------------------------------------ dead letters, leases

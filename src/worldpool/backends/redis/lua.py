@@ -73,12 +73,13 @@ class Script:
     """One Lua script on one client: ``await script(keys=[...], args=[...])``, sent on the
     client's :class:`FastLane` (or its pool when the lane is busy)."""
 
-    __slots__ = ("client", "lane", "script", "sha")
+    __slots__ = ("client", "lane", "name", "script", "sha")
 
-    def __init__(self, client: Redis, script: str, lane: FastLane) -> None:
+    def __init__(self, client: Redis, name: str, lane: FastLane) -> None:
         self.client: Any = client
         self.lane = lane
-        self.script = script
+        self.name = name
+        self.script = script = source(name)
         self.sha = hashlib.sha1(script.encode("utf-8")).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[Any] | None = None) -> Any:
@@ -110,4 +111,4 @@ class Scripts:
     @classmethod
     def load(cls, client: Redis) -> Scripts:
         lane = FastLane(client)
-        return cls(lane=lane, **{name: Script(client, source(name), lane) for name in SCRIPT_NAMES})
+        return cls(lane=lane, **{name: Script(client, name, lane) for name in SCRIPT_NAMES})
