@@ -54,7 +54,14 @@ def test_scripts_include_each_shared_rule_once(name: str) -> None:
     assert "--@include" not in text
     defined = re.findall(r"^local function (\w+)", text, re.MULTILINE)
     assert len(defined) == len(set(defined))
-    for called in ("stored_version", "slot_refusal", "owns", "server_now", "dispatch_task"):
+    for called in (
+        "stored_version",
+        "slot_refusal",
+        "owns",
+        "server_now",
+        "dispatch_task",
+        "append_event",
+    ):
         if re.search(rf"\b{called}\(", text):
             assert called in defined, f"{name}.lua calls {called} without including it"
 

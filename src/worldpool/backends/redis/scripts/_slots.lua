@@ -12,8 +12,9 @@ local function slot_refusal(worker_key, slots_key, task_id)
   if w[1] ~= 'online' then
     return 'the worker is ' .. w[1]
   end
-  if redis.call('SISMEMBER', slots_key, task_id) == 0
-      and redis.call('SCARD', slots_key) >= tonumber(w[2]) then
+  -- SCARD first: a worker with room answers with one call.
+  if redis.call('SCARD', slots_key) >= tonumber(w[2])
+      and redis.call('SISMEMBER', slots_key, task_id) == 0 then
     return 'all ' .. w[2] .. ' slots are taken'
   end
   return ''

@@ -1,6 +1,5 @@
 -- _tasks.lua: the writes that go with a task record: its timeout deadline, its place in the
--- pending queue, the event log, and the whole of a dispatch.
---@include slots
+-- pending queue, the event log.
 
 -- Index the task's next timeout deadline in the sorted set `deadlines` ('' = none can fire:
 -- take it out).
@@ -28,20 +27,4 @@ local function queue_pending(pending_key, seq_key, task_id, priority)
   local score = (100 - tonumber(priority)) * 1000000000000 + seq
   redis.call('ZADD', pending_key, string.format('%d', score), task_id)
   return 1
-end
-
--- The writes of one dispatch, once the compare and the slot check passed: store the routed
--- record (data, version, and the fenced copy: attempt, worker, not terminal), index its
--- deadline, take the slot and send the envelope, take the task out of the pending queue and
--- log the TASK_DISPATCHED event. `k` holds the keys task, deadlines, slots, queue, pending,
--- events; `r` the values task_id, record, version, deadline, attempt, worker_id, envelope,
--- event, cap. Returns the delivery id.
-local function dispatch_task(k, r)
-  redis.call('HSET', k.task, 'data', r.record, 'version', r.version, 'attempt', r.attempt,
-    'worker', r.worker_id, 'terminal', '0')
-  index_deadline(k.deadlines, r.task_id, r.deadline)
-  local id = send(k.slots, k.queue, r.task_id, r.envelope)
-  redis.call('ZREM', k.pending, r.task_id)
-  append_event(k.events, r.cap, r.event)
-  return id
 end

@@ -25,7 +25,7 @@
 -- and queued (reason "" without a dispatch, else why the worker could not take it), or
 -- {2, delivery id} if created and dispatched (the stored version is then 2).
 --@include versions
---@include tasks
+--@include dispatch
 if not version_matches(stored_version(KEYS[1]), '0') then
   return {0}
 end
@@ -40,17 +40,15 @@ local refused = ''
 if ARGV[7] ~= '' then
   refused = slot_refusal(KEYS[8], KEYS[9], ARGV[1])
   if refused == '' then
-    local id = dispatch_task(
-      {task = KEYS[1], deadlines = KEYS[4], slots = KEYS[9], queue = KEYS[10],
-       pending = KEYS[5], events = KEYS[7]},
-      {task_id = ARGV[1], record = ARGV[8], version = 2, deadline = ARGV[9],
-       attempt = ARGV[10], worker_id = ARGV[7], envelope = ARGV[11], event = ARGV[12],
-       cap = ARGV[6]})
+    local id = dispatch_task(KEYS[1], KEYS[4], KEYS[9], KEYS[10], KEYS[5], KEYS[7],
+      ARGV[1], ARGV[8], 2, ARGV[9], ARGV[10], ARGV[7], ARGV[11], ARGV[12], ARGV[6], true)
     return {2, id}
   end
 end
 
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 13, #ARGV))
-index_deadline(KEYS[4], ARGV[1], ARGV[3])
+if ARGV[3] ~= '' then  -- a new task: no deadline to take out
+  index_deadline(KEYS[4], ARGV[1], ARGV[3])
+end
 queue_pending(KEYS[5], KEYS[6], ARGV[1], ARGV[4])
 return {1, refused}

@@ -16,7 +16,7 @@
 -- Returns {1, new version, delivery id}, {0, 'conflict'} when no record is stored or the
 -- compare failed, or {-1, reason} when the worker cannot take the task.
 --@include versions
---@include tasks
+--@include dispatch
 local cur = stored_version(KEYS[1])
 if cur == 0 or not version_matches(cur, ARGV[1]) then
   return {0, 'conflict'}
@@ -25,9 +25,6 @@ local refused = slot_refusal(KEYS[3], KEYS[4], ARGV[2])
 if refused ~= '' then
   return {-1, refused}
 end
-local id = dispatch_task(
-  {task = KEYS[1], deadlines = KEYS[2], slots = KEYS[4], queue = KEYS[5], pending = KEYS[6],
-   events = KEYS[7]},
-  {task_id = ARGV[2], record = ARGV[3], version = cur + 1, deadline = ARGV[4],
-   attempt = ARGV[5], worker_id = ARGV[6], envelope = ARGV[7], event = ARGV[8], cap = ARGV[9]})
+local id = dispatch_task(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
+  ARGV[2], ARGV[3], cur + 1, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], false)
 return {1, cur + 1, id}
