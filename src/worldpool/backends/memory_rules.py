@@ -2,8 +2,8 @@
 on versions, fencing, and the dispatch step built from them.
 
 Every operation of :class:`~worldpool.backends.memory.MemoryBackend` that needs a rule
-calls the function here (the Redis backend writes the same rules once, in
-``redis/scripts/rules.lua``). The functions only mutate a
+calls the function here (the Redis backend writes the same rules once, in the
+Lua fragments ``redis/scripts/_<name>.lua``). The functions only mutate a
 :class:`~worldpool.backends.memory_store.MemoryStore` and never await, so each caller's
 step stays atomic on the event loop.
 """

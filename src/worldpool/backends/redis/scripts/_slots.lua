@@ -3,7 +3,7 @@
 -- ids; a task that holds a slot on it already takes no second one.
 
 -- '' if the worker can take a slot for task_id now, else why not (the memory backend's
--- words, see backends/memory_rules.py).
+-- words, see backends/memory_rules.py, slot_refusal).
 local function slot_refusal(worker_key, slots_key, task_id)
   local w = redis.call('HMGET', worker_key, 'status', 'max')
   if not w[1] then
