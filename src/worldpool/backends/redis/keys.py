@@ -54,7 +54,6 @@ RESULTS_GROUP = "orchestrators"
 """The consumer group on the results stream (consumer name = orchestrator replica)."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class Keys:
     """Key names for one namespace. Build with ``Keys.for_namespace("prod")``."""
