@@ -2,9 +2,10 @@
 
 Starts its own ``redis-server`` on a free loopback port (no persistence) and measures:
 
-* single-task round trip, one task at a time: put the record, reserve + send, the worker's
-  receive + ack, complete, the orchestrator's receive_results + ack_results (p50 / p99),
-  and the Redis round trips that took (counted at the client);
+* single-task round trip, one task at a time: put the record, dispatch it (compare-and-set
+  and reserve + send in one script), the worker's receive + ack, complete, the
+  orchestrator's receive_results + ack_results (p50 / p99), and the Redis round trips that
+  took (counted at the client);
 * batched throughput: N tasks moving at once through the same calls, with the worker and
   the results reader each taking up to 100 messages per read.
 
@@ -26,9 +27,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from worldpool.backends.base import Dispatch
 from worldpool.backends.redis import RedisBackend
 from worldpool.config import Settings
 from worldpool.models import (
+    Event,
+    EventKind,
     Location,
     ResultStatus,
     TaskRecord,
@@ -108,9 +112,22 @@ def done(task_id: str, worker_id: str) -> TaskResult:
     )
 
 
+def dispatch(stored: TaskRecord, envelope: bytes) -> Dispatch:
+    event = Event(kind=EventKind.TASK_DISPATCHED, task_id=stored.id, worker_id="w1", attempt=1)
+    return Dispatch(stored, stored.version, "w1", envelope, event)
+
+
+async def put_and_dispatch(
+    backend: RedisBackend, task_ids: list[str], envelopes: list[bytes]
+) -> None:
+    """Store each record, then dispatch them (one dispatch script each, pipelined)."""
+    stored = [record(t, "w1") for t in task_ids]
+    await asyncio.gather(*(backend.put_task(r) for r in stored))
+    await backend.dispatch_many([dispatch(r, e) for r, e in zip(stored, envelopes, strict=True)])
+
+
 async def one_task(backend: RedisBackend, task_id: str) -> None:
-    await backend.put_task(record(task_id, "w1"))
-    await backend.reserve_and_send("w1", task_id, b'{"noop":1}')
+    await put_and_dispatch(backend, [task_id], [b'{"noop":1}'])
     [delivery] = await backend.receive("w1", max_count=1, block_s=1.0)
     await backend.ack("w1", delivery.id)
     await backend.complete(done(task_id, "w1"))
@@ -134,7 +151,7 @@ async def round_trip(url: str, n: int) -> None:
     p99 = samples[int(len(samples) * 0.99) - 1]
     print(f"single-task round trip ({n} tasks, one at a time): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
     print(f"redis round trips per task: {counter.count / n:.1f} "
-          "(put, reserve+send, receive, ack, complete, receive_results, ack_results)")  # fmt: skip
+          "(put, dispatch, receive, ack, complete, receive_results, ack_results)")  # fmt: skip
     await backend.aclose()
 
 
@@ -151,8 +168,7 @@ async def throughput(url: str, n: int) -> None:
     async def produce() -> None:
         for lo in range(0, n, batch):
             ids = [f"t-{i}" for i in range(lo, min(n, lo + batch))]
-            await asyncio.gather(*(backend.put_task(record(t, "w1")) for t in ids))
-            await asyncio.gather(*(backend.reserve_and_send("w1", t, t.encode()) for t in ids))
+            await put_and_dispatch(backend, ids, [t.encode() for t in ids])
 
     async def work() -> None:
         handled = 0

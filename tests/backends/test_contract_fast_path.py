@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends.builders import profile, result, task
+from tests.backends.builders import (
+    plan,
+    profile,
+    result,
+    slots_held,
+    submitted_event,
+    task,
+    worker_of,
+)
 from worldpool import lifecycle
 from worldpool.backends import Backend
-from worldpool.backends.base import Dispatch, NewTask
+from worldpool.backends.base import DispatchOutcome, NewTask
 from worldpool.models import (
     Event,
     EventKind,
@@ -25,30 +33,6 @@ async def pending_task(backend: Backend, task_id: str, **spec: object) -> TaskRe
     assert await backend.put_task(record, expect_version=0)
     await backend.add_pending(task_id)
     return record
-
-
-def plan(record: TaskRecord, worker_id: str = "w1", expect: int | None = None) -> Dispatch:
-    nxt = lifecycle.dispatched(record, worker_id, "eu-west-1", 100.0)
-    event = Event(
-        kind=EventKind.TASK_DISPATCHED,
-        task_id=record.id,
-        worker_id=worker_id,
-        attempt=nxt.attempt,
-        at=100.0,
-    )
-    return Dispatch(
-        record=nxt,
-        expect_version=record.version if expect is None else expect,
-        worker_id=worker_id,
-        envelope=f"{record.id}#{nxt.attempt}".encode(),
-        event=event,
-    )
-
-
-async def slots_held(backend: Backend, worker_id: str = "w1") -> int:
-    worker = await backend.get_worker(worker_id)
-    assert worker is not None
-    return worker.state.running
 
 
 async def test_dispatch_many_sends_writes_dequeues_and_logs_each_task(backend: Backend) -> None:
@@ -206,22 +190,27 @@ async def test_running_tasks_are_due_by_execution_and_heartbeat_timeouts(
     assert await backend.list_due_tasks(now + 1) == []
     assert [r.id for r in await backend.list_due_tasks(now + 3)] == ["quiet"]
     assert [r.id for r in await backend.list_due_tasks(now + 6)] == ["quiet", "slow"]
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None and worker.state.status is WorkerStatus.ONLINE
 
 
-async def test_create_task_stores_queues_and_logs_once(backend: Backend) -> None:
+async def create(backend: Backend, record: TaskRecord) -> DispatchOutcome:
+    [outcome] = await backend.create_tasks([NewTask(record, submitted_event(record.id))])
+    return outcome
+
+
+async def test_create_tasks_stores_queues_and_logs_once(backend: Backend) -> None:
     record = task("t1", priority=5, schedule_to_start_timeout_s=1.0)
     record.submitted_at = await backend.now() - 10
     other = task("t0")
-    submitted = Event(kind=EventKind.TASK_SUBMITTED, task_id="t1", at=1.0)
 
-    assert await backend.create_task(other, submitted.model_copy(update={"task_id": "t0"}))
-    assert await backend.create_task(record, submitted) is True
+    assert await create(backend, other) == DispatchOutcome(sent=False)
+    assert await create(backend, record) == DispatchOutcome(sent=False)
     assert record.version == 1
 
     again = task("t1")
-    assert await backend.create_task(again, submitted) is False  # the id is taken
+    assert await create(backend, again) == DispatchOutcome(sent=False, conflict=True)
+    assert again.version == 0  # the id is taken: nothing changed
     stored = await backend.get_task("t1")
     assert stored is not None and stored.version == 1 and stored.spec.priority == 5
     assert await backend.list_pending() == ["t1", "t0"]  # priority first
@@ -253,7 +242,7 @@ async def test_put_tasks_appends_each_writes_events_only_if_it_happens(backend: 
 async def test_create_tasks_creates_each_on_its_own(backend: Backend) -> None:
     taken = task("taken")
     submitted = Event(kind=EventKind.TASK_SUBMITTED, at=1.0)
-    assert await backend.create_task(taken, submitted.model_copy(update={"task_id": "taken"}))
+    assert not (await create(backend, taken)).conflict
 
     fresh, again = task("fresh"), task("taken")
     outcomes = await backend.create_tasks(
@@ -271,10 +260,6 @@ async def test_create_tasks_creates_each_on_its_own(backend: Backend) -> None:
     assert await backend.list_pending() == ["taken", "fresh"]
     assert [e.task_id for e in await backend.read_events()] == ["taken", "fresh"]
     assert await backend.create_tasks([]) == []
-
-
-def submitted_event(task_id: str) -> Event:
-    return Event(kind=EventKind.TASK_SUBMITTED, task_id=task_id, at=1.0)
 
 
 async def test_create_tasks_dispatches_a_routed_task_in_the_same_step(backend: Backend) -> None:
@@ -334,7 +319,7 @@ async def test_create_tasks_queues_a_routed_task_its_worker_cannot_take(backend:
 async def test_create_tasks_never_dispatches_over_an_existing_task(backend: Backend) -> None:
     await backend.register(profile("w1", slots=2))
     existing = task("t1")
-    assert await backend.create_task(existing, submitted_event("t1"))  # version 1, queued
+    assert not (await create(backend, existing)).conflict  # version 1, queued
     again = task("t1")
 
     [outcome] = await backend.create_tasks(

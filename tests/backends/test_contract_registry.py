@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.backends.builders import dispatched, profile
+from tests.backends.builders import dispatched, profile, worker_of
 from worldpool.backends import Backend
 from worldpool.errors import NotFoundError
 from worldpool.models import TaskStatus, WorkerState, WorkerStatus
@@ -19,14 +19,14 @@ async def test_register_makes_the_worker_online_with_a_fresh_heartbeat(backend: 
     assert state.status is WorkerStatus.ONLINE
     assert state.running == 0
     assert before <= state.last_heartbeat <= after
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None
     assert worker.profile == profile("w1", slots=3)
     assert worker.state.status is WorkerStatus.ONLINE
 
 
 async def test_unknown_worker_is_none_and_list_has_every_status(backend: Backend) -> None:
-    assert await backend.get_worker("nope") is None
+    assert await worker_of(backend, "nope") is None
     assert await backend.list_workers() == []
     for worker_id in ("a", "b", "c"):
         await backend.register(profile(worker_id))
@@ -57,7 +57,7 @@ async def test_heartbeat_records_state_but_never_running(backend: Backend) -> No
     assert reply.status is WorkerStatus.DRAINING
     assert reply.revoked == []
     assert reply.server_time >= before
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None
     assert worker.state.status is WorkerStatus.DRAINING
     assert worker.state.running == 1
@@ -81,7 +81,7 @@ async def test_offline_stays_offline_until_register(backend: Backend) -> None:
 
     reply = await backend.heartbeat(WorkerState(worker_id="w1", status=WorkerStatus.ONLINE))
     assert reply.status is WorkerStatus.OFFLINE
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None and worker.state.status is WorkerStatus.OFFLINE
 
     state = await backend.register(profile("w1"))
@@ -98,7 +98,7 @@ async def test_reregister_replaces_profile_and_keeps_slots(backend: Backend) -> 
     state = await backend.register(profile("w1", slots=5))
 
     assert state.running == 1
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None
     assert worker.profile.max_concurrency == 5
     assert worker.state.running == 1
@@ -131,12 +131,12 @@ async def test_heartbeat_revokes_tasks_no_longer_this_workers(backend: Backend) 
 
 async def test_returned_state_is_a_copy(backend: Backend) -> None:
     await backend.register(profile("w1"))
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None
     worker.state.status = WorkerStatus.OFFLINE
     worker.profile.labels["x"] = "y"
 
-    again = await backend.get_worker("w1")
+    again = await worker_of(backend, "w1")
     assert again is not None
     assert again.state.status is WorkerStatus.ONLINE
     assert again.profile.labels == {}

@@ -6,17 +6,11 @@ import asyncio
 
 import pytest
 
-from tests.backends.builders import dispatched, profile, result
+from tests.backends.builders import dispatched, profile, result, slots_held
 from tests.backends.conftest import CONTRACT_CLAIM_AFTER_S, Connect
 from worldpool.backends import Backend
 from worldpool.backends.base import ResultMessage
 from worldpool.models import ResultStatus, TaskStatus
-
-
-async def running(backend: Backend, worker_id: str = "w1") -> int:
-    worker = await backend.get_worker(worker_id)
-    assert worker is not None
-    return worker.state.running
 
 
 async def drain(backend: Backend, consumer: str = "orch") -> list[str]:
@@ -59,7 +53,7 @@ async def test_terminal_result_is_queued_and_frees_the_slot(
     backend = with_task
     assert await backend.complete(result("t1", "w1", 1, status)) is True
 
-    assert await running(backend) == 0
+    assert await slots_held(backend) == 0
     [message] = await backend.receive_results("orch")
     assert message.result.task_id == "t1"
     assert message.result.status is status
@@ -71,7 +65,7 @@ async def test_started_and_progress_keep_the_slot(with_task: Backend, status: Re
     backend = with_task
     assert await backend.complete(result("t1", "w1", 1, status)) is True
 
-    assert await running(backend) == 1
+    assert await slots_held(backend) == 1
     assert await drain(backend) == [f"t1:{status.value}"]
 
 
@@ -87,8 +81,8 @@ async def test_stale_attempt_is_fenced_off(with_task: Backend) -> None:
     # Then nothing is queued and no slot changes
     assert accepted is False
     assert await drain(backend) == []
-    assert await running(backend, "w1") == 1
-    assert await running(backend, "w2") == 1
+    assert await slots_held(backend, "w1") == 1
+    assert await slots_held(backend, "w2") == 1
 
 
 async def test_wrong_worker_is_fenced_off(with_task: Backend) -> None:
@@ -97,7 +91,7 @@ async def test_wrong_worker_is_fenced_off(with_task: Backend) -> None:
 
     assert await backend.complete(result("t1", "w2", 1)) is False
     assert await drain(backend) == []
-    assert await running(backend, "w1") == 1
+    assert await slots_held(backend, "w1") == 1
 
 
 async def test_terminal_record_and_unknown_task_are_fenced_off(with_task: Backend) -> None:
@@ -110,7 +104,7 @@ async def test_terminal_record_and_unknown_task_are_fenced_off(with_task: Backen
     assert await backend.complete(result("t1", "w1", 1)) is False
     assert await backend.complete(result("nope", "w1", 1)) is False
     assert await drain(backend) == []
-    assert await running(backend) == 1
+    assert await slots_held(backend) == 1
 
 
 async def test_duplicate_terminal_reports_both_queue_while_record_is_open(
@@ -121,7 +115,7 @@ async def test_duplicate_terminal_reports_both_queue_while_record_is_open(
     backend = with_task
     assert await backend.complete(result("t1", "w1", 1)) is True
     assert await backend.complete(result("t1", "w1", 1)) is True
-    assert await running(backend) == 0
+    assert await slots_held(backend) == 0
     assert await drain(backend) == ["t1:succeeded", "t1:succeeded"]
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.backends.builders import profile, task
+from tests.backends.builders import profile, task, worker_of
 from worldpool.backends import MemoryBackend, backend_from_url
 from worldpool.config import Settings
 from worldpool.errors import ConfigError, ValidationError
@@ -43,7 +43,7 @@ async def test_timestamps_come_from_the_injected_clock(
     reply = await backend.heartbeat(WorkerState(worker_id="w1", last_heartbeat=5.0))
 
     assert reply.server_time == 1_042.5
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None and worker.state.last_heartbeat == 1_042.5
 
 
@@ -66,7 +66,7 @@ async def test_blob_ttl_follows_the_clock(backend: MemoryBackend, clock: FakeClo
 async def test_reconnect_shares_state(backend: MemoryBackend) -> None:
     other = backend.reconnect()
     await backend.register(profile("w1"))
-    assert await other.get_worker("w1") is not None
+    assert await worker_of(other, "w1") is not None
     assert other.settings is backend.settings
 
 

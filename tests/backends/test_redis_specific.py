@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.backends.builders import dispatched, profile, result, task
+from tests.backends.builders import dispatched, profile, result, send, task, worker_of
 from tests.redis_server import RedisServer, redis_server, redis_server_session, start_redis
 from worldpool.backends.redis import Keys, RedisBackend
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.config import Settings
-from worldpool.errors import BackendError, ConfigError, ReservationError
+from worldpool.errors import BackendError, ConfigError
 from worldpool.models import Event, EventKind, WorkerState
 
 __all__ = ["redis_server", "redis_server_session"]  # fixtures used below
@@ -92,7 +92,7 @@ async def test_acked_deliveries_leave_the_worker_stream(backend: RedisBackend) -
 # --------------------------------------------------------------------------- atomicity
 
 
-async def test_fifty_concurrent_reserves_take_exactly_three_slots(
+async def test_fifty_concurrent_dispatches_take_exactly_three_slots(
     redis_server_session: RedisServer,
 ) -> None:
     # Given a 3-slot worker and five clients (five connection pools, like five replicas)
@@ -103,15 +103,12 @@ async def test_fifty_concurrent_reserves_take_exactly_three_slots(
 
         # When 50 different tasks race for its slots
         outcomes = await asyncio.gather(
-            *(clients[i % 5].reserve_and_send("w1", f"t{i}", b"env") for i in range(50)),
-            return_exceptions=True,
+            *(send(clients[i % 5], "w1", f"t{i}", b"env") for i in range(50))
         )
 
         # Then exactly three won, the rest were refused, and nothing half-happened
-        won = [o for o in outcomes if isinstance(o, str)]
-        refused = [o for o in outcomes if isinstance(o, ReservationError)]
-        assert (len(won), len(refused)) == (3, 47)
-        assert all("all 3 slots are taken" in str(e) for e in refused)
+        assert sum(o.sent for o in outcomes) == 3
+        assert [o.reason for o in outcomes if not o.sent] == ["all 3 slots are taken"] * 47
         r = clients[0].client
         assert await r.scard(clients[0].keys.slots("w1")) == 3
         assert await r.xlen(clients[0].keys.queue("w1")) == 3
@@ -146,7 +143,7 @@ async def test_heartbeat_times_come_from_the_redis_server(
 
     # Then the heartbeat is stamped with Redis TIME, in the worker hash and the sorted set
     assert seconds + micros / 1e6 <= reply.server_time <= after
-    worker = await backend.get_worker("w1")
+    worker = await worker_of(backend, "w1")
     assert worker is not None and worker.state.last_heartbeat == reply.server_time
     score = await backend.client.zscore(backend.keys.heartbeats, "w1")
     assert score == pytest.approx(reply.server_time, abs=1e-6)

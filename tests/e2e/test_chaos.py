@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.backends.builders import send_raw, worker_of
 from tests.e2e.handlers import executions
 from tests.e2e.procs import Cluster, Proc, wait_event, wait_log, wait_task, wait_workers
 from tests.redis_server import RedisServer
@@ -180,7 +181,7 @@ async def test_worker_sigkill_fails_over_after_missed_heartbeats(
     record = await wait_task(client, "long")
     assert record.status is TaskStatus.SUCCEEDED
     assert [(a.worker_id, a.attempt) for a in record.attempts] == [("victim", 1), ("rescuer", 2)]
-    worker = await client.get_worker("victim")
+    worker = await worker_of(client, "victim")
     assert worker is not None and worker.state.status is WorkerStatus.OFFLINE
 
 
@@ -246,7 +247,7 @@ async def test_bad_envelopes_are_dead_lettered_and_the_worker_keeps_running(
         "bad-4": unknown,
     }
     for task_id, data in bad.items():
-        await client.reserve_and_send("w1", task_id, data)
+        await send_raw(client, "w1", task_id, data)
     deadline = time.monotonic() + 20
     while len(letters := await client.list_dead_letters()) < len(bad):
         assert time.monotonic() < deadline, cluster.logs()

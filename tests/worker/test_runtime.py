@@ -7,6 +7,7 @@ import asyncio
 import orjson
 import pytest
 
+from tests.backends.builders import send_raw, worker_of
 from worldpool.errors import TaskFailedError
 from worldpool.models import TaskSpec, TaskStatus, WorkerStatus
 from worldpool.testing import EmbeddedPool, make_worker
@@ -18,7 +19,7 @@ def echo(ctx: TaskContext) -> dict[str, object]:
 
 
 async def _send_raw(pool: EmbeddedPool, worker_id: str, task_id: str, data: bytes) -> None:
-    await pool.backend.reserve_and_send(worker_id, task_id, data)
+    await send_raw(pool.backend, worker_id, task_id, data)
 
 
 async def test_bad_envelopes_are_dead_lettered_and_the_worker_carries_on() -> None:
@@ -77,7 +78,7 @@ async def test_drain_hands_back_running_work_which_finishes_elsewhere() -> None:
             await asyncio.sleep(0.02)
         await pool.workers["w-a"].stop(drain=True, grace_s=0.1)
         record = await pool.orchestrator.wait_task(spec.id, 10)
-        w_a = await pool.backend.get_worker("w-a")
+        w_a = await worker_of(pool.backend, "w-a")
     assert record.status is TaskStatus.SUCCEEDED and record.result == "w-b"
     assert w_a is not None and w_a.state.status is WorkerStatus.OFFLINE
 
@@ -94,7 +95,7 @@ async def test_what_a_handler_fetched_is_advertised_with_the_next_heartbeat() ->
         with pytest.raises(TaskFailedError, match="fetched, then failed"):
             await pool.run_task(spec)
         for _ in range(100):  # bounded: a heartbeat or two (0.1 s each in the pool)
-            worker = await pool.backend.get_worker("worker-1")
+            worker = await worker_of(pool.backend, "worker-1")
             assert worker is not None
             if worker.state.cached:
                 break

@@ -1,5 +1,5 @@
-"""Bearer-token auth with two roles: ``read`` (GET everything) and ``admin`` (also submit,
-cancel, explain).
+"""Bearer-token auth with two roles: ``read`` (GET everything but the dead letters) and
+``admin`` (also submit, cancel, explain, and read the dead letters).
 
 Auth is on whenever a token is configured, and always when the API is bound to anything
 but loopback: binding ``0.0.0.0`` without tokens is refused at start-up (a ConfigError
@@ -82,6 +82,7 @@ def auth_enabled(tokens: ApiTokens, bind_host: str) -> bool:
 
 
 READ_ONLY_POSTS = frozenset({"/api/v1/explain"})  # dry runs change nothing
+ADMIN_GETS = frozenset({"/api/v1/dead-letters"})  # refused envelopes can hold payloads
 
 
 def required_role(method: str, path: str) -> Role | None:
@@ -89,6 +90,8 @@ def required_role(method: str, path: str) -> Role | None:
     (so an unauthenticated caller learns nothing from body errors). None: public."""
     if not (path.startswith("/api/") or path == "/metrics"):
         return None  # dashboard files, /healthz, the OpenAPI schema
+    if path in ADMIN_GETS:
+        return Role.ADMIN
     if method in {"GET", "HEAD", "OPTIONS"} or path in READ_ONLY_POSTS:
         return Role.READ
     return Role.ADMIN

@@ -6,8 +6,14 @@ backend only guarantees the atomic steps below.
 
 Slot accounting: a worker's *slots* are the set of task ids reserved on it. ``running`` in
 :class:`WorkerState` is the size of that set, owned by the backend (heartbeats never
-overwrite it). A slot is taken by :meth:`reserve_and_send` and given back by a terminal
-:meth:`complete`, by :meth:`release`, or wholesale by :meth:`reclaim`.
+overwrite it). A slot is taken by a dispatch (:meth:`dispatch_many`, or :meth:`create_tasks`
+for a task routed at submit) and given back by a terminal :meth:`complete`, by
+:meth:`release`, or wholesale by :meth:`reclaim`. A worker can take a slot when it is
+ONLINE and has fewer slots than its ``max_concurrency`` (a task that already holds one on it
+takes no second one); otherwise the dispatch is refused with a reason and nothing changes.
+
+Compare-and-set: a write with an expected version happens only if the stored version
+equals it (a missing record has version 0) and bumps the stored version by one.
 
 Fencing: :meth:`complete` accepts a result only if the task's record names the same
 attempt and worker and is not terminal. Anything else (a zombie worker's late result, a
@@ -161,21 +167,10 @@ class Backend(ABC):
         """Every registered worker (any status), with ``state.running`` = slots held."""
 
     @abstractmethod
-    async def get_worker(self, worker_id: str) -> Worker | None:
-        """One worker, or None."""
-
-    @abstractmethod
     async def mark_offline(self, worker_id: str) -> bool:
         """Set status OFFLINE. True if it was not already offline (unknown id: False)."""
 
     # ------------------------------------------------------------------ delivery
-    @abstractmethod
-    async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
-        """Atomically take a slot for ``task_id`` on the worker and append the envelope to its
-        queue; returns the delivery id. Raises ReservationError (nothing changed) if the
-        worker is unknown, not ONLINE, or has no free slot. Reserving a task id that already
-        holds a slot on that worker does not take a second slot."""
-
     @abstractmethod
     async def receive(
         self, worker_id: str, max_count: int = 1, block_s: float = 0.0
@@ -190,7 +185,8 @@ class Backend(ABC):
     @abstractmethod
     async def reclaim(self, worker_id: str) -> list[Delivery]:
         """Remove and return everything sent to the worker and not acknowledged (taken but
-        unacked, and never taken), and free all its slots."""
+        unacked, and never taken), in send order, as :meth:`receive` returns them (with
+        ``task_id``), and free all its slots."""
 
     @abstractmethod
     async def release(self, worker_id: str, task_id: str) -> bool:
@@ -247,19 +243,15 @@ class Backend(ABC):
         """Every task that is not terminal (what the liveness sweep watches), without
         reading the finished history."""
 
-    async def create_task(self, record: TaskRecord, event: Event) -> bool:
-        """Submit in one step: store ``record`` only if no task has its id (False and no
-        change otherwise; on success its ``version`` becomes 1), queue it for routing at
-        its spec's priority and append ``event``. One round trip where the backend can."""
-        return not (await self.create_tasks([NewTask(record, event)]))[0].conflict
-
+    @abstractmethod
     async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
-        """:meth:`create_task` for each :class:`NewTask`, in one round trip where the backend
-        can, each its own atomic step; an item with a ``dispatch`` is, in that same step,
-        dispatched as by :meth:`dispatch_many` instead of queued if its worker is ONLINE
-        with a free slot (its routed record stored with version 2, ``sent``), and queued
-        otherwise (``reason`` says why). ``conflict``: the id was taken, nothing changed."""
-        raise NotImplementedError(f"the {self.name} backend does not implement create_tasks")
+        """Submit each :class:`NewTask` in its own atomic step, in one round trip where the
+        backend can: store ``record`` only if no task has its id (``conflict`` and no change
+        otherwise; on success its ``version`` becomes 1), append ``event`` and queue it for
+        routing at its spec's priority. An item with a ``dispatch`` is, in that same step,
+        dispatched as by :meth:`dispatch_many` instead of queued if its worker can take a
+        slot (its routed record stored with version 2, ``sent``), and queued otherwise
+        (``reason`` says why)."""
 
     async def put_tasks(
         self,
@@ -290,16 +282,17 @@ class Backend(ABC):
         ]
         return [r for _, r in sorted(due, key=lambda pair: pair[0])[:limit]]
 
+    @abstractmethod
     async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
-        """For each :class:`Dispatch`, atomically: if the stored record's version is
-        ``expect_version`` and the worker is ONLINE with a free slot (or already holds one
-        for the task), store the record (its ``version`` is bumped as by :meth:`put_task`),
-        take the slot, append the envelope to the worker's queue, remove the task from the
-        pending queue and append the event; otherwise change nothing. Compare-and-set and
+        """For each :class:`Dispatch`, atomically: if a record is stored with version
+        ``expect_version`` (else ``conflict``) and the worker can take a slot for the task
+        (else ``reason``), store the record (its ``version`` is bumped as by
+        :meth:`put_task`), take the slot, append the envelope to the worker's queue, remove
+        the task from the pending queue and append the event (``sent``, with the delivery
+        id); otherwise change nothing. Compare-and-set and
         reservation are one step, so two replicas never dispatch a task twice and a lost
         reservation leaves nothing to undo. One round trip for the batch where the backend
         can."""
-        raise NotImplementedError(f"the {self.name} backend does not implement dispatch_many")
 
     async def append_events(self, events: list[Event]) -> list[Event]:
         """:meth:`append_event` for each, in order, in one round trip where the backend can."""

@@ -2,7 +2,8 @@
 
 Everything lives in one :class:`MemoryStore` in this process and runs on one event loop.
 No method awaits inside a state change, so every step of the contract is atomic without
-locks. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``, ``read_events``)
+locks. The storage rules (slot check, compare-and-set, fencing) are the functions of
+:mod:`worldpool.backends.memory_rules`, which every operation here calls. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``, ``read_events``)
 wait on a :class:`~worldpool.backends.memory_store.Signal`, never in a polling loop.
 
 Stored models are copies made through JSON (:func:`clone`), on the way in and on the way
@@ -21,8 +22,8 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
+from worldpool.backends import memory_rules as rules
 from worldpool.backends.base import (
     Backend,
     DeadLetter,
@@ -34,8 +35,7 @@ from worldpool.backends.base import (
 )
 from worldpool.backends.memory_store import MemoryStore, clone
 from worldpool.config import Settings
-from worldpool.errors import NotFoundError, ReservationError
-from worldpool.lifecycle import timeout_deadline
+from worldpool.errors import NotFoundError
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -49,7 +49,6 @@ from worldpool.models import (
 )
 
 Clock = Callable[[], float]
-R = TypeVar("R", TaskRecord, WorkflowRecord)
 
 
 class MemoryBackend(Backend):
@@ -112,24 +111,12 @@ class MemoryBackend(Backend):
         revoked = [
             task_id
             for task_id, attempt in (in_flight or {}).items()
-            if not self._still_owned(task_id, worker_id, attempt)
+            if not rules.owns(s, task_id, worker_id, attempt)
         ]
         return HeartbeatReply(status=stored.status, revoked=revoked, server_time=now)
 
-    def _still_owned(self, task_id: str, worker_id: str, attempt: int) -> bool:
-        record = self._s.tasks.get(task_id)
-        return (
-            record is not None
-            and record.worker_id == worker_id
-            and record.attempt == attempt
-            and not record.status.terminal
-        )
-
     async def list_workers(self) -> list[Worker]:
         return [self._worker(worker_id) for worker_id in sorted(self._s.profiles)]
-
-    async def get_worker(self, worker_id: str) -> Worker | None:
-        return self._worker(worker_id) if worker_id in self._s.profiles else None
 
     def _worker(self, worker_id: str) -> Worker:
         s = self._s
@@ -146,35 +133,6 @@ class MemoryBackend(Backend):
         return True
 
     # ------------------------------------------------------------------ delivery
-    async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
-        refused = self._refusal(worker_id, task_id)
-        if refused:
-            raise ReservationError(worker_id, refused)
-        return self._send(worker_id, task_id, envelope)
-
-    def _refusal(self, worker_id: str, task_id: str) -> str:
-        """Why the worker cannot take a slot for the task now ("" if it can)."""
-        s = self._s
-        state = s.states.get(worker_id)
-        if state is None:
-            return "no such worker is registered"
-        if state.status is not WorkerStatus.ONLINE:
-            return f"the worker is {state.status.value}"
-        slots = s.slots.get(worker_id, set())
-        capacity = s.profiles[worker_id].max_concurrency
-        if task_id not in slots and len(slots) >= capacity:
-            return f"all {capacity} slots are taken"
-        return ""
-
-    def _send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
-        s = self._s
-        s.slots.setdefault(worker_id, set()).add(task_id)
-        delivery = Delivery(id=s.next_id(), data=bytes(envelope), task_id=task_id)
-        queue = s.queue(worker_id)
-        queue.new.append(delivery)
-        queue.signal.notify()
-        return delivery.id
-
     async def receive(
         self, worker_id: str, max_count: int = 1, block_s: float = 0.0
     ) -> list[Delivery]:
@@ -213,32 +171,13 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ results
     async def dispatch_many(self, batch: list[Dispatch]) -> list[DispatchOutcome]:
-        outcomes = []
-        for item in batch:  # no await inside: each item is atomic
-            stored = self._s.tasks.get(item.record.id)
-            if (0 if stored is None else stored.version) != item.expect_version:
-                outcomes.append(DispatchOutcome(sent=False, conflict=True))
-                continue
-            refused = self._refusal(item.worker_id, item.record.id)
-            if refused:
-                outcomes.append(DispatchOutcome(sent=False, reason=refused))
-                continue
-            outcomes.append(self._dispatch(item))
-        return outcomes
-
-    def _dispatch(self, item: Dispatch) -> DispatchOutcome:
-        """Store the routed record, send it, dequeue it (the checks were made)."""
-        self._put_task(item.record, item.expect_version)
-        delivery_id = self._send(item.worker_id, item.record.id, item.envelope)
-        self._s.pending.pop(item.record.id, None)
-        self._s.events.append(item.event)
-        return DispatchOutcome(sent=True, delivery_id=delivery_id)
+        return [rules.dispatch(self._s, item) for item in batch]  # no await: each is atomic
 
     async def complete(self, result: TaskResult, ack: str | None = None) -> bool:
         if ack is not None:
             await self.ack(result.worker_id, ack)
         s = self._s
-        if not self._still_owned(result.task_id, result.worker_id, result.attempt):
+        if not rules.owns(s, result.task_id, result.worker_id, result.attempt):
             return False
         s.results_new.append(ResultMessage(id=s.next_id(), result=clone(result)))
         if result.status.terminal:
@@ -306,35 +245,25 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ task and workflow state
     async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
-        return self._put_task(record, expect_version)
-
-    def _put_task(self, record: TaskRecord, expect_version: int | None) -> bool:
-        if not _put_versioned(self._s.tasks, record.id, record, expect_version):
-            return False
-        deadline = timeout_deadline(record)
-        if deadline is None:
-            self._s.deadlines.pop(record.id, None)
-        else:
-            self._s.deadlines[record.id] = deadline
-        return True
+        return rules.put_task(self._s, record, expect_version)
 
     async def create_tasks(self, items: list[NewTask]) -> list[DispatchOutcome]:
         outcomes = []
         for item in items:  # no await inside: each item is atomic
             record = item.record
-            if record.id in self._s.tasks:
+            if not rules.put_task(self._s, record, 0):
                 outcomes.append(DispatchOutcome(sent=False, conflict=True))
                 continue
-            self._put_task(record, 0)
             self._s.events.append(item.event)
+            routed = item.dispatch
             refused = (
-                "" if item.dispatch is None else self._refusal(item.dispatch.worker_id, record.id)
+                "" if routed is None else rules.slot_refusal(self._s, routed.worker_id, record.id)
             )
-            if item.dispatch is None or refused:
+            if routed is None or refused:
                 self._queue(record.id, record.spec.priority)
                 outcomes.append(DispatchOutcome(sent=False, reason=refused))
-                continue
-            outcomes.append(self._dispatch(item.dispatch))
+            else:
+                outcomes.append(rules.dispatch_checked(self._s, routed))
         return outcomes
 
     async def list_due_tasks(self, now: float, limit: int = 1000) -> list[TaskRecord]:
@@ -356,7 +285,8 @@ class MemoryBackend(Backend):
         ]
 
     async def list_active_tasks(self) -> list[TaskRecord]:
-        return [clone(r) for r in self._s.tasks.values() if not r.status.terminal]
+        active = (r for r in self._s.tasks.values() if not r.status.terminal)
+        return [clone(r) for r in sorted(active, key=lambda r: r.id)]  # id order, as Redis
 
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
         bound = self._s.idempotency.get(key)
@@ -365,7 +295,7 @@ class MemoryBackend(Backend):
         return bound
 
     async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
-        return _put_versioned(self._s.workflows, record.id, record, expect_version)
+        return rules.put_versioned(self._s.workflows, record.id, record, expect_version)
 
     async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         record = self._s.workflows.get(workflow_id)
@@ -450,15 +380,3 @@ class MemoryBackend(Backend):
 
 def _copy_result(message: ResultMessage) -> ResultMessage:
     return ResultMessage(id=message.id, result=clone(message.result))
-
-
-def _put_versioned(table: dict[str, R], key: str, record: R, expect_version: int | None) -> bool:
-    """Compare-and-set shared by tasks and workflows (a missing record has version 0)."""
-    stored = table.get(key)
-    version = 0 if stored is None else stored.version
-    if expect_version is not None and expect_version != version:
-        return False
-    stored_copy = clone(record.model_copy(update={"version": version + 1}))
-    record.version = version + 1
-    table[key] = stored_copy
-    return True

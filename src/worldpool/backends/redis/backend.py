@@ -1,9 +1,12 @@
 """The Redis Streams backend: the distributed engine behind ``worldpool serve`` / ``worker``.
 
-Key layout: :mod:`worldpool.backends.redis.keys`. Every step that touches more than one
-key, or reads before it writes, is one Lua script in ``scripts/`` (atomic on the server,
-one round trip); the batch calls of the fast path (submit, dispatch, result writes) are in
-:mod:`worldpool.backends.redis.batch`, one pipelined round trip per batch.
+This module holds the connection, the worker registry, delivery, results, dead letters and
+leases. Key layout: :mod:`worldpool.backends.redis.keys`. Every step that touches more than
+one key, or reads before it writes, is one Lua script in ``scripts/`` (atomic on the
+server, one round trip; the rules they share are in :mod:`worldpool.backends.redis.lua`).
+The class is built in three layers, one module each: :mod:`.batch` (the fast path's batch
+calls: submit, dispatch, result writes, one pipelined round trip per batch) under
+:mod:`.records` (records, pending queue, blobs, events) under this one.
 
 All heartbeat and lease arithmetic uses the Redis server's clock (TIME inside Lua, PX
 expiry), so skewed worker clocks cannot cause false failovers.
@@ -11,6 +14,7 @@ expiry), so skewed worker clocks cannot cause false failovers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,49 +25,34 @@ from redis.exceptions import ResponseError
 from worldpool.backends.base import (
     DeadLetter,
     Delivery,
-    EventPage,
     ResultMessage,
 )
 from worldpool.backends.redis import codec
-from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
+from worldpool.backends.redis.batch import redis_errors
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
 from worldpool.backends.redis.lane import FastLane
 from worldpool.backends.redis.lua import Scripts
+from worldpool.backends.redis.records import RedisRecords, StreamEntries, block_ms
 from worldpool.config import Settings
-from worldpool.errors import ConfigError, NotFoundError, ReservationError
+from worldpool.errors import ConfigError, NotFoundError
 from worldpool.models import (
-    Event,
-    EventKind,
     HeartbeatReply,
-    TaskRecord,
     TaskResult,
     Worker,
     WorkerProfile,
     WorkerState,
     WorkerStatus,
-    WorkflowRecord,
 )
 
-StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
-
-
-def _block_ms(block_s: float) -> int | None:
-    """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever)."""
-    return max(1, int(block_s * 1000)) if block_s > 0 else None
-
-
-def _event(stream_id: bytes, data: bytes) -> Event:
-    event = Event.model_validate_json(data)
-    event.seq = codec.seq_from_stream_id(stream_id)
-    return event
+log = logging.getLogger(__name__)
 
 
 def _xreadgroup(
     stream: str, group: str, consumer: str, start: bytes | str, count: int, block_s: float
 ) -> tuple[Any, ...]:
     """The XREADGROUP command of one stream, as sent on a :class:`FastLane`."""
-    block = _block_ms(block_s)
+    block = block_ms(block_s)
     blocking = () if block is None else ("BLOCK", block)
     return (
         "XREADGROUP",
@@ -79,7 +68,7 @@ def _xreadgroup(
     )
 
 
-class RedisBackend(RedisBatchCalls):
+class RedisBackend(RedisRecords):
     """The :class:`Backend` contract on Redis ≥ 7 (or Valkey). Build with :meth:`from_url`."""
 
     name = "redis"
@@ -187,10 +176,6 @@ class RedisBackend(RedisBatchCalls):
         found = await self._load_workers(ids)
         return [w for w in found if w is not None]
 
-    @redis_errors
-    async def get_worker(self, worker_id: str) -> Worker | None:
-        return (await self._load_workers([worker_id]))[0]
-
     async def _load_workers(self, ids: list[str]) -> list[Worker | None]:
         pipe = self._r.pipeline(transaction=False)
         for worker_id in ids:
@@ -211,17 +196,6 @@ class RedisBackend(RedisBatchCalls):
         return bool(await self._scripts.mark_offline(keys=[self.keys.worker(worker_id)]))
 
     # ------------------------------------------------------------------ delivery
-    @redis_errors
-    async def reserve_and_send(self, worker_id: str, task_id: str, envelope: bytes) -> str:
-        k = self.keys
-        ok, value = await self._scripts.reserve_send(
-            keys=[k.worker(worker_id), k.slots(worker_id), k.queue(worker_id)],
-            args=[task_id, envelope],
-        )
-        if not ok:
-            raise ReservationError(worker_id, codec.text(value))
-        return codec.text(value)
-
     @redis_errors
     async def receive(
         self, worker_id: str, max_count: int = 1, block_s: float = 0.0
@@ -248,8 +222,10 @@ class RedisBackend(RedisBatchCalls):
         flat = await self._scripts.reclaim(
             keys=[self.keys.queue(worker_id), self.keys.slots(worker_id)], args=[WORKER_GROUP]
         )
-        pairs = zip(flat[::2], flat[1::2], strict=True)
-        return [Delivery(id=codec.text(i), data=bytes(d)) for i, d in pairs]
+        triples = zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+        return [
+            Delivery(id=codec.text(i), data=bytes(d), task_id=codec.text(t)) for i, d, t in triples
+        ]
 
     @redis_errors
     async def release(self, worker_id: str, task_id: str) -> bool:
@@ -375,169 +351,10 @@ class RedisBackend(RedisBatchCalls):
                         raise
                 continue
             return list(reply[0][1]) if reply else []
+        # The group vanished again right after it was made (something deletes the stream?):
+        # give up on this read, say so, and let the caller's loop read again.
+        log.warning("consumer group %s of %s keeps disappearing; read nothing", group, stream)
         return []
-
-    # ------------------------------------------------------------------ task and workflow state
-    @redis_errors
-    async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
-        return await self._put(record, *self._task_put_args(record, expect_version, []))
-
-    @redis_errors
-    async def list_active_tasks(self) -> list[TaskRecord]:
-        ids = sorted(codec.text(i) for i in await self._r.smembers(self.keys.active))
-        records = [r for r in await self.get_tasks(ids) if r is not None]
-        stale = [r.id for r in records if r.status.terminal]
-        if stale:
-            await self._r.srem(self.keys.active, *stale)
-        return [r for r in records if not r.status.terminal]
-
-    @redis_errors
-    async def put_workflow(self, record: WorkflowRecord, expect_version: int | None = None) -> bool:
-        k = self.keys
-        return await self._put(
-            record,
-            [k.workflow(record.id), k.order, k.active, k.deadlines, k.events, k.workflows],
-            [
-                expect_arg(expect_version),
-                record.id,
-                codec.dump_record(record),
-                "",
-                "-",
-                self.settings.event_log_max,
-                0,
-            ],
-        )
-
-    async def _put(
-        self, record: TaskRecord | WorkflowRecord, keys: list[str], args: list[Any]
-    ) -> bool:
-        """One put_record script call (keys and args as the script describes)."""
-        version = int(await self._scripts.put_record(keys=keys, args=args))
-        if version < 0:
-            return False
-        record.version = version
-        return True
-
-    @redis_errors
-    async def get_task(self, task_id: str) -> TaskRecord | None:
-        return (await self.get_tasks([task_id]))[0]
-
-    @redis_errors
-    async def get_tasks(self, task_ids: list[str]) -> list[TaskRecord | None]:
-        return await self._get_many(TaskRecord, [self.keys.task(t) for t in task_ids])
-
-    @redis_errors
-    async def list_tasks(self, workflow_id: str | None = None) -> list[TaskRecord]:
-        index = self.keys.tasks if workflow_id is None else self.keys.workflow_tasks(workflow_id)
-        ids = [codec.text(i) for i in await self._r.zrange(index, 0, -1)]
-        return [r for r in await self.get_tasks(ids) if r is not None]
-
-    @redis_errors
-    async def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        return (await self._get_many(WorkflowRecord, [self.keys.workflow(workflow_id)]))[0]
-
-    @redis_errors
-    async def list_workflows(self) -> list[WorkflowRecord]:
-        ids = [codec.text(i) for i in await self._r.zrange(self.keys.workflows, 0, -1)]
-        found = await self._get_many(WorkflowRecord, [self.keys.workflow(i) for i in ids])
-        return [r for r in found if r is not None]
-
-    async def _get_many(self, model: type[codec.R], keys: list[str]) -> list[codec.R | None]:
-        if not keys:
-            return []
-        pipe = self._r.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, ["data", "version"])
-        return [codec.load_record(model, d, v) for d, v in await pipe.execute()]
-
-    @redis_errors
-    async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
-        # SET NX GET: binds if unbound and returns the previous binding, in one command.
-        bound = await self._r.set(self.keys.idempotency(key), task_id, nx=True, get=True)
-        return None if bound is None else codec.text(bound)
-
-    # ------------------------------------------------------------------ pending queue
-    @redis_errors
-    async def add_pending(self, task_id: str, priority: int = 0) -> None:
-        await self._scripts.add_pending(
-            keys=[self.keys.pending, self.keys.pending_seq], args=[task_id, priority]
-        )
-
-    @redis_errors
-    async def remove_pending(self, task_id: str) -> None:
-        await self._r.zrem(self.keys.pending, task_id)
-
-    @redis_errors
-    async def list_pending(self, limit: int = 1000) -> list[str]:
-        if limit <= 0:
-            return []
-        return [codec.text(i) for i in await self._r.zrange(self.keys.pending, 0, limit - 1)]
-
-    # ------------------------------------------------------------------ artifacts (raw blobs)
-    @redis_errors
-    async def put_blob(self, digest: str, data: bytes, ttl_s: float | None = None) -> None:
-        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
-        await self._r.set(self.keys.blob(digest), data, px=px)
-
-    @redis_errors
-    async def get_blob(self, digest: str) -> bytes | None:
-        data: bytes | None = await self._r.get(self.keys.blob(digest))
-        return data
-
-    @redis_errors
-    async def has_blob(self, digest: str) -> bool:
-        return bool(await self._r.exists(self.keys.blob(digest)))
-
-    # ------------------------------------------------------------------ events
-
-    @redis_errors
-    async def append_event(self, event: Event) -> Event:
-        # Exact MAXLEN (not ``~``): readers must never see more than event_log_max events,
-        # as with the memory backend; trimming one entry per append stays cheap.
-        stream_id = await self._r.xadd(
-            self.keys.events,
-            {"e": event.model_dump_json(exclude={"seq"})},
-            maxlen=self.settings.event_log_max,
-            approximate=False,
-        )
-        return event.model_copy(update={"seq": codec.seq_from_stream_id(stream_id)})
-
-    @redis_errors
-    async def read_events(
-        self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
-    ) -> list[Event]:
-        return [
-            _event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s) if f
-        ]
-
-    @redis_errors
-    async def read_events_of(
-        self,
-        kinds: frozenset[EventKind],
-        after: str | None = None,
-        limit: int = 1000,
-        block_s: float = 0.0,
-    ) -> EventPage:
-        entries = await self._event_entries(after, limit, block_s)
-        # Decode only what may match: an event's JSON, as written here, holds its kind as
-        # exactly `"kind":"<value>"` (a nested key can match too; the kind check settles it).
-        needles = [f'"kind":"{kind.value}"'.encode() for kind in kinds]
-        events = [
-            _event(i, f[b"e"])
-            for i, f in entries
-            if f and any(needle in f[b"e"] for needle in needles)
-        ]
-        cursor = codec.seq_from_stream_id(entries[-1][0]) if entries else after
-        return EventPage([e for e in events if e.kind in kinds], cursor)
-
-    async def _event_entries(self, after: str | None, limit: int, block_s: float) -> StreamEntries:
-        if limit <= 0:
-            return []
-        start = "0-0" if after is None else codec.stream_id_from_seq(after)
-        reply = await self._r.xread(
-            {self.keys.events: start}, count=limit, block=_block_ms(block_s)
-        )
-        return list(reply[0][1]) if reply else []
 
     # ------------------------------------------------------------------ dead letters, leases
     @redis_errors

@@ -1,8 +1,10 @@
 """The Redis backend's fast-path batch calls: one pipelined round trip per batch.
 
 Submits (``create_task.lua``), dispatch passes (``dispatch.lua``), result writes with their
-events (``put_record.lua``) and the timeout index read, for :class:`RedisBackend`
-(which inherits them). Each item of a batch is still its own atomic script call.
+events (``put_record.lua``) and the timeout index read: the bottom layer of
+:class:`~worldpool.backends.redis.backend.RedisBackend` (under
+:mod:`~worldpool.backends.redis.records`). Each item of a batch is still its own atomic
+script call.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class RedisBatchCalls(Backend):
             script.sha = await self._r.script_load(script.script)
             todo = missing
         raise BackendError(
-            "Redis keeps forgetting the worldpool scripts (SCRIPT FLUSH in a "
+            f"Redis keeps forgetting the worldpool script {script.name!r} (SCRIPT FLUSH in a "
             "loop?); check what else manages scripts on this server"
         )
 

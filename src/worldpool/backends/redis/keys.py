@@ -37,8 +37,8 @@ key                                    type          holds
 ``pending:seq``                        string        counter for the pending order
 ``idem:{key}``                         string        idempotency key -> task id (SET NX)
 ``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
-``events``                             stream        capped event log (XADD MAXLEN ~)
-``dead``                               stream        capped dead letters
+``events``                             stream        event log, capped at ``event_log_max`` exactly
+``dead``                               stream        dead letters, capped the same way
 ``lease:{name}``                       string        lease holder (SET NX PX)
 =====================================  ============  =============================================
 """
@@ -52,9 +52,6 @@ WORKER_GROUP = "workers"
 
 RESULTS_GROUP = "orchestrators"
 """The consumer group on the results stream (consumer name = orchestrator replica)."""
-
-DEAD_LETTERS_MAX = 10_000
-"""Approximate cap of the dead-letter stream."""
 
 
 @dataclass(frozen=True, slots=True)

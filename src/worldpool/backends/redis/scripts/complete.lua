@@ -10,12 +10,12 @@
 -- terminal, ARGV[5] result JSON, ARGV[6] delivery id to acknowledge and delete (optional),
 -- ARGV[7] the worker group
 -- Returns 1 if accepted, 0 if fenced off (stale attempt, other worker, terminal record).
+--@include fencing
 if ARGV[6] and ARGV[6] ~= '' then
   redis.call('XACK', KEYS[4], ARGV[7], ARGV[6])
   redis.call('XDEL', KEYS[4], ARGV[6])
 end
-local f = redis.call('HMGET', KEYS[1], 'attempt', 'worker', 'terminal')
-if f[1] ~= ARGV[1] or f[2] ~= ARGV[2] or f[3] == '1' then
+if not owns(KEYS[1], ARGV[2], ARGV[1]) then
   return 0
 end
 redis.call('XADD', KEYS[2], '*', 'r', ARGV[5])

@@ -8,7 +8,7 @@
 -- KEYS[2] order           string counter giving first-put order
 -- KEYS[3] active          set   non-terminal task ids
 -- KEYS[4] deadlines       sorted set  task id -> next timeout deadline
--- KEYS[5] pending         sorted set  (see add_pending.lua)
+-- KEYS[5] pending         sorted set  (see _tasks.lua, queue_pending)
 -- KEYS[6] pending:seq     string counter
 -- KEYS[7] events          stream (capped)
 -- KEYS[8] w:{worker}      hash  status, max         } the routed worker's keys; unused
@@ -24,7 +24,9 @@
 -- Returns {0} if a record with this id exists (nothing changed), {1, reason} if created
 -- and queued (reason "" without a dispatch, else why the worker could not take it), or
 -- {2, delivery id} if created and dispatched (the stored version is then 2).
-if redis.call('EXISTS', KEYS[1]) == 1 then
+--@include versions
+--@include dispatch
+if not version_matches(stored_version(KEYS[1]), '0') then
   return {0}
 end
 redis.call('SADD', KEYS[3], ARGV[1])
@@ -32,37 +34,21 @@ local order = redis.call('INCR', KEYS[2])
 for i = 11, #KEYS do
   redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
 end
-redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[6], '*', 'e', ARGV[5])
+append_event(KEYS[7], ARGV[6], ARGV[5])
 
 local refused = ''
 if ARGV[7] ~= '' then
-  local w = redis.call('HMGET', KEYS[8], 'status', 'max')
-  if not w[1] then
-    refused = 'no such worker is registered'
-  elseif w[1] ~= 'online' then
-    refused = 'the worker is ' .. w[1]
-  elseif redis.call('SCARD', KEYS[9]) >= tonumber(w[2]) then
-    refused = 'all ' .. w[2] .. ' slots are taken'
-  else
-    redis.call('SADD', KEYS[9], ARGV[1])
-    redis.call('HSET', KEYS[1], 'data', ARGV[8], 'version', 2, 'attempt', ARGV[10],
-      'worker', ARGV[7], 'terminal', '0')
-    if ARGV[9] ~= '' then
-      redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
-    end
-    local id = redis.call('XADD', KEYS[10], '*', 'd', ARGV[11], 't', ARGV[1])
-    redis.call('XADD', KEYS[7], 'MAXLEN', ARGV[6], '*', 'e', ARGV[12])
+  refused = slot_refusal(KEYS[8], KEYS[9], ARGV[1])
+  if refused == '' then
+    local id = dispatch_task(KEYS[1], KEYS[4], KEYS[9], KEYS[10], KEYS[5], KEYS[7],
+      ARGV[1], ARGV[8], 2, ARGV[9], ARGV[10], ARGV[7], ARGV[11], ARGV[12], ARGV[6], true)
     return {2, id}
   end
 end
 
 redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 13, #ARGV))
-if ARGV[3] ~= '' then
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+if ARGV[3] ~= '' then  -- a new task: no deadline to take out
+  index_deadline(KEYS[4], ARGV[1], ARGV[3])
 end
-if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
-  local seq = redis.call('INCR', KEYS[6])
-  local score = (100 - tonumber(ARGV[4])) * 1000000000000 + seq
-  redis.call('ZADD', KEYS[5], string.format('%d', score), ARGV[1])
-end
+queue_pending(KEYS[5], KEYS[6], ARGV[1], ARGV[4])
 return {1, refused}

@@ -4,7 +4,6 @@
 -- KEYS[1] dead  stream  fields w (worker), c (code), r (reason), d (data), at
 -- ARGV[1] worker id, ARGV[2] code, ARGV[3] reason, ARGV[4] data, ARGV[5] cap (exact MAXLEN)
 -- Returns the stream id.
-local t = redis.call('TIME')
-local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+--@include clock
 return redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[5], '*', 'w', ARGV[1], 'c', ARGV[2],
-  'r', ARGV[3], 'd', ARGV[4], 'at', now)
+  'r', ARGV[3], 'd', ARGV[4], 'at', server_now())

@@ -9,11 +9,12 @@
 -- Returns {status, now, i...}: the stored status, server time, and the 1-based positions
 -- (within KEYS[3..]) of revoked tasks. Returns {'missing'} for an unknown worker.
 -- An OFFLINE worker stays OFFLINE until it registers again; nothing of it is recorded.
+--@include clock
+--@include fencing
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'missing'}
 end
-local t = redis.call('TIME')
-local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local now = server_now()
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'offline' then
   status = ARGV[3]
@@ -22,8 +23,7 @@ if status ~= 'offline' then
 end
 local reply = {status, now}
 for i = 3, #KEYS do
-  local f = redis.call('HMGET', KEYS[i], 'attempt', 'worker', 'terminal')
-  if (not f[1]) or f[1] ~= ARGV[i + 1] or f[2] ~= ARGV[1] or f[3] == '1' then
+  if not owns(KEYS[i], ARGV[1], ARGV[i + 1]) then
     reply[#reply + 1] = i - 2
   end
 end

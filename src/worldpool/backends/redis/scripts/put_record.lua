@@ -16,8 +16,10 @@
 -- ARGV[6] event log cap (exact MAXLEN), ARGV[7] n = number of events,
 -- ARGV[8 .. 7+n] event JSONs, ARGV[8+n ..] extra field/value pairs
 -- Returns the new version, or -1 if the compare failed (then nothing is written).
-local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
+--@include versions
+--@include tasks
+local cur = stored_version(KEYS[1])
+if not version_matches(cur, ARGV[1]) then
   return -1
 end
 local new = cur + 1
@@ -28,10 +30,8 @@ if ARGV[4] == 'add' then
 elseif ARGV[4] == 'rem' then
   redis.call('SREM', KEYS[3], ARGV[2])
 end
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[4], ARGV[2])
-elseif ARGV[5] ~= '-' then
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2])
+if ARGV[5] ~= '-' then
+  index_deadline(KEYS[4], ARGV[2], ARGV[5])
 end
 if cur == 0 then
   local order = redis.call('INCR', KEYS[2])
@@ -40,6 +40,6 @@ if cur == 0 then
   end
 end
 for i = 8, 7 + n do
-  redis.call('XADD', KEYS[5], 'MAXLEN', ARGV[6], '*', 'e', ARGV[i])
+  append_event(KEYS[5], ARGV[6], ARGV[i])
 end
 return new

@@ -5,12 +5,18 @@
 --                         is either pending (taken, unacked) or never taken
 -- KEYS[2] slots:{worker}  set
 -- ARGV[1] consumer group name
--- Returns a flat list {id1, data1, id2, data2, ...} in stream order.
+-- Returns a flat list {id1, data1, task1, id2, data2, task2, ...} in stream order (the
+-- fields d and t that _slots.lua's send wrote; a missing t is returned as '').
 local out = {}
 local entries = redis.call('XRANGE', KEYS[1], '-', '+')
 for _, e in ipairs(entries) do
+  local fields = {}
+  for i = 1, #e[2], 2 do
+    fields[e[2][i]] = e[2][i + 1]
+  end
   out[#out + 1] = e[1]
-  out[#out + 1] = e[2][2]
+  out[#out + 1] = fields['d']
+  out[#out + 1] = fields['t'] or ''
   redis.call('XACK', KEYS[1], ARGV[1], e[1])
   redis.call('XDEL', KEYS[1], e[1])
 end

@@ -9,8 +9,8 @@
 -- ARGV[5] consumer group name
 -- Returns {server time as "seconds.micros", slots held}. Existing slots are kept: they are
 -- given back by complete, release or reclaim.
-local t = redis.call('TIME')
-local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+--@include clock
+local now = server_now()
 redis.call('HSET', KEYS[1], 'profile', ARGV[2], 'state', ARGV[3], 'status', 'online',
   'hb', now, 'max', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
