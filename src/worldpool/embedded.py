@@ -13,6 +13,8 @@ from worldpool.backends.memory import MemoryBackend
 from worldpool.config import Settings
 from worldpool.errors import TaskFailedError
 from worldpool.models import (
+    Capability,
+    Hardware,
     TaskRecord,
     TaskSpec,
     TaskStatus,
@@ -29,8 +31,6 @@ FAST_SETTINGS = Settings(heartbeat_s=0.25)
 
 
 def _default_worker(handlers: Iterable[str]) -> WorkerProfile:
-    from worldpool.testing import make_worker
-
     return make_worker(handlers=handlers)
 
 
@@ -119,3 +119,29 @@ class EmbeddedPool:
     async def kill_worker(self, worker_id: str) -> None:
         """Crash a worker (no drain, no goodbye): failover starts after missed heartbeats."""
         await self.workers[worker_id].crash()
+
+
+def make_worker(
+    worker_id: str = "worker-1",
+    *,
+    region: str = "us-east-1",
+    capabilities: Iterable[str] = tuple(Capability),
+    handlers: Iterable[str] = (),
+    max_concurrency: int = 4,
+    cost_per_hour: float = 1.0,
+    hardware: Hardware | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> WorkerProfile:
+    """A worker profile with sensible defaults, for tests."""
+    from worldpool.geo import location_for  # the region catalogue is big: load on use
+
+    return WorkerProfile(
+        id=worker_id,
+        capabilities=frozenset(capabilities),
+        handlers=frozenset(handlers),
+        hardware=hardware or Hardware(),
+        location=location_for(region),
+        cost_per_hour=cost_per_hour,
+        max_concurrency=max_concurrency,
+        labels=dict(labels or {}),
+    )

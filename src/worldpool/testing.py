@@ -12,35 +12,6 @@ handler failure as :class:`~worldpool.errors.TaskFailedError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
-from worldpool.embedded import FAST_SETTINGS, EmbeddedPool
-from worldpool.models import Capability, Hardware, WorkerProfile
+from worldpool.embedded import FAST_SETTINGS, EmbeddedPool, make_worker
 
 __all__ = ["FAST_SETTINGS", "EmbeddedPool", "make_worker"]
-
-
-def make_worker(
-    worker_id: str = "worker-1",
-    *,
-    region: str = "us-east-1",
-    capabilities: Iterable[str] = tuple(Capability),
-    handlers: Iterable[str] = (),
-    max_concurrency: int = 4,
-    cost_per_hour: float = 1.0,
-    hardware: Hardware | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> WorkerProfile:
-    """A worker profile with sensible defaults, for tests."""
-    from worldpool.geo import location_for
-
-    return WorkerProfile(
-        id=worker_id,
-        capabilities=frozenset(capabilities),
-        handlers=frozenset(handlers),
-        hardware=hardware or Hardware(),
-        location=location_for(region),
-        cost_per_hour=cost_per_hour,
-        max_concurrency=max_concurrency,
-        labels=dict(labels or {}),
-    )

@@ -10,8 +10,9 @@ command group is one module that registers its commands on that app when importe
   ``dead-letters`` (one-shot commands against a deployment's Redis);
 * ``simulate``, mounted from :mod:`worldpool.sim.cli`.
 
-:mod:`.watch` (the live view) and :mod:`.render` (rich tables) are what those share. The
-imports below register the groups in the order ``worldpool --help`` lists them.
+:mod:`.watch` (the live view) and :mod:`worldpool.render` (rich tables, shared with the
+demo) are what those share. The imports below register the groups in the order
+``worldpool --help`` lists them.
 """
 
 # isort: off

@@ -35,11 +35,11 @@ from worldpool.cli.app import (
     run_async,
     settings_for,
 )
-from worldpool.cli.render import render_status
 from worldpool.config import Settings
 from worldpool.errors import BackendError, NotFoundError, ValidationError
 from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
+from worldpool.render import render_status
 from worldpool.workflow.files import load_workflow_file
 
 PROBE_TIMEOUT_S = 3.0

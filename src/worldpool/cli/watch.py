@@ -8,7 +8,7 @@ Two sources, one view:
   resuming with ``Last-Event-ID`` after a dropped connection, so no update is lost.
 
 :func:`watch` redraws on every change and returns the final status document once the
-workflow has ended. The table itself is :func:`worldpool.cli.render.render_status`.
+workflow has ended. The table itself is :func:`worldpool.render.render_status`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from worldpool.cli.render import render_status
 from worldpool.errors import BackendError, NotFoundError, ValidationError
 from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
+from worldpool.render import render_status
 
 __all__ = ["ApiClient", "SseMessage", "iter_sse", "render_live", "render_status", "watch"]
 

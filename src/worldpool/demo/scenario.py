@@ -20,7 +20,6 @@ from rich.panel import Panel
 from rich.text import Text
 
 from worldpool import geo
-from worldpool.cli.render import clock, render_decision, render_status
 from worldpool.config import Settings
 from worldpool.demo.handlers import HANDLERS
 from worldpool.embedded import EmbeddedPool
@@ -32,6 +31,7 @@ from worldpool.models import (
     WorkflowSpec,
     WorkflowStatus,
 )
+from worldpool.render import clock, render_decision, render_status
 from worldpool.sim.pools import seed_pool
 from worldpool.worker.runtime import WorkerRuntime
 from worldpool.workflow.builder import Workflow
