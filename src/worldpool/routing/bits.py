@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from worldpool.routing.interface import Mask
+Mask = npt.NDArray[np.bool_]  # one flag per worker row of the pool snapshot
+
 
 BitMatrix = npt.NDArray[np.uint64]
 _WORD = 64

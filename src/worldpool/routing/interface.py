@@ -50,11 +50,11 @@ import numpy as np
 import numpy.typing as npt
 
 from worldpool.models import Location, TaskSpec, Verdict, Worker
+from worldpool.routing.bits import Mask as Mask  # re-exported: plugins take it from here
 
 if TYPE_CHECKING:
     from worldpool.routing.pool import PoolSnapshot
 
-Mask = npt.NDArray[np.bool_]
 Rows = npt.NDArray[np.intp]
 Scores = npt.NDArray[np.float64]
 
