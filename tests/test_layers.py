@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"artifacts", "event_log", "sim"},
     {"routing", "backends"},
     {"config", "geo", "envelope", "lifecycle", "workflow", "render"},
-    {"models"},
+    {"models", "plugins"},
     {"errors", "tracing", "unchecked", "service"},
 ]
 RANK = {name: depth for depth, row in enumerate(LAYERS) for name in row}

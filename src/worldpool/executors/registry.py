@@ -15,13 +15,12 @@ imported only when asked for.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worldpool.errors import ConfigError
 from worldpool.executors.sandbox.base import SandboxProvider
+from worldpool.plugins import NamedRegistry
 
 
 @dataclass(frozen=True)
@@ -37,53 +36,13 @@ class SandboxOptions:
 SandboxFactory = Callable[[SandboxOptions], SandboxProvider]
 
 
-class SandboxRegistry:
-    """Sandbox provider factories by name."""
+class SandboxRegistry(NamedRegistry[SandboxOptions, SandboxProvider]):
+    """Sandbox provider factories by name; factories take the worker's sandbox options."""
 
     def __init__(self) -> None:
-        self._factories: dict[str, SandboxFactory] = {}
-
-    def register(self, name: str, factory: SandboxFactory, *, replace: bool = False) -> None:
-        if not name or not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"sandbox provider name {name!r} must be letters, digits, '_' or '-'")
-        if name in self._factories and not replace:
-            raise ConfigError(
-                f"a sandbox provider named {name!r} is already registered; pick another "
-                "name or pass replace=True to override it on purpose"
-            )
-        self._factories[name] = factory
-
-    def unregister(self, name: str) -> None:
-        if self._factories.pop(name, None) is None:
-            raise ConfigError(f"no sandbox provider named {name!r} is registered")
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._factories)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._factories
-
-    def check(self, name: str) -> None:
-        """Raise ConfigError naming the known providers if ``name`` is not registered."""
-        if name in self._factories:
-            return
-        close = difflib.get_close_matches(name, list(self._factories), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"unknown sandbox provider {name!r}.{hint} Known sandbox providers: "
-            f"{', '.join(sorted(self._factories))} (register your own with "
-            "register_sandbox_provider())"
+        super().__init__(
+            "sandbox provider", noun="provider", register_with="register_sandbox_provider"
         )
-
-    def create(self, name: str, options: SandboxOptions) -> SandboxProvider:
-        self.check(name)
-        provider = self._factories[name](options)
-        if provider.name != name:
-            raise ConfigError(
-                f"the sandbox provider factory registered as {name!r} built a provider "
-                f"named {provider.name!r}; the provider's name must equal its registered name"
-            )
-        return provider
 
 
 SANDBOX_PROVIDERS = SandboxRegistry()

@@ -16,11 +16,10 @@ shadow a built-in.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from worldpool.errors import ConfigError
+from worldpool.plugins import NamedRegistry
 from worldpool.routing.filters.affinity import AffinityFilter
 from worldpool.routing.filters.capabilities import CapabilitiesFilter
 from worldpool.routing.filters.capacity import CapacityFilter
@@ -43,59 +42,11 @@ if TYPE_CHECKING:
 P = TypeVar("P", Filter, Scorer)
 
 
-class Registry(Generic[P]):
-    """Plugins of one kind ("filter" or "scorer") by name."""
+class Registry(NamedRegistry["RoutingPolicy", P]):
+    """Plugins of one kind ("filter" or "scorer") by name; factories take the policy."""
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._factories: dict[str, Callable[[RoutingPolicy], P]] = {}
-
-    def register(
-        self, name: str, factory: Callable[[RoutingPolicy], P], *, replace: bool = False
-    ) -> None:
-        if not name or not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(
-                f"{self.kind} name {name!r} must be letters, digits, '_' or '-' (e.g. 'gpu_heat')"
-            )
-        if name in self._factories and not replace:
-            raise ConfigError(
-                f"a {self.kind} named {name!r} is already registered; pick another name "
-                "or pass replace=True to override it on purpose"
-            )
-        self._factories[name] = factory
-
-    def unregister(self, name: str) -> None:
-        if self._factories.pop(name, None) is None:
-            raise ConfigError(f"no {self.kind} named {name!r} is registered")
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._factories)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._factories
-
-    def check(self, name: str) -> None:
-        """Raise ConfigError naming the known plugins if ``name`` is not registered."""
-        if name in self._factories:
-            return
-        close = difflib.get_close_matches(name, list(self._factories), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: "
-            f"{', '.join(sorted(self._factories))} (register your own with "
-            f"register_{self.kind}())"
-        )
-
-    def create(self, name: str, policy: RoutingPolicy) -> P:
-        self.check(name)
-        plugin = self._factories[name](policy)
-        if getattr(plugin, "name", None) != name:
-            raise ConfigError(
-                f"the {self.kind} factory registered as {name!r} built a plugin named "
-                f"{getattr(plugin, 'name', None)!r}; the plugin's name must equal its "
-                "registered name"
-            )
-        return plugin
+        super().__init__(kind, noun="plugin", register_with=f"register_{kind}", example="gpu_heat")
 
 
 FILTERS: Registry[Filter] = Registry("filter")
