@@ -22,7 +22,17 @@ PACKAGE = ROOT / "src" / "worldpool"
 LEFT_OUT = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
 # Variables that would let the fresh environment's Python find the checkout or another venv.
 LEAKY = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "MYPYPATH"}
-EXTRAS_ONLY = ["fastapi", "uvicorn", "playwright", "pytest", "matplotlib", "boto3", "pynvml"]
+EXTRAS_ONLY = [
+    "fastapi",
+    "uvicorn",
+    "playwright",
+    "pytest",
+    "matplotlib",
+    "boto3",
+    "pynvml",
+    "psutil",
+    "jedi",
+]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -126,6 +136,18 @@ def test_a_client_install_brings_no_worker_or_server_extras(
     found = json.loads(_run([str(bin_dir / "python"), "-c", probe], where, 60))
     assert Path(found["module"]).is_relative_to(where), found  # the wheel, not the checkout
     assert found["present"] == [], "a client install pulled in extras"
+    # A worker on a client install names the extra it needs instead of an ImportError.
+    done = subprocess.run(
+        [str(bin_dir / "worldpool"), "worker", "--print-profile", "--no-builtin"],
+        cwd=where,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'worldpool[worker]'" in done.stderr + done.stdout
 
 
 def test_the_installed_demo_fixes_the_bug(

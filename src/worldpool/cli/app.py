@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from worldpool.config import Settings
 from worldpool.errors import (
@@ -97,7 +98,9 @@ NamespaceOpt = Annotated[
 
 
 def fail(code: Exit, message: str) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    # The message is text, not markup ("worldpool[worker]" must print as written), and is
+    # never wrapped: a pipe or a CI log gets it whole, on one line.
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(int(code))
 
 

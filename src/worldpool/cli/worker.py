@@ -10,6 +10,7 @@ provider registry (:mod:`worldpool.executors.registry`).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import shutil
 import socket
 import tomllib
@@ -268,6 +269,7 @@ def collect_handlers(options: WorkerOptions) -> HandlerTable:
 async def run_worker(
     settings: Settings, options: WorkerOptions, console: Console, print_only: bool = False
 ) -> None:
+    _require_worker_extra()
     handlers = collect_handlers(options)
     profile = build_profile(options, handlers)
     from worldpool.worker.hardware import check_claims
@@ -305,3 +307,14 @@ async def run_worker(
         await stop.wait()
         console.print(f"worker {profile.id} draining")
         await runtime.stop(drain=True, grace_s=10.0)
+
+
+def _require_worker_extra() -> None:
+    """A worker needs what a client does not (hardware detection, sandbox limits, the code
+    executor): say which extra brings it instead of failing on an import."""
+    missing = [name for name in ("psutil", "jedi") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"worldpool worker needs {', '.join(missing)}, which this install lacks: "
+            "pip install 'worldpool[worker]'"
+        )
