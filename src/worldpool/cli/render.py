@@ -26,16 +26,39 @@ def _duration(step: StepStatus) -> str:
     return f"{step.duration_ms / 1000:.1f}s"
 
 
+def usd(amount: float) -> str:
+    """Dollars with enough digits that a cent-fraction step is not shown as $0."""
+    return f"${amount:.4f}" if amount == 0 or amount >= 0.01 else f"${amount:.6f}"
+
+
+def cost_split(status: WorkflowStatus) -> str:
+    """``$0.0123 (compute $0.0100 + tokens $0.0023)``: the total and what it is made of."""
+    return (
+        f"{usd(status.total_cost_usd)} (compute {usd(status.total_compute_cost_usd)}"
+        f" + tokens {usd(status.total_token_cost_usd)})"
+    )
+
+
+def _step_cost(step: StepStatus) -> str:
+    if not step.attempt_costs and not step.cost_usd:
+        return ""
+    text = usd(step.cost_usd)
+    if len(step.attempt_costs) > 1:  # failed and lost attempts are paid for too
+        text += " = " + " + ".join(usd(a.cost_usd) for a in step.attempt_costs)
+    return text
+
+
 def render_status(status: WorkflowStatus) -> Table:
-    """The status document as a table: one row per step."""
+    """The status document as a table: one row per step, its cost (each attempt's when
+    it took more than one) and the workflow's total split into compute and tokens."""
     eta = status.estimated_completion_sec
     title = (
         f"{status.name} [{status.id}]  {status.status.value}  "
-        f"cost ${status.total_cost_usd:.4f}  tokens {status.total_tokens}"
+        f"cost {cost_split(status)}  tokens {status.total_tokens}"
         + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else "")
     )
     table = Table(title=title, title_justify="left", expand=False)
-    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "why"):
+    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "cost", "why"):
         table.add_column(column, overflow="fold")
     for step in status.steps:
         why = step.error or step.pending_reason or step.reason or ""
@@ -47,6 +70,7 @@ def render_status(status: WorkflowStatus) -> Table:
             step.gpu or "",
             str(step.attempts or ""),
             _duration(step),
+            _step_cost(step),
             Text(why, style="red" if step.error else "dim"),
         )
     return table

@@ -55,6 +55,7 @@ from worldpool.models.workers import (
     normalize_capability,
 )
 from worldpool.models.workflows import (
+    AttemptCost,
     StepSpec,
     StepStatus,
     WorkflowRecord,
@@ -71,6 +72,7 @@ __all__ = [
     "Affinity",
     "AffinityMode",
     "ArtifactRef",
+    "AttemptCost",
     "AttemptOutcome",
     "AttemptRecord",
     "CandidateReport",

@@ -7,7 +7,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const badge = (s) => `<span class="badge s-${esc(s)}">${esc(s)}</span>`;
 const secs = (ms) => (ms == null ? "" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
-const usd = (v) => `$${Number(v || 0).toFixed(4)}`;
+const usd = (v) => { const n = Number(v || 0); return `$${n.toFixed(n === 0 || n >= 0.01 ? 4 : 6)}`; };
+/* a cost and what it is made of: worker time (compute) and reported token/API cost */
+const split = (total, compute, tokens) => `${usd(total)} <span class="dim">(compute ${usd(compute)} + tokens ${usd(tokens)})</span>`;
 const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "");
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -181,7 +183,7 @@ async function viewWorkflow(id) {
     $("#view").innerHTML = `<h1>${esc(status.name)} <span class="dim">${esc(status.id)}</span> <span id="wf-status">${badge(status.status)}</span>
       ${TERMINAL.has(status.status) ? "" : `<button class="secondary" id="cancel">cancel</button>`}</h1>
       <div class="cards"><div class="card"><div class="k">steps done</div><div class="v">${status.steps.filter((s) => TERMINAL.has(s.status)).length}/${status.steps.length}</div></div>
-      <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${usd(status.total_cost_usd)}</div></div>
+      <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${split(status.total_cost_usd, status.total_compute_cost_usd, status.total_token_cost_usd)}</div></div>
       <div class="card"><div class="k">tokens</div><div class="v">${status.total_tokens}</div></div>
       <div class="card"><div class="k">ETA</div><div class="v" id="eta">${TERMINAL.has(status.status) ? "done" : eta == null ? "–" : `${Math.round(eta)} s`}</div></div>
       <div class="card"><div class="k">elapsed</div><div class="v">${(((status.ended_at || Date.now() / 1000) - status.submitted_at)).toFixed(1)} s</div></div></div>
@@ -191,7 +193,7 @@ async function viewWorkflow(id) {
       <h2>Steps</h2><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
       ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
         <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
-        <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td>${s.cost_usd ? usd(s.cost_usd) : ""}</td>
+        <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td class="step-cost" title="compute ${usd(s.compute_cost_usd)} + tokens ${usd(s.token_cost_usd)}${(s.attempt_costs || []).length > 1 ? `; attempts ${s.attempt_costs.map((a) => usd(a.cost_usd)).join(" + ")}` : ""}">${s.cost_usd ? usd(s.cost_usd) : ""}</td>
         <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <a href="${esc(s.vnc_url)}" target="_blank" rel="noopener">live VNC</a>` : ""}</td></tr>`).join("")}
       </tbody></table><div id="detail"></div>`;
     for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
@@ -223,8 +225,9 @@ async function showStep(name) {
       <b>output</b><pre>${esc(JSON.stringify(t.result, null, 2))}</pre>${art("output", t.outputs)}
       ${t.error ? `<b>error</b><pre class="err">${esc(t.error)}</pre>` : ""}
       ${t.meta?.vnc_url ? `<div>VNC: <a href="${esc(t.meta.vnc_url)}" target="_blank" rel="noopener">${esc(t.meta.vnc_url)}</a></div>` : ""}
-      <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>error</th></tr>
-      ${t.attempts.map((a) => `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td class="err">${esc(a.error || "")}</td></tr>`).join("")}</table>
+      <b>cost</b> <span id="step-cost">${split(step.cost_usd, step.compute_cost_usd, step.token_cost_usd)}</span>
+      <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>cost</th><th>error</th></tr>
+      ${t.attempts.map((a) => { const c = (step.attempt_costs || []).find((x) => x.attempt === a.attempt); return `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td>${c ? `${usd(c.cost_usd)} <span class="dim">$${c.cost_per_hour}/h × ${secs(c.held_ms)}${c.token_cost_usd ? ` + tokens ${usd(c.token_cost_usd)}` : ""}</span>` : ""}</td><td class="err">${esc(a.error || "")}</td></tr>`; }).join("")}</table>
       <b>logs</b><pre>${esc((t.logs || []).join("\n")) || "–"}</pre></div>
     <div class="panel" id="routing"><b>Why ${esc(d?.winner || "no worker")} won</b> <span class="dim">${d ? `${d.feasible_count} of ${d.pool_size} workers feasible · runner-up ${esc(d.runner_up || "–")}` : "no routing decision yet"}</span>
       ${d ? `<table id="routing-table"><tr><th>worker</th><th>region</th><th>total</th>${scorers.map((s) => `<th>${esc(s)}<br><span class="dim">×${d.weights[s] ?? 0}</span></th>`).join("")}<th>excluded because</th></tr>
