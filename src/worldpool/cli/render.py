@@ -7,7 +7,7 @@ import time
 from rich.table import Table
 from rich.text import Text
 
-from worldpool.models import RoutingDecision, StepStatus, WorkflowStatus
+from worldpool.models import Hardware, RoutingDecision, StepStatus, WorkflowStatus
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -74,6 +74,54 @@ def render_status(status: WorkflowStatus) -> Table:
             Text(why, style="red" if step.error else "dim"),
         )
     return table
+
+
+def hardware_summary(hw: Hardware) -> str:
+    """The seed's hardware groups in one line (what ``workers`` and the dashboard show)."""
+    parts = [
+        ", ".join(f"{g.count}x {g.model}" if g.count > 1 else g.model for g in hw.gpus)
+    ] * bool(hw.gpus)
+    if (llm := hw.llm_inference) is not None and llm.model:
+        parts.append(
+            f"llm {llm.model}" + (f" {llm.max_context // 1000}k" if llm.max_context else "")
+        )
+    if (vision := hw.vision_models) is not None and vision.model:
+        parts.append(f"vision {vision.model}" + (" ocr" if vision.supports_ocr else ""))
+    if (code := hw.code_analysis) is not None:
+        parts.append(f"code {code.tool}")
+    if (b := hw.browser_automation) is not None:
+        view = f" vnc:{b.vnc_port}" if b.vnc_port else (" headful" if not b.headless else "")
+        rec = " rec" if b.recording else ""
+        parts.append(f"browser {b.tool}{view} x{b.concurrent_sessions}{rec}")
+    if (net := hw.network) is not None:
+        extras = [
+            x for x, on in (("proxy", net.proxy_support), ("captcha", net.captcha_solving)) if on
+        ]
+        speed = [f"{net.bandwidth_mbps:g}Mbps"] if net.bandwidth_mbps else []
+        parts.append("net " + " ".join(speed + extras))
+    if (v := hw.virtualization) is not None:
+        boot = f" {v.boot_time_ms:g}ms" if v.boot_time_ms is not None else ""
+        parts.append(
+            f"{v.platform} x{v.concurrent_vms}{boot}" + (" snapshots" if v.snapshot_support else "")
+        )
+    if (iso := hw.isolation) is not None:
+        kinds = [
+            x for x, on in (("net", iso.network_isolation), ("fs", iso.filesystem_isolation)) if on
+        ]
+        limits = iso.resource_limits
+        cap = ""
+        if limits is not None:
+            cap = " <=" + "/".join(
+                text
+                for value, text in (
+                    (limits.max_memory_mb, f"{limits.max_memory_mb}MB"),
+                    (limits.max_vcpu, f"{limits.max_vcpu}vCPU"),
+                    (limits.max_disk_mb, f"{limits.max_disk_mb}MB disk"),
+                )
+                if value
+            )
+        parts.append("isolated " + "+".join(kinds) + cap)
+    return "; ".join(parts)
 
 
 def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:

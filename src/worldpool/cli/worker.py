@@ -184,6 +184,8 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
             raise ConfigError(f"{path}: cannot read the profile: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a profile is one table/object")
+    if "worker_id" in data:  # the seed's spelling
+        data.setdefault("id", data.pop("worker_id"))
     if options.worker_id:
         data["id"] = options.worker_id
     if options.capabilities:
@@ -194,15 +196,18 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
         data["max_concurrency"] = options.max_concurrency
     if options.labels:
         data["labels"] = {**data.get("labels", {}), **options.labels}
-    region = (
-        options.region or (data.get("location") or {}).get("region") or data.pop("region", None)
-    )
+    place = data.get("location")
+    if isinstance(place, str) and not options.region:  # "tokyo", or the seed's "Tokyo, Japan"
+        data["location"] = geo.place_for(place).model_dump()
+        place = data["location"]
+    region = options.region or (place or {}).get("region") or data.pop("region", None)
     if region is None:
         raise ConfigError(
             "give the worker a region: --region us-east-1 (or a city such as "
             "'tokyo'; 'on-prem' for your own data centre)"
         )
-    data["location"] = geo.location_for(region).model_dump()
+    if options.region or not isinstance(place, dict) or place.get("region") != region:
+        data["location"] = geo.location_for(region).model_dump()
     data.pop("handlers", None)  # what it runs is what it has: set from the handler table
     data.setdefault("id", socket.gethostname().split(".")[0] or "worker")
     return data

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from worldpool.models.base import JSONValue, Model, new_id, now_s
+from worldpool.models.hardware import FeatureValue, check_feature_key
 from worldpool.models.routing import RoutingDecision
 from worldpool.models.workers import WorkerStatus, _capability_set
 
@@ -33,6 +34,19 @@ class Requirements(Model):
     )
     exclude_regions: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict, description="labels that must match")
+    features: dict[str, FeatureValue] = Field(
+        default_factory=dict,
+        description="the seed's hardware groups, 'group.field' -> wanted: a bool must match, "
+        "a number is a minimum, a string matches, a list must be contained; e.g. "
+        "{'virtualization.snapshot_support': true, 'browser_automation.concurrent_sessions': 4}",
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
+        for key in v:
+            check_feature_key(key)
+        return v
 
 
 class AffinityMode(str, Enum):

@@ -245,16 +245,37 @@ async function loadImage(img) {
 }
 
 /* ---------------------------------------------------------------- workers and map */
+/* the seed's hardware groups in one line (as `worldpool workers` prints them) */
+function hwSummary(hw) {
+  const parts = [];
+  const on = (pairs) => pairs.filter(([, v]) => v).map(([k]) => k);
+  if (hw.llm_inference?.model) parts.push(`llm ${hw.llm_inference.model}${hw.llm_inference.max_context ? ` ${Math.floor(hw.llm_inference.max_context / 1000)}k` : ""}`);
+  if (hw.vision_models?.model) parts.push(`vision ${hw.vision_models.model}${hw.vision_models.supports_ocr ? " ocr" : ""}`);
+  if (hw.code_analysis) parts.push(`code ${hw.code_analysis.tool}`);
+  const b = hw.browser_automation;
+  if (b) parts.push(`browser ${b.tool}${b.vnc_port ? ` vnc:${b.vnc_port}` : b.headless ? "" : " headful"} ×${b.concurrent_sessions}${b.recording ? " rec" : ""}`);
+  const n = hw.network;
+  if (n) parts.push(["net", n.bandwidth_mbps ? `${n.bandwidth_mbps}Mbps` : "", ...on([["proxy", n.proxy_support], ["captcha", n.captcha_solving]])].filter(Boolean).join(" "));
+  const v = hw.virtualization;
+  if (v) parts.push(`${v.platform} ×${v.concurrent_vms}${v.boot_time_ms != null ? ` ${v.boot_time_ms}ms` : ""}${v.snapshot_support ? " snapshots" : ""}`);
+  const i = hw.isolation;
+  if (i) {
+    const l = i.resource_limits;
+    const cap = l ? " ≤" + [l.max_memory_mb && `${l.max_memory_mb}MB`, l.max_vcpu && `${l.max_vcpu}vCPU`, l.max_disk_mb && `${l.max_disk_mb}MB disk`].filter(Boolean).join("/") : "";
+    parts.push(`isolated ${on([["net", i.network_isolation], ["fs", i.filesystem_isolation]]).join("+")}${cap}`);
+  }
+  return parts.join("; ");
+}
 async function viewWorkers() {
   const render = async () => {
     const workers = await api("/api/v1/workers");
     const groups = {};
     for (const w of workers) (groups[`${w.macro_region || "other"} / ${w.region}`] ||= []).push(w);
     $("#view").innerHTML = `<h1>Workers <span class="dim">${workers.length}</span></h1>` + Object.entries(groups).map(([g, ws]) => `<h2>${esc(g)}</h2>
-      <table class="workers"><tr><th>worker</th><th>status</th><th>load</th><th>slots</th><th>heartbeat age</th><th>GPU</th><th>handlers</th><th>$/h</th><th>city</th></tr>
+      <table class="workers"><tr><th>worker</th><th>status</th><th>load</th><th>slots</th><th>heartbeat age</th><th>GPU</th><th>handlers</th><th>hardware</th><th>$/h</th><th>city</th></tr>
       ${ws.map((w) => `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.status)}</td><td><span class="load"><i style="width:${Math.round(w.load * 100)}%"></i></span> ${Math.round(w.load * 100)}%</td>
       <td>${w.running}/${w.max_concurrency}</td><td class="${w.heartbeat_age_s > 3 ? "err" : ""}">${w.heartbeat_age_s.toFixed(1)} s</td><td>${esc(w.gpu || "")}</td>
-      <td class="dim">${esc([...w.profile.handlers].join(", "))}</td><td>${w.profile.cost_per_hour}</td><td>${esc(w.city)}</td></tr>`).join("")}</table>`).join("");
+      <td class="dim">${esc([...w.profile.handlers].join(", "))}</td><td class="dim hw">${esc(hwSummary(w.profile.hardware || {}))}</td><td>${w.profile.cost_per_hour}</td><td>${esc(w.city)}</td></tr>`).join("")}</table>`).join("");
   };
   await render();
   const again = throttle(() => render().catch((e) => toast(e.message)), 500);
