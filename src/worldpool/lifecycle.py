@@ -184,9 +184,13 @@ def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
 
 
 def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
+    """A running attempt's progress, and the metadata it published while running (a live
+    ``vnc_url``, a ``vm_id``; null values clear keys)."""
     rec = _copy(record)
     if result.progress is not None:
         rec.progress = result.progress
+    if result.meta:
+        rec.meta.update(result.meta)
     assign(rec, last_progress_at=now)
     return rec
 

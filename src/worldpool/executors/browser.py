@@ -9,8 +9,9 @@ the artifacts, and ``handlers()``. Artifacts: one PNG per ``screenshot``
 action, ``network.har`` (the network log), and on failure ``failure-screenshot.png`` and a
 Playwright ``trace.zip`` (open it with ``playwright show-trace trace.zip``).
 
-With ``headful=True`` the browser runs visibly on an Xvfb display that x11vnc serves, and
-the step's status carries ``vnc_url`` so a person can watch it live.
+With ``headful=True`` the browser runs visibly on an Xvfb display that x11vnc serves; the
+step publishes ``vnc_url`` as soon as the display is up (a PROGRESS report, so the status
+document carries it while the step runs) and clears it before the display stops.
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     view_only=config.vnc_view_only,
                 )
                 await stack.enter_async_context(display)
-                ctx.set_meta("vnc_url", display.vnc_url)
+                # Published now, while the session runs (the status document and the
+                # dashboard's viewer show it), and cleared before the display stops.
+                ctx.publish_meta(vnc_url=display.vnc_url)
+                stack.callback(ctx.publish_meta, vnc_url=None)
                 env = {**os.environ, "DISPLAY": str(display.display)}
             playwright = await stack.enter_async_context(async_playwright())
             try:
@@ -208,7 +212,8 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 await session.open()
                 await session.run(actions)
                 result = {"final_url": session.page.url, "title": await session.page.title()}
-                if payload.trace == "always":
+                # A watched (headful) session is a debugging one: its trace is kept too.
+                if payload.trace == "always" or (config.headful and payload.trace != "off"):
                     await _store_trace(ctx, context, Path(tmp))
             except Exception as exc:
                 await _store_failure(ctx, session, Path(tmp), payload.trace != "off")

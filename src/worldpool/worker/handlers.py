@@ -66,6 +66,8 @@ class TaskContext:
     cost_usd: float = 0.0
     progress: float | None = None
     on_progress: Callable[[float, str], None] | None = field(default=None, repr=False)
+    # Sends the metadata now (a PROGRESS report), not only with the step's end.
+    on_meta: Callable[[], None] | None = field(default=None, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
@@ -135,6 +137,15 @@ class TaskContext:
     def set_meta(self, key: str, value: JSONValue) -> None:
         """Executor details shown in the status document: vm_id, sandbox_id, vnc_url, ..."""
         self.meta[key] = value
+
+    def publish_meta(self, **values: JSONValue) -> None:
+        """Set metadata and send it at once, while the step runs (a live ``vnc_url``, the
+        ``vm_id`` of the VM just booted). None clears a key: it is sent as null, so the
+        status document drops it now and the step's final report keeps it cleared."""
+        with self._lock:
+            self.meta.update(values)
+        if self.on_meta is not None:
+            self.on_meta()
 
     def check_cancelled(self) -> None:
         """Raise if the task was cancelled or re-routed; long handlers call this often."""
