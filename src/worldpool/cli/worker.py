@@ -34,6 +34,7 @@ from worldpool.cli.app import (
     run_async,
     settings_for,
 )
+from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import WorkerProfile
@@ -120,6 +121,8 @@ def worker(
             "machine lacks; --no-verify-claims only warns (simulated pools, tests)",
         ),
     ] = True,
+    artifact_store: ArtifactStoreOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -144,8 +147,11 @@ def worker(
     if print_profile:
         run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
+    settings = blob_settings(
+        settings_for(need_redis(redis), namespace), artifact_store, s3_endpoint_url
+    )
     log_to_stderr()
-    run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
+    run_async(run_worker(settings, options, console))
 
 
 def load_handlers(spec: str) -> HandlerTable:
