@@ -223,9 +223,33 @@ def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfi
     """Detected hardware merged with the profile file and flags (those win)."""
     from worldpool.worker import hardware
 
-    return hardware.build_profile(
-        _profile_overrides(options), hardware.detect_hardware(), handlers=handlers.names()
-    )
+    data = _profile_overrides(options)
+    if sandbox_provider_name(options) == "locale2b":
+        _locale2b_capacity(data)
+    return hardware.build_profile(data, hardware.detect_hardware(), handlers=handlers.names())
+
+
+def _locale2b_capacity(data: dict[str, Any]) -> None:
+    """A locale2b worker's VMs are its capacity: ``virtualization`` from the service's
+    ``max_sandboxes`` (unless the profile says), and as many task slots (unless set)."""
+    from worldpool.executors.sandbox.locale2b import Locale2bProvider
+
+    groups = data.setdefault("hardware_capabilities", {})
+    claimed = groups.get("virtualization") or (data.get("hardware") or {}).get("virtualization")
+    vms = claimed.get("concurrent_vms") if isinstance(claimed, dict) else None
+    if vms is None:
+        try:
+            provider = Locale2bProvider()
+        except ConfigError:
+            return  # no service configured: the claims check says so
+        try:
+            vms = provider.concurrent_vms
+        finally:
+            provider.close()
+        if vms is None:
+            return
+        groups["virtualization"] = {"platform": "firecracker", "concurrent_vms": vms}
+    data.setdefault("max_concurrency", vms)
 
 
 def sandbox_provider_name(options: WorkerOptions) -> str | None:
