@@ -194,9 +194,11 @@ async function viewWorkflow(id) {
       ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
         <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
         <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td class="step-cost" title="compute ${usd(s.compute_cost_usd)} + tokens ${usd(s.token_cost_usd)}${(s.attempt_costs || []).length > 1 ? `; attempts ${s.attempt_costs.map((a) => usd(a.cost_usd)).join(" + ")}` : ""}">${s.cost_usd ? usd(s.cost_usd) : ""}</td>
-        <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <a href="${esc(s.vnc_url)}" target="_blank" rel="noopener">live VNC</a>` : ""}</td></tr>`).join("")}
+        <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <button class="secondary watch" data-watch="${esc(s.task_id)}" data-watch-step="${esc(s.step)}">watch live</button>` : ""}</td></tr>`).join("")}
       </tbody></table><div id="detail"></div>`;
     for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
+    for (const el of document.querySelectorAll("[data-watch]")) el.addEventListener("click", (e) => { e.stopPropagation(); watchLive(el.dataset.watch, el.dataset.watchStep); });
+    syncViewer(status);
     $("#cancel")?.addEventListener("click", () => api(`/api/v1/workflows/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch((e) => toast(e.message)));
     if (state.selected) showStep(state.selected);
   };
@@ -237,6 +239,42 @@ async function showStep(name) {
       ${d.reasons?.length ? `<p class="err">${d.reasons.map(esc).join("<br>")}</p>` : ""}${d.suggestion ? `<p>suggestion: ${esc(d.suggestion)}</p>` : ""}` : ""}
       <p class="dim">${esc(step.reason || "")}</p></div></div>`;
   for (const img of box.querySelectorAll("img[data-src]")) loadImage(img);
+}
+/* ---------------------------------------------------------------- live VNC viewer */
+/* The bundled noVNC (vendor/novnc, no CDN) over the API's WebSocket bridge; the bearer
+   token buys a one-time ticket, so it never travels in the WebSocket URL. */
+async function watchLive(taskId, step) {
+  closeViewer();
+  const box = $("#vnc");
+  box.hidden = false; box.dataset.task = taskId;
+  $("#vnc-title").textContent = `live browser · ${step}`;
+  $("#vnc-state").textContent = "connecting…";
+  $("#vnc-close").onclick = closeViewer;
+  try {
+    const [{ default: RFB }, t] = await Promise.all([
+      import("./vendor/novnc/core/rfb.js"),
+      api(`/api/v1/tasks/${encodeURIComponent(taskId)}/vnc-ticket`),
+    ]);
+    if (box.dataset.task !== taskId) return;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${t.websocket}`;
+    const rfb = new RFB($("#vnc-screen"), url, { wsProtocols: ["binary"] });
+    rfb.viewOnly = true; rfb.scaleViewport = true;
+    rfb.addEventListener("connect", () => { $("#vnc-state").textContent = "connected"; box.dataset.state = "connected"; });
+    rfb.addEventListener("disconnect", () => { $("#vnc-state").textContent = "session ended"; box.dataset.state = "ended"; });
+    state.rfb = rfb;
+  } catch (e) { $("#vnc-state").textContent = e.message; }
+}
+function closeViewer() {
+  if (state.rfb) { try { state.rfb.disconnect(); } catch (_) { /* already gone */ } state.rfb = null; }
+  const box = $("#vnc"); box.hidden = true; delete box.dataset.task; delete box.dataset.state;
+  $("#vnc-screen").replaceChildren();
+}
+function syncViewer(status) {
+  /* the step ended (its vnc_url is cleared): say so; the viewer stays until closed */
+  const task = $("#vnc").dataset.task;
+  if (!task) return;
+  const step = status.steps.find((s) => s.task_id === task);
+  if (step && !step.vnc_url) $("#vnc-state").textContent = `step ${step.status}`;
 }
 async function loadImage(img) {
   /* artifacts need the bearer token, so fetch them and show a blob URL */
