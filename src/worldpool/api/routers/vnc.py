@@ -21,12 +21,16 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
 from worldpool.api.errors import ApiError
+from worldpool.api.schemas import ErrorBody
 from worldpool.api.state import State
 from worldpool.models import TaskRecord, TaskStatus
 
 TICKET_TTL_S = 30.0
 CHUNK = 64 * 1024
-router = APIRouter(tags=["tasks"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404)
+}
+router = APIRouter(tags=["tasks"], responses=ERRORS)
 
 
 class VncTicket(BaseModel):
