@@ -184,13 +184,15 @@ def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
 
 
 def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
-    """A running attempt's progress, and the metadata it published while running (a live
-    ``vnc_url``, a ``vm_id``; null values clear keys)."""
+    """A running attempt's progress, and the metadata and artifacts it published while
+    running (a live ``vnc_url``, a ``vm_id``, a last screenshot; null values clear keys)."""
     rec = _copy(record)
     if result.progress is not None:
         rec.progress = result.progress
     if result.meta:
         rec.meta.update(result.meta)
+    if result.outputs:  # artifacts published while it runs (a last screenshot)
+        rec.outputs.update(result.outputs)
     assign(rec, last_progress_at=now)
     return rec
 

@@ -60,6 +60,16 @@ async def test_the_status_document_carries_the_vnc_url_while_the_step_runs(tools
             assert url.scheme == "vnc" and url.hostname and url.port
             # A VNC client connects at that moment: the RFB handshake starts.
             assert (await rfb_greeting(url.hostname, url.port)).startswith(b"RFB 003.00")
+            # Meanwhile the step keeps a last screenshot fresh, before it has ended.
+            for _ in range(100):
+                [step] = (await pool.orchestrator.workflow_status(spec.id)).steps
+                if step.screenshot is not None or step.status != "running":
+                    break
+                await asyncio.sleep(0.1)
+            assert step.status == "running" and step.screenshot is not None, step
+            assert step.screenshot.name == "last-screenshot.png"
+            png = await pool.artifacts.get(step.screenshot)
+            assert png.startswith(b"\x89PNG")
             done = await pool.orchestrator.wait_workflow(spec.id, timeout_s=60)
     [step] = done.steps
     assert step.status == "succeeded" and step.vnc_url is None

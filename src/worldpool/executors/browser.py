@@ -16,6 +16,7 @@ document carries it while the step runs) and clears it before the display stops.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import os
@@ -200,6 +201,7 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     retryable=True,
                 ) from exc
             context.set_default_navigation_timeout(config.navigation_timeout_ms)
+            live: asyncio.Task[None] | None = None
             session = BrowserSession(
                 ctx,
                 context,
@@ -210,6 +212,8 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 if payload.trace != "off":
                     await context.tracing.start(screenshots=True, snapshots=True)
                 await session.open()
+                if config.headful:  # watched: keep a last screenshot fresh meanwhile
+                    live = asyncio.create_task(_live_screenshots(ctx, session))
                 await session.run(actions)
                 result = {"final_url": session.page.url, "title": await session.page.title()}
                 # A watched (headful) session is a debugging one: its trace is kept too.
@@ -223,6 +227,8 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     ) from exc
                 raise
             finally:
+                if live is not None:
+                    await _stop(live)
                 with contextlib.suppress(PlaywrightError):
                     await context.close()  # writes the HAR
                 if har.exists():
@@ -240,6 +246,28 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
         "actions_run": len(actions),
         "duration_ms": int((time.monotonic() - started) * 1000),
     }
+
+
+LAST_SCREENSHOT = "last-screenshot.png"
+LIVE_SCREENSHOT_EVERY_S = 2.0
+
+
+async def _live_screenshots(ctx: TaskContext, session: BrowserSession) -> None:
+    """Publish what the page shows every couple of seconds while a watched step runs."""
+    from playwright.async_api import Error as PlaywrightError
+
+    await asyncio.sleep(0.5)
+    while True:
+        with contextlib.suppress(PlaywrightError):
+            png = await session.page.screenshot(timeout=5_000)
+            ctx.publish_artifact(LAST_SCREENSHOT, png, "image/png")
+        await asyncio.sleep(LIVE_SCREENSHOT_EVERY_S)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _store_trace(ctx: TaskContext, context: BrowserContext, tmp: Path) -> None:

@@ -267,17 +267,25 @@ class TaskExecutor:
             on_progress=on_progress,
         )
 
-        def on_meta() -> None:  # live metadata (a VNC URL while the session runs)
-            asyncio.run_coroutine_threadsafe(
-                report(
-                    env.task_id,
-                    env.attempt,
-                    ResultStatus.PROGRESS,
-                    progress=ctx.progress,
-                    meta=dict(ctx.meta),
-                ),
-                loop,
+        async def publish(names: tuple[str, ...]) -> None:
+            outputs = {}
+            for name in names:  # live artifacts (a last screenshot) go up now
+                staged = ctx.staged.get(name)
+                if staged is not None:
+                    outputs[name] = await self._artifacts.put(
+                        name, staged.data, media_type=staged.ref.media_type, producer=ctx.worker.id
+                    )
+            await report(
+                env.task_id,
+                env.attempt,
+                ResultStatus.PROGRESS,
+                progress=ctx.progress,
+                meta=dict(ctx.meta),
+                outputs=outputs,
             )
+
+        def on_meta(names: tuple[str, ...]) -> None:  # live metadata: a VNC URL, a screenshot
+            asyncio.run_coroutine_threadsafe(publish(names), loop)
 
         ctx.on_meta = on_meta
         return ctx
