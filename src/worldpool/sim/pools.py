@@ -98,17 +98,43 @@ def _gpu_hardware(kind: str) -> Hardware:
         tools=["jedi"],
         models=_big_models(tps),
         # The seed's groups for its GPU boxes.
-        llm_inference=LLMInference(
-            model=BIG_MODEL, max_context=128_000, tokens_per_second=tps, concurrent_requests=8
-        ),
-        vision_models=VisionModels(model="qwen2-vl-72b", supports_ocr=True),
+        llm_inference=_llm_inference(tps),
+        vision_models=SEED_VISION,
         code_analysis=SEED_CODE_ANALYSIS,
     )
 
 
+# The seed's groups, built once and shared by every generated profile (nothing mutates
+# them; a 10,000-worker pool would otherwise validate 40,000 more models).
 SEED_CODE_ANALYSIS = CodeAnalysis(
     tool="jedi", language_support=["python", "javascript", "typescript"]
 )
+SEED_VISION = VisionModels(model="qwen2-vl-72b", supports_ocr=True)
+SEED_BROWSER = BrowserAutomation(
+    tool="playwright", headless=False, vnc_port=5900, recording=True, concurrent_sessions=4
+)
+SEED_NETWORK = Network(bandwidth_mbps=1000, proxy_support=True, captcha_solving=True)
+SEED_VIRTUALIZATION = Virtualization(
+    platform="firecracker", concurrent_vms=32, boot_time_ms=125, snapshot_support=True
+)
+SEED_ISOLATION = Isolation(
+    network_isolation=True,
+    filesystem_isolation=True,
+    resource_limits=ResourceLimits(max_memory_mb=2048, max_vcpu=2, max_disk_mb=10240),
+)
+_LLM_GROUPS: dict[float, LLMInference] = {}
+
+
+def _llm_inference(tokens_per_s: float) -> LLMInference:
+    group = _LLM_GROUPS.get(tokens_per_s)
+    if group is None:
+        group = _LLM_GROUPS[tokens_per_s] = LLMInference(
+            model=BIG_MODEL,
+            max_context=128_000,
+            tokens_per_second=tokens_per_s,
+            concurrent_requests=8,
+        )
+    return group
 
 
 def _browser_hardware() -> Hardware:
@@ -118,10 +144,8 @@ def _browser_hardware() -> Hardware:
         disk_gb=200,
         tools=["playwright", "vnc"],
         browser="chromium",
-        browser_automation=BrowserAutomation(
-            tool="playwright", headless=False, vnc_port=5900, recording=True, concurrent_sessions=4
-        ),
-        network=Network(bandwidth_mbps=1000, proxy_support=True, captcha_solving=True),
+        browser_automation=SEED_BROWSER,
+        network=SEED_NETWORK,
     )
 
 
@@ -131,14 +155,8 @@ def _sandbox_hardware() -> Hardware:
         memory_gb=256,
         disk_gb=4000,
         tools=["git", "bwrap"],
-        virtualization=Virtualization(
-            platform="firecracker", concurrent_vms=32, boot_time_ms=125, snapshot_support=True
-        ),
-        isolation=Isolation(
-            network_isolation=True,
-            filesystem_isolation=True,
-            resource_limits=ResourceLimits(max_memory_mb=2048, max_vcpu=2, max_disk_mb=10240),
-        ),
+        virtualization=SEED_VIRTUALIZATION,
+        isolation=SEED_ISOLATION,
     )
 
 
