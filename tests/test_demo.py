@@ -72,6 +72,15 @@ async def test_demo_runs_fails_over_and_explains(
     assert {EventKind.WORKER_OFFLINE, EventKind.TASK_FAILOVER} <= kinds
     for step in status.steps:  # every step says why its worker won
         assert step.reason
+    # Every attempt is paid for, the lost one too: cost is worker time, never $0.
+    assert status.total_cost_usd > 0
+    assert status.total_cost_usd == pytest.approx(
+        status.total_compute_cost_usd + status.total_token_cost_usd
+    )
+    lost = steps["localization"].attempt_costs[0]
+    assert lost.outcome == "worker_lost" and lost.compute_cost_usd > 0
+    assert all(s.compute_cost_usd > 0 for s in status.steps)
+    assert records["review"].result["unverified"] == []
 
 
 async def test_demo_uses_a_configured_llm_endpoint(
@@ -95,6 +104,20 @@ def test_demo_json_output(system_tools: None, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert code == 0
     assert '"status": "succeeded"' in out and '"total_cost_usd"' in out
+
+
+def test_demo_says_what_the_cost_is_made_of(
+    system_tools: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    code = main("london", live=False, as_json=False, console=Console(width=200))
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out.split("What the run cost", 1)[1].split("Status document", 1)[0]
+    assert "worker_lost, still paid for" in section  # the crashed attempt
+    assert "/h x " in section and "total $" in section and "(compute $" in section
+    total = section.split("total $", 1)[1].split()[0]
+    assert float(total) > 0
 
 
 def test_unknown_user_location_is_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -199,3 +200,53 @@ def test_a_report_sets_handler_metadata_and_the_trace_but_no_other_system_field(
     assert done.upstream == {"a": 1} and done.last_progress_at == 100.5
     assert done.traceparent == "run-span"  # set by the worker runtime, not by the handler
     assert running.traceparent == "submit"
+
+
+def test_every_attempt_is_charged_worker_time_plus_reported_tokens() -> None:
+    # $3,600/h is $1/s: the seed's complaint was a worker at that rate recording $0.0.
+    spec = TaskSpec(handler="h", retry=RetryPolicy(max_retries=2, jitter=False))
+    first = lifecycle.dispatched(TaskRecord(spec=spec), "w1", "us-east-1", 100.0, 3600.0)
+    failed = TaskResult(
+        task_id=spec.id,
+        attempt=1,
+        worker_id="w1",
+        status=ResultStatus.FAILED,
+        error="boom",
+        cost_usd=0.25,
+        tokens_used=10,
+    )
+    retrying = lifecycle.apply_result(first, failed, 102.0)
+    assert retrying is not None and retrying.status is TaskStatus.RETRYING
+    assert retrying.attempts[0].compute_cost_usd == 2.0  # 2 s held at $1/s
+    assert retrying.attempts[0].token_cost_usd == 0.25
+    assert retrying.attempts[0].cost_usd == 2.25
+    assert lifecycle.attempt_cost(retrying)["attempt_cost_usd"] == 2.25
+
+    second = lifecycle.dispatched(retrying, "w2", "eu-west-1", 110.0, 36.0)  # $0.01/s
+    lost = lifecycle.failed_attempt(
+        second, "worker died", 111.0, outcome=AttemptOutcome.WORKER_LOST, retryable=True
+    )
+    assert lost.attempts[1].compute_cost_usd == 0.01  # a lost attempt is paid for too
+
+    third = lifecycle.dispatched(lost, "w2", "eu-west-1", 120.0, 36.0)
+    ok = TaskResult(
+        task_id=spec.id,
+        attempt=3,
+        worker_id="w2",
+        status=ResultStatus.SUCCEEDED,
+        started_at=120.5,
+        ended_at=125.0,
+        cost_usd=0.5,
+    )
+    done = lifecycle.apply_result(third, ok, 125.0)
+    assert done is not None and done.status is TaskStatus.SUCCEEDED
+    assert done.compute_cost_usd == pytest.approx(2.0 + 0.01 + 0.05)
+    assert done.token_cost_usd == 0.75
+    assert done.cost_usd == done.compute_cost_usd + done.token_cost_usd
+    assert [a.cost_per_hour for a in done.attempts] == [3600.0, 36.0, 36.0]
+
+
+def test_a_cancelled_attempt_is_charged_the_time_it_held_the_slot() -> None:
+    record = lifecycle.dispatched(TaskRecord(spec=TaskSpec(handler="h")), "w", "r", 10.0, 360.0)
+    cancelled = lifecycle.cancelled(record, 20.0)
+    assert cancelled.cost_usd == 1.0 and cancelled.attempts[0].compute_cost_usd == 1.0

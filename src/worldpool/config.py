@@ -53,6 +53,14 @@ class Settings(BaseModel):
     inline_artifact_max_bytes: int = Field(default=DEFAULT_INLINE_ARTIFACT_MAX_BYTES, ge=0)
     artifact_ttl_s: float = Field(default=DEFAULT_ARTIFACT_TTL_S, gt=0)
     artifact_dir: Path | None = None
+    artifact_store: str | None = Field(
+        default=None,
+        description="where large artifacts (workspaces) go: a directory, or "
+        "s3://bucket/prefix (credentials from the environment, as boto3 finds them)",
+    )
+    artifact_s3_endpoint_url: str | None = Field(
+        default=None, description="an S3-compatible endpoint (MinIO, Ceph, R2); None: AWS"
+    )
     event_log_max: int = Field(default=DEFAULT_EVENT_LOG_MAX, gt=0)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     results_claim_after_s: float = Field(

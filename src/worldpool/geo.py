@@ -225,6 +225,23 @@ def location_for(code: str) -> Location:
     )
 
 
+def place_for(text: str) -> Location:
+    """A location from a catalogue code or from a place as the seed writes it ("Tokyo,
+    Japan", "Virginia, USA", "On-premises DC"): the code, else its first comma-separated
+    part, else on-prem for an "on-prem..." place; the text is kept as the city. Unknown
+    places raise :class:`ConfigError` as :func:`location_for` does."""
+    loc = try_location(text)
+    if loc is not None:
+        return loc
+    head = text.split(",", 1)[0]
+    loc = try_location(head)
+    if loc is None and _normalize(text).startswith(("on-prem", "onprem")):
+        loc = _on_prem
+    if loc is None:
+        return location_for(text)
+    return loc.model_copy(update={"city": text.strip()})
+
+
 def set_on_prem(place: str | Location) -> Location:
     """Point ``on-prem`` at another place (a catalogue code or a Location); returns it.
 

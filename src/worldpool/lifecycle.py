@@ -5,6 +5,11 @@ back with compare-and-set. Keeping the policy here (no I/O) makes retries, backo
 fencing easy to test and impossible to drift between backends. Every ended attempt records
 its :class:`~worldpool.models.AttemptOutcome`; the retry budget and failover are decided on
 outcomes (:data:`FAILURE_OUTCOMES`, :data:`LOSS_OUTCOMES`), never on error text.
+
+Cost: every attempt, however it ends, is charged its worker's ``cost_per_hour`` (recorded
+on the attempt at dispatch) times the time it held the slot (dispatch to end), plus the
+token or API cost its handler reported; the record keeps the totals and the split
+(``compute_cost_usd``, ``token_cost_usd``, ``cost_usd`` their sum).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 from worldpool.models import (
     AttemptOutcome,
     AttemptRecord,
+    JSONValue,
     ResultStatus,
     RetryPolicy,
     TaskRecord,
@@ -85,15 +91,24 @@ def _copy(record: TaskRecord) -> TaskRecord:
     )
 
 
-def dispatched(record: TaskRecord, worker_id: str, region: str, now: float) -> TaskRecord:
-    """The record after routing it to ``worker_id`` (next attempt number)."""
+def dispatched(
+    record: TaskRecord, worker_id: str, region: str, now: float, cost_per_hour: float = 0.0
+) -> TaskRecord:
+    """The record after routing it to ``worker_id`` (next attempt number), whose slot time
+    is charged at ``cost_per_hour`` (the worker's rate in the pool snapshot)."""
     attempt = record.attempt + 1
     rec = _copy(record)
     assign(
         rec, status=TaskStatus.DISPATCHED, attempt=attempt, worker_id=worker_id, pending_reason=None
     )
     rec.attempts.append(
-        AttemptRecord(attempt=attempt, worker_id=worker_id, region=region, dispatched_at=now)
+        AttemptRecord(
+            attempt=attempt,
+            worker_id=worker_id,
+            region=region,
+            dispatched_at=now,
+            cost_per_hour=cost_per_hour,
+        )
     )
     return rec
 
@@ -127,7 +142,36 @@ def _close_attempt(
     error: str | None,
 ) -> None:
     if record.attempts and record.attempts[-1].attempt == record.attempt:
-        assign(record.attempts[-1], ended_at=now, status=status, outcome=outcome, error=error)
+        last = record.attempts[-1]
+        held_s = max(0.0, now - last.dispatched_at)
+        compute = last.cost_per_hour * held_s / 3600.0
+        assign(
+            last,
+            ended_at=now,
+            status=status,
+            outcome=outcome,
+            error=error,
+            compute_cost_usd=compute,
+        )
+        assign(
+            record,
+            compute_cost_usd=record.compute_cost_usd + compute,
+            cost_usd=record.cost_usd + compute,
+        )
+
+
+def attempt_cost(record: TaskRecord) -> dict[str, JSONValue]:
+    """The last attempt's charge, for the event that ends it: the worker it was charged
+    to, the total and the split (empty when the task never had an attempt)."""
+    if not record.attempts:
+        return {}
+    last = record.attempts[-1]
+    return {
+        "attempt_worker": last.worker_id,
+        "attempt_cost_usd": last.cost_usd,
+        "compute_cost_usd": last.compute_cost_usd,
+        "token_cost_usd": last.token_cost_usd,
+    }
 
 
 def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
@@ -140,9 +184,15 @@ def started(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
 
 
 def progressed(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
+    """A running attempt's progress, and the metadata and artifacts it published while
+    running (a live ``vnc_url``, a ``vm_id``, a last screenshot; null values clear keys)."""
     rec = _copy(record)
     if result.progress is not None:
         rec.progress = result.progress
+    if result.meta:
+        rec.meta.update(result.meta)
+    if result.outputs:  # artifacts published while it runs (a last screenshot)
+        rec.outputs.update(result.outputs)
     assign(rec, last_progress_at=now)
     return rec
 
@@ -171,8 +221,16 @@ def _absorb(rec: TaskRecord, result: TaskResult) -> None:
         rec,
         tokens_used=rec.tokens_used + result.tokens_used,
         cost_usd=rec.cost_usd + result.cost_usd,
+        token_cost_usd=rec.token_cost_usd + result.cost_usd,
         logs=[*rec.logs, *result.logs][-1000:],
     )
+    if rec.attempts and rec.attempts[-1].attempt == result.attempt:
+        last = rec.attempts[-1]
+        assign(
+            last,
+            tokens_used=last.tokens_used + result.tokens_used,
+            token_cost_usd=last.token_cost_usd + result.cost_usd,
+        )
     if result.traceparent is not None:  # the next attempt continues from the run span
         assign(rec, traceparent=result.traceparent)
     rec.meta.update(result.meta)

@@ -7,7 +7,7 @@ import time
 from rich.table import Table
 from rich.text import Text
 
-from worldpool.models import RoutingDecision, StepStatus, WorkflowStatus
+from worldpool.models import Hardware, RoutingDecision, StepStatus, WorkflowStatus
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -26,16 +26,39 @@ def _duration(step: StepStatus) -> str:
     return f"{step.duration_ms / 1000:.1f}s"
 
 
+def usd(amount: float) -> str:
+    """Dollars with enough digits that a cent-fraction step is not shown as $0."""
+    return f"${amount:.4f}" if amount == 0 or amount >= 0.01 else f"${amount:.6f}"
+
+
+def cost_split(status: WorkflowStatus) -> str:
+    """``$0.0123 (compute $0.0100 + tokens $0.0023)``: the total and what it is made of."""
+    return (
+        f"{usd(status.total_cost_usd)} (compute {usd(status.total_compute_cost_usd)}"
+        f" + tokens {usd(status.total_token_cost_usd)})"
+    )
+
+
+def _step_cost(step: StepStatus) -> str:
+    if not step.attempt_costs and not step.cost_usd:
+        return ""
+    text = usd(step.cost_usd)
+    if len(step.attempt_costs) > 1:  # failed and lost attempts are paid for too
+        text += " = " + " + ".join(usd(a.cost_usd) for a in step.attempt_costs)
+    return text
+
+
 def render_status(status: WorkflowStatus) -> Table:
-    """The status document as a table: one row per step."""
+    """The status document as a table: one row per step, its cost (each attempt's when
+    it took more than one) and the workflow's total split into compute and tokens."""
     eta = status.estimated_completion_sec
     title = (
         f"{status.name} [{status.id}]  {status.status.value}  "
-        f"cost ${status.total_cost_usd:.4f}  tokens {status.total_tokens}"
+        f"cost {cost_split(status)}  tokens {status.total_tokens}"
         + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else "")
     )
     table = Table(title=title, title_justify="left", expand=False)
-    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "why"):
+    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "cost", "why"):
         table.add_column(column, overflow="fold")
     for step in status.steps:
         why = step.error or step.pending_reason or step.reason or ""
@@ -47,9 +70,58 @@ def render_status(status: WorkflowStatus) -> Table:
             step.gpu or "",
             str(step.attempts or ""),
             _duration(step),
+            _step_cost(step),
             Text(why, style="red" if step.error else "dim"),
         )
     return table
+
+
+def hardware_summary(hw: Hardware) -> str:
+    """The seed's hardware groups in one line (what ``workers`` and the dashboard show)."""
+    parts = [
+        ", ".join(f"{g.count}x {g.model}" if g.count > 1 else g.model for g in hw.gpus)
+    ] * bool(hw.gpus)
+    if (llm := hw.llm_inference) is not None and llm.model:
+        parts.append(
+            f"llm {llm.model}" + (f" {llm.max_context // 1000}k" if llm.max_context else "")
+        )
+    if (vision := hw.vision_models) is not None and vision.model:
+        parts.append(f"vision {vision.model}" + (" ocr" if vision.supports_ocr else ""))
+    if (code := hw.code_analysis) is not None:
+        parts.append(f"code {code.tool}")
+    if (b := hw.browser_automation) is not None:
+        view = f" vnc:{b.vnc_port}" if b.vnc_port else (" headful" if not b.headless else "")
+        rec = " rec" if b.recording else ""
+        parts.append(f"browser {b.tool}{view} x{b.concurrent_sessions}{rec}")
+    if (net := hw.network) is not None:
+        extras = [
+            x for x, on in (("proxy", net.proxy_support), ("captcha", net.captcha_solving)) if on
+        ]
+        speed = [f"{net.bandwidth_mbps:g}Mbps"] if net.bandwidth_mbps else []
+        parts.append("net " + " ".join(speed + extras))
+    if (v := hw.virtualization) is not None:
+        boot = f" {v.boot_time_ms:g}ms" if v.boot_time_ms is not None else ""
+        parts.append(
+            f"{v.platform} x{v.concurrent_vms}{boot}" + (" snapshots" if v.snapshot_support else "")
+        )
+    if (iso := hw.isolation) is not None:
+        kinds = [
+            x for x, on in (("net", iso.network_isolation), ("fs", iso.filesystem_isolation)) if on
+        ]
+        limits = iso.resource_limits
+        cap = ""
+        if limits is not None:
+            cap = " <=" + "/".join(
+                text
+                for value, text in (
+                    (limits.max_memory_mb, f"{limits.max_memory_mb}MB"),
+                    (limits.max_vcpu, f"{limits.max_vcpu}vCPU"),
+                    (limits.max_disk_mb, f"{limits.max_disk_mb}MB disk"),
+                )
+                if value
+            )
+        parts.append("isolated " + "+".join(kinds) + cap)
+    return "; ".join(parts)
 
 
 def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:

@@ -70,3 +70,48 @@ def executions(path: str | os.PathLike[str]) -> list[tuple[str, int, str, str]]:
         task_id, attempt, worker, phase = line.split()
         rows.append((task_id, int(attempt), worker, phase))
     return rows
+
+
+# ------------------------------------------------------------------ shared workspaces
+
+
+def _make_workspace(ctx: TaskContext) -> dict[str, Any]:
+    """A git repo with a commit and an uncommitted change, handed on as a snapshot."""
+    import tempfile
+
+    from worldpool.executors.workspace import git, snapshot
+
+    with tempfile.TemporaryDirectory(prefix="wp-e2e-ws-") as tmp:
+        repo = Path(tmp)
+        git(repo, "init", "-q")
+        (repo / "app.py").write_text("VERSION = 1\n")
+        git(repo, "add", "app.py")
+        git(repo, "commit", "-q", "-m", "first")
+        (repo / "app.py").write_text("VERSION = 2  # not committed\n")
+        (repo / "notes.txt").write_text(f"made on {ctx.worker.id}\n")
+        snap = snapshot(ctx, repo)
+    return {"snapshot": snap.model_dump(mode="json"), "made_on": ctx.worker.id}
+
+
+def _read_workspace(ctx: TaskContext) -> dict[str, Any]:
+    """Materialise the upstream step's snapshot here and read it back."""
+    import tempfile
+
+    from worldpool.executors.workspace import WorkspaceCache, WorkspaceSnapshot
+
+    made = ctx.upstream["make"]
+    assert isinstance(made, dict)
+    snap = WorkspaceSnapshot.model_validate(made["snapshot"])
+    with tempfile.TemporaryDirectory(prefix="wp-e2e-read-") as tmp:
+        cache = WorkspaceCache(Path(tmp) / "cache")
+        dest = cache.materialize(
+            snap, ctx.read(f"make/{snap.bundle}"), ctx.read(f"make/{snap.diff}"), Path(tmp) / "ws"
+        )
+        return {
+            "app": (dest / "app.py").read_text(),
+            "notes": (dest / "notes.txt").read_text(),
+            "read_on": ctx.worker.id,
+        }
+
+
+WORKSPACES: dict[str, Handler] = {"make": _make_workspace, "read": _read_workspace}

@@ -39,6 +39,9 @@ class FakeLocale2b:
     ) -> tuple[int, Any]:
         self.calls.append((method, path, body))
         parts = path.strip("/").split("/")
+        if method == "GET" and parts == ["capacity"]:
+            live = len(self.files) - len(self.destroyed)
+            return 200, {"active_sandboxes": live, "max_sandboxes": 20, "memory_used_mb": 0}
         if method == "POST" and parts == ["sandboxes"]:
             sid = f"sb-{len(self.files) + 1}"
             self.files[sid] = {}
@@ -149,11 +152,13 @@ def test_runs_a_command_with_files_in_and_out(fake: tuple[str, FakeLocale2b]) ->
     assert result["exit_code"] == 0 and result["stdout"] == "ok\n"
     assert result["sandbox_id"] == "sb-1" and ctx.meta["sandbox_id"] == "sb-1"
     assert ctx.staged["out.txt"].data == b"MAKE ME LOUD"
-    create = state.calls[0]
+    create = next(c for c in state.calls if c[:2] == ("POST", "/sandboxes"))
     assert create[:2] == ("POST", "/sandboxes") and create[2]["memory_mb"] == 1024
     exec_call = next(c for c in state.calls if c[1].endswith("/exec"))
     assert exec_call[2] == {"command": "upper", "timeout_seconds": 42, "working_dir": "/workspace"}
-    assert state.destroyed == ["sb-1"]
+    assert ctx.meta["vm_id"] == "sb-1"
+    # The step's workspace is gone with the step: its VM goes too.
+    assert provider.reap() == ["sb-1"] and state.destroyed == ["sb-1"]
     provider.close()
 
 

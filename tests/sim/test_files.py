@@ -27,7 +27,22 @@ def test_seed_pool_matches_the_seed() -> None:
     assert pool["dgx-tokyo-01"].handlers == {"plan", "analyze", "fix", "review", "llm"}
     assert pool["dgx-london-02"].hardware.gpus[0].model == "H100-80GB"
     assert pool["browser-gcp-euwest-01"].location.region == "europe-west1"
-    assert pool["sandbox-onprem-01"].hardware.virtualization == "firecracker"
+    sandbox = pool["sandbox-onprem-01"].hardware
+    assert sandbox.virtualization is not None and sandbox.virtualization.platform == "firecracker"
+    # The seed's hardware groups, with its figures.
+    assert (sandbox.virtualization.concurrent_vms, sandbox.virtualization.boot_time_ms) == (32, 125)
+    assert sandbox.virtualization.snapshot_support
+    assert sandbox.isolation is not None and sandbox.isolation.resource_limits is not None
+    assert sandbox.isolation.resource_limits.max_memory_mb == 2048
+    browser = pool["browser-aws-useast-03"].hardware
+    assert browser.browser_automation is not None and browser.network is not None
+    assert browser.browser_automation.vnc_port == 5900
+    assert browser.browser_automation.concurrent_sessions == 4
+    assert browser.network.captcha_solving and browser.network.bandwidth_mbps == 1000
+    gpu = pool["dgx-tokyo-01"].hardware
+    assert gpu.code_analysis is not None and gpu.code_analysis.tool == "jedi"
+    assert gpu.llm_inference is not None and gpu.llm_inference.max_context == 128_000
+    assert gpu.vision_models is not None and gpu.vision_models.supports_ocr
 
 
 def test_world_pool_spreads_over_20_regions() -> None:

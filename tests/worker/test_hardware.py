@@ -49,7 +49,11 @@ def test_real_detection_sees_this_machine() -> None:
     if shutil.which("git"):
         assert "git" in hw.tools
     if shutil.which("bwrap"):
-        assert "bwrap" in hw.tools and hw.virtualization == "bubblewrap"
+        assert "bwrap" in hw.tools
+        assert hw.virtualization is not None and hw.virtualization.platform == "bubblewrap"
+        assert hw.isolation is not None and hw.isolation.filesystem_isolation
+    if shutil.which("chromium"):
+        assert hw.browser_automation is not None and hw.browser_automation.recording
     assert hw.tools == sorted(hw.tools)
 
 

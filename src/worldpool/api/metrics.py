@@ -11,7 +11,10 @@ conventions (``gen_ai.client.token.usage`` exported as ``gen_ai_client_token_usa
 
 Event data the orchestrator may add (all optional): ``handler`` on task events,
 ``model``, ``input_tokens``, ``output_tokens``, ``tokens_used`` and ``cost_usd`` on
-``task.succeeded`` / ``task.failed``, ``not_before`` (epoch s) on ``task.retrying``.
+``task.succeeded`` / ``task.failed``, ``not_before`` (epoch s) on ``task.retrying``; on
+every event that ends an attempt (succeeded, failed, retrying, failover, cancelled),
+``attempt_worker``, ``attempt_cost_usd``, ``compute_cost_usd`` and ``token_cost_usd``:
+cost is counted per attempt from those (failed and lost attempts are paid for too).
 """
 
 from __future__ import annotations
@@ -104,7 +107,13 @@ class Metrics:
             registry=r,
         )
         self.tokens = Counter("worldpool_llm_tokens", "LLM tokens used.", hw, registry=r)
-        self.cost = Counter("worldpool_cost_usd", "Cost of finished tasks in USD.", hw, registry=r)
+        self.cost = Counter("worldpool_cost_usd", "Cost of task attempts in USD.", hw, registry=r)
+        self.cost_parts = Counter(
+            "worldpool_cost_part_usd",
+            "Cost of task attempts in USD by part: compute (worker time) or tokens.",
+            [*hw, "part"],
+            registry=r,
+        )
         self.worker_up = Gauge(
             "worldpool_worker_up", "1 if the worker is online.", ["worker", "region"], registry=r
         )
@@ -153,6 +162,8 @@ class Metrics:
             self.remember_handler(task, event.data["handler"])
         handler = self._handlers.get(task, UNKNOWN)
         worker = event.worker_id or UNKNOWN
+        if "attempt_cost_usd" in event.data:
+            self._charge(event, handler, worker)
         if kind is EventKind.TASK_SUBMITTED:
             self.submitted.labels(handler).inc()
             self._queued_at.put(task, event.at)
@@ -187,6 +198,18 @@ class Metrics:
             self.dead_lettered.labels(handler).inc()
             self._forget(task)
 
+    def _charge(self, event: Event, handler: str, worker: str) -> None:
+        """Count what the attempt this event ends cost, against the worker it ran on."""
+        data = event.data
+        charged = str(data.get("attempt_worker") or worker)
+        total = _number(data.get("attempt_cost_usd"))
+        if total > 0:
+            self.cost.labels(handler, charged).inc(total)
+        for part, key in (("compute", "compute_cost_usd"), ("tokens", "token_cost_usd")):
+            amount = _number(data.get(key))
+            if amount > 0:
+                self.cost_parts.labels(handler, charged, part).inc(amount)
+
     def _requeue(self, task: str, event: Event) -> None:
         not_before = _number(event.data.get("not_before"))  # a retry waits out its backoff
         self._queued_at.put(task, max(event.at, not_before))
@@ -208,7 +231,7 @@ class Metrics:
             self.failed.labels(handler, worker).inc()
         data = event.data
         cost = _number(data.get("cost_usd"))
-        if cost > 0:
+        if cost > 0 and "attempt_cost_usd" not in data:  # counted per attempt otherwise
             self.cost.labels(handler, worker).inc(cost)
         tokens = _number(data.get("tokens_used"))
         model = str(data.get("model") or UNKNOWN)

@@ -111,8 +111,10 @@ class ArtifactStore:
     ) -> None:
         self.backend = backend
         self.settings = settings or Settings()
-        if blob_store is None and self.settings.artifact_dir is not None:
-            blob_store = DirectoryBlobStore(self.settings.artifact_dir)
+        if blob_store is None:  # the one the settings name (a directory, s3://...)
+            from worldpool.artifacts.blobs import blob_store_for
+
+            blob_store = blob_store_for(self.settings)
         self.blob_store = blob_store
 
     def _inline(self, size: int) -> bool:

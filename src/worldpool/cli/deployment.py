@@ -227,7 +227,18 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
         console.print_json(orjson.dumps([w.model_dump(mode="json") for w in workers]).decode())
         return
     table = Table(title=f"{len(workers)} workers")
-    for col in ("worker", "status", "region", "load", "heartbeat age", "cost/h", "capabilities"):
+    from worldpool.render import hardware_summary
+
+    for col in (
+        "worker",
+        "status",
+        "region",
+        "load",
+        "heartbeat age",
+        "cost/h",
+        "capabilities",
+        "hardware",
+    ):
         table.add_column(col)
     for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id)):
         table.add_row(
@@ -238,6 +249,7 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
             f"{now - w.state.last_heartbeat:.1f}s",
             f"${w.profile.cost_per_hour:.2f}",
             ", ".join(sorted(w.profile.capabilities)),
+            hardware_summary(w.profile.hardware),
         )
     console.print(table)
 

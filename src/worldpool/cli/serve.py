@@ -25,6 +25,7 @@ from worldpool.cli.app import (
     run_async,
     settings_for,
 )
+from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.models import EventKind
 
 if TYPE_CHECKING:
@@ -46,13 +47,16 @@ def serve(
     host: Annotated[str, typer.Option(help="API bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port (0: no API)")] = 8700,
     name: Annotated[str, typer.Option(help="orchestrator replica name")] = "",
+    artifact_store: ArtifactStoreOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
 ) -> None:
     """Run the orchestrator (and the API + dashboard) against Redis."""
     url = need_redis(redis)
+    settings = blob_settings(settings_for(url, namespace), artifact_store, s3_endpoint_url)
     log_to_stderr()
     run_async(
         run_orchestrator(
-            settings_for(url, namespace),
+            settings,
             host=host,
             port=port,
             name=name or f"orchestrator-{os.getpid()}",

@@ -30,7 +30,7 @@ from worldpool.errors import BackendError, NotFoundError, ValidationError
 from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
-from worldpool.render import render_status
+from worldpool.render import cost_split, render_status
 
 __all__ = ["ApiClient", "SseMessage", "iter_sse", "render_live", "render_status", "watch"]
 
@@ -171,7 +171,7 @@ def render_live(status: WorkflowStatus, now: float | None = None) -> Group:
         ("   elapsed ", "dim"),
         f"{elapsed:.1f}s",
         ("   total ", "dim"),
-        f"${status.total_cost_usd:.4f} / {status.total_tokens} tokens",
+        f"{cost_split(status)} / {status.total_tokens} tokens",
     )
     if status.estimated_completion_sec is not None and not status.status.terminal:
         footer.append(f"   ETA {status.estimated_completion_sec:.0f}s", style="bold")

@@ -35,6 +35,7 @@ from worldpool.cli.app import (
     run_async,
     settings_for,
 )
+from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import WorkerProfile
@@ -121,6 +122,8 @@ def worker(
             "machine lacks; --no-verify-claims only warns (simulated pools, tests)",
         ),
     ] = True,
+    artifact_store: ArtifactStoreOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -145,8 +148,11 @@ def worker(
     if print_profile:
         run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
+    settings = blob_settings(
+        settings_for(need_redis(redis), namespace), artifact_store, s3_endpoint_url
+    )
     log_to_stderr()
-    run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
+    run_async(run_worker(settings, options, console))
 
 
 def load_handlers(spec: str) -> HandlerTable:
@@ -185,6 +191,8 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
             raise ConfigError(f"{path}: cannot read the profile: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a profile is one table/object")
+    if "worker_id" in data:  # the seed's spelling
+        data.setdefault("id", data.pop("worker_id"))
     if options.worker_id:
         data["id"] = options.worker_id
     if options.capabilities:
@@ -195,15 +203,18 @@ def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
         data["max_concurrency"] = options.max_concurrency
     if options.labels:
         data["labels"] = {**data.get("labels", {}), **options.labels}
-    region = (
-        options.region or (data.get("location") or {}).get("region") or data.pop("region", None)
-    )
+    place = data.get("location")
+    if isinstance(place, str) and not options.region:  # "tokyo", or the seed's "Tokyo, Japan"
+        data["location"] = geo.place_for(place).model_dump()
+        place = data["location"]
+    region = options.region or (place or {}).get("region") or data.pop("region", None)
     if region is None:
         raise ConfigError(
             "give the worker a region: --region us-east-1 (or a city such as "
             "'tokyo'; 'on-prem' for your own data centre)"
         )
-    data["location"] = geo.location_for(region).model_dump()
+    if options.region or not isinstance(place, dict) or place.get("region") != region:
+        data["location"] = geo.location_for(region).model_dump()
     data.pop("handlers", None)  # what it runs is what it has: set from the handler table
     data.setdefault("id", socket.gethostname().split(".")[0] or "worker")
     return data
@@ -213,9 +224,33 @@ def build_profile(options: WorkerOptions, handlers: HandlerTable) -> WorkerProfi
     """Detected hardware merged with the profile file and flags (those win)."""
     from worldpool.worker import hardware
 
-    return hardware.build_profile(
-        _profile_overrides(options), hardware.detect_hardware(), handlers=handlers.names()
-    )
+    data = _profile_overrides(options)
+    if sandbox_provider_name(options) == "locale2b":
+        _locale2b_capacity(data)
+    return hardware.build_profile(data, hardware.detect_hardware(), handlers=handlers.names())
+
+
+def _locale2b_capacity(data: dict[str, Any]) -> None:
+    """A locale2b worker's VMs are its capacity: ``virtualization`` from the service's
+    ``max_sandboxes`` (unless the profile says), and as many task slots (unless set)."""
+    from worldpool.executors.sandbox.locale2b import Locale2bProvider
+
+    groups = data.setdefault("hardware_capabilities", {})
+    claimed = groups.get("virtualization") or (data.get("hardware") or {}).get("virtualization")
+    vms = claimed.get("concurrent_vms") if isinstance(claimed, dict) else None
+    if vms is None:
+        try:
+            provider = Locale2bProvider()
+        except ConfigError:
+            return  # no service configured: the claims check says so
+        try:
+            vms = provider.concurrent_vms
+        finally:
+            provider.close()
+        if vms is None:
+            return
+        groups["virtualization"] = {"platform": "firecracker", "concurrent_vms": vms}
+    data.setdefault("max_concurrency", vms)
 
 
 def sandbox_provider_name(options: WorkerOptions) -> str | None:

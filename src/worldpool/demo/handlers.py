@@ -1,9 +1,14 @@
-"""The demo's step handlers. They do real work where this machine can.
+"""The demo's step handlers. They do real work, or fail saying what is missing.
 
-* tests run for real (in bubblewrap when it is installed; otherwise the step says it ran
-  unsandboxed and why);
+* tests run for real, in bubblewrap; without it the step fails (retryable, so another
+  worker can take it) naming the package to install: never unsandboxed;
 * the patch is really applied and its syntax checked;
-* the browser check really opens the sample app's login page in Chromium;
+* the browser check really logs in on the sample app's page in Chromium; without Chromium
+  the step fails the same way, never "succeeds" without having run;
+* the review approves only what was verified: tests run in the sandbox and passing, and a
+  browser login that really happened;
+* :func:`missing_for` names what a handler needs that this machine lacks, so the scenario
+  can refuse to start a worker that cannot back its handlers and say so up front;
 * LLM steps call an OpenAI-compatible endpoint when ``WORLDPOOL_DEMO_LLM_URL`` is set, and
   otherwise use an **offline rule**, labelled as such in the step's result. Nothing
   pretends to be a model.
@@ -48,6 +53,35 @@ PATCH = """\
              return None
          if not hmac.compare_digest(user.password_hash, hash_password(password, user.salt)):
 """
+
+
+# --------------------------------------------------------------------------- needs
+
+BUBBLEWRAP = "bubblewrap (bwrap): sudo apt-get install bubblewrap"
+GIT = "git: sudo apt-get install git"
+CHROMIUM = "chromium (/usr/bin/chromium): sudo apt-get install chromium"
+PYTEST = "pytest: pip install 'worldpool[demo]'"
+PLAYWRIGHT = "playwright: pip install 'worldpool[browser]' (never 'playwright install')"
+
+
+def missing_for(handler: str) -> list[str]:
+    """What ``handler`` needs that this machine lacks, each with how to install it."""
+    missing: list[str] = []
+    if handler in {"run_tests", "fix", "browser_check"} and shutil.which("git") is None:
+        missing.append(GIT)
+    if handler == "run_tests":
+        if shutil.which("bwrap") is None:
+            missing.append(BUBBLEWRAP)
+        if importlib.util.find_spec("pytest") is None:
+            missing.append(PYTEST)
+    if handler == "browser_check":
+        from worldpool.executors.browser import BrowserConfig
+
+        if BrowserConfig().missing_tools():  # the demo's browser is headless: Chromium only
+            missing.append(CHROMIUM)
+        if importlib.util.find_spec("playwright") is None:
+            missing.append(PLAYWRIGHT)
+    return missing
 
 
 # --------------------------------------------------------------------------- LLM
@@ -121,27 +155,20 @@ def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any
             retryable=False,
         )
     argv = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider", *tests]
-    env = {"PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
-    if shutil.which("bwrap"):
-        from worldpool.executors.sandbox.base import ShellRequest
-        from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
+    env = {"PYTHONPATH": ".", "PYTHONDONTWRITEBYTECODE": "1"}
+    if shutil.which("bwrap") is None:  # never unsandboxed: fail where another worker can run it
+        raise HandlerError(
+            f"this worker cannot run the tests in a sandbox: missing {BUBBLEWRAP}", retryable=True
+        )
+    from worldpool.executors.sandbox.base import ShellRequest
+    from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
 
-        provider = BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
-        env["PYTHONPATH"] = "."
-        outcome = provider.run(
-            ShellRequest(command=argv, workspace=root, env=env, timeout_s=120), ctx.cancelled
-        )
-        ctx.set_meta("sandbox_id", outcome.sandbox_id)
-        code, out, sandbox = outcome.exit_code, outcome.stdout + outcome.stderr, "bubblewrap"
-    else:
-        ctx.log.warning(
-            "bubblewrap is not installed (Debian package 'bubblewrap'): "
-            "running the tests unsandboxed"
-        )
-        done = subprocess.run(
-            argv, cwd=root, env={**os.environ, **env}, capture_output=True, timeout=120, check=False
-        )
-        code, out, sandbox = done.returncode, (done.stdout + done.stderr).decode(), "none"
+    provider = BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
+    outcome = provider.run(
+        ShellRequest(command=argv, workspace=root, env=env, timeout_s=120), ctx.cancelled
+    )
+    ctx.set_meta("sandbox_id", outcome.sandbox_id)
+    code, out, sandbox = outcome.exit_code, outcome.stdout + outcome.stderr, "bubblewrap"
     ctx.store("test_output.txt", out, "text/plain")
     summary = next(
         (line for line in reversed(out.splitlines()) if re.search(r"\d+ (passed|failed)", line)), ""
@@ -263,10 +290,12 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
     from worldpool.executors.browser import BrowserConfig, run_browser
 
     config = BrowserConfig()
-    missing = config.missing_tools()
-    if missing:
-        ctx.log.warning("browser check not run: missing %s", ", ".join(missing))
-        return {"ran": False, "reason": "missing " + ", ".join(missing)}
+    missing = missing_for("browser_check")
+    if missing:  # a step that did not run is a failure, retryable where the tools are
+        raise HandlerError(
+            "this worker cannot run the browser check: missing " + "; ".join(missing),
+            retryable=True,
+        )
     root = _workspace(ctx)
     port = _free_port()
     app = await asyncio.create_subprocess_exec(
@@ -294,7 +323,14 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
         app.terminate()
         await app.wait()
         shutil.rmtree(root, ignore_errors=True)
-    return {"ran": True, "title": result.get("title"), "url": result.get("url")}
+    # run_browser returns only after "wait_for Welcome" passed: the login really happened.
+    return {
+        "ran": True,
+        "logged_in": True,
+        "title": result.get("title"),
+        "url": result.get("final_url"),
+        "screenshots": result.get("screenshots", []),
+    }
 
 
 def _wait_port(port: int, timeout_s: float = 10.0) -> None:
@@ -307,26 +343,47 @@ def _wait_port(port: int, timeout_s: float = 10.0) -> None:
     raise HandlerError(f"the sample app did not listen on port {port}")
 
 
+def unverified(upstream: dict[str, Any]) -> list[str]:
+    """What the verification did not establish (empty: the fix is verified)."""
+    tests = upstream.get("verify_tests")
+    browser = upstream.get("verify_browser")
+    gaps = []
+    if not isinstance(tests, dict):
+        gaps.append("the tests did not run")
+    else:
+        if tests.get("sandbox") != "bubblewrap":
+            gaps.append("the tests did not run in the sandbox")
+        if tests.get("exit_code") != 0 or tests.get("failed", 1) != 0 or not tests.get("passed"):
+            gaps.append(f"the tests did not pass ({tests.get('failed', '?')} failed)")
+    if not isinstance(browser, dict) or not browser.get("ran") or not browser.get("logged_in"):
+        gaps.append("the browser check did not run")
+    return gaps
+
+
 def review(ctx: TaskContext) -> dict[str, Any]:
-    """Review: weigh the verification results and write the final report."""
+    """Review: weigh the verification results and write the final report. Approves only
+    verified work: passing tests run in the sandbox and a real browser login."""
     tests = ctx.upstream.get("verify_tests") or {}
     browser = ctx.upstream.get("verify_browser") or {}
-    ok = tests.get("failed", 1) == 0 and tests.get("exit_code") == 0
+    gaps = unverified(dict(ctx.upstream))
+    ok = not gaps
     lines = [
         "# Review",
         f"- tests: {tests.get('passed', 0)} passed, {tests.get('failed', 0)} "
-        f"failed ({tests.get('sandbox', '?')} sandbox)",
+        f"failed ({tests.get('sandbox', 'no')} sandbox)"
+        if tests
+        else "- tests: not run",
     ]
     if browser.get("ran"):
         lines.append(f"- browser: logged in, page title {browser.get('title')!r}")
     else:
-        lines.append(f"- browser: not run ({browser.get('reason', 'no result')})")
-    lines.append("- verdict: " + ("ship it" if ok else "needs work"))
+        lines.append("- browser: not run")
+    lines.append("- verdict: " + ("ship it" if ok else "not approved: " + "; ".join(gaps)))
     text, engine = _ask(ctx, "Review this verification:\n" + "\n".join(lines))
     if text:
         lines += ["", "Model's review:", text]
     ctx.store("report.md", "\n".join(lines), "text/markdown")
-    return {"engine": engine, "approved": ok}
+    return {"engine": engine, "approved": ok, "unverified": gaps}
 
 
 HANDLERS: dict[str, Handler] = {

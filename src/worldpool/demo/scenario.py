@@ -4,13 +4,18 @@ Seven workers from the seed (GPU boxes in Tokyo, London and San Francisco; brows
 us-east-1, europe-west1 and eastasia; an on-prem sandbox host) plus a second sandbox host
 in us-west-2, all in this process on the embedded backend. Midway the demo crashes the
 worker running the localization step, so you can watch it fail over, then brings it back.
+
+Before it starts, :func:`preflight` checks what each worker's handlers need on this
+machine (bubblewrap, Chromium, git, ...): a worker that cannot back its handlers is not
+started, and a step no started worker can run is left out of the workflow; both are said
+up front, with how to install what is missing, and the review then cannot approve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +26,10 @@ from rich.text import Text
 
 from worldpool import geo
 from worldpool.config import Settings
-from worldpool.demo.handlers import HANDLERS
+from worldpool.demo.handlers import HANDLERS, missing_for
+from worldpool.demo.report import explain
 from worldpool.embedded import EmbeddedPool
+from worldpool.errors import ConfigError
 from worldpool.models import (
     Event,
     EventKind,
@@ -31,7 +38,7 @@ from worldpool.models import (
     WorkflowSpec,
     WorkflowStatus,
 )
-from worldpool.render import clock, render_decision, render_status
+from worldpool.render import clock, render_status
 from worldpool.sim.pools import seed_pool
 from worldpool.worker.runtime import WorkerRuntime
 from worldpool.workflow.builder import Workflow
@@ -66,8 +73,62 @@ def demo_pool() -> list[WorkerProfile]:
     ]
 
 
-def demo_workflow(user_location: str) -> WorkflowSpec:
-    """The seed's six steps (verification is two parallel steps)."""
+@dataclass
+class Preflight:
+    """What this machine can run: workers to start, workers refused and why, steps left out."""
+
+    workers: list[WorkerProfile]
+    refused: dict[str, list[str]] = field(default_factory=dict)  # worker -> what it lacks
+    left_out: dict[str, str] = field(default_factory=dict)  # step -> why
+
+    def lines(self) -> list[str]:
+        out = [f"not starting {w}: missing {'; '.join(m)}" for w, m in self.refused.items()]
+        out += [f"cannot run step {s}: {why}" for s, why in self.left_out.items()]
+        return out
+
+
+def preflight(
+    profiles: list[WorkerProfile] | None = None,
+    missing: Callable[[str], list[str]] = missing_for,
+) -> Preflight:
+    """Refuse the workers whose handlers this machine cannot back; leave out the steps no
+    remaining worker can run (and the steps after them, except the review, which then
+    reports the work unverified)."""
+    profiles = demo_pool() if profiles is None else profiles
+    lacking = {h: missing(h) for h in sorted({h for p in profiles for h in p.handlers})}
+    result = Preflight(workers=[])
+    for profile in profiles:
+        needs = sorted({m for h in profile.handlers for m in lacking[h]})
+        if needs:
+            result.refused[profile.id] = needs
+        else:
+            result.workers.append(profile)
+    runnable = {h for p in result.workers for h in p.handlers}
+    for step in demo_workflow("london").steps:
+        if step.task.handler not in runnable:
+            result.left_out[step.name] = (
+                f"no worker here can run {step.task.handler!r} "
+                f"({'; '.join(lacking.get(step.task.handler, [])) or 'no worker has it'})"
+            )
+        elif step.name != "review" and (gone := [a for a in step.after if a in result.left_out]):
+            result.left_out[step.name] = f"it needs {', '.join(gone)}"
+    return result
+
+
+def demo_workflow(user_location: str, leave_out: Collection[str] = ()) -> WorkflowSpec:
+    """The seed's six steps (verification is two parallel steps), less ``leave_out``."""
+    spec = _seed_workflow(user_location)
+    if not leave_out:
+        return spec
+    steps = [
+        s.model_copy(update={"after": [a for a in s.after if a not in leave_out]})
+        for s in spec.steps
+        if s.name not in leave_out
+    ]
+    return spec.model_copy(update={"steps": steps})
+
+
+def _seed_workflow(user_location: str) -> WorkflowSpec:
     gpu = Requirements(gpu=True)
     wf = Workflow("fix-auth-bug", user_location=user_location)
     plan = wf.step(
@@ -162,12 +223,17 @@ async def run_demo(
     on_finish: Callable[[WorkflowStatus, EmbeddedPool], Awaitable[None]] | None = None,
     serve_port: int | None = None,
     timeout_s: float = 120.0,
+    checked: Preflight | None = None,
 ) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
     """Run the scenario; ``on_update`` gets every new status document, ``on_finish`` runs
-    before the pool stops. With ``serve_port`` the API and dashboard serve the run."""
+    before the pool stops. With ``serve_port`` the API and dashboard serve the run.
+    ``checked``: the :func:`preflight` to run with (default: this machine's)."""
     geo.location_for(user_location)  # fail early, with a did-you-mean, on a bad location
-    pool = EmbeddedPool(dict(HANDLERS), demo_pool(), DEMO_SETTINGS)
-    spec = demo_workflow(user_location)
+    checked = preflight() if checked is None else checked
+    if not checked.workers:
+        raise ConfigError("no demo worker can run here: " + " | ".join(checked.lines()))
+    pool = EmbeddedPool(dict(HANDLERS), checked.workers, DEMO_SETTINGS)
+    spec = demo_workflow(user_location, checked.left_out)
     log = DemoLog()
     await pool.start()
     server = await _serve(pool, serve_port) if serve_port is not None else None
@@ -259,7 +325,7 @@ def main(
         if as_json:
             console.print_json(status.model_dump_json())
         else:
-            await _explain(console, pool, status)
+            await explain(console, pool, status)
         if serve_port is not None:
             console.print(
                 f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
@@ -267,57 +333,28 @@ def main(
             )
             await asyncio.Event().wait()
 
+    checked = preflight()
     if not as_json:
         console.print(
             f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
-            f"{len(demo_pool())} workers in-process (embedded backend)"
+            f"{len(checked.workers)} workers in-process (embedded backend)"
         )
+        for line in checked.lines():  # said up front: what this machine cannot run, and why
+            console.print(f"[yellow]{line}[/]", highlight=False)
         if serve_port is not None:
             console.print(f"watch it live: http://127.0.0.1:{serve_port}/")
         console.print()
     try:
         with view if view is not None else contextlib.nullcontext():
             status, _, _ = asyncio.run(
-                run_demo(user_location, on_update=update, on_finish=finish, serve_port=serve_port)
+                run_demo(
+                    user_location,
+                    on_update=update,
+                    on_finish=finish,
+                    serve_port=serve_port,
+                    checked=checked,
+                )
             )
     except KeyboardInterrupt:
         return 0
     return 0 if status.status.value == "succeeded" else 1
-
-
-async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus) -> None:
-    """The final table, why each step went where it went, and the status document."""
-    console.print()
-    console.print(render_status(status))
-    console.print("\n[bold]Why each step went where it went[/]")
-    for step in status.steps:
-        record = await pool.backend.get_task(step.task_id) if step.task_id else None
-        if record is not None and record.decision is not None:
-            console.print(render_decision(record.decision, limit=4))
-        else:
-            console.print(f"{step.step}: no routing decision recorded")
-    console.print("\n[bold]Status document[/] (also: worldpool demo --json)")
-    console.print_json(status.model_dump_json(include=_SEED_FIELDS))
-
-
-_SEED_FIELDS: Any = {
-    "id": True,
-    "status": True,
-    "total_cost_usd": True,
-    "estimated_completion_sec": True,
-    "steps": {
-        "__all__": {
-            "step",
-            "worker",
-            "region",
-            "status",
-            "attempts",
-            "duration_ms",
-            "tokens_used",
-            "cost_usd",
-            "sandbox_id",
-            "vnc_url",
-            "screenshot",
-        }
-    },
-}

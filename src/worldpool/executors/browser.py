@@ -9,12 +9,14 @@ the artifacts, and ``handlers()``. Artifacts: one PNG per ``screenshot``
 action, ``network.har`` (the network log), and on failure ``failure-screenshot.png`` and a
 Playwright ``trace.zip`` (open it with ``playwright show-trace trace.zip``).
 
-With ``headful=True`` the browser runs visibly on an Xvfb display that x11vnc serves, and
-the step's status carries ``vnc_url`` so a person can watch it live.
+With ``headful=True`` the browser runs visibly on an Xvfb display that x11vnc serves; the
+step publishes ``vnc_url`` as soon as the display is up (a PROGRESS report, so the status
+document carries it while the step runs) and clears it before the display stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import os
@@ -176,7 +178,10 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     view_only=config.vnc_view_only,
                 )
                 await stack.enter_async_context(display)
-                ctx.set_meta("vnc_url", display.vnc_url)
+                # Published now, while the session runs (the status document and the
+                # dashboard's viewer show it), and cleared before the display stops.
+                ctx.publish_meta(vnc_url=display.vnc_url)
+                stack.callback(ctx.publish_meta, vnc_url=None)
                 env = {**os.environ, "DISPLAY": str(display.display)}
             playwright = await stack.enter_async_context(async_playwright())
             try:
@@ -196,6 +201,7 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     retryable=True,
                 ) from exc
             context.set_default_navigation_timeout(config.navigation_timeout_ms)
+            live: asyncio.Task[None] | None = None
             session = BrowserSession(
                 ctx,
                 context,
@@ -206,9 +212,12 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                 if payload.trace != "off":
                     await context.tracing.start(screenshots=True, snapshots=True)
                 await session.open()
+                if config.headful:  # watched: keep a last screenshot fresh meanwhile
+                    live = asyncio.create_task(_live_screenshots(ctx, session))
                 await session.run(actions)
                 result = {"final_url": session.page.url, "title": await session.page.title()}
-                if payload.trace == "always":
+                # A watched (headful) session is a debugging one: its trace is kept too.
+                if payload.trace == "always" or (config.headful and payload.trace != "off"):
                     await _store_trace(ctx, context, Path(tmp))
             except Exception as exc:
                 await _store_failure(ctx, session, Path(tmp), payload.trace != "off")
@@ -218,6 +227,8 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
                     ) from exc
                 raise
             finally:
+                if live is not None:
+                    await _stop(live)
                 with contextlib.suppress(PlaywrightError):
                     await context.close()  # writes the HAR
                 if har.exists():
@@ -235,6 +246,28 @@ async def run_browser(ctx: TaskContext, config: BrowserConfig) -> dict[str, Any]
         "actions_run": len(actions),
         "duration_ms": int((time.monotonic() - started) * 1000),
     }
+
+
+LAST_SCREENSHOT = "last-screenshot.png"
+LIVE_SCREENSHOT_EVERY_S = 2.0
+
+
+async def _live_screenshots(ctx: TaskContext, session: BrowserSession) -> None:
+    """Publish what the page shows every couple of seconds while a watched step runs."""
+    from playwright.async_api import Error as PlaywrightError
+
+    await asyncio.sleep(0.5)
+    while True:
+        with contextlib.suppress(PlaywrightError):
+            png = await session.page.screenshot(timeout=5_000)
+            ctx.publish_artifact(LAST_SCREENSHOT, png, "image/png")
+        await asyncio.sleep(LIVE_SCREENSHOT_EVERY_S)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _store_trace(ctx: TaskContext, context: BrowserContext, tmp: Path) -> None:

@@ -11,8 +11,9 @@ Rate limits (429) and server errors (5xx) are retried here with exponential back
 jitter, honouring ``Retry-After``; a server that is down or answers garbage fails the step
 with a retryable error, so the orchestrator can try another worker. Tokens come from the
 response's ``usage`` (for streams: the last chunk, asked for with
-``stream_options.include_usage``); cost from the per-token prices, else from the worker's
-``cost_per_hour`` times the time spent.
+``stream_options.include_usage``); token cost from the per-token prices (the worker's
+``cost_per_hour`` times the time spent is charged to every attempt by the orchestrator,
+so an unpriced call reports no token cost rather than the worker time twice).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def backoff_delay(
 def cost_of(
     usage: dict[str, int] | None, config: LLMConfig, cost_per_hour: float, elapsed_s: float
 ) -> tuple[float, str]:
-    """(USD, basis): per-token prices when set and usage is known, else time on the worker."""
+    """(token USD, basis): per-token prices when set and usage is known; else nothing here
+    (basis ``worker_time``): the orchestrator charges the worker's time to the attempt."""
     priced = config.price_in_per_mtok is not None or config.price_out_per_mtok is not None
     if usage is not None and priced:
         cost = (
@@ -125,7 +127,7 @@ def cost_of(
             + usage.get("completion_tokens", 0) * (config.price_out_per_mtok or 0.0)
         ) / 1e6
         return cost, "per_token"
-    return cost_per_hour * elapsed_s / 3600.0, "per_hour"
+    return 0.0, "worker_time"
 
 
 async def chat(

@@ -148,6 +148,8 @@ def execute(
         ctx.log.info("shell[%s]: %s", provider.name, request.display())
         result = run_command(request, provider, ctx.cancelled)
         ctx.set_meta("sandbox_id", result.sandbox_id)
+        if provider.vm_backed:
+            ctx.set_meta("vm_id", result.sandbox_id)
         found, missing = collect_outputs(workspace, request.outputs)
         for rel, data in found.items():
             ref = ctx.store(output_artifact_name(rel), data)

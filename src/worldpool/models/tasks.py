@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from worldpool.models.base import JSONValue, Model, new_id, now_s
+from worldpool.models.hardware import FeatureValue, check_feature_key
 from worldpool.models.routing import RoutingDecision
 from worldpool.models.workers import WorkerStatus, _capability_set
 
@@ -33,6 +34,19 @@ class Requirements(Model):
     )
     exclude_regions: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict, description="labels that must match")
+    features: dict[str, FeatureValue] = Field(
+        default_factory=dict,
+        description="the seed's hardware groups, 'group.field' -> wanted: a bool must match, "
+        "a number is a minimum, a string matches, a list must be contained; e.g. "
+        "{'virtualization.snapshot_support': true, 'browser_automation.concurrent_sessions': 4}",
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
+        for key in v:
+            check_feature_key(key)
+        return v
 
 
 class AffinityMode(str, Enum):
@@ -160,6 +174,16 @@ class AttemptRecord(Model):
     status: TaskStatus = TaskStatus.DISPATCHED
     error: str | None = None
     outcome: AttemptOutcome | None = Field(default=None, description="None while it runs")
+    # Cost: the worker's rate, taken from the pool snapshot at dispatch (so a lost worker's
+    # attempt is still charged), times the time it held the slot, plus what it reported.
+    cost_per_hour: float = Field(default=0.0, ge=0, description="the worker's USD/h at dispatch")
+    compute_cost_usd: float = Field(default=0.0, ge=0, description="cost_per_hour x slot time")
+    token_cost_usd: float = Field(default=0.0, ge=0, description="token/API cost it reported")
+    tokens_used: int = Field(default=0, ge=0)
+
+    @property
+    def cost_usd(self) -> float:
+        return self.compute_cost_usd + self.token_cost_usd
 
 
 class TaskRecord(Model):
@@ -181,7 +205,13 @@ class TaskRecord(Model):
     pending_reason: str | None = Field(default=None, description="why no worker can take it")
     decision: RoutingDecision | None = None
     tokens_used: int = Field(default=0, ge=0)
-    cost_usd: float = Field(default=0.0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0, description="every attempt's compute + tokens")
+    compute_cost_usd: float = Field(
+        default=0.0, ge=0, description="every attempt's worker cost_per_hour x slot time"
+    )
+    token_cost_usd: float = Field(
+        default=0.0, ge=0, description="token and API costs the handlers reported"
+    )
     progress: float | None = Field(default=None, ge=0, le=1)
     logs: list[str] = Field(default_factory=list)
     meta: dict[str, JSONValue] = Field(
@@ -253,7 +283,9 @@ class TaskResult(Model):
     started_at: float | None = None
     ended_at: float = Field(default_factory=now_s)
     tokens_used: int = Field(default=0, ge=0)
-    cost_usd: float = Field(default=0.0, ge=0)
+    cost_usd: float = Field(
+        default=0.0, ge=0, description="token/API cost (worker time is charged by worldpool)"
+    )
     progress: float | None = Field(default=None, ge=0, le=1)
     logs: list[str] = Field(default_factory=list)
     meta: dict[str, JSONValue] = Field(default_factory=dict, description="handler metadata")

@@ -11,9 +11,10 @@ import re
 from enum import Enum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from worldpool.models.base import Model, now_s
+from worldpool.models.hardware import Hardware
 
 
 class Capability(str, Enum):
@@ -36,11 +37,13 @@ _CUSTOM_RE = re.compile(r"^x-[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 def normalize_capability(value: str) -> str:
-    """Validate one capability name; unknown names get a did-you-mean hint.
+    """Validate one capability name; unknown names get a did-you-mean hint. The seed's
+    spelling (``AgentCapability.BROWSER_OPERATIONS``) is accepted.
 
     >>> normalize_capability("Browser_Operations")
     'browser_operations'
     """
+    value = value.removeprefix("AgentCapability.")
     name = value.strip().lower().replace("-", "_") if not value.startswith("x-") else value
     name = name.strip()
     if name in KNOWN_CAPABILITIES:
@@ -61,43 +64,6 @@ def _capability_set(values: Any) -> frozenset[str]:
     return frozenset(
         normalize_capability(str(v.value if isinstance(v, Enum) else v)) for v in values
     )
-
-
-# --------------------------------------------------------------------------- hardware
-
-
-class GPU(Model):
-    model: str = Field(description="marketing name, e.g. 'A100-80GB', 'H100'")
-    vram_gb: float = Field(gt=0)
-    count: int = Field(default=1, ge=1)
-
-
-class ServedModel(Model):
-    """An LLM a worker serves (for example through vLLM)."""
-
-    name: str
-    context_tokens: int = Field(default=8192, gt=0)
-    tokens_per_s: float = Field(default=0.0, ge=0)
-    concurrent_requests: int = Field(default=1, ge=1)
-
-
-class Hardware(Model):
-    cpus: int = Field(default=1, ge=1)
-    memory_gb: float = Field(default=1.0, gt=0)
-    disk_gb: float = Field(default=0.0, ge=0)
-    gpus: list[GPU] = Field(default_factory=list)
-    tools: list[str] = Field(default_factory=list, description="e.g. chromium, bwrap, git, kvm")
-    models: list[ServedModel] = Field(default_factory=list)
-    virtualization: str | None = Field(default=None, description="firecracker, bubblewrap, kvm")
-    browser: str | None = Field(default=None, description="e.g. 'chromium'")
-
-    @property
-    def gpu_count(self) -> int:
-        return sum(g.count for g in self.gpus)
-
-    @property
-    def max_vram_gb(self) -> float:
-        return max((g.vram_gb for g in self.gpus), default=0.0)
 
 
 class Location(Model):
@@ -134,6 +100,24 @@ class WorkerProfile(Model):
     max_concurrency: int = Field(default=1, ge=1, description="task slots")
     latency_to_orchestrator_ms: float = Field(default=0.0, ge=0)
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_spelling(cls, data: Any) -> Any:
+        """The seed writes ``worker_id`` and ``hardware_capabilities`` (its groups)."""
+        if not isinstance(data, dict) or not (
+            "worker_id" in data or "hardware_capabilities" in data
+        ):
+            return data
+        data = dict(data)
+        if "worker_id" in data:
+            data.setdefault("id", data.pop("worker_id"))
+        groups = data.pop("hardware_capabilities", None) or {}
+        hardware = data.get("hardware")
+        if isinstance(hardware, Hardware):
+            hardware = hardware.model_dump(exclude_unset=True)
+        data["hardware"] = {**(hardware or {}), **groups}
+        return data
 
     @field_validator("capabilities", mode="before")
     @classmethod

@@ -68,6 +68,19 @@ class WorkflowRecord(Model):
         return self.spec.id
 
 
+class AttemptCost(Model):
+    """One attempt of a step in the status document: where it ran and what it cost."""
+
+    attempt: int
+    worker: str
+    outcome: str | None = Field(default=None, description="None while it runs")
+    held_ms: int = Field(default=0, description="dispatch to end (to now while it runs)")
+    cost_per_hour: float = 0.0
+    compute_cost_usd: float = 0.0
+    token_cost_usd: float = 0.0
+    cost_usd: float = 0.0
+
+
 class StepStatus(Model):
     """One step in the status document (the seed's shape, and more)."""
 
@@ -86,7 +99,10 @@ class StepStatus(Model):
     queue_wait_ms: int | None = None
     duration_ms: int | None = None
     tokens_used: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = Field(default=0.0, description="compute_cost_usd + token_cost_usd")
+    compute_cost_usd: float = Field(default=0.0, description="worker cost_per_hour x slot time")
+    token_cost_usd: float = Field(default=0.0, description="token/API cost the handler reported")
+    attempt_costs: list[AttemptCost] = Field(default_factory=list)
     vm_id: str | None = None
     sandbox_id: str | None = None
     vnc_url: str | None = None
@@ -107,6 +123,8 @@ class WorkflowStatus(Model):
     submitted_at: float
     ended_at: float | None = None
     total_cost_usd: float = 0.0
+    total_compute_cost_usd: float = 0.0
+    total_token_cost_usd: float = 0.0
     total_tokens: int = 0
     estimated_completion_sec: float | None = None
     error: str | None = None

@@ -245,7 +245,10 @@ class Dispatcher:
     ) -> Dispatch:
         """The dispatch of ``record`` to ``worker``, compare-and-set on ``expect_version``
         (default: the record's own version)."""
-        nxt = lifecycle.dispatched(record, worker.id, worker.profile.location.region, now)
+        profile = worker.profile
+        nxt = lifecycle.dispatched(
+            record, worker.id, profile.location.region, now, profile.cost_per_hour
+        )
         nxt.decision = decision
         event = task_event(
             EventKind.TASK_DISPATCHED,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from worldpool.lifecycle import attempt_cost
 from worldpool.models import Event, EventKind, JSONValue, TaskRecord, TaskStatus
 from worldpool.unchecked import construct
 
@@ -41,9 +42,15 @@ def task_event(
     )
 
 
+_HOLDING = frozenset({TaskStatus.DISPATCHED, TaskStatus.RUNNING})
+
+
 def transition_events(before: TaskRecord, after: TaskRecord, worker: str, at: float) -> list[Event]:
-    """The events of one written transition (appended by the caller, batched)."""
+    """The events of one written transition (appended by the caller, batched). A
+    transition that ends an attempt says what that attempt cost (``attempt_cost_usd`` and
+    its split), so the metrics charge every attempt, failed and lost ones too."""
     status = after.status
+    charged = attempt_cost(after) if before.status in _HOLDING else {}
     if status is TaskStatus.RUNNING and before.status is not TaskStatus.RUNNING:
         return [task_event(EventKind.TASK_STARTED, after, at, worker_id=worker)]
     if status is TaskStatus.RUNNING:
@@ -58,7 +65,13 @@ def transition_events(before: TaskRecord, after: TaskRecord, worker: str, at: fl
         ]
     if status is TaskStatus.SUCCEEDED:
         return [
-            task_event(EventKind.TASK_SUCCEEDED, after, at, worker_id=worker, data=_usage(after))
+            task_event(
+                EventKind.TASK_SUCCEEDED,
+                after,
+                at,
+                worker_id=worker,
+                data={**_usage(after), **charged},
+            )
         ]
     if status in (TaskStatus.PENDING, TaskStatus.RETRYING):
         kind = EventKind.TASK_RETRYING if status is TaskStatus.RETRYING else EventKind.TASK_FAILOVER
@@ -69,13 +82,18 @@ def transition_events(before: TaskRecord, after: TaskRecord, worker: str, at: fl
                 at,
                 worker_id=worker,
                 message=after.error or "",
-                data={"not_before": after.not_before},
+                data={"not_before": after.not_before, **charged},
             )
         ]
     if status is TaskStatus.FAILED:
         return [
             task_event(
-                EventKind.TASK_FAILED, after, at, worker_id=worker, message=after.error or ""
+                EventKind.TASK_FAILED,
+                after,
+                at,
+                worker_id=worker,
+                message=after.error or "",
+                data={**_usage(after), **charged},
             ),
             task_event(EventKind.TASK_DEAD_LETTERED, after, at, message=after.error or ""),
         ]

@@ -148,7 +148,8 @@ class Transitions:
                 await self._pending.remove(record.id)
                 if record.worker_id and record.status in ACTIVE:
                     await self._backend.release(record.worker_id, record.id)
-                await self.emit(EventKind.TASK_CANCELLED, nxt, message=reason)
+                charged = lifecycle.attempt_cost(nxt) if record.status in ACTIVE else {}
+                await self.emit(EventKind.TASK_CANCELLED, nxt, message=reason, data=charged)
                 self._changes.notify()
                 return True
             fresh = await self._backend.get_task(record.id)

@@ -48,7 +48,8 @@ def tool_names(profile: WorkerProfile) -> set[str]:
     """Tools a worker offers: its listed tools plus its browser and virtualization."""
     hw = profile.hardware
     names = {t.lower() for t in hw.tools}
-    names.update(x.lower() for x in (hw.browser, hw.virtualization) if x)
+    platform = hw.virtualization.platform if hw.virtualization else None
+    names.update(x.lower() for x in (hw.browser, platform) if x)
     return names
 
 

@@ -8,7 +8,9 @@
   prices by GPU type and region, and capacities from the seed (8 concurrent LLM requests,
   4 browser sessions, 32 micro-VMs).
 * :func:`load_pool_file` — a JSON or TOML list of WorkerProfile; ``location`` may be a
-  catalogue code (``"tokyo"``). Every bad item is reported with file, item and reason.
+  catalogue code (``"tokyo"``) or a place as the seed writes it (``"Tokyo, Japan"``), and
+  the seed's spelling is accepted as is (``worker_id``, ``hardware_capabilities`` with its
+  groups, ``AgentCapability.CODING``). Every bad item is reported with file, item and reason.
 
 Prices are the seed's figures where it gives them and list-price estimates otherwise
 (USD per hour for the whole box); they only need to be plausible relative to each other.
@@ -26,7 +28,21 @@ import pydantic
 
 from worldpool import geo
 from worldpool.errors import ConfigError
-from worldpool.models import GPU, Hardware, Location, ServedModel, WorkerProfile
+from worldpool.models import (
+    GPU,
+    BrowserAutomation,
+    CodeAnalysis,
+    Hardware,
+    Isolation,
+    LLMInference,
+    Location,
+    Network,
+    ResourceLimits,
+    ServedModel,
+    Virtualization,
+    VisionModels,
+    WorkerProfile,
+)
 
 BIG_MODEL = "qwen3-235b"
 SMALL_MODEL = "qwen3-8b"
@@ -75,19 +91,72 @@ def _gpu_hardware(kind: str) -> Hardware:
     else:
         gpus, tps = [GPU(model="A100-80GB", vram_gb=80, count=8)], 50.0
     return Hardware(
-        cpus=64, memory_gb=512, disk_gb=2000, gpus=gpus, tools=["jedi"], models=_big_models(tps)
+        cpus=64,
+        memory_gb=512,
+        disk_gb=2000,
+        gpus=gpus,
+        tools=["jedi"],
+        models=_big_models(tps),
+        # The seed's groups for its GPU boxes.
+        llm_inference=_llm_inference(tps),
+        vision_models=SEED_VISION,
+        code_analysis=SEED_CODE_ANALYSIS,
     )
+
+
+# The seed's groups, built once and shared by every generated profile (nothing mutates
+# them; a 10,000-worker pool would otherwise validate 40,000 more models).
+SEED_CODE_ANALYSIS = CodeAnalysis(
+    tool="jedi", language_support=["python", "javascript", "typescript"]
+)
+SEED_VISION = VisionModels(model="qwen2-vl-72b", supports_ocr=True)
+SEED_BROWSER = BrowserAutomation(
+    tool="playwright", headless=False, vnc_port=5900, recording=True, concurrent_sessions=4
+)
+SEED_NETWORK = Network(bandwidth_mbps=1000, proxy_support=True, captcha_solving=True)
+SEED_VIRTUALIZATION = Virtualization(
+    platform="firecracker", concurrent_vms=32, boot_time_ms=125, snapshot_support=True
+)
+SEED_ISOLATION = Isolation(
+    network_isolation=True,
+    filesystem_isolation=True,
+    resource_limits=ResourceLimits(max_memory_mb=2048, max_vcpu=2, max_disk_mb=10240),
+)
+_LLM_GROUPS: dict[float, LLMInference] = {}
+
+
+def _llm_inference(tokens_per_s: float) -> LLMInference:
+    group = _LLM_GROUPS.get(tokens_per_s)
+    if group is None:
+        group = _LLM_GROUPS[tokens_per_s] = LLMInference(
+            model=BIG_MODEL,
+            max_context=128_000,
+            tokens_per_second=tokens_per_s,
+            concurrent_requests=8,
+        )
+    return group
 
 
 def _browser_hardware() -> Hardware:
     return Hardware(
-        cpus=16, memory_gb=64, disk_gb=200, tools=["playwright", "vnc"], browser="chromium"
+        cpus=16,
+        memory_gb=64,
+        disk_gb=200,
+        tools=["playwright", "vnc"],
+        browser="chromium",
+        browser_automation=SEED_BROWSER,
+        network=SEED_NETWORK,
     )
 
 
 def _sandbox_hardware() -> Hardware:
     return Hardware(
-        cpus=64, memory_gb=256, disk_gb=4000, tools=["git", "bwrap"], virtualization="firecracker"
+        cpus=64,
+        memory_gb=256,
+        disk_gb=4000,
+        tools=["git", "bwrap"],
+        virtualization=SEED_VIRTUALIZATION,
+        isolation=SEED_ISOLATION,
     )
 
 
@@ -248,8 +317,9 @@ def load_pool_file(path: str | Path) -> list[WorkerProfile]:
     profiles, errors, seen = [], [], set()
     for n, item in enumerate(items, start=1):
         where = f"{path}: item {n}"
-        if isinstance(item, dict) and isinstance(item.get("id"), str):
-            where += f" (id {item['id']!r})"
+        ident = item.get("id", item.get("worker_id")) if isinstance(item, dict) else None
+        if isinstance(ident, str):
+            where += f" (id {ident!r})"
         try:
             profile = _profile_from(item)
         except (ValueError, ConfigError) as exc:
@@ -296,8 +366,8 @@ def _profile_from(item: Any) -> WorkerProfile:
     if "region" in item and "location" not in item:  # shorthand: region = "tokyo"
         item["location"] = item.pop("region")
     loc = item.get("location")
-    if isinstance(loc, str):
-        item["location"] = geo.location_for(loc)
+    if isinstance(loc, str):  # a code, or a place as the seed writes it ("Tokyo, Japan")
+        item["location"] = geo.place_for(loc)
     elif isinstance(loc, dict) and "lat" not in loc:
         base = geo.location_for(str(loc.get("region", "")))
         item["location"] = Location(**{**base.model_dump(), **loc})

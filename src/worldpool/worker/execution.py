@@ -81,6 +81,7 @@ class Reporter:
         started_at: float | None = None,
         progress: float | None = None,
         ack: Run | None = None,
+        meta: dict[str, JSONValue] | None = None,
     ) -> bool:
         """Send one report. With ``ack``, the run's delivery is acknowledged in the same
         round trip (its last report). ``ctx``: the handler's usage, logs and metadata."""
@@ -94,6 +95,8 @@ class Reporter:
                 "logs": list(ctx.logs),
                 "meta": dict(ctx.meta),
             }
+        elif meta is not None:
+            extra = {"meta": meta}
         result = TaskResult(
             task_id=task_id,
             attempt=attempt,
@@ -249,7 +252,7 @@ class TaskExecutor:
                 loop,
             )
 
-        return TaskContext(
+        ctx = TaskContext(
             task_id=env.task_id,
             attempt=env.attempt,
             handler=env.handler,
@@ -263,6 +266,29 @@ class TaskExecutor:
             input_data=data,
             on_progress=on_progress,
         )
+
+        async def publish(names: tuple[str, ...]) -> None:
+            outputs = {}
+            for name in names:  # live artifacts (a last screenshot) go up now
+                staged = ctx.staged.get(name)
+                if staged is not None:
+                    outputs[name] = await self._artifacts.put(
+                        name, staged.data, media_type=staged.ref.media_type, producer=ctx.worker.id
+                    )
+            await report(
+                env.task_id,
+                env.attempt,
+                ResultStatus.PROGRESS,
+                progress=ctx.progress,
+                meta=dict(ctx.meta),
+                outputs=outputs,
+            )
+
+        def on_meta(names: tuple[str, ...]) -> None:  # live metadata: a VNC URL, a screenshot
+            asyncio.run_coroutine_threadsafe(publish(names), loop)
+
+        ctx.on_meta = on_meta
+        return ctx
 
     async def _call(self, env: Envelope, ctx: TaskContext) -> JSONValue:
         handler = self._handlers.get(env.handler)

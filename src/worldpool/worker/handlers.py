@@ -66,6 +66,8 @@ class TaskContext:
     cost_usd: float = 0.0
     progress: float | None = None
     on_progress: Callable[[float, str], None] | None = field(default=None, repr=False)
+    # Sends the metadata (and the artifacts named) now, not only with the step's end.
+    on_meta: Callable[[tuple[str, ...]], None] | None = field(default=None, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
@@ -135,6 +137,26 @@ class TaskContext:
     def set_meta(self, key: str, value: JSONValue) -> None:
         """Executor details shown in the status document: vm_id, sandbox_id, vnc_url, ..."""
         self.meta[key] = value
+
+    def publish_meta(self, **values: JSONValue) -> None:
+        """Set metadata and send it at once, while the step runs (a live ``vnc_url``, the
+        ``vm_id`` of the VM just booted). None clears a key: it is sent as null, so the
+        status document drops it now and the step's final report keeps it cleared."""
+        with self._lock:
+            self.meta.update(values)
+        if self.on_meta is not None:
+            self.on_meta(())
+
+    def publish_artifact(
+        self, name: str, data: bytes | str, media_type: str = "application/octet-stream"
+    ) -> ArtifactRef:
+        """Store an artifact and upload it at once, while the step runs (a browser's
+        last screenshot): the status document shows it before the step ends. Publishing
+        the same name again replaces it."""
+        ref = self.store(name, data, media_type)
+        if self.on_meta is not None:
+            self.on_meta((name,))
+        return ref
 
     def check_cancelled(self) -> None:
         """Raise if the task was cancelled or re-routed; long handlers call this often."""

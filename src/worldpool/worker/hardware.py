@@ -30,6 +30,7 @@ from worldpool.models import (
     Location,
     WorkerProfile,
 )
+from worldpool.worker.hardware_groups import detect_groups, group_problems
 
 GIB = 1024**3
 KVM_DEVICE = Path("/dev/kvm")
@@ -115,14 +116,17 @@ def detect_hardware(disk_path: Path | None = None) -> Hardware:
     """This machine's hardware; free disk is measured where ``disk_path`` lives (cwd)."""
     tools = detect_tools()
     disk = psutil.disk_usage(str(disk_path or Path.cwd())).free / GIB
-    return Hardware(
-        cpus=_cpus(),
-        memory_gb=max(0.1, _memory_gb()),
-        disk_gb=round(disk, 1),
-        gpus=detect_gpus(),
-        tools=tools,
-        virtualization="bubblewrap" if "bwrap" in tools else None,
-        browser="chromium" if "chromium" in tools else None,
+    cpus = _cpus()
+    return Hardware.model_validate(
+        {
+            "cpus": cpus,
+            "memory_gb": max(0.1, _memory_gb()),
+            "disk_gb": round(disk, 1),
+            "gpus": detect_gpus(),
+            "tools": tools,
+            "browser": "chromium" if "chromium" in tools else None,
+            **detect_groups(tools, cpus),  # the seed's groups this machine shows
+        }
     )
 
 
@@ -157,11 +161,16 @@ def build_profile(
         config.model_dump(exclude_unset=True) if isinstance(config, WorkerProfile) else dict(config)
     )
     region = fields.pop("region", None)
+    if isinstance(fields.get("location"), str):  # "tokyo", or the seed's "Tokyo, Japan"
+        from worldpool.geo import place_for
+
+        fields["location"] = place_for(fields["location"])
     if "location" not in fields:
         if region is None:
             raise ConfigError("a worker needs a region (e.g. --region eu-west-1 or 'on-prem')")
         fields["location"] = _location(str(region))
     claimed_hw = dict(fields.pop("hardware", None) or {})
+    claimed_hw.update(fields.pop("hardware_capabilities", None) or {})  # the seed's spelling
     if isinstance(claimed_hw.get("tools"), list):
         claimed_hw["tools"] = sorted(set(detected.tools) | set(claimed_hw["tools"]))
     hardware = Hardware.model_validate({**detected.model_dump(), **claimed_hw})
@@ -231,7 +240,7 @@ def check_claims(
         problems.append(f"claims {claimed.memory_gb:g} GB of memory but has {hw.memory_gb:g} GB")
     if claimed.cpus > hw.cpus:
         problems.append(f"claims {claimed.cpus} CPUs but may use {hw.cpus}")
-    return problems
+    return problems + group_problems(claimed, hw)
 
 
 def _sandbox_problem(hw: Hardware, provider: str | None, unsafe_local_shell: bool) -> str | None:

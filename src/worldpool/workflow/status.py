@@ -16,6 +16,7 @@ from statistics import fmean
 
 from worldpool.models import (
     ArtifactRef,
+    AttemptCost,
     JSONValue,
     RoutingDecision,
     StepSpec,
@@ -65,6 +66,28 @@ def _screenshot(outputs: Mapping[str, ArtifactRef]) -> ArtifactRef | None:
     pngs = [ref for ref in outputs.values() if ref.media_type == SCREENSHOT_MEDIA_TYPE]
     named = [ref for ref in pngs if "screenshot" in ref.name.lower()]
     return (named or pngs)[0] if pngs else None
+
+
+def _attempt_costs(task: TaskRecord, now: float) -> list[AttemptCost]:
+    """Each attempt's charge; a running attempt's compute so far, at its worker's rate."""
+    out = []
+    for a in task.attempts:
+        end = a.ended_at if a.ended_at is not None else now
+        held_s = max(0.0, end - a.dispatched_at)
+        compute = a.compute_cost_usd if a.ended_at is not None else a.cost_per_hour * held_s / 3600
+        out.append(
+            AttemptCost(
+                attempt=a.attempt,
+                worker=a.worker_id,
+                outcome=a.outcome.value if a.outcome is not None else None,
+                held_ms=_ms(held_s),
+                cost_per_hour=a.cost_per_hour,
+                compute_cost_usd=round(compute, 9),
+                token_cost_usd=round(a.token_cost_usd, 9),
+                cost_usd=round(compute + a.token_cost_usd, 9),
+            )
+        )
+    return out
 
 
 def _gpu_label(profile: WorkerProfile | None) -> str | None:
@@ -145,6 +168,11 @@ def _step_status(
     started = _started_at(task)
     waited_until = started if started is not None else (task.ended_at or now)
     duration = _duration_s(task, now)
+    attempts = _attempt_costs(task, now)
+    # The record holds what ended attempts cost; a running one adds its compute so far.
+    running = [a for a in attempts if a.outcome is None]
+    compute = task.compute_cost_usd + sum(a.compute_cost_usd for a in running)
+    cost = task.cost_usd + sum(a.compute_cost_usd for a in running)
     return base.model_copy(
         update={
             "task_id": task.id,
@@ -159,7 +187,10 @@ def _step_status(
             "queue_wait_ms": _ms(waited_until - task.submitted_at),
             "duration_ms": None if duration is None else _ms(duration),
             "tokens_used": task.tokens_used,
-            "cost_usd": task.cost_usd,
+            "cost_usd": round(cost, 9),
+            "compute_cost_usd": round(compute, 9),
+            "token_cost_usd": round(task.token_cost_usd, 9),
+            "attempt_costs": attempts,
             "vm_id": _meta_str(task.meta, "vm_id"),
             "sandbox_id": _meta_str(task.meta, "sandbox_id"),
             "vnc_url": _meta_str(task.meta, "vnc_url"),
@@ -267,7 +298,10 @@ def status_document(
         steps=steps,
         submitted_at=record.submitted_at,
         ended_at=record.ended_at,
-        total_cost_usd=round(sum(t.cost_usd for t in by_step.values()), 6),
+        # Sums of the steps' (rounded) figures, so the document adds up exactly.
+        total_cost_usd=sum(s.cost_usd for s in steps),
+        total_compute_cost_usd=sum(s.compute_cost_usd for s in steps),
+        total_token_cost_usd=sum(s.token_cost_usd for s in steps),
         total_tokens=sum(t.tokens_used for t in by_step.values()),
         estimated_completion_sec=(
             0.0 if state.terminal else estimate_completion_sec(spec, by_step, now)

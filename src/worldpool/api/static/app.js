@@ -7,7 +7,9 @@ const $ = (sel, root = document) => root.querySelector(sel);
 const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const badge = (s) => `<span class="badge s-${esc(s)}">${esc(s)}</span>`;
 const secs = (ms) => (ms == null ? "" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
-const usd = (v) => `$${Number(v || 0).toFixed(4)}`;
+const usd = (v) => { const n = Number(v || 0); return `$${n.toFixed(n === 0 || n >= 0.01 ? 4 : 6)}`; };
+/* a cost and what it is made of: worker time (compute) and reported token/API cost */
+const split = (total, compute, tokens) => `${usd(total)} <span class="dim">(compute ${usd(compute)} + tokens ${usd(tokens)})</span>`;
 const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "");
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
@@ -181,7 +183,7 @@ async function viewWorkflow(id) {
     $("#view").innerHTML = `<h1>${esc(status.name)} <span class="dim">${esc(status.id)}</span> <span id="wf-status">${badge(status.status)}</span>
       ${TERMINAL.has(status.status) ? "" : `<button class="secondary" id="cancel">cancel</button>`}</h1>
       <div class="cards"><div class="card"><div class="k">steps done</div><div class="v">${status.steps.filter((s) => TERMINAL.has(s.status)).length}/${status.steps.length}</div></div>
-      <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${usd(status.total_cost_usd)}</div></div>
+      <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${split(status.total_cost_usd, status.total_compute_cost_usd, status.total_token_cost_usd)}</div></div>
       <div class="card"><div class="k">tokens</div><div class="v">${status.total_tokens}</div></div>
       <div class="card"><div class="k">ETA</div><div class="v" id="eta">${TERMINAL.has(status.status) ? "done" : eta == null ? "–" : `${Math.round(eta)} s`}</div></div>
       <div class="card"><div class="k">elapsed</div><div class="v">${(((status.ended_at || Date.now() / 1000) - status.submitted_at)).toFixed(1)} s</div></div></div>
@@ -191,10 +193,12 @@ async function viewWorkflow(id) {
       <h2>Steps</h2><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
       ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
         <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
-        <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td>${s.cost_usd ? usd(s.cost_usd) : ""}</td>
-        <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <a href="${esc(s.vnc_url)}" target="_blank" rel="noopener">live VNC</a>` : ""}</td></tr>`).join("")}
+        <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td class="step-cost" title="compute ${usd(s.compute_cost_usd)} + tokens ${usd(s.token_cost_usd)}${(s.attempt_costs || []).length > 1 ? `; attempts ${s.attempt_costs.map((a) => usd(a.cost_usd)).join(" + ")}` : ""}">${s.cost_usd ? usd(s.cost_usd) : ""}</td>
+        <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <button class="secondary watch" data-watch="${esc(s.task_id)}" data-watch-step="${esc(s.step)}">watch live</button>` : ""}</td></tr>`).join("")}
       </tbody></table><div id="detail"></div>`;
     for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
+    for (const el of document.querySelectorAll("[data-watch]")) el.addEventListener("click", (e) => { e.stopPropagation(); watchLive(el.dataset.watch, el.dataset.watchStep); });
+    syncViewer(status);
     $("#cancel")?.addEventListener("click", () => api(`/api/v1/workflows/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch((e) => toast(e.message)));
     if (state.selected) showStep(state.selected);
   };
@@ -223,8 +227,9 @@ async function showStep(name) {
       <b>output</b><pre>${esc(JSON.stringify(t.result, null, 2))}</pre>${art("output", t.outputs)}
       ${t.error ? `<b>error</b><pre class="err">${esc(t.error)}</pre>` : ""}
       ${t.meta?.vnc_url ? `<div>VNC: <a href="${esc(t.meta.vnc_url)}" target="_blank" rel="noopener">${esc(t.meta.vnc_url)}</a></div>` : ""}
-      <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>error</th></tr>
-      ${t.attempts.map((a) => `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td class="err">${esc(a.error || "")}</td></tr>`).join("")}</table>
+      <b>cost</b> <span id="step-cost">${split(step.cost_usd, step.compute_cost_usd, step.token_cost_usd)}</span>
+      <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>cost</th><th>error</th></tr>
+      ${t.attempts.map((a) => { const c = (step.attempt_costs || []).find((x) => x.attempt === a.attempt); return `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td>${c ? `${usd(c.cost_usd)} <span class="dim">$${c.cost_per_hour}/h × ${secs(c.held_ms)}${c.token_cost_usd ? ` + tokens ${usd(c.token_cost_usd)}` : ""}</span>` : ""}</td><td class="err">${esc(a.error || "")}</td></tr>`; }).join("")}</table>
       <b>logs</b><pre>${esc((t.logs || []).join("\n")) || "–"}</pre></div>
     <div class="panel" id="routing"><b>Why ${esc(d?.winner || "no worker")} won</b> <span class="dim">${d ? `${d.feasible_count} of ${d.pool_size} workers feasible · runner-up ${esc(d.runner_up || "–")}` : "no routing decision yet"}</span>
       ${d ? `<table id="routing-table"><tr><th>worker</th><th>region</th><th>total</th>${scorers.map((s) => `<th>${esc(s)}<br><span class="dim">×${d.weights[s] ?? 0}</span></th>`).join("")}<th>excluded because</th></tr>
@@ -235,6 +240,42 @@ async function showStep(name) {
       <p class="dim">${esc(step.reason || "")}</p></div></div>`;
   for (const img of box.querySelectorAll("img[data-src]")) loadImage(img);
 }
+/* ---------------------------------------------------------------- live VNC viewer */
+/* The bundled noVNC (vendor/novnc, no CDN) over the API's WebSocket bridge; the bearer
+   token buys a one-time ticket, so it never travels in the WebSocket URL. */
+async function watchLive(taskId, step) {
+  closeViewer();
+  const box = $("#vnc");
+  box.hidden = false; box.dataset.task = taskId;
+  $("#vnc-title").textContent = `live browser · ${step}`;
+  $("#vnc-state").textContent = "connecting…";
+  $("#vnc-close").onclick = closeViewer;
+  try {
+    const [{ default: RFB }, t] = await Promise.all([
+      import("./vendor/novnc/core/rfb.js"),
+      api(`/api/v1/tasks/${encodeURIComponent(taskId)}/vnc-ticket`),
+    ]);
+    if (box.dataset.task !== taskId) return;
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${t.websocket}`;
+    const rfb = new RFB($("#vnc-screen"), url, { wsProtocols: ["binary"] });
+    rfb.viewOnly = true; rfb.scaleViewport = true;
+    rfb.addEventListener("connect", () => { $("#vnc-state").textContent = "connected"; box.dataset.state = "connected"; });
+    rfb.addEventListener("disconnect", () => { $("#vnc-state").textContent = "session ended"; box.dataset.state = "ended"; });
+    state.rfb = rfb;
+  } catch (e) { $("#vnc-state").textContent = e.message; }
+}
+function closeViewer() {
+  if (state.rfb) { try { state.rfb.disconnect(); } catch (_) { /* already gone */ } state.rfb = null; }
+  const box = $("#vnc"); box.hidden = true; delete box.dataset.task; delete box.dataset.state;
+  $("#vnc-screen").replaceChildren();
+}
+function syncViewer(status) {
+  /* the step ended (its vnc_url is cleared): say so; the viewer stays until closed */
+  const task = $("#vnc").dataset.task;
+  if (!task) return;
+  const step = status.steps.find((s) => s.task_id === task);
+  if (step && !step.vnc_url) $("#vnc-state").textContent = `step ${step.status}`;
+}
 async function loadImage(img) {
   /* artifacts need the bearer token, so fetch them and show a blob URL */
   const res = await fetch(img.dataset.src, { headers: headers() });
@@ -242,16 +283,37 @@ async function loadImage(img) {
 }
 
 /* ---------------------------------------------------------------- workers and map */
+/* the seed's hardware groups in one line (as `worldpool workers` prints them) */
+function hwSummary(hw) {
+  const parts = [];
+  const on = (pairs) => pairs.filter(([, v]) => v).map(([k]) => k);
+  if (hw.llm_inference?.model) parts.push(`llm ${hw.llm_inference.model}${hw.llm_inference.max_context ? ` ${Math.floor(hw.llm_inference.max_context / 1000)}k` : ""}`);
+  if (hw.vision_models?.model) parts.push(`vision ${hw.vision_models.model}${hw.vision_models.supports_ocr ? " ocr" : ""}`);
+  if (hw.code_analysis) parts.push(`code ${hw.code_analysis.tool}`);
+  const b = hw.browser_automation;
+  if (b) parts.push(`browser ${b.tool}${b.vnc_port ? ` vnc:${b.vnc_port}` : b.headless ? "" : " headful"} ×${b.concurrent_sessions}${b.recording ? " rec" : ""}`);
+  const n = hw.network;
+  if (n) parts.push(["net", n.bandwidth_mbps ? `${n.bandwidth_mbps}Mbps` : "", ...on([["proxy", n.proxy_support], ["captcha", n.captcha_solving]])].filter(Boolean).join(" "));
+  const v = hw.virtualization;
+  if (v) parts.push(`${v.platform} ×${v.concurrent_vms}${v.boot_time_ms != null ? ` ${v.boot_time_ms}ms` : ""}${v.snapshot_support ? " snapshots" : ""}`);
+  const i = hw.isolation;
+  if (i) {
+    const l = i.resource_limits;
+    const cap = l ? " ≤" + [l.max_memory_mb && `${l.max_memory_mb}MB`, l.max_vcpu && `${l.max_vcpu}vCPU`, l.max_disk_mb && `${l.max_disk_mb}MB disk`].filter(Boolean).join("/") : "";
+    parts.push(`isolated ${on([["net", i.network_isolation], ["fs", i.filesystem_isolation]]).join("+")}${cap}`);
+  }
+  return parts.join("; ");
+}
 async function viewWorkers() {
   const render = async () => {
     const workers = await api("/api/v1/workers");
     const groups = {};
     for (const w of workers) (groups[`${w.macro_region || "other"} / ${w.region}`] ||= []).push(w);
     $("#view").innerHTML = `<h1>Workers <span class="dim">${workers.length}</span></h1>` + Object.entries(groups).map(([g, ws]) => `<h2>${esc(g)}</h2>
-      <table class="workers"><tr><th>worker</th><th>status</th><th>load</th><th>slots</th><th>heartbeat age</th><th>GPU</th><th>handlers</th><th>$/h</th><th>city</th></tr>
+      <table class="workers"><tr><th>worker</th><th>status</th><th>load</th><th>slots</th><th>heartbeat age</th><th>GPU</th><th>handlers</th><th>hardware</th><th>$/h</th><th>city</th></tr>
       ${ws.map((w) => `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${badge(w.status)}</td><td><span class="load"><i style="width:${Math.round(w.load * 100)}%"></i></span> ${Math.round(w.load * 100)}%</td>
       <td>${w.running}/${w.max_concurrency}</td><td class="${w.heartbeat_age_s > 3 ? "err" : ""}">${w.heartbeat_age_s.toFixed(1)} s</td><td>${esc(w.gpu || "")}</td>
-      <td class="dim">${esc([...w.profile.handlers].join(", "))}</td><td>${w.profile.cost_per_hour}</td><td>${esc(w.city)}</td></tr>`).join("")}</table>`).join("");
+      <td class="dim">${esc([...w.profile.handlers].join(", "))}</td><td class="dim hw">${esc(hwSummary(w.profile.hardware || {}))}</td><td>${w.profile.cost_per_hour}</td><td>${esc(w.city)}</td></tr>`).join("")}</table>`).join("");
   };
   await render();
   const again = throttle(() => render().catch((e) => toast(e.message)), 500);

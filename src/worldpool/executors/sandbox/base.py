@@ -118,6 +118,9 @@ class ShellResult(Model):
 class SandboxProvider(ABC):
     """Runs a :class:`ShellRequest` in some kind of isolation. Sync: handlers run in threads."""
 
+    #: True when ``sandbox_id`` names a VM (the status document's ``vm_id``).
+    vm_backed: bool = False
+
     name: str = "abstract"
     #: whether this provider isolates the command at all (``local`` does not)
     isolated: bool = True

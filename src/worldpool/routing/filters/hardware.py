@@ -2,8 +2,12 @@
 
 Codes, checked in this order: ``no_gpu``, ``gpu_count``, ``gpu_model`` (case-insensitive
 substring, so 'H100' matches 'NVIDIA H100 80GB'), ``vram`` (the largest GPU's VRAM),
-``memory``, ``cpus``, ``model`` (an LLM the worker serves, case-insensitive) and ``tools``
-(listed tools plus the worker's browser and virtualization).
+``memory``, ``cpus``, ``model`` (an LLM the worker serves, case-insensitive), ``tools``
+(listed tools plus the worker's browser and virtualization) and ``features`` (the seed's
+hardware groups: ``Requirements.features`` such as ``{"virtualization.snapshot_support":
+true, "browser_automation.concurrent_sessions": 4}``, see
+:func:`worldpool.models.feature_problem`). Profiles only: the result is cached per task
+shape, so a feature requirement costs one pass over the pool per profile change.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
-from worldpool.models import Requirements, Verdict, Worker
+from worldpool.models import Hardware, Requirements, Verdict, Worker, feature_problem
 from worldpool.routing.filters.base import ColumnFilter, join, num
 from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
 from worldpool.routing.pool import PoolSnapshot, gpu_models_text, model_names, tool_names
@@ -21,6 +25,21 @@ from worldpool.routing.pool import PoolSnapshot, gpu_models_text, model_names, t
 def _gpus_needed(req: Requirements) -> int:
     wants_gpu = req.gpu or req.min_vram_gb > 0 or req.gpu_model is not None
     return max(req.gpu_count, 1 if wants_gpu else 0)
+
+
+def _feature_key(req: Requirements) -> tuple[tuple[str, str, object], ...]:
+    return tuple(
+        (k, type(v).__name__, tuple(v) if isinstance(v, list) else v)
+        for k, v in sorted(req.features.items())
+    )
+
+
+def _feature_problem(req: Requirements, hardware: Hardware) -> str | None:
+    for key, wanted in req.features.items():
+        problem = feature_problem(hardware, key, wanted)
+        if problem is not None:
+            return problem
+    return None
 
 
 class HardwareFilter(ColumnFilter):
@@ -37,6 +56,7 @@ class HardwareFilter(ColumnFilter):
             req.min_cpus,
             req.model,
             tuple(req.tools),
+            _feature_key(req),
         )
 
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
@@ -61,6 +81,11 @@ class HardwareFilter(ColumnFilter):
             out["model"] = ~pool.models.has_all((req.model.lower(),))
         if req.tools:
             out["tools"] = ~pool.tools.has_all(t.lower() for t in req.tools)
+        if req.features:
+            out["features"] = np.array(
+                [_feature_problem(req, w.profile.hardware) is not None for w in pool.workers],
+                dtype=np.bool_,
+            )
         return out
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
@@ -95,6 +120,8 @@ class HardwareFilter(ColumnFilter):
             if missing:
                 have = join(tool_names(worker.profile))
                 problem = ("tools", f"lacks tools {join(missing)} (has: {have})")
+            elif (lacking := _feature_problem(req, hw)) is not None:
+                problem = ("features", lacking)
         if problem is None:
             return ok(self.name)
         return excluded(self.name, *problem)
@@ -110,6 +137,7 @@ class HardwareFilter(ColumnFilter):
             "cpus": f"has {req.min_cpus} CPUs",
             "model": f"serves {req.model}",
             "tools": f"has tools {join(req.tools)}",
+            "features": "has " + ", ".join(f"{k}={v}" for k, v in req.features.items()),
         }
         parts = [text for code, text in phrases.items() if code in codes]
         return " and ".join(parts) or None
