@@ -4,9 +4,12 @@
   unsandboxed and why);
 * the patch is really applied and its syntax checked;
 * the browser check really opens the sample app's login page in Chromium;
-* LLM steps call an OpenAI-compatible endpoint when ``WORLDPOOL_DEMO_LLM_URL`` is set, and
-  otherwise use an **offline rule**, labelled as such in the step's result. Nothing
-  pretends to be a model.
+* LLM steps call an OpenAI-compatible endpoint: the local model the scenario starts (the
+  ``local-llm`` extra) or ``WORLDPOOL_DEMO_LLM_URL``; their results show the model's answer,
+  its tokens, speed and per-token cost. Without one they use an **offline rule**, labelled
+  as such in the step's result. Nothing pretends to be a model;
+* the fix step applies the model's patch only when it applies and the tests pass with it,
+  else the rule's, and says which and why.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ from worldpool.worker.handlers import Handler, TaskContext
 # Package data, not a package: read through importlib.resources so an installed wheel has it.
 PROJECT = resources.files("worldpool.demo") / "project"
 _NOT_COPIED = frozenset({"__pycache__", ".pytest_cache"})
-OFFLINE = "offline rule (no LLM endpoint configured: set WORLDPOOL_DEMO_LLM_URL to use one)"
+OFFLINE = (
+    "offline rule (no LLM endpoint: install the local model with "
+    "pip install 'worldpool[local-llm]', or set WORLDPOOL_DEMO_LLM_URL)"
+)
 
 PATCH = """\
 --- a/auth/login.py
@@ -52,21 +58,66 @@ PATCH = """\
 
 # --------------------------------------------------------------------------- LLM
 
+#: What the demo prices its model's tokens at (USD per million in / out): a small hosted
+#: model's list price, so the cost column shows per-token pricing at work.
+DEMO_PRICE_IN_PER_MTOK = 0.10
+DEMO_PRICE_OUT_PER_MTOK = 0.40
+DEFAULT_DEMO_MODEL = "qwen3-235b"
+SCREENSHOT = "verify_browser/login.png"  # the browser step's screenshot, as review's input
+LLM_CALL_FIELDS = ("model", "tokens_in", "tokens_out", "tokens_per_s", "cost_usd", "latency_ms")
+LLMCall = dict[str, Any]  # one model call as a step's result shows it ({} when none)
+_endpoint: dict[str, str] = {}  # set by the scenario when it starts the local model
 
-def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
-    """The model's answer and a label, or ("", OFFLINE) when no endpoint is configured."""
+
+def use_llm(url: str | None, model: str | None = None, *, offline: bool = False) -> None:
+    """Point the LLM steps at ``url``; ``offline``: the rule even if an endpoint is set;
+    neither: back to ``WORLDPOOL_DEMO_LLM_URL`` (or the rule without it)."""
+    _endpoint.clear()
+    if offline:
+        _endpoint["offline"] = "yes"
+    elif url:
+        _endpoint.update(url=url, model=model or DEFAULT_DEMO_MODEL)
+
+
+def llm_endpoint() -> tuple[str, str] | None:
+    """(base URL, model) the LLM steps call, or None: they use the offline rule."""
+    if "offline" in _endpoint:
+        return None
+    if _endpoint:
+        return _endpoint["url"], _endpoint["model"]
     url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
     if not url:
-        return "", OFFLINE
+        return None
+    return url, os.environ.get("WORLDPOOL_DEMO_LLM_MODEL", DEFAULT_DEMO_MODEL)
+
+
+def _ask(ctx: TaskContext, prompt: str, max_tokens: int = 96) -> tuple[str, str, LLMCall]:
+    """The model's answer, a label, and what the call counted (``{}`` without a model).
+
+    Without an endpoint: ("", OFFLINE, {}), and the step falls back on its offline rule."""
+    endpoint = llm_endpoint()
+    if endpoint is None:
+        return "", OFFLINE, {}
+    url, model = endpoint
     from worldpool.executors.llm import LLMConfig, chat
 
-    config = LLMConfig(base_url=url, model=os.environ.get("WORLDPOOL_DEMO_LLM_MODEL", "qwen3-235b"))
-    saved, ctx.payload = ctx.payload, {"prompt": prompt, "max_tokens": 800}
+    config = LLMConfig(
+        base_url=url,
+        model=model,
+        timeout_s=90.0,
+        price_in_per_mtok=DEMO_PRICE_IN_PER_MTOK,
+        price_out_per_mtok=DEMO_PRICE_OUT_PER_MTOK,
+    )
+    payload = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0.2}
+    saved, ctx.payload = ctx.payload, payload
     try:  # sync handlers run in a worker thread: give the call its own event loop
         answer = asyncio.run(chat(ctx, config))
     finally:
         ctx.payload = saved
-    return str(answer.get("content") or ""), f"LLM {config.model} at {url}"
+    content = str(answer.get("content") or "")
+    call: LLMCall = {key: answer.get(key) for key in LLM_CALL_FIELDS}
+    call["answer"] = content[:500]
+    return content, f"LLM {answer.get('model') or model} at {url}", call
 
 
 # --------------------------------------------------------------------------- workspace
@@ -171,13 +222,15 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
         "Verify with tests and in the browser",
         "Review",
     ]
-    text, engine = _ask(ctx, f"Plan these steps for the request {request!r}: " + "; ".join(steps))
-    ctx.store(
-        "plan.md",
-        text or f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)),
-        "text/markdown",
+    text, engine, call = _ask(
+        ctx,
+        f"Request: {request}. Write a numbered plan of at most five short steps.",
     )
-    return {"engine": engine, "steps": steps}
+    plan_md = f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    if text:
+        plan_md += "\n\n## The model's plan\n" + text
+    ctx.store("plan.md", plan_md, "text/markdown")
+    return _result({"engine": engine, "steps": steps}, call)
 
 
 def run_tests(ctx: TaskContext) -> dict[str, Any]:
@@ -208,48 +261,91 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
         f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
         f"but login() looks it up as typed (auth/login.py:{lookup})."
     )
-    text, engine = _ask(
-        ctx, f"Tests fail:\n{output[-2000:]}\nCode:\n{code}\nName the root cause in two sentences."
+    text, engine, call = _ask(
+        ctx,
+        f"A test fails:\n{output[-1200:]}\nCode:\n{code}\nName the root cause in one sentence.",
     )
     ctx.store(
         "diagnosis.md",
         diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
         "text/markdown",
     )
-    return {"engine": engine, "diagnosis": diagnosis, "line": lookup}
+    return _result({"engine": engine, "diagnosis": diagnosis, "line": lookup}, call)
 
 
 def fix(ctx: TaskContext) -> dict[str, Any]:
-    """Fix: write the patch, apply it to a scratch copy and check the syntax."""
+    """Fix: the model's patch when it applies and the tests pass with it, else the rule's.
+
+    The chosen patch is applied to a scratch copy and its syntax checked; the result's
+    ``patch_source`` says whose it is and, for the rule's, why the model's was not used."""
     diagnosis = ctx.read_text("understanding/diagnosis.md")
-    proposal, engine = _ask(
+    proposal, engine, call = _ask(
         ctx,
         f"{diagnosis}\nWrite a unified diff for auth/login.py that "
         "fixes it. Answer with the diff only.",
+        max_tokens=160,
     )
-    patch = PATCH
+    source, note = (
+        ("rule", "no model configured") if not proposal else _try_model_patch(ctx, proposal)
+    )
+    patch = _diff_of(proposal) if source == "model" else PATCH
+    if source == "rule" and proposal:
+        ctx.log.warning("the model's patch was not used (%s): using the offline rule's", note)
+        engine += f"; patch from the offline rule (the model's patch {note})"
     root = _workspace(ctx)
     try:
-        if proposal:
-            try:  # use the model's patch only if it really applies
-                _apply_patch(root, proposal.encode())
-                patch = proposal
-            except HandlerError as exc:
-                ctx.log.warning(
-                    "the model's patch does not apply (%s): using the offline rule's patch", exc
-                )
-                engine = OFFLINE.split(" (")[0] + " (the model's patch did not apply)"
-        if patch is PATCH:
-            _apply_patch(root, PATCH.encode())
-        source = (root / "auth" / "login.py").read_text()
+        _apply_patch(root, patch.encode())
+        code = (root / "auth" / "login.py").read_text()
         try:
-            ast.parse(source, "auth/login.py")
+            ast.parse(code, "auth/login.py")
         except SyntaxError as exc:
             raise HandlerError(f"patched code does not parse: {exc}", retryable=False) from None
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ctx.store("patch.diff", patch, "text/x-diff")
-    return {"engine": engine, "files_changed": ["auth/login.py"], "syntax": "ok"}
+    result = {
+        "engine": engine,
+        "patch_source": source,
+        "patch_note": note,
+        "files_changed": ["auth/login.py"],
+        "syntax": "ok",
+    }
+    return _result(result, call)
+
+
+def _diff_of(answer: str) -> str:
+    """The diff inside a model's answer: the first fenced block when there is one."""
+    fenced = re.search(r"```(?:diff|patch)?\n(.*?)```", answer, re.DOTALL)
+    text = fenced.group(1) if fenced else answer
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _try_model_patch(ctx: TaskContext, answer: str) -> tuple[str, str]:
+    """("model", why) when the model's diff applies and the whole suite passes with it,
+    else ("rule", why not)."""
+    root = _workspace(ctx)
+    try:
+        try:
+            _apply_patch(root, _diff_of(answer).encode())
+        except HandlerError as exc:
+            return "rule", f"did not apply: {str(exc).removeprefix('patch does not apply: ')}"
+        try:
+            ast.parse((root / "auth" / "login.py").read_text(), "auth/login.py")
+        except SyntaxError as exc:
+            return "rule", f"applied but does not parse: {exc}"
+        tests = _run_pytest(ctx, root, ["tests"])
+        if tests["exit_code"] != 0:
+            return "rule", f"applied but {tests['failed']} test(s) failed with it"
+        return "model", f"applied and all {tests['passed']} tests passed"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _result(result: dict[str, Any], call: LLMCall) -> dict[str, Any]:
+    """A step's result, with what its model call answered, counted and cost (if any)."""
+    if call:
+        result["llm"] = call
+    return result
 
 
 def _free_port() -> int:
@@ -321,12 +417,40 @@ def review(ctx: TaskContext) -> dict[str, Any]:
         lines.append(f"- browser: logged in, page title {browser.get('title')!r}")
     else:
         lines.append(f"- browser: not run ({browser.get('reason', 'no result')})")
+    seen = _read_screenshot(ctx)
+    lines.append(f"- screenshot, read by {seen['engine']}: {seen['quote']!r}")
     lines.append("- verdict: " + ("ship it" if ok else "needs work"))
-    text, engine = _ask(ctx, "Review this verification:\n" + "\n".join(lines))
+    text, engine, call = _ask(
+        ctx, "Review this verification in two sentences:\n" + "\n".join(lines)
+    )
     if text:
         lines += ["", "Model's review:", text]
     ctx.store("report.md", "\n".join(lines), "text/markdown")
-    return {"engine": engine, "approved": ok}
+    return _result({"engine": engine, "approved": ok, "screenshot_read": seen}, call)
+
+
+def _read_screenshot(ctx: TaskContext) -> dict[str, str]:
+    """What the browser step's screenshot shows, read by the vision executor: the endpoint
+    at ``WORLDPOOL_DEMO_VISION_URL`` (model ``WORLDPOOL_DEMO_VISION_MODEL``) when set, else
+    local OCR (Tesseract). ``quote`` is its text on one line, cut at 200 characters."""
+    name = SCREENSHOT
+    if name not in ctx.input_data:
+        return {"engine": "nothing", "quote": "no screenshot (the browser check did not run)"}
+    from worldpool.executors.vision import VisionConfig, read_image
+
+    url = os.environ.get("WORLDPOOL_DEMO_VISION_URL")
+    model = os.environ.get("WORLDPOOL_DEMO_VISION_MODEL")
+    config = VisionConfig(base_url=url, model=model) if url and model else VisionConfig()
+    saved, ctx.payload = ctx.payload, {"artifact": name, "prompt": "What does this page say?"}
+    try:
+        result = asyncio.run(read_image(ctx, config))
+    except HandlerError as exc:  # no Tesseract here: say so, the review still stands
+        ctx.log.warning("the screenshot was not read: %s", exc)
+        return {"engine": "nothing", "quote": f"not read: {exc}"}
+    finally:
+        ctx.payload = saved
+    quote = " ".join(str(result["text"]).split())
+    return {"engine": str(result["engine"]), "quote": quote[:200]}
 
 
 HANDLERS: dict[str, Handler] = {

@@ -4,13 +4,17 @@ Seven workers from the seed (GPU boxes in Tokyo, London and San Francisco; brows
 us-east-1, europe-west1 and eastasia; an on-prem sandbox host) plus a second sandbox host
 in us-west-2, all in this process on the embedded backend. Midway the demo crashes the
 worker running the localization step, so you can watch it fail over, then brings it back.
+
+The GPU workers' steps call a real model: ``WORLDPOOL_DEMO_LLM_URL`` when set, else the
+local model of the ``local-llm`` extra (llama.cpp's server on a free loopback port, for the
+run's length), else the labelled offline rule (:func:`llm_mode` says which, and why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,7 @@ from rich.text import Text
 from worldpool import geo
 from worldpool.cli.render import clock, render_decision, render_status
 from worldpool.config import Settings
+from worldpool.demo import handlers as demo_handlers
 from worldpool.demo.handlers import HANDLERS
 from worldpool.embedded import EmbeddedPool
 from worldpool.models import (
@@ -121,6 +126,51 @@ def demo_workflow(user_location: str) -> WorkflowSpec:
     return wf.build()
 
 
+LLMMode = str  # "auto": the URL, else the local model, else offline; "local"; "offline"
+
+
+def llm_mode(mode: LLMMode = "auto") -> tuple[str, str]:
+    """(what the LLM steps will use: "url" | "local" | "offline", a line saying so)."""
+    import os
+
+    from worldpool.executors import llm_local
+
+    url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
+    if mode == "auto" and url:
+        return "url", f"LLM steps: the endpoint at {url} (WORLDPOOL_DEMO_LLM_URL)"
+    gaps = llm_local.missing()
+    if mode != "offline" and not gaps:
+        return "local", "LLM steps: a real local model, SmolLM2-135M-Instruct on llama.cpp"
+    if mode == "local":
+        raise RuntimeError(f"the local model is not installed: {llm_local.INSTALL_HINT}")
+    why = "offline chosen" if mode == "offline" else "missing " + ", ".join(gaps)
+    return "offline", (
+        f"LLM steps: the labelled offline rule ({why}); for a real local model: "
+        f"{llm_local.INSTALL_HINT}, or set WORLDPOOL_DEMO_LLM_URL"
+    )
+
+
+@contextlib.contextmanager
+def _llm_for_run(mode: LLMMode) -> Iterator[None]:
+    """Point the handlers at the chosen endpoint for the run (starting the local model)."""
+    kind, _ = llm_mode(mode)
+    if kind != "local":
+        demo_handlers.use_llm(None, offline=kind == "offline")
+        try:
+            yield
+        finally:
+            demo_handlers.use_llm(None)
+        return
+    from worldpool.executors.llm_local import MODEL_ALIAS, LocalLLMServer
+
+    with LocalLLMServer() as server:
+        demo_handlers.use_llm(server.base_url, MODEL_ALIAS)
+        try:
+            yield
+        finally:
+            demo_handlers.use_llm(None)
+
+
 @dataclass
 class DemoLog:
     """Event lines for the live view, and what the failover did."""
@@ -162,10 +212,24 @@ async def run_demo(
     on_finish: Callable[[WorkflowStatus, EmbeddedPool], Awaitable[None]] | None = None,
     serve_port: int | None = None,
     timeout_s: float = 120.0,
+    llm: LLMMode = "auto",
 ) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
     """Run the scenario; ``on_update`` gets every new status document, ``on_finish`` runs
-    before the pool stops. With ``serve_port`` the API and dashboard serve the run."""
+    before the pool stops. With ``serve_port`` the API and dashboard serve the run.
+    ``llm`` picks the GPU steps' model (:func:`llm_mode`)."""
     geo.location_for(user_location)  # fail early, with a did-you-mean, on a bad location
+    with _llm_for_run(llm):
+        return await _run(user_location, failover, on_update, on_finish, serve_port, timeout_s)
+
+
+async def _run(
+    user_location: str,
+    failover: bool,
+    on_update: Callable[[WorkflowStatus, DemoLog], None] | None,
+    on_finish: Callable[[WorkflowStatus, EmbeddedPool], Awaitable[None]] | None,
+    serve_port: int | None,
+    timeout_s: float,
+) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
     pool = EmbeddedPool(dict(HANDLERS), demo_pool(), DEMO_SETTINGS)
     spec = demo_workflow(user_location)
     log = DemoLog()
@@ -260,6 +324,7 @@ def main(
             console.print_json(status.model_dump_json())
         else:
             await _explain(console, pool, status)
+            await _print_model_answers(console, pool)
         if serve_port is not None:
             console.print(
                 f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
@@ -272,6 +337,7 @@ def main(
             f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
             f"{len(demo_pool())} workers in-process (embedded backend)"
         )
+        console.print(llm_mode()[1], markup=False, highlight=False)
         if serve_port is not None:
             console.print(f"watch it live: http://127.0.0.1:{serve_port}/")
         console.print()
@@ -298,6 +364,23 @@ async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus)
             console.print(f"{step.step}: no routing decision recorded")
     console.print("\n[bold]Status document[/] (also: worldpool demo --json)")
     console.print_json(status.model_dump_json(include=_SEED_FIELDS))
+
+
+async def _print_model_answers(console: Console, pool: EmbeddedPool) -> None:
+    """What the GPU steps' model said, with its tokens, speed and per-token cost."""
+    records = [r for r in await pool.backend.list_tasks() if isinstance(r.result, dict)]
+    calls = [(r.spec.step, r.result["llm"]) for r in records if r.result.get("llm")]
+    if not calls:
+        return
+    console.print("\n[bold]What the model said[/] (GPU steps; answers cut at 500 characters)")
+    for step, call in calls:
+        console.print(
+            f"[bold]{step}[/]: {call.get('model')}, {call.get('tokens_in')} tokens in, "
+            f"{call.get('tokens_out')} out, {call.get('tokens_per_s')} tokens/s, "
+            f"${call.get('cost_usd') or 0:.8f}"
+        )
+        answer = " ".join(str(call.get("answer") or "").split())
+        console.print(f"  {answer[:300] or '(empty answer)'}", markup=False, highlight=False)
 
 
 _SEED_FIELDS: Any = {

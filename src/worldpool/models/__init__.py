@@ -18,6 +18,7 @@ from worldpool.models.events import (
     Event,
     EventKind,
 )
+from worldpool.models.inference import ServedModel, VisionModel
 from worldpool.models.routing import (
     CandidateReport,
     RoutingDecision,
@@ -47,7 +48,6 @@ from worldpool.models.workers import (
     Capability,
     Hardware,
     Location,
-    ServedModel,
     Worker,
     WorkerProfile,
     WorkerState,
@@ -95,6 +95,7 @@ __all__ = [
     "TaskSpec",
     "TaskStatus",
     "Verdict",
+    "VisionModel",
     "Worker",
     "WorkerProfile",
     "WorkerState",

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from worldpool.models.base import Model, now_s
+from worldpool.models.inference import ServedModel, VisionModel
 
 
 class Capability(str, Enum):
@@ -67,18 +68,14 @@ def _capability_set(values: Any) -> frozenset[str]:
 
 
 class GPU(Model):
+    """GPUs of one model (or MIG slices of one profile), as NVML reports them."""
+
     model: str = Field(description="marketing name, e.g. 'A100-80GB', 'H100'")
-    vram_gb: float = Field(gt=0)
+    vram_gb: float = Field(gt=0, description="per GPU (per slice for MIG)")
     count: int = Field(default=1, ge=1)
-
-
-class ServedModel(Model):
-    """An LLM a worker serves (for example through vLLM)."""
-
-    name: str
-    context_tokens: int = Field(default=8192, gt=0)
-    tokens_per_s: float = Field(default=0.0, ge=0)
-    concurrent_requests: int = Field(default=1, ge=1)
+    mig_profile: str | None = Field(default=None, description="e.g. '1g.10gb'; None: whole GPU")
+    driver_version: str | None = None
+    cuda_version: str | None = Field(default=None, description="what the driver supports")
 
 
 class Hardware(Model):
@@ -87,7 +84,8 @@ class Hardware(Model):
     disk_gb: float = Field(default=0.0, ge=0)
     gpus: list[GPU] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list, description="e.g. chromium, bwrap, git, kvm")
-    models: list[ServedModel] = Field(default_factory=list)
+    models: list[ServedModel] = Field(default_factory=list, description="llm_inference")
+    vision_models: list[VisionModel] = Field(default_factory=list)
     virtualization: str | None = Field(default=None, description="firecracker, bubblewrap, kvm")
     browser: str | None = Field(default=None, description="e.g. 'chromium'")
 
