@@ -29,7 +29,7 @@ def require_local_llm() -> None:
 def local_llm() -> Iterator[LocalLLMServer]:
     """One real server for the whole run (it starts in a few seconds; answers are slow)."""
     require_local_llm()
-    with LocalLLMServer(threads=2) as server:
+    with LocalLLMServer() as server:
         yield server
 
 

@@ -225,6 +225,7 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
     text, engine, call = _ask(
         ctx,
         f"Request: {request}. Write a numbered plan of at most five short steps.",
+        max_tokens=64,
     )
     plan_md = f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
     if text:
@@ -261,9 +262,17 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
         f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
         f"but login() looks it up as typed (auth/login.py:{lookup})."
     )
+    # The failure's lines and the function around the lookup: a short prompt is a fast one.
+    trace = [ln for ln in output.splitlines() if ln.startswith(("E ", "FAILED", ">"))]
+    around = code.splitlines()[max(0, lookup - 6) : lookup + 4]
     text, engine, call = _ask(
         ctx,
-        f"A test fails:\n{output[-1200:]}\nCode:\n{code}\nName the root cause in one sentence.",
+        "A test fails:\n"
+        + "\n".join(trace)[-600:]
+        + "\nCode of auth/login.py:\n"
+        + "\n".join(around)
+        + "\nName the root cause in one sentence.",
+        max_tokens=48,
     )
     ctx.store(
         "diagnosis.md",
@@ -281,9 +290,9 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
     diagnosis = ctx.read_text("understanding/diagnosis.md")
     proposal, engine, call = _ask(
         ctx,
-        f"{diagnosis}\nWrite a unified diff for auth/login.py that "
+        diagnosis.split("\n\n")[0] + "\nWrite a unified diff for auth/login.py that "
         "fixes it. Answer with the diff only.",
-        max_tokens=160,
+        max_tokens=120,
     )
     source, note = (
         ("rule", "no model configured") if not proposal else _try_model_patch(ctx, proposal)
@@ -421,7 +430,7 @@ def review(ctx: TaskContext) -> dict[str, Any]:
     lines.append(f"- screenshot, read by {seen['engine']}: {seen['quote']!r}")
     lines.append("- verdict: " + ("ship it" if ok else "needs work"))
     text, engine, call = _ask(
-        ctx, "Review this verification in two sentences:\n" + "\n".join(lines)
+        ctx, "Review this verification in two sentences:\n" + "\n".join(lines), max_tokens=48
     )
     if text:
         lines += ["", "Model's review:", text]

