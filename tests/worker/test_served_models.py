@@ -110,3 +110,28 @@ def test_the_worker_command_advertises_the_measured_model_and_refuses_a_false_cl
     assert model["name"] == "fake-model" and model["measured_at"] is not None
     assert model["tokens_per_s"] > 0
     assert "claims the model 'qwen3-235b'" in boast.output
+
+
+async def test_re_measuring_now_and_then_re_advertises_moved_figures() -> None:
+    import asyncio
+
+    from worldpool.worker.served_models import remeasure_loop
+
+    stale = [ServedModel(name="fake-model", tokens_per_s=1e6, measured_at=1.0)]
+    changed: list[list[ServedModel]] = []
+
+    async def on_change(served: list[ServedModel]) -> None:
+        changed.append(served)
+
+    with FakeOpenAI(model="fake-model") as server:
+        loop = asyncio.create_task(
+            remeasure_loop(server.base_url, lambda: stale, on_change, interval_s=0.01)
+        )
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if changed:
+                break
+        loop.cancel()
+    [fresh] = changed[0]
+    assert fresh.name == "fake-model" and fresh.tokens_per_s < 1e6
+    assert fresh.measured_at is not None and fresh.measured_at > 1.0

@@ -4,12 +4,13 @@
   unsandboxed and why);
 * the patch is really applied and its syntax checked;
 * the browser check really opens the sample app's login page in Chromium;
-* LLM steps call an OpenAI-compatible endpoint: the local model the scenario starts (the
-  ``local-llm`` extra) or ``WORLDPOOL_DEMO_LLM_URL``; their results show the model's answer,
-  its tokens, speed and per-token cost. Without one they use an **offline rule**, labelled
-  as such in the step's result. Nothing pretends to be a model;
+* LLM steps call an OpenAI-compatible endpoint (:mod:`.llm`): the local model the scenario
+  starts (the ``local-llm`` extra) or ``WORLDPOOL_DEMO_LLM_URL``; their results show the
+  model's answer, its tokens, speed and per-token cost. Without one they use an **offline
+  rule**, labelled as such in the step's result. Nothing pretends to be a model;
 * the fix step applies the model's patch only when it applies and the tests pass with it,
-  else the rule's, and says which and why.
+  else the rule's, and says which and why;
+* the review step reads the browser step's screenshot (local OCR) and quotes it.
 """
 
 from __future__ import annotations
@@ -30,17 +31,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from worldpool.demo.llm import ask, read_screenshot, with_call
 from worldpool.errors import HandlerError
 from worldpool.worker.handlers import Handler, TaskContext
 
 # Package data, not a package: read through importlib.resources so an installed wheel has it.
 PROJECT = resources.files("worldpool.demo") / "project"
 _NOT_COPIED = frozenset({"__pycache__", ".pytest_cache"})
-OFFLINE = (
-    "offline rule (no LLM endpoint: install the local model with "
-    "pip install 'worldpool[local-llm]', or set WORLDPOOL_DEMO_LLM_URL)"
-)
-
 PATCH = """\
 --- a/auth/login.py
 +++ b/auth/login.py
@@ -54,70 +51,6 @@ PATCH = """\
              return None
          if not hmac.compare_digest(user.password_hash, hash_password(password, user.salt)):
 """
-
-
-# --------------------------------------------------------------------------- LLM
-
-#: What the demo prices its model's tokens at (USD per million in / out): a small hosted
-#: model's list price, so the cost column shows per-token pricing at work.
-DEMO_PRICE_IN_PER_MTOK = 0.10
-DEMO_PRICE_OUT_PER_MTOK = 0.40
-DEFAULT_DEMO_MODEL = "qwen3-235b"
-SCREENSHOT = "verify_browser/login.png"  # the browser step's screenshot, as review's input
-LLM_CALL_FIELDS = ("model", "tokens_in", "tokens_out", "tokens_per_s", "cost_usd", "latency_ms")
-LLMCall = dict[str, Any]  # one model call as a step's result shows it ({} when none)
-_endpoint: dict[str, str] = {}  # set by the scenario when it starts the local model
-
-
-def use_llm(url: str | None, model: str | None = None, *, offline: bool = False) -> None:
-    """Point the LLM steps at ``url``; ``offline``: the rule even if an endpoint is set;
-    neither: back to ``WORLDPOOL_DEMO_LLM_URL`` (or the rule without it)."""
-    _endpoint.clear()
-    if offline:
-        _endpoint["offline"] = "yes"
-    elif url:
-        _endpoint.update(url=url, model=model or DEFAULT_DEMO_MODEL)
-
-
-def llm_endpoint() -> tuple[str, str] | None:
-    """(base URL, model) the LLM steps call, or None: they use the offline rule."""
-    if "offline" in _endpoint:
-        return None
-    if _endpoint:
-        return _endpoint["url"], _endpoint["model"]
-    url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
-    if not url:
-        return None
-    return url, os.environ.get("WORLDPOOL_DEMO_LLM_MODEL", DEFAULT_DEMO_MODEL)
-
-
-def _ask(ctx: TaskContext, prompt: str, max_tokens: int = 96) -> tuple[str, str, LLMCall]:
-    """The model's answer, a label, and what the call counted (``{}`` without a model).
-
-    Without an endpoint: ("", OFFLINE, {}), and the step falls back on its offline rule."""
-    endpoint = llm_endpoint()
-    if endpoint is None:
-        return "", OFFLINE, {}
-    url, model = endpoint
-    from worldpool.executors.llm import LLMConfig, chat
-
-    config = LLMConfig(
-        base_url=url,
-        model=model,
-        timeout_s=90.0,
-        price_in_per_mtok=DEMO_PRICE_IN_PER_MTOK,
-        price_out_per_mtok=DEMO_PRICE_OUT_PER_MTOK,
-    )
-    payload = {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0.2}
-    saved, ctx.payload = ctx.payload, payload
-    try:  # sync handlers run in a worker thread: give the call its own event loop
-        answer = asyncio.run(chat(ctx, config))
-    finally:
-        ctx.payload = saved
-    content = str(answer.get("content") or "")
-    call: LLMCall = {key: answer.get(key) for key in LLM_CALL_FIELDS}
-    call["answer"] = content[:500]
-    return content, f"LLM {answer.get('model') or model} at {url}", call
 
 
 # --------------------------------------------------------------------------- workspace
@@ -222,7 +155,7 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
         "Verify with tests and in the browser",
         "Review",
     ]
-    text, engine, call = _ask(
+    text, engine, call = ask(
         ctx,
         f"Request: {request}. Write a numbered plan of at most five short steps.",
         max_tokens=64,
@@ -231,7 +164,7 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
     if text:
         plan_md += "\n\n## The model's plan\n" + text
     ctx.store("plan.md", plan_md, "text/markdown")
-    return _result({"engine": engine, "steps": steps}, call)
+    return with_call({"engine": engine, "steps": steps}, call)
 
 
 def run_tests(ctx: TaskContext) -> dict[str, Any]:
@@ -265,7 +198,7 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
     # The failure's lines and the function around the lookup: a short prompt is a fast one.
     trace = [ln for ln in output.splitlines() if ln.startswith(("E ", "FAILED", ">"))]
     around = code.splitlines()[max(0, lookup - 6) : lookup + 4]
-    text, engine, call = _ask(
+    text, engine, call = ask(
         ctx,
         "A test fails:\n"
         + "\n".join(trace)[-600:]
@@ -279,7 +212,7 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
         diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
         "text/markdown",
     )
-    return _result({"engine": engine, "diagnosis": diagnosis, "line": lookup}, call)
+    return with_call({"engine": engine, "diagnosis": diagnosis, "line": lookup}, call)
 
 
 def fix(ctx: TaskContext) -> dict[str, Any]:
@@ -288,7 +221,7 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
     The chosen patch is applied to a scratch copy and its syntax checked; the result's
     ``patch_source`` says whose it is and, for the rule's, why the model's was not used."""
     diagnosis = ctx.read_text("understanding/diagnosis.md")
-    proposal, engine, call = _ask(
+    proposal, engine, call = ask(
         ctx,
         diagnosis.split("\n\n")[0] + "\nWrite a unified diff for auth/login.py that "
         "fixes it. Answer with the diff only.",
@@ -319,7 +252,7 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
         "files_changed": ["auth/login.py"],
         "syntax": "ok",
     }
-    return _result(result, call)
+    return with_call(result, call)
 
 
 def _diff_of(answer: str) -> str:
@@ -348,13 +281,6 @@ def _try_model_patch(ctx: TaskContext, answer: str) -> tuple[str, str]:
         return "model", f"applied and all {tests['passed']} tests passed"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _result(result: dict[str, Any], call: LLMCall) -> dict[str, Any]:
-    """A step's result, with what its model call answered, counted and cost (if any)."""
-    if call:
-        result["llm"] = call
-    return result
 
 
 def _free_port() -> int:
@@ -426,40 +352,16 @@ def review(ctx: TaskContext) -> dict[str, Any]:
         lines.append(f"- browser: logged in, page title {browser.get('title')!r}")
     else:
         lines.append(f"- browser: not run ({browser.get('reason', 'no result')})")
-    seen = _read_screenshot(ctx)
+    seen = read_screenshot(ctx)
     lines.append(f"- screenshot, read by {seen['engine']}: {seen['quote']!r}")
     lines.append("- verdict: " + ("ship it" if ok else "needs work"))
-    text, engine, call = _ask(
+    text, engine, call = ask(
         ctx, "Review this verification in two sentences:\n" + "\n".join(lines), max_tokens=48
     )
     if text:
         lines += ["", "Model's review:", text]
     ctx.store("report.md", "\n".join(lines), "text/markdown")
-    return _result({"engine": engine, "approved": ok, "screenshot_read": seen}, call)
-
-
-def _read_screenshot(ctx: TaskContext) -> dict[str, str]:
-    """What the browser step's screenshot shows, read by the vision executor: the endpoint
-    at ``WORLDPOOL_DEMO_VISION_URL`` (model ``WORLDPOOL_DEMO_VISION_MODEL``) when set, else
-    local OCR (Tesseract). ``quote`` is its text on one line, cut at 200 characters."""
-    name = SCREENSHOT
-    if name not in ctx.input_data:
-        return {"engine": "nothing", "quote": "no screenshot (the browser check did not run)"}
-    from worldpool.executors.vision import VisionConfig, read_image
-
-    url = os.environ.get("WORLDPOOL_DEMO_VISION_URL")
-    model = os.environ.get("WORLDPOOL_DEMO_VISION_MODEL")
-    config = VisionConfig(base_url=url, model=model) if url and model else VisionConfig()
-    saved, ctx.payload = ctx.payload, {"artifact": name, "prompt": "What does this page say?"}
-    try:
-        result = asyncio.run(read_image(ctx, config))
-    except HandlerError as exc:  # no Tesseract here: say so, the review still stands
-        ctx.log.warning("the screenshot was not read: %s", exc)
-        return {"engine": "nothing", "quote": f"not read: {exc}"}
-    finally:
-        ctx.payload = saved
-    quote = " ".join(str(result["text"]).split())
-    return {"engine": str(result["engine"]), "quote": quote[:200]}
+    return with_call({"engine": engine, "approved": ok, "screenshot_read": seen}, call)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,8 @@ from rich.text import Text
 from worldpool import geo
 from worldpool.cli.render import clock, render_decision, render_status
 from worldpool.config import Settings
-from worldpool.demo import handlers as demo_handlers
 from worldpool.demo.handlers import HANDLERS
+from worldpool.demo.llm import LLMMode, llm_for_run, llm_mode, print_model_answers
 from worldpool.embedded import EmbeddedPool
 from worldpool.models import (
     Event,
@@ -126,51 +126,6 @@ def demo_workflow(user_location: str) -> WorkflowSpec:
     return wf.build()
 
 
-LLMMode = str  # "auto": the URL, else the local model, else offline; "local"; "offline"
-
-
-def llm_mode(mode: LLMMode = "auto") -> tuple[str, str]:
-    """(what the LLM steps will use: "url" | "local" | "offline", a line saying so)."""
-    import os
-
-    from worldpool.executors import llm_local
-
-    url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
-    if mode == "auto" and url:
-        return "url", f"LLM steps: the endpoint at {url} (WORLDPOOL_DEMO_LLM_URL)"
-    gaps = llm_local.missing()
-    if mode != "offline" and not gaps:
-        return "local", "LLM steps: a real local model, SmolLM2-135M-Instruct on llama.cpp"
-    if mode == "local":
-        raise RuntimeError(f"the local model is not installed: {llm_local.INSTALL_HINT}")
-    why = "offline chosen" if mode == "offline" else "missing " + ", ".join(gaps)
-    return "offline", (
-        f"LLM steps: the labelled offline rule ({why}); for a real local model: "
-        f"{llm_local.INSTALL_HINT}, or set WORLDPOOL_DEMO_LLM_URL"
-    )
-
-
-@contextlib.contextmanager
-def _llm_for_run(mode: LLMMode) -> Iterator[None]:
-    """Point the handlers at the chosen endpoint for the run (starting the local model)."""
-    kind, _ = llm_mode(mode)
-    if kind != "local":
-        demo_handlers.use_llm(None, offline=kind == "offline")
-        try:
-            yield
-        finally:
-            demo_handlers.use_llm(None)
-        return
-    from worldpool.executors.llm_local import MODEL_ALIAS, LocalLLMServer
-
-    with LocalLLMServer() as server:
-        demo_handlers.use_llm(server.base_url, MODEL_ALIAS)
-        try:
-            yield
-        finally:
-            demo_handlers.use_llm(None)
-
-
 @dataclass
 class DemoLog:
     """Event lines for the live view, and what the failover did."""
@@ -218,7 +173,7 @@ async def run_demo(
     before the pool stops. With ``serve_port`` the API and dashboard serve the run.
     ``llm`` picks the GPU steps' model (:func:`llm_mode`)."""
     geo.location_for(user_location)  # fail early, with a did-you-mean, on a bad location
-    with _llm_for_run(llm):
+    with llm_for_run(llm):
         return await _run(user_location, failover, on_update, on_finish, serve_port, timeout_s)
 
 
@@ -324,7 +279,7 @@ def main(
             console.print_json(status.model_dump_json())
         else:
             await _explain(console, pool, status)
-            await _print_model_answers(console, pool)
+            await print_model_answers(console, pool)
         if serve_port is not None:
             console.print(
                 f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
@@ -364,31 +319,6 @@ async def _explain(console: Console, pool: EmbeddedPool, status: WorkflowStatus)
             console.print(f"{step.step}: no routing decision recorded")
     console.print("\n[bold]Status document[/] (also: worldpool demo --json)")
     console.print_json(status.model_dump_json(include=_SEED_FIELDS))
-
-
-async def _print_model_answers(console: Console, pool: EmbeddedPool) -> None:
-    """What the GPU steps' model said, with its tokens, speed and per-token cost."""
-    records = [r for r in await pool.backend.list_tasks() if isinstance(r.result, dict)]
-    results = {str(r.spec.step): r.result for r in records}
-    calls = [(str(r.spec.step), r.result["llm"]) for r in records if r.result.get("llm")]
-    if not calls:
-        return
-    console.print("\n[bold]What the model said[/] (GPU steps; answers cut at 500 characters)")
-    for step, call in calls:
-        console.print(
-            f"[bold]{step}[/]: {call.get('model')}, {call.get('tokens_in')} tokens in, "
-            f"{call.get('tokens_out')} out, {call.get('tokens_per_s')} tokens/s, "
-            f"${call.get('cost_usd') or 0:.8f}"
-        )
-        answer = " ".join(str(call.get("answer") or "").split())
-        console.print(f"  {answer[:300] or '(empty answer)'}", markup=False, highlight=False)
-        result = results[step]
-        if "patch_source" in result:
-            whose = "the model's" if result["patch_source"] == "model" else "the offline rule's"
-            console.print(f"  patch used: {whose} ({result['patch_note']})", markup=False)
-        if "screenshot_read" in result:
-            seen = result["screenshot_read"]
-            console.print(f"  screenshot read by {seen['engine']}: {seen['quote']!r}", markup=False)
 
 
 _SEED_FIELDS: Any = {
