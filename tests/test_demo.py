@@ -171,3 +171,46 @@ async def test_demo_serve_shows_the_run_in_the_api(
     doc = seen["doc"]
     assert isinstance(doc, dict) and doc["id"] == status.id and doc["status"] == "succeeded"
     assert seen["page"] == 200
+
+
+def _fix_with_model_answer(monkeypatch: pytest.MonkeyPatch, answer: str) -> dict[str, object]:
+    from tests.executors.context import make_ctx
+    from worldpool.demo import handlers
+
+    def model(ctx: object, prompt: str, max_tokens: int = 96) -> tuple[str, str, dict[str, object]]:
+        return answer, "LLM m at http://x/v1", {"tokens_out": 1}
+
+    monkeypatch.setattr(handlers, "ask", model)
+    ctx = make_ctx({})
+    ctx.input_data["understanding/diagnosis.md"] = b"login() looks the e-mail up as typed."
+    result = handlers.fix(ctx)
+    result["stored_patch"] = ctx.staged["patch.diff"].data.decode()
+    return result
+
+
+def test_the_fix_uses_the_models_patch_when_it_applies_and_the_tests_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("git", "git")
+    from worldpool.demo.handlers import PATCH
+
+    result = _fix_with_model_answer(monkeypatch, f"Here it is:\n```diff\n{PATCH}```\n")
+    assert result["patch_source"] == "model", result
+    assert result["patch_note"] == "applied and all 5 tests passed"
+    assert result["stored_patch"] == PATCH
+
+
+def test_a_model_patch_that_applies_but_breaks_the_tests_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("git", "git")
+    from worldpool.demo.handlers import PATCH
+
+    wrong = PATCH.replace("email.strip().lower()", "email.upper()")
+    result = _fix_with_model_answer(monkeypatch, wrong)
+    assert result["patch_source"] == "rule"
+    assert str(result["patch_note"]).startswith("applied but ") and "failed" in str(
+        result["patch_note"]
+    )
+    assert "patch from the offline rule (the model's patch applied but" in str(result["engine"])
+    assert result["stored_patch"] == PATCH
