@@ -3,7 +3,7 @@
 # Without them the matching tests skip with a message naming the package; CI sets
 # WORLDPOOL_REQUIRE_SYSTEM=1, which turns those skips into failures.
 set -euo pipefail
-want=(redis-server:redis-server bwrap:bubblewrap chromium:chromium Xvfb:xvfb x11vnc:x11vnc git:git openssl:openssl setpriv:util-linux)
+want=(redis-server:redis-server bwrap:bubblewrap chromium:chromium Xvfb:xvfb x11vnc:x11vnc git:git openssl:openssl setpriv:util-linux tesseract:tesseract-ocr pdftoppm:poppler-utils)
 missing=()
 for pair in "${want[@]}"; do
   bin=${pair%%:*}; pkg=${pair#*:}

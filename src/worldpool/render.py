@@ -81,12 +81,13 @@ def hardware_summary(hw: Hardware) -> str:
     parts = [
         ", ".join(f"{g.count}x {g.model}" if g.count > 1 else g.model for g in hw.gpus)
     ] * bool(hw.gpus)
-    if (llm := hw.llm_inference) is not None and llm.model:
+    if hw.models:
+        parts.append("llm " + ", ".join(f"{m.name} {m.context_tokens // 1000}k" for m in hw.models))
+    if hw.vision_models:
         parts.append(
-            f"llm {llm.model}" + (f" {llm.max_context // 1000}k" if llm.max_context else "")
+            "vision "
+            + ", ".join(v.name + (" ocr" if v.supports_ocr else "") for v in hw.vision_models)
         )
-    if (vision := hw.vision_models) is not None and vision.model:
-        parts.append(f"vision {vision.model}" + (" ocr" if vision.supports_ocr else ""))
     if (code := hw.code_analysis) is not None:
         parts.append(f"code {code.tool}")
     if (b := hw.browser_automation) is not None:

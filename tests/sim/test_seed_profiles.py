@@ -26,9 +26,14 @@ def test_the_seeds_example_profiles_load_unchanged(tmp_path: Path) -> None:
     assert gpu.location.region == "tokyo" and gpu.location.city == "Tokyo, Japan"
     assert gpu.latency_to_orchestrator_ms == 45
     hw = gpu.hardware
-    assert hw.llm_inference is not None and hw.llm_inference.max_context == 128_000
-    assert hw.llm_inference.concurrent_requests == 8
-    assert hw.vision_models is not None and hw.vision_models.supports_ocr
+    [served] = hw.models  # the seed's llm_inference table, as a served model
+    assert (served.name, served.context_tokens, served.concurrent_requests) == (
+        "qwen3-235b",
+        128_000,
+        8,
+    )
+    [vision] = hw.vision_models
+    assert vision.name == "qwen2-vl-72b" and vision.supports_ocr
     assert hw.code_analysis is not None
     assert hw.code_analysis.language_support == ["python", "javascript", "typescript"]
     b = browser.hardware.browser_automation

@@ -9,6 +9,7 @@ provider registry (:mod:`worldpool.executors.registry`).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import shutil
@@ -38,7 +39,7 @@ from worldpool.cli.app import (
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
-from worldpool.models import WorkerProfile
+from worldpool.models import GPU, ServedModel, WorkerProfile
 from worldpool.worker.handlers import HandlerTable
 from worldpool.worker.runtime import WorkerRuntime
 
@@ -153,6 +154,32 @@ def worker(
     )
     log_to_stderr()
     run_async(run_worker(settings, options, console))
+
+
+def _remeasure(runtime: WorkerRuntime, llm_url: str) -> asyncio.Task[None]:
+    """Measure the LLM endpoint again now and then; re-register when its figures move."""
+    from worldpool.worker.served_models import remeasure_loop
+
+    async def update(served: list[ServedModel]) -> None:
+        hardware = runtime.profile.hardware.model_copy(update={"models": served})
+        runtime.profile = runtime.profile.model_copy(update={"hardware": hardware})
+        await runtime.backend.register(runtime.profile)
+
+    return asyncio.create_task(
+        remeasure_loop(llm_url, lambda: runtime.profile.hardware.models, update)
+    )
+
+
+def _redetect_gpus(runtime: WorkerRuntime) -> asyncio.Task[None]:
+    """Look at the GPUs again now and then; re-register when they change."""
+    from worldpool.worker.gpus import redetect_loop
+
+    async def update(found: list[GPU]) -> None:
+        hardware = runtime.profile.hardware.model_copy(update={"gpus": found})
+        runtime.profile = runtime.profile.model_copy(update={"hardware": hardware})
+        await runtime.backend.register(runtime.profile)
+
+    return asyncio.create_task(redetect_loop(lambda: runtime.profile.hardware.gpus, update))
 
 
 def load_handlers(spec: str) -> HandlerTable:
@@ -312,6 +339,13 @@ async def run_worker(
     problems = check_claims(
         profile, sandbox_provider=options.sandbox, unsafe_local_shell=options.unsafe_local_shell
     )
+    if options.llm_url:  # advertise what the endpoint measurably serves, not what is claimed
+        from worldpool.worker.served_models import with_measured_models
+
+        profile, llm_problems = await with_measured_models(
+            profile, options.llm_url, options.llm_model
+        )
+        problems += llm_problems
     if print_only:
         console.print_json(profile.model_dump_json())
         for problem in problems:
@@ -334,6 +368,13 @@ async def run_worker(
             cached = WorkspaceCache(options.workspace_cache).keys()
         runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
         await runtime.start()
+        from worldpool.worker.gpus import detect_gpus
+
+        # Re-detect only GPUs that came from detection, not ones a simulated profile claims.
+        real_gpus = profile.hardware.gpus == detect_gpus()
+        watchers = [_redetect_gpus(runtime)] if real_gpus else []
+        if options.llm_url:
+            watchers.append(_remeasure(runtime, options.llm_url))
         tune_gc()
         console.print(
             f"worker {profile.id} online in {profile.location.region} with "
@@ -341,6 +382,8 @@ async def run_worker(
         )
         await stop.wait()
         console.print(f"worker {profile.id} draining")
+        for watcher in watchers:
+            watcher.cancel()
         await runtime.stop(drain=True, grace_s=10.0)
 
 

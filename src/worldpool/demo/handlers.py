@@ -6,12 +6,16 @@
 * the browser check really logs in on the sample app's page in Chromium; without Chromium
   the step fails the same way, never "succeeds" without having run;
 * the review approves only what was verified: tests run in the sandbox and passing, and a
-  browser login that really happened;
+  browser login that really happened; it reads the browser step's screenshot (local OCR)
+  and quotes it;
 * :func:`missing_for` names what a handler needs that this machine lacks, so the scenario
   can refuse to start a worker that cannot back its handlers and say so up front;
-* LLM steps call an OpenAI-compatible endpoint when ``WORLDPOOL_DEMO_LLM_URL`` is set, and
-  otherwise use an **offline rule**, labelled as such in the step's result. Nothing
-  pretends to be a model.
+* LLM steps call an OpenAI-compatible endpoint (:mod:`.llm`): the local model the scenario
+  starts (the ``local-llm`` extra) or ``WORLDPOOL_DEMO_LLM_URL``; their results show the
+  model's answer, its tokens, speed and per-token cost. Without one they use an **offline
+  rule**, labelled as such in the step's result. Nothing pretends to be a model;
+* the fix step applies the model's patch only when it applies and the tests pass with it,
+  else the rule's, and says which and why.
 """
 
 from __future__ import annotations
@@ -32,14 +36,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from worldpool.demo.llm import ask, read_screenshot, with_call
 from worldpool.errors import HandlerError
 from worldpool.worker.handlers import Handler, TaskContext
 
 # Package data, not a package: read through importlib.resources so an installed wheel has it.
 PROJECT = resources.files("worldpool.demo") / "project"
 _NOT_COPIED = frozenset({"__pycache__", ".pytest_cache"})
-OFFLINE = "offline rule (no LLM endpoint configured: set WORLDPOOL_DEMO_LLM_URL to use one)"
-
 PATCH = """\
 --- a/auth/login.py
 +++ b/auth/login.py
@@ -82,25 +85,6 @@ def missing_for(handler: str) -> list[str]:
         if importlib.util.find_spec("playwright") is None:
             missing.append(PLAYWRIGHT)
     return missing
-
-
-# --------------------------------------------------------------------------- LLM
-
-
-def _ask(ctx: TaskContext, prompt: str) -> tuple[str, str]:
-    """The model's answer and a label, or ("", OFFLINE) when no endpoint is configured."""
-    url = os.environ.get("WORLDPOOL_DEMO_LLM_URL")
-    if not url:
-        return "", OFFLINE
-    from worldpool.executors.llm import LLMConfig, chat
-
-    config = LLMConfig(base_url=url, model=os.environ.get("WORLDPOOL_DEMO_LLM_MODEL", "qwen3-235b"))
-    saved, ctx.payload = ctx.payload, {"prompt": prompt, "max_tokens": 800}
-    try:  # sync handlers run in a worker thread: give the call its own event loop
-        answer = asyncio.run(chat(ctx, config))
-    finally:
-        ctx.payload = saved
-    return str(answer.get("content") or ""), f"LLM {config.model} at {url}"
 
 
 # --------------------------------------------------------------------------- workspace
@@ -198,13 +182,16 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
         "Verify with tests and in the browser",
         "Review",
     ]
-    text, engine = _ask(ctx, f"Plan these steps for the request {request!r}: " + "; ".join(steps))
-    ctx.store(
-        "plan.md",
-        text or f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)),
-        "text/markdown",
+    text, engine, call = ask(
+        ctx,
+        f"Request: {request}. Write a numbered plan of at most five short steps.",
+        max_tokens=64,
     )
-    return {"engine": engine, "steps": steps}
+    plan_md = f"# Plan for: {request}\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    if text:
+        plan_md += "\n\n## The model's plan\n" + text
+    ctx.store("plan.md", plan_md, "text/markdown")
+    return with_call({"engine": engine, "steps": steps}, call)
 
 
 def run_tests(ctx: TaskContext) -> dict[str, Any]:
@@ -235,48 +222,92 @@ def analyze(ctx: TaskContext) -> dict[str, Any]:
         f"{failing[0]} fails: sign_up() stores the e-mail stripped and lower-cased, "
         f"but login() looks it up as typed (auth/login.py:{lookup})."
     )
-    text, engine = _ask(
-        ctx, f"Tests fail:\n{output[-2000:]}\nCode:\n{code}\nName the root cause in two sentences."
+    # The failure's lines and the function around the lookup: a short prompt is a fast one.
+    trace = [ln for ln in output.splitlines() if ln.startswith(("E ", "FAILED", ">"))]
+    around = code.splitlines()[max(0, lookup - 6) : lookup + 4]
+    text, engine, call = ask(
+        ctx,
+        "A test fails:\n"
+        + "\n".join(trace)[-600:]
+        + "\nCode of auth/login.py:\n"
+        + "\n".join(around)
+        + "\nName the root cause in one sentence.",
+        max_tokens=48,
     )
     ctx.store(
         "diagnosis.md",
         diagnosis + ("\n\nModel's analysis:\n" + text if text else ""),
         "text/markdown",
     )
-    return {"engine": engine, "diagnosis": diagnosis, "line": lookup}
+    return with_call({"engine": engine, "diagnosis": diagnosis, "line": lookup}, call)
 
 
 def fix(ctx: TaskContext) -> dict[str, Any]:
-    """Fix: write the patch, apply it to a scratch copy and check the syntax."""
+    """Fix: the model's patch when it applies and the tests pass with it, else the rule's.
+
+    The chosen patch is applied to a scratch copy and its syntax checked; the result's
+    ``patch_source`` says whose it is and, for the rule's, why the model's was not used."""
     diagnosis = ctx.read_text("understanding/diagnosis.md")
-    proposal, engine = _ask(
+    proposal, engine, call = ask(
         ctx,
-        f"{diagnosis}\nWrite a unified diff for auth/login.py that "
+        diagnosis.split("\n\n")[0] + "\nWrite a unified diff for auth/login.py that "
         "fixes it. Answer with the diff only.",
+        max_tokens=120,
     )
-    patch = PATCH
+    source, note = (
+        ("rule", "no model configured") if not proposal else _try_model_patch(ctx, proposal)
+    )
+    patch = _diff_of(proposal) if source == "model" else PATCH
+    if source == "rule" and proposal:
+        ctx.log.warning("the model's patch was not used (%s): using the offline rule's", note)
+        engine += f"; patch from the offline rule (the model's patch {note})"
     root = _workspace(ctx)
     try:
-        if proposal:
-            try:  # use the model's patch only if it really applies
-                _apply_patch(root, proposal.encode())
-                patch = proposal
-            except HandlerError as exc:
-                ctx.log.warning(
-                    "the model's patch does not apply (%s): using the offline rule's patch", exc
-                )
-                engine = OFFLINE.split(" (")[0] + " (the model's patch did not apply)"
-        if patch is PATCH:
-            _apply_patch(root, PATCH.encode())
-        source = (root / "auth" / "login.py").read_text()
+        _apply_patch(root, patch.encode())
+        code = (root / "auth" / "login.py").read_text()
         try:
-            ast.parse(source, "auth/login.py")
+            ast.parse(code, "auth/login.py")
         except SyntaxError as exc:
             raise HandlerError(f"patched code does not parse: {exc}", retryable=False) from None
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ctx.store("patch.diff", patch, "text/x-diff")
-    return {"engine": engine, "files_changed": ["auth/login.py"], "syntax": "ok"}
+    result = {
+        "engine": engine,
+        "patch_source": source,
+        "patch_note": note,
+        "files_changed": ["auth/login.py"],
+        "syntax": "ok",
+    }
+    return with_call(result, call)
+
+
+def _diff_of(answer: str) -> str:
+    """The diff inside a model's answer: the first fenced block when there is one."""
+    fenced = re.search(r"```(?:diff|patch)?\n(.*?)```", answer, re.DOTALL)
+    text = fenced.group(1) if fenced else answer
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _try_model_patch(ctx: TaskContext, answer: str) -> tuple[str, str]:
+    """("model", why) when the model's diff applies and the whole suite passes with it,
+    else ("rule", why not)."""
+    root = _workspace(ctx)
+    try:
+        try:
+            _apply_patch(root, _diff_of(answer).encode())
+        except HandlerError as exc:
+            return "rule", f"did not apply: {str(exc).removeprefix('patch does not apply: ')}"
+        try:
+            ast.parse((root / "auth" / "login.py").read_text(), "auth/login.py")
+        except SyntaxError as exc:
+            return "rule", f"applied but does not parse: {exc}"
+        tests = _run_pytest(ctx, root, ["tests"])
+        if tests["exit_code"] != 0:
+            return "rule", f"applied but {tests['failed']} test(s) failed with it"
+        return "model", f"applied and all {tests['passed']} tests passed"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -377,13 +408,19 @@ def review(ctx: TaskContext) -> dict[str, Any]:
     if browser.get("ran"):
         lines.append(f"- browser: logged in, page title {browser.get('title')!r}")
     else:
-        lines.append("- browser: not run")
+        lines.append(f"- browser: not run ({browser.get('reason', 'no result')})")
+    seen = read_screenshot(ctx)
+    lines.append(f"- screenshot, read by {seen['engine']}: {seen['quote']!r}")
     lines.append("- verdict: " + ("ship it" if ok else "not approved: " + "; ".join(gaps)))
-    text, engine = _ask(ctx, "Review this verification:\n" + "\n".join(lines))
+    text, engine, call = ask(
+        ctx, "Review this verification in two sentences:\n" + "\n".join(lines), max_tokens=48
+    )
     if text:
         lines += ["", "Model's review:", text]
     ctx.store("report.md", "\n".join(lines), "text/markdown")
-    return {"engine": engine, "approved": ok, "unverified": gaps}
+    return with_call(
+        {"engine": engine, "approved": ok, "unverified": gaps, "screenshot_read": seen}, call
+    )
 
 
 HANDLERS: dict[str, Handler] = {

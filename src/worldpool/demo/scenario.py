@@ -9,6 +9,10 @@ Before it starts, :func:`preflight` checks what each worker's handlers need on t
 machine (bubblewrap, Chromium, git, ...): a worker that cannot back its handlers is not
 started, and a step no started worker can run is left out of the workflow; both are said
 up front, with how to install what is missing, and the review then cannot approve.
+
+The GPU workers' steps call a real model: ``WORLDPOOL_DEMO_LLM_URL`` when set, else the
+local model of the ``local-llm`` extra (llama.cpp's server on a free loopback port, for the
+run's length), else the labelled offline rule (:func:`llm_mode` says which, and why).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from rich.text import Text
 from worldpool import geo
 from worldpool.config import Settings
 from worldpool.demo.handlers import HANDLERS, missing_for
+from worldpool.demo.llm import LLMMode, llm_for_run, llm_mode, print_model_answers
 from worldpool.demo.report import explain
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import ConfigError
@@ -224,14 +229,31 @@ async def run_demo(
     serve_port: int | None = None,
     timeout_s: float = 120.0,
     checked: Preflight | None = None,
+    llm: LLMMode = "auto",
 ) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
     """Run the scenario; ``on_update`` gets every new status document, ``on_finish`` runs
     before the pool stops. With ``serve_port`` the API and dashboard serve the run.
-    ``checked``: the :func:`preflight` to run with (default: this machine's)."""
+    ``checked``: the :func:`preflight` to run with (default: this machine's); ``llm`` picks
+    the GPU steps' model (:func:`llm_mode`)."""
     geo.location_for(user_location)  # fail early, with a did-you-mean, on a bad location
     checked = preflight() if checked is None else checked
     if not checked.workers:
         raise ConfigError("no demo worker can run here: " + " | ".join(checked.lines()))
+    with llm_for_run(llm):
+        return await _run(
+            user_location, failover, on_update, on_finish, serve_port, timeout_s, checked
+        )
+
+
+async def _run(
+    user_location: str,
+    failover: bool,
+    on_update: Callable[[WorkflowStatus, DemoLog], None] | None,
+    on_finish: Callable[[WorkflowStatus, EmbeddedPool], Awaitable[None]] | None,
+    serve_port: int | None,
+    timeout_s: float,
+    checked: Preflight,
+) -> tuple[WorkflowStatus, EmbeddedPool, DemoLog]:
     pool = EmbeddedPool(dict(HANDLERS), checked.workers, DEMO_SETTINGS)
     spec = demo_workflow(user_location, checked.left_out)
     log = DemoLog()
@@ -326,6 +348,7 @@ def main(
             console.print_json(status.model_dump_json())
         else:
             await explain(console, pool, status)
+            await print_model_answers(console, pool)
         if serve_port is not None:
             console.print(
                 f"\n[bold]Dashboard[/]: http://127.0.0.1:{serve_port}/ "
@@ -339,8 +362,9 @@ def main(
             f"[bold]worldpool demo[/]: {REQUEST!r}, user in {user_location}, "
             f"{len(checked.workers)} workers in-process (embedded backend)"
         )
+        console.print(llm_mode()[1], markup=False, highlight=False)
         for line in checked.lines():  # said up front: what this machine cannot run, and why
-            console.print(f"[yellow]{line}[/]", highlight=False)
+            console.print(Text(line, style="yellow"))
         if serve_port is not None:
             console.print(f"watch it live: http://127.0.0.1:{serve_port}/")
         console.print()

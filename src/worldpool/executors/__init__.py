@@ -53,9 +53,16 @@ def _llm_handlers() -> HandlerGroup:
     return handlers
 
 
+def _vision_handlers() -> HandlerGroup:
+    from worldpool.executors.vision import handlers
+
+    return handlers
+
+
 OPTIONAL_EXECUTORS: Mapping[str, Callable[[], HandlerGroup]] = {
     "browser": _browser_handlers,
     "llm": _llm_handlers,
+    "vision": _vision_handlers,
 }
 """The executors built only when configured, by name: each entry imports its module (and
 so its optional dependencies) only when called."""
@@ -68,11 +75,12 @@ def builtin_handlers(
     workspace_root: Path | None = None,
     browser: Mapping[str, Any] | None = None,
     llm: Mapping[str, Any] | None = None,
+    vision: Mapping[str, Any] | None = None,
 ) -> HandlerTable:
     """The built-in handler table.
 
     Without ``shell_provider`` there is no ``shell`` / ``run_tests``. ``workspace_cache``
-    lets steps take ``snapshot`` payloads. ``browser`` / ``llm`` are passed to those
+    lets steps take ``snapshot`` payloads. ``browser`` / ``llm`` / ``vision`` are passed to those
     modules' ``handlers(config)``; None skips them (a missing optional dependency is
     logged and skipped too, a bad config raises).
     """
@@ -91,7 +99,7 @@ def builtin_handlers(
             ),
         )
         table.add("run_tests", run_tests_handler(shell_provider, workspace_root, resolver))
-    for name, config in (("browser", browser), ("llm", llm)):
+    for name, config in (("browser", browser), ("llm", llm), ("vision", vision)):
         if config is not None:
             extra = _optional_handlers(name, config)
             if extra:

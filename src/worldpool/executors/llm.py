@@ -217,6 +217,8 @@ def _record(
         "streamed": body["stream"],
         "attempts": attempts,
         "latency_ms": int(elapsed_s * 1000),
+        # wall-clock output speed of this request (prompt processing included)
+        "tokens_per_s": round(tokens_out / elapsed_s, 1) if tokens_out and elapsed_s > 0 else None,
     }
     if completion.tool_calls:
         result["tool_calls"] = completion.tool_calls

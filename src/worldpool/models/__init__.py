@@ -26,14 +26,12 @@ from worldpool.models.hardware import (
     FeatureValue,
     Hardware,
     Isolation,
-    LLMInference,
     Network,
     ResourceLimits,
-    ServedModel,
     Virtualization,
-    VisionModels,
     feature_problem,
 )
+from worldpool.models.inference import ServedModel, VisionModel
 from worldpool.models.routing import (
     CandidateReport,
     RoutingDecision,
@@ -101,7 +99,6 @@ __all__ = [
     "HeartbeatReply",
     "Isolation",
     "JSONValue",
-    "LLMInference",
     "Location",
     "Model",
     "Network",
@@ -119,7 +116,7 @@ __all__ = [
     "TaskStatus",
     "Verdict",
     "Virtualization",
-    "VisionModels",
+    "VisionModel",
     "Worker",
     "WorkerProfile",
     "WorkerState",

@@ -4,9 +4,10 @@ seed's hardware groups, typed, under the seed's names.
 The seed's profiles write ``hardware_capabilities = {"browser_automation": {...},
 "virtualization": {...}, ...}``; here each group is a model and a field of
 :class:`Hardware` with the same name (``code_analysis``, ``browser_automation``,
-``network``, ``virtualization``, ``isolation`` with its ``resource_limits``;
-``llm_inference`` and ``vision_models`` for served models). A group a worker does not
-have is None.
+``network``, ``virtualization``, ``isolation`` with its ``resource_limits``). The seed's
+``llm_inference`` and ``vision_models`` tables are read as entries of the lists
+``models`` and ``vision_models`` (:mod:`worldpool.models.inference`). A group a worker
+does not have is None.
 
 Task requirements reach the groups through ``Requirements.features``: ``"group.field"``
 keys, checked by :func:`feature_problem` (the hardware filter's ``features`` code).
@@ -16,50 +17,24 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from worldpool.models.base import Model
+from worldpool.models.inference import ServedModel, VisionModel
 
 
 class GPU(Model):
+    """GPUs of one model (or MIG slices of one profile), as NVML reports them."""
+
     model: str = Field(description="marketing name, e.g. 'A100-80GB', 'H100'")
-    vram_gb: float = Field(gt=0)
+    vram_gb: float = Field(gt=0, description="per GPU (per slice for MIG)")
     count: int = Field(default=1, ge=1)
-
-
-class ServedModel(Model):
-    """An LLM a worker serves (for example through vLLM)."""
-
-    name: str
-    context_tokens: int = Field(default=8192, gt=0)
-    tokens_per_s: float = Field(default=0.0, ge=0)
-    concurrent_requests: int = Field(default=1, ge=1)
+    mig_profile: str | None = Field(default=None, description="e.g. '1g.10gb'; None: whole GPU")
+    driver_version: str | None = None
+    cuda_version: str | None = Field(default=None, description="what the driver supports")
 
 
 # --------------------------------------------------------------------------- seed groups
-
-
-class LLMInference(Model):
-    """The seed's ``llm_inference`` group. PLACEHOLDER: the seed's fields, permissive (extra
-    fields kept); the served-model work defines this group for real."""
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-    model: str | None = None
-    max_context: int | None = Field(default=None, gt=0)
-    tokens_per_second: float | None = Field(default=None, ge=0)
-    concurrent_requests: int | None = Field(default=None, ge=1)
-
-
-class VisionModels(Model):
-    """The seed's ``vision_models`` group. PLACEHOLDER: the seed's fields, permissive (extra
-    fields kept); the served-model work defines this group for real."""
-
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
-    model: str | None = None
-    supports_ocr: bool = False
-    supports_image_gen: bool = False
 
 
 class CodeAnalysis(Model):
@@ -111,8 +86,8 @@ class Isolation(Model):
 
 
 GROUPS: dict[str, type[Model]] = {
-    "llm_inference": LLMInference,
-    "vision_models": VisionModels,
+    "llm_inference": ServedModel,  # Hardware.models, one entry per served LLM
+    "vision_models": VisionModel,  # Hardware.vision_models
     "code_analysis": CodeAnalysis,
     "browser_automation": BrowserAutomation,
     "network": Network,
@@ -121,17 +96,32 @@ GROUPS: dict[str, type[Model]] = {
 }
 
 
+# The seed's llm_inference fields -> ServedModel's.
+SEED_LLM_FIELDS = {
+    "max_context": "context_tokens",
+    "tokens_per_second": "tokens_per_s",
+    "concurrent_requests": "concurrent_requests",
+}
+# Groups that are lists on Hardware: a requirement is met when one entry meets it.
+LIST_GROUPS = {"llm_inference": "models", "vision_models": "vision_models"}
+
+
+def _without(table: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in table.items() if k != key}
+
+
 class Hardware(Model):
     cpus: int = Field(default=1, ge=1)
     memory_gb: float = Field(default=1.0, gt=0)
     disk_gb: float = Field(default=0.0, ge=0)
     gpus: list[GPU] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list, description="e.g. chromium, bwrap, git, kvm")
-    models: list[ServedModel] = Field(default_factory=list)
+    models: list[ServedModel] = Field(
+        default_factory=list, description="llm_inference: the LLMs the worker serves"
+    )
+    vision_models: list[VisionModel] = Field(default_factory=list)
     browser: str | None = Field(default=None, description="e.g. 'chromium'")
-    # The seed's groups (None: the worker does not have it).
-    llm_inference: LLMInference | None = None
-    vision_models: VisionModels | None = None
+    # The seed's other groups (None: the worker does not have it).
     code_analysis: CodeAnalysis | None = None
     browser_automation: BrowserAutomation | None = None
     network: Network | None = None
@@ -139,6 +129,38 @@ class Hardware(Model):
         default=None, description="a platform name ('firecracker') is read as {platform: ...}"
     )
     isolation: Isolation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_model_groups(cls, data: Any) -> Any:
+        """The seed writes one ``llm_inference`` and one ``vision_models`` table; they are
+        a served model and a vision model here."""
+        if not isinstance(data, dict) or not (
+            "llm_inference" in data or isinstance(data.get("vision_models"), dict)
+        ):
+            return data
+        data = dict(data)
+        llm = data.pop("llm_inference", None)
+        if isinstance(llm, dict) and llm.get("model"):
+            served = {"name": llm["model"]}
+            for seed_name, name in SEED_LLM_FIELDS.items():
+                if llm.get(seed_name) is not None:
+                    served[name] = llm[seed_name]
+            data["models"] = [*data.get("models", []), served]
+        vision = data.get("vision_models")
+        if isinstance(vision, dict):
+            data["vision_models"] = (
+                [
+                    {
+                        "name": vision["model"],
+                        "engine": "openai-compatible",
+                        **_without(vision, "model"),
+                    }
+                ]
+                if vision.get("model")
+                else []
+            )
+        return data
 
     @field_validator("virtualization", mode="before")
     @classmethod
@@ -181,8 +203,6 @@ def check_feature_key(key: str) -> str:
             raise ValueError(f"feature {key!r}: {name!r} is below a plain value")
         fields = model.model_fields
         if name not in fields:
-            if model.model_config.get("extra") == "allow":  # a placeholder group
-                return key
             raise ValueError(
                 f"feature {key!r}: {model.__name__} has no field {name!r}"
                 f" (it has {', '.join(fields)})"
@@ -193,8 +213,8 @@ def check_feature_key(key: str) -> str:
     return key
 
 
-def _lookup(hardware: Hardware, key: str) -> Any:
-    value: Any = hardware
+def _lookup(obj: BaseModel, key: str) -> Any:
+    value: Any = obj
     for name in key.split("."):
         if value is None:
             return None
@@ -204,8 +224,19 @@ def _lookup(hardware: Hardware, key: str) -> Any:
 
 def feature_problem(hardware: Hardware, key: str, wanted: FeatureValue) -> str | None:
     """Why ``hardware`` does not meet ``key: wanted`` (None: it does). A bool must match,
-    a number is a minimum, a string matches case-insensitively, a list must be contained."""
-    have = _lookup(hardware, key)
+    a number is a minimum, a string matches case-insensitively, a list must be contained.
+    For a list group (served LLMs, vision models) one entry has to meet it."""
+    group, _, rest = key.partition(".")
+    if group in LIST_GROUPS:
+        entries = getattr(hardware, LIST_GROUPS[group])
+        problems = [_value_problem(_lookup(entry, rest), key, wanted) for entry in entries]
+        if any(problem is None for problem in problems):
+            return None
+        return problems[0] if problems else _value_problem(None, key, wanted)
+    return _value_problem(_lookup(hardware, key), key, wanted)
+
+
+def _value_problem(have: Any, key: str, wanted: FeatureValue) -> str | None:
     if have is None or have is False:
         if wanted is False:
             return None

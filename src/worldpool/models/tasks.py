@@ -27,6 +27,12 @@ class Requirements(Model):
     min_memory_gb: float = Field(default=0.0, ge=0)
     min_cpus: int = Field(default=0, ge=0)
     model: str | None = Field(default=None, description="LLM model the worker must serve")
+    min_context_tokens: int = Field(
+        default=0, ge=0, description="a served model (the one named by 'model') with this context"
+    )
+    min_tokens_per_s: float = Field(
+        default=0.0, ge=0, description="a served model (the one named by 'model') this fast"
+    )
     tools: list[str] = Field(default_factory=list)
     regions: list[str] = Field(
         default_factory=list,

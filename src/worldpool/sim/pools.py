@@ -34,13 +34,12 @@ from worldpool.models import (
     CodeAnalysis,
     Hardware,
     Isolation,
-    LLMInference,
     Location,
     Network,
     ResourceLimits,
     ServedModel,
     Virtualization,
-    VisionModels,
+    VisionModel,
     WorkerProfile,
 )
 
@@ -97,9 +96,8 @@ def _gpu_hardware(kind: str) -> Hardware:
         gpus=gpus,
         tools=["jedi"],
         models=_big_models(tps),
-        # The seed's groups for its GPU boxes.
-        llm_inference=_llm_inference(tps),
-        vision_models=SEED_VISION,
+        # The seed's groups for its GPU boxes (its llm_inference is the big model above).
+        vision_models=[SEED_VISION],
         code_analysis=SEED_CODE_ANALYSIS,
     )
 
@@ -109,7 +107,7 @@ def _gpu_hardware(kind: str) -> Hardware:
 SEED_CODE_ANALYSIS = CodeAnalysis(
     tool="jedi", language_support=["python", "javascript", "typescript"]
 )
-SEED_VISION = VisionModels(model="qwen2-vl-72b", supports_ocr=True)
+SEED_VISION = VisionModel(name="qwen2-vl-72b", supports_ocr=True, engine="openai-compatible")
 SEED_BROWSER = BrowserAutomation(
     tool="playwright", headless=False, vnc_port=5900, recording=True, concurrent_sessions=4
 )
@@ -122,19 +120,6 @@ SEED_ISOLATION = Isolation(
     filesystem_isolation=True,
     resource_limits=ResourceLimits(max_memory_mb=2048, max_vcpu=2, max_disk_mb=10240),
 )
-_LLM_GROUPS: dict[float, LLMInference] = {}
-
-
-def _llm_inference(tokens_per_s: float) -> LLMInference:
-    group = _LLM_GROUPS.get(tokens_per_s)
-    if group is None:
-        group = _LLM_GROUPS[tokens_per_s] = LLMInference(
-            model=BIG_MODEL,
-            max_context=128_000,
-            tokens_per_second=tokens_per_s,
-            concurrent_requests=8,
-        )
-    return group
 
 
 def _browser_hardware() -> Hardware:

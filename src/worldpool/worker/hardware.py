@@ -2,18 +2,19 @@
 
 ``detect_hardware()`` reads CPUs (the ones this process may use), memory (the smaller of
 the machine's and a cgroup limit), free disk (psutil), NVIDIA GPUs through NVML
-(nvidia-ml-py; no library, no driver or no GPU all mean "no GPUs", never an error) and the
-tools on PATH. ``build_profile()`` merges detection with the worker's config, config
+(:mod:`.gpus`: several GPUs, MIG slices, driver and CUDA versions; no library, no driver or
+no GPU all mean "no GPUs", never an error), the tools on PATH and the local vision engine
+(Tesseract, advertised under vision models with ``supports_ocr``). ``build_profile()`` merges detection with the worker's config, config
 winning for region, cost, labels and capabilities. ``check_claims()`` lists what the
 profile claims but the machine cannot back; the worker refuses to start on any.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -24,12 +25,13 @@ import psutil  # type: ignore[import-untyped]  # no stubs installed
 from worldpool.backends.base import Backend
 from worldpool.errors import ConfigError
 from worldpool.models import (
-    GPU,
     Capability,
     Hardware,
     Location,
+    VisionModel,
     WorkerProfile,
 )
+from worldpool.worker.gpus import detect_gpus
 from worldpool.worker.hardware_groups import detect_groups, group_problems
 
 GIB = 1024**3
@@ -41,6 +43,8 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "git": ("git",),
     "xvfb": ("Xvfb",),
     "x11vnc": ("x11vnc",),
+    "tesseract": ("tesseract",),
+    "pdftoppm": ("pdftoppm",),
 }
 #: Debian packages to suggest when a tool is missing
 PACKAGES = {
@@ -49,6 +53,8 @@ PACKAGES = {
     "git": "git",
     "xvfb": "xvfb",
     "x11vnc": "x11vnc",
+    "tesseract": "tesseract-ocr",
+    "pdftoppm": "poppler-utils",
 }
 _CGROUP_MEMORY_FILES = (
     Path("/sys/fs/cgroup/memory.max"),
@@ -65,32 +71,6 @@ def detect_tools() -> list[str]:
     if KVM_DEVICE.exists() and os.access(KVM_DEVICE, os.R_OK | os.W_OK):
         tools.append("kvm")
     return sorted(tools)
-
-
-def detect_gpus() -> list[GPU]:
-    """NVIDIA GPUs grouped by model; empty when NVML, the driver or GPUs are absent."""
-    try:
-        import pynvml
-    except ImportError:
-        return []
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-        return []
-    try:
-        by_model: dict[tuple[str, float], int] = {}
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            model = name.decode() if isinstance(name, bytes) else str(name)
-            vram = round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / GIB, 1)
-            by_model[(model, vram)] = by_model.get((model, vram), 0) + 1
-        return [GPU(model=m, vram_gb=v, count=n) for (m, v), n in sorted(by_model.items())]
-    except Exception:  # a flaky driver must not stop the worker
-        return []
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
 
 
 def _memory_gb() -> float:
@@ -125,9 +105,28 @@ def detect_hardware(disk_path: Path | None = None) -> Hardware:
             "gpus": detect_gpus(),
             "tools": tools,
             "browser": "chromium" if "chromium" in tools else None,
+            "vision_models": _local_vision(tools),
             **detect_groups(tools, cpus),  # the seed's groups this machine shows
         }
     )
+
+
+def _local_vision(tools: list[str]) -> list[VisionModel]:
+    """Tesseract, when installed: the OCR engine of the ``vision`` executor."""
+    version = tesseract_version() if "tesseract" in tools else None
+    if version is None:
+        return []
+    return [VisionModel(name=f"tesseract-{version}", engine="tesseract", supports_ocr=True)]
+
+
+def tesseract_version() -> str | None:
+    """``tesseract 5.3.0`` -> ``"5.3.0"``; None when Tesseract is not installed."""
+    exe = shutil.which("tesseract")
+    if exe is None:
+        return None
+    done = subprocess.run([exe, "--version"], capture_output=True, timeout=10, check=False)
+    first = (done.stdout or done.stderr).decode(errors="replace").split("\n", 1)[0]
+    return first.split()[-1] if first.strip() else "unknown"
 
 
 async def measure_rtt_ms(backend: Backend, samples: int = 5) -> float:
@@ -240,6 +239,14 @@ def check_claims(
         problems.append(f"claims {claimed.memory_gb:g} GB of memory but has {hw.memory_gb:g} GB")
     if claimed.cpus > hw.cpus:
         problems.append(f"claims {claimed.cpus} CPUs but may use {hw.cpus}")
+    local_ocr = {m.name for m in hw.vision_models if m.engine == "tesseract"}
+    for model in claimed.vision_models:
+        if model.engine == "tesseract" and model.name not in local_ocr:
+            have = ", ".join(sorted(local_ocr)) or "no Tesseract"
+            problems.append(
+                f"claims the local OCR engine {model.name!r} but has {have}: install the "
+                "Debian package 'tesseract-ocr'"
+            )
     return problems + group_problems(claimed, hw)
 
 

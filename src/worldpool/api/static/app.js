@@ -287,8 +287,8 @@ async function loadImage(img) {
 function hwSummary(hw) {
   const parts = [];
   const on = (pairs) => pairs.filter(([, v]) => v).map(([k]) => k);
-  if (hw.llm_inference?.model) parts.push(`llm ${hw.llm_inference.model}${hw.llm_inference.max_context ? ` ${Math.floor(hw.llm_inference.max_context / 1000)}k` : ""}`);
-  if (hw.vision_models?.model) parts.push(`vision ${hw.vision_models.model}${hw.vision_models.supports_ocr ? " ocr" : ""}`);
+  if (hw.models?.length) parts.push(`llm ${hw.models.map((m) => `${m.name} ${Math.floor(m.context_tokens / 1000)}k`).join(", ")}`);
+  if (hw.vision_models?.length) parts.push(`vision ${hw.vision_models.map((v) => `${v.name}${v.supports_ocr ? " ocr" : ""}`).join(", ")}`);
   if (hw.code_analysis) parts.push(`code ${hw.code_analysis.tool}`);
   const b = hw.browser_automation;
   if (b) parts.push(`browser ${b.tool}${b.vnc_port ? ` vnc:${b.vnc_port}` : b.headless ? "" : " headful"} ×${b.concurrent_sessions}${b.recording ? " rec" : ""}`);

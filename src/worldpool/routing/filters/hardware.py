@@ -2,8 +2,11 @@
 
 Codes, checked in this order: ``no_gpu``, ``gpu_count``, ``gpu_model`` (case-insensitive
 substring, so 'H100' matches 'NVIDIA H100 80GB'), ``vram`` (the largest GPU's VRAM),
-``memory``, ``cpus``, ``model`` (an LLM the worker serves, case-insensitive), ``tools``
-(listed tools plus the worker's browser and virtualization) and ``features`` (the seed's
+``memory``, ``cpus``, ``model`` (an LLM the worker serves, case-insensitive), ``context``
+and ``speed`` (a served model, the one named by ``model`` when given, with at least
+``min_context_tokens`` of context and ``min_tokens_per_s`` of output speed; reasons say
+whether the worker measured the speed or only claims it), ``tools`` (listed tools plus the
+worker's browser and virtualization) and ``features`` (the seed's
 hardware groups: ``Requirements.features`` such as ``{"virtualization.snapshot_support":
 true, "browser_automation.concurrent_sessions": 4}``, see
 :func:`worldpool.models.feature_problem`). Profiles only: the result is cached per task
@@ -16,7 +19,15 @@ from collections.abc import Hashable
 
 import numpy as np
 
-from worldpool.models import Hardware, Requirements, Verdict, Worker, feature_problem
+from worldpool.models import (
+    Hardware,
+    Requirements,
+    ServedModel,
+    Verdict,
+    Worker,
+    WorkerProfile,
+    feature_problem,
+)
 from worldpool.routing.filters.base import ColumnFilter, join, num
 from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
 from worldpool.routing.pool import PoolSnapshot, gpu_models_text, model_names, tool_names
@@ -42,6 +53,39 @@ def _feature_problem(req: Requirements, hardware: Hardware) -> str | None:
     return None
 
 
+def _speed_text(model: ServedModel) -> str:
+    how = "measured" if model.measured_at is not None else "claimed"
+    return f"{model.name} at {num(model.tokens_per_s)} tokens/s ({how})"
+
+
+def served_model_problem(profile: WorkerProfile, req: Requirements) -> tuple[str, str] | None:
+    """("context" | "speed", reason) when no served model meets the task's minimums."""
+    if not req.min_context_tokens and not req.min_tokens_per_s:
+        return None
+    models = profile.hardware.models
+    if req.model:
+        models = [m for m in models if m.name.lower() == req.model.lower()]
+    if not models:
+        return None  # the model check (or "serves nothing") says it
+    if req.min_context_tokens:
+        roomy = [m for m in models if m.context_tokens >= req.min_context_tokens]
+        if not roomy:
+            have = join(f"{m.name} with {m.context_tokens}" for m in models)
+            return (
+                "context",
+                f"serves {have} tokens of context, task needs {req.min_context_tokens}",
+            )
+        models = roomy
+    if req.min_tokens_per_s and not any(m.tokens_per_s >= req.min_tokens_per_s for m in models):
+        have = join(_speed_text(m) for m in models)
+        return "speed", f"serves {have}, task needs {num(req.min_tokens_per_s)} tokens/s"
+    return None
+
+
+def _wants_a_model(req: Requirements) -> bool:
+    return bool(req.model or req.min_context_tokens or req.min_tokens_per_s)
+
+
 class HardwareFilter(ColumnFilter):
     name = "hardware"
     remedy = "relax the hardware requirements"
@@ -55,6 +99,8 @@ class HardwareFilter(ColumnFilter):
             req.min_memory_gb,
             req.min_cpus,
             req.model,
+            req.min_context_tokens,
+            req.min_tokens_per_s,
             tuple(req.tools),
             _feature_key(req),
         )
@@ -79,6 +125,12 @@ class HardwareFilter(ColumnFilter):
             out["cpus"] = pool.cpus < req.min_cpus
         if req.model:
             out["model"] = ~pool.models.has_all((req.model.lower(),))
+        elif _wants_a_model(req):
+            out["model"] = np.array([not w.profile.hardware.models for w in pool.workers], bool)
+        if req.min_context_tokens or req.min_tokens_per_s:  # rare: a loop, cached per key
+            codes = [served_model_problem(w.profile, req) for w in pool.workers]
+            for code in ("context", "speed"):
+                out[code] = np.array([c is not None and c[0] == code for c in codes], bool)
         if req.tools:
             out["tools"] = ~pool.tools.has_all(t.lower() for t in req.tools)
         if req.features:
@@ -115,6 +167,10 @@ class HardwareFilter(ColumnFilter):
         elif req.model and req.model.lower() not in model_names(worker.profile):
             served = join(m.name for m in hw.models)
             problem = ("model", f"does not serve model {req.model!r} (serves: {served})")
+        elif _wants_a_model(req) and not hw.models:
+            problem = ("model", "serves no LLM")
+        elif (served_problem := served_model_problem(worker.profile, req)) is not None:
+            problem = served_problem
         else:
             missing = {t.lower() for t in req.tools} - tool_names(worker.profile)
             if missing:
@@ -135,7 +191,10 @@ class HardwareFilter(ColumnFilter):
             "vram": f"has {num(req.min_vram_gb)} GB VRAM",
             "memory": f"has {num(req.min_memory_gb)} GB memory",
             "cpus": f"has {req.min_cpus} CPUs",
-            "model": f"serves {req.model}",
+            "model": f"serves {req.model or 'an LLM'}",
+            "context": f"serves {req.model or 'a model'} with {req.min_context_tokens} tokens "
+            "of context",
+            "speed": f"serves {req.model or 'a model'} at {num(req.min_tokens_per_s)} tokens/s",
             "tools": f"has tools {join(req.tools)}",
             "features": "has " + ", ".join(f"{k}={v}" for k, v in req.features.items()),
         }
