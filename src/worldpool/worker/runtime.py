@@ -159,6 +159,7 @@ class WorkerRuntime:
     # ------------------------------------------------------------------ heartbeat
     async def _heartbeat_loop(self) -> None:
         while not self._stopping:
+            self.state.heartbeat_seq += 1  # counted when tried: a gap shows missed ones
             try:
                 reply = await self.backend.heartbeat(self.state, self.in_flight)
                 if reply.status is WorkerStatus.OFFLINE and not self._draining:
