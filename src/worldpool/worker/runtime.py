@@ -105,6 +105,7 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
+        self._executor.close()
         if drain:
             with contextlib.suppress(Exception):
                 await self.backend.mark_offline(self.id)
@@ -268,7 +269,12 @@ class WorkerRuntime:
             if not run.acked:
                 with contextlib.suppress(Exception):
                     await self.backend.ack(self.id, run.delivery_id)
-            self._slots.release()
+            if run.thread is not None and not run.thread.done():
+                # A sync handler that timed out or was revoked still holds its thread:
+                # its slot comes back when the thread does, so the pool is never short.
+                run.thread.add_done_callback(lambda _: self._slots.release())
+            else:
+                self._slots.release()
 
     def _advertise(self, keys: Iterable[str]) -> None:
         """What we hold (output artifacts, workspaces handlers cloned), sent with the next
