@@ -5,12 +5,21 @@ WORKER_OFFLINE, no second execution in the side-effect ledger the handlers write
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.handlers import executions
 from tests.e2e.procs import Cluster, wait_workers
-from tests.e2e.test_chaos import SETTINGS, counting_workers, runs_per_task, wait_all, wait_count
+from tests.e2e.test_chaos import (
+    SETTINGS,
+    count_file,
+    counting_workers,
+    runs_per_task,
+    wait_all,
+    wait_count,
+)
 from tests.redis_server import RedisServer, start_redis
 from worldpool.backends.base import Backend
 from worldpool.models import EventKind, TaskSpec, TaskStatus
@@ -54,3 +63,36 @@ async def test_redis_outage_fails_no_live_worker_over(
     ]
     assert offline == [], [e.message for e in offline]
     assert "grace" in cluster.procs[0].log(), cluster.logs()
+
+
+async def test_failed_over_tasks_restart_first_when_the_pool_is_saturated(
+    cluster: Cluster, client: Backend
+) -> None:
+    cluster.serve()
+    (victim,) = counting_workers(cluster, "victim", slots=2)
+    await wait_workers(client, [victim])
+    submitter = Orchestrator(client, SETTINGS)
+    doomed = ["doomed-0", "doomed-1"]
+    for task_id in doomed:
+        payload = {"sleep_s": 30, "first_attempt_only": True}
+        await submitter.submit(TaskSpec(id=task_id, handler="count", payload=payload))
+    await wait_count(cluster, "start", 2)
+    (rescuer,) = counting_workers(cluster, "rescuer", slots=2)
+    await wait_workers(client, [rescuer])
+    backlog = [
+        (await submitter.submit(TaskSpec(id=f"b-{i:03d}", handler="count", payload={"sleep_s": 0.3})))
+        .id
+        for i in range(60)
+    ]  # fmt: skip  # 60 x 0.3 s on 2 slots: 9 s of queue
+    await wait_count(cluster, "start", 4)  # the rescuer is busy
+
+    victim.kill()
+    killed = time.monotonic()
+    while sum(1 for t, a, _, p in executions(count_file(cluster)) if t in doomed and a == 2) < 2:
+        assert time.monotonic() - killed < 30, cluster.logs()
+        await asyncio.sleep(0.02)
+    restart_s = time.monotonic() - killed
+    # 3 heartbeats (1.5 s) + one sweep (0.25 s) + one backlog task ending (0.3 s) + slack
+    assert restart_s < 4.0, f"failed-over tasks restarted {restart_s:.1f}s after the kill"
+    print(f"failed-over tasks restarted {restart_s:.2f}s after SIGKILL, behind a 9 s queue")
+    await wait_all(client, [*doomed, *backlog], cluster, timeout_s=60)

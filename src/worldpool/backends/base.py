@@ -316,7 +316,8 @@ class Backend(ABC):
     # ------------------------------------------------------------------ pending queue
     @abstractmethod
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
-        """Queue a task for routing. Idempotent."""
+        """Queue a task for routing. Idempotent. A task keeps its age (its first put), so a
+        re-queued one (failed over, retried) goes ahead of everything newer."""
 
     @abstractmethod
     async def remove_pending(self, task_id: str) -> None: ...

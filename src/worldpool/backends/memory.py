@@ -309,8 +309,9 @@ class MemoryBackend(Backend):
         self._queue(task_id, priority)
 
     def _queue(self, task_id: str, priority: int) -> None:
-        if task_id not in self._s.pending:
-            self._s.pending[task_id] = (-priority, next(self._s.ids))
+        s = self._s
+        if task_id not in s.pending:  # an id without a record is aged now (as in Redis)
+            s.pending[task_id] = (-priority, s.ages.get(task_id) or next(s.ids))
 
     async def remove_pending(self, task_id: str) -> None:
         self._s.pending.pop(task_id, None)

@@ -68,6 +68,8 @@ def put_task(store: MemoryStore, record: TaskRecord, expect_version: int | None)
     """Compare-and-set a task record and keep its timeout deadline indexed."""
     if not put_versioned(store.tasks, record.id, record, expect_version):
         return False
+    if record.id not in store.ages:  # its first put: its age in the pending queue
+        store.ages[record.id] = next(store.ids)
     deadline = timeout_deadline(record)
     if deadline is None:
         store.deadlines.pop(record.id, None)

@@ -152,7 +152,9 @@ class MemoryStore:
     deadlines: dict[str, float] = field(default_factory=dict)  # task id -> timeout deadline
     workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, age)
+    ages: dict[str, int] = field(default_factory=dict)
+    """task id -> its first-put order: a re-queued (failed-over, retried) task keeps its age."""
     blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)
     blob_expiry: list[tuple[float, str]] = field(default_factory=list)  # heap
     events: EventLog = field(init=False)

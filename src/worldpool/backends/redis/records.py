@@ -114,7 +114,7 @@ class RedisRecords(RedisBatchCalls):
     @redis_errors
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
         await self._scripts.add_pending(
-            keys=[self.keys.pending, self.keys.pending_seq], args=[task_id, priority]
+            keys=[self.keys.pending, self.keys.tasks, self.keys.order], args=[task_id, priority]
         )
 
     @redis_errors
