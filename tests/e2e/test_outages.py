@@ -1,6 +1,12 @@
-"""Redis outages with real processes: Redis SIGKILLed with tasks in flight and brought back
-on the same port from its append-only file. Live workers must not be failed over (no
-WORKER_OFFLINE, no second execution in the side-effect ledger the handlers write)."""
+"""Redis outages and bad connections with real processes.
+
+* Redis SIGKILLed with tasks in flight and brought back on the same port from its
+  append-only file: live workers must not be failed over (no WORKER_OFFLINE, no second
+  execution in the side-effect ledger the handlers write).
+* A saturated pool: a dead worker's tasks restart first, not behind the queue.
+* A worker whose open connections go half-open (a fault proxy freezes them): its stalled
+  connections are replaced within seconds and its work goes on.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.fault_proxy import FaultProxy
 from tests.e2e.handlers import executions
 from tests.e2e.procs import Cluster, wait_workers
 from tests.e2e.test_chaos import (
+    COUNTING,
     SETTINGS,
     count_file,
     counting_workers,
@@ -96,3 +104,38 @@ async def test_failed_over_tasks_restart_first_when_the_pool_is_saturated(
     assert restart_s < 4.0, f"failed-over tasks restarted {restart_s:.1f}s after the kill"
     print(f"failed-over tasks restarted {restart_s:.2f}s after SIGKILL, behind a 9 s queue")
     await wait_all(client, [*doomed, *backlog], cluster, timeout_s=60)
+
+
+async def test_a_half_open_connection_is_replaced_within_seconds(
+    cluster: Cluster, client: Backend, redis_server: RedisServer
+) -> None:
+    cluster.serve()
+    with FaultProxy(redis_server.port) as proxy:
+        via_proxy = {"WORLDPOOL_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+        cluster.env["WP_E2E_COUNT_FILE"] = str(count_file(cluster))
+        worker = cluster.worker(
+            "w1",
+            "--region",
+            "eu-west-1",
+            "--handlers",
+            COUNTING,
+            "--no-builtin",
+            "--max-concurrency",
+            "4",
+            env=via_proxy,
+        )
+        await wait_workers(client, [worker])
+        submitter = Orchestrator(client, SETTINGS)
+        warm = await submitter.submit(TaskSpec(id="warm", handler="count"))
+        await wait_all(client, [warm.id], cluster)
+        assert proxy.freeze() >= 1  # the worker's open connections go silent
+        frozen = time.monotonic()
+        ids = [
+            (await submitter.submit(TaskSpec(id=f"h-{i}", handler="count"))).id for i in range(5)
+        ]
+        await wait_all(client, ids, cluster, timeout_s=30)
+        done_s = time.monotonic() - frozen
+    print(f"5 tasks for a worker with frozen connections done {done_s:.2f}s after the freeze")
+    assert done_s < 10.0, cluster.logs()
+    records = await client.get_tasks(ids)
+    assert all(r is not None and r.status is TaskStatus.SUCCEEDED for r in records)

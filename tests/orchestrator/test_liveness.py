@@ -49,3 +49,11 @@ def test_a_failed_call_restarts_the_grace_at_the_next_contact() -> None:
 def test_without_contact_records_silence_counts_from_the_last_heartbeat() -> None:
     live = Liveness(heartbeat_s=1.0, offline_after_heartbeats=3)  # sweep_once called directly
     assert len(live.silent([worker(100.0)], 103.5)) == 1
+
+
+def test_a_worker_that_says_it_cannot_consume_is_failed_over_at_once() -> None:
+    live = Liveness(heartbeat_s=1.0, offline_after_heartbeats=3)
+    stuck = worker(100.0)
+    stuck.state.consuming = False
+    [(found, reason)] = live.silent([stuck], 100.1)
+    assert found.id == "w1" and "cannot read new work" in reason

@@ -173,10 +173,12 @@ class Backend(ABC):
     # ------------------------------------------------------------------ delivery
     @abstractmethod
     async def receive(
-        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0, *, taken: bool = False
     ) -> list[Delivery]:
         """Take up to ``max_count`` new deliveries, waiting up to ``block_s`` for the first.
-        Taken deliveries stay pending (unacknowledged) until :meth:`ack`."""
+        Taken deliveries stay pending (unacknowledged) until :meth:`ack`. With ``taken``:
+        the deliveries this worker took and has not acked, oldest first, nothing new and no
+        wait (after a read whose answer was lost on a stalled connection)."""
 
     @abstractmethod
     async def ack(self, worker_id: str, delivery_id: str) -> None:

@@ -134,16 +134,18 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ delivery
     async def receive(
-        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0, *, taken: bool = False
     ) -> list[Delivery]:
         queue = self._s.queue(worker_id)
+        if taken:
+            return sorted(queue.pending.values(), key=lambda d: d.id)[:max_count]
         await queue.signal.wait_until(lambda: bool(queue.new), block_s)
-        taken: list[Delivery] = []
-        while queue.new and len(taken) < max_count:
+        took: list[Delivery] = []
+        while queue.new and len(took) < max_count:
             delivery = queue.new.popleft()
             queue.pending[delivery.id] = delivery
-            taken.append(delivery)
-        return taken
+            took.append(delivery)
+        return took
 
     async def ack(self, worker_id: str, delivery_id: str) -> None:
         queue = self._s.queues.get(worker_id)

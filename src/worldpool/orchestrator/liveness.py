@@ -11,7 +11,8 @@ backoff hides a short outage inside one slow call).
 
 Each heartbeat carries the worker's sequence number (``WorkerState.heartbeat_seq``, one
 more per heartbeat the worker tried to send, sent or not); the offline message names the
-last one received and how long ago it was.
+last one received and how long ago it was. A worker whose heartbeat says it cannot read
+new work (``WorkerState.consuming`` false: its reads have been stuck) is failed over too.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Liveness:
         for worker in workers:
             state = worker.state
             if state.status is WorkerStatus.OFFLINE:
+                continue
+            if not state.consuming:
+                found.append((worker, f"worker {worker.id} reports it cannot read new work"))
                 continue
             heard = max(state.last_heartbeat, self.grace_from or 0.0)
             if now - heard > self.offline_after_s:

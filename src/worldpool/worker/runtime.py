@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from worldpool.artifacts.store import ArtifactStore
@@ -27,6 +28,11 @@ log = logging.getLogger("worldpool.worker.runtime")
 
 RECEIVE_BLOCK_S = 1.0
 RECEIVE_BATCH_MAX = 32  # deliveries taken per blocking read, when that many slots are free
+RECEIVE_STUCK_AFTER_S = RECEIVE_BLOCK_S + 4.0
+"""A read of new work not answered in this long is abandoned and sent again (the backend
+replaces its connection); a worker whose reads have not been answered for
+CONSUME_STALLED_AFTER_S says so in its heartbeat and the sweep fails it over."""
+CONSUME_STALLED_AFTER_S = 2 * RECEIVE_STUCK_AFTER_S
 
 
 class WorkerRuntime:
@@ -67,6 +73,12 @@ class WorkerRuntime:
         self._slots = asyncio.Semaphore(profile.max_concurrency)
         self._stopping = False
         self._draining = False
+        self._consumed_at = time.monotonic()  # when a read of new work last answered
+        self._waiting_for_slot = False  # all slots busy: not reading, and not stuck
+        # After a read that stalled or failed, its answer may be lost with deliveries in it
+        # (taken, so never sent again as new): the next read asks for what we took.
+        self._reread_taken = False
+        self._unacked_done: set[str] = set()  # runs that ended whose ack did not get through
 
     @property
     def id(self) -> str:
@@ -161,6 +173,7 @@ class WorkerRuntime:
     async def _heartbeat_loop(self) -> None:
         while not self._stopping:
             self.state.heartbeat_seq += 1  # counted when tried: a gap shows missed ones
+            self.state.consuming = self._consuming()
             try:
                 reply = await self.backend.heartbeat(self.state, self.in_flight)
                 if reply.status is WorkerStatus.OFFLINE and not self._draining:
@@ -183,6 +196,16 @@ class WorkerRuntime:
                 log.exception("heartbeat failed; retrying")
             await asyncio.sleep(self.settings.heartbeat_s)
 
+    def _consuming(self) -> bool:
+        """Whether this worker still takes new work (or has no slot free to take it)."""
+        if self._waiting_for_slot or self._draining:
+            return True
+        stuck_s = time.monotonic() - self._consumed_at
+        if stuck_s > CONSUME_STALLED_AFTER_S:
+            log.error("worker %s has not been able to read new work for %.0fs", self.id, stuck_s)
+            return False
+        return True
+
     def _revoke(self, task_ids: list[str]) -> None:
         for task_id in task_ids:
             run = self._running.pop(task_id, None)
@@ -200,18 +223,35 @@ class WorkerRuntime:
             if self._draining:
                 await asyncio.sleep(0.05)
                 continue
+            self._waiting_for_slot = self._slots.locked()
             await self._slots.acquire()
+            if self._waiting_for_slot:
+                self._waiting_for_slot = False
+                self._consumed_at = time.monotonic()  # the stall clock starts at the read
             free = 1
             while free < RECEIVE_BATCH_MAX and not self._slots.locked():
                 await self._slots.acquire()  # does not suspend: a slot is free
                 free += 1
             try:
-                deliveries = await self.backend.receive(self.id, free, block_s=RECEIVE_BLOCK_S)
+                reread, self._reread_taken = self._reread_taken, False
+                async with asyncio.timeout(RECEIVE_STUCK_AFTER_S):
+                    deliveries = await self.backend.receive(
+                        self.id, free, block_s=RECEIVE_BLOCK_S, taken=reread
+                    )
+                self._consumed_at = time.monotonic()
+                if reread:
+                    deliveries = self._not_seen(deliveries)
             except asyncio.CancelledError:
                 self._release_slots(free)
                 raise
+            except TimeoutError:
+                self._release_slots(free)
+                self._reread_taken = True
+                log.warning("worker %s: a read of new work stalled; reading again", self.id)
+                continue
             except Exception:
                 self._release_slots(free)
+                self._reread_taken = True
                 log.exception("receive failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
@@ -220,6 +260,14 @@ class WorkerRuntime:
                 await self._accept(delivery)
             if deliveries:  # the runs just accepted start (and short ones report) before
                 await asyncio.sleep(0)  # the next read goes out
+
+    def _not_seen(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Of the deliveries taken and not acked, those no run here has (lost answers)."""
+        running = {run.delivery_id for run in self._running.values()}
+        fresh = [d for d in deliveries if d.id not in running and d.id not in self._unacked_done]
+        if fresh:
+            log.warning("worker %s found %d deliveries a lost read had taken", self.id, len(fresh))
+        return fresh
 
     def _release_slots(self, count: int) -> None:
         for _ in range(count):
@@ -267,8 +315,12 @@ class WorkerRuntime:
             if self._running.get(env.task_id) is run:
                 del self._running[env.task_id]
             if not run.acked:
-                with contextlib.suppress(Exception):
+                try:
                     await self.backend.ack(self.id, run.delivery_id)
+                except Exception:  # the reclaim at failover, or a restart, takes it out
+                    if len(self._unacked_done) > 4096:
+                        self._unacked_done.clear()
+                    self._unacked_done.add(run.delivery_id)
             if run.thread is not None and not run.thread.done():
                 # A sync handler that timed out or was revoked still holds its thread:
                 # its slot comes back when the thread does, so the pool is never short.

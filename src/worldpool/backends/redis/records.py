@@ -12,14 +12,16 @@ from typing import Any
 from worldpool.backends.base import EventPage
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
+from worldpool.backends.redis.connection import MAX_BLOCK_S
 from worldpool.models import Event, EventKind, TaskRecord, WorkflowRecord
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
 
 
 def block_ms(block_s: float) -> int | None:
-    """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever)."""
-    return max(1, int(block_s * 1000)) if block_s > 0 else None
+    """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever). Capped
+    at MAX_BLOCK_S, so that every reply fits the socket timeout (see ``connection``)."""
+    return max(1, int(min(block_s, MAX_BLOCK_S) * 1000)) if block_s > 0 else None
 
 
 def _event(stream_id: bytes, data: bytes) -> Event:
