@@ -6,6 +6,7 @@
   by ``WP_E2E_COUNT_FILE`` when it starts and when it ends (O_APPEND writes of one short
   line are atomic across processes), after sleeping ``payload["sleep_s"]`` (on the first
   attempt only with ``first_attempt_only``); the tests count executions per task id.
+  ``stubborn`` does the same but never looks at ``ctx.cancelled``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,17 @@ def count(ctx: TaskContext) -> dict[str, Any]:
     return {"task": ctx.task_id, "worker": ctx.worker.id}
 
 
+def stubborn(ctx: TaskContext) -> dict[str, Any]:
+    """Like ``count`` but deaf to ``ctx.cancelled``: only a process exit stops it."""
+    _note(ctx, "start")
+    if ctx.attempt == 1 or not ctx.payload.get("first_attempt_only"):
+        time.sleep(float(ctx.payload.get("sleep_s", 0) or 0))
+    _note(ctx, "end")
+    return {"task": ctx.task_id, "worker": ctx.worker.id}
+
+
 DEMO: dict[str, Handler] = {**HANDLERS, "run_tests": _slow_localization}
-COUNTING: dict[str, Handler] = {"count": count}
+COUNTING: dict[str, Handler] = {"count": count, "stubborn": stubborn}
 
 
 def executions(path: str | os.PathLike[str]) -> list[tuple[str, int, str, str]]:

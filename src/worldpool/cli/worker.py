@@ -10,8 +10,10 @@ provider registry (:mod:`worldpool.executors.registry`).
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import socket
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,15 @@ def worker(
             "machine lacks; --no-verify-claims only warns (simulated pools, tests)",
         ),
     ] = True,
+    drain_timeout_s: Annotated[
+        float | None,
+        typer.Option(
+            "--drain-timeout-s",
+            min=0,
+            help="on SIGTERM, how long running handlers get to finish before they are "
+            "stopped and handed back (default 10; tasks not started go back at once)",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -145,7 +156,8 @@ def worker(
         run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
     log_to_stderr()
-    run_async(run_worker(settings_for(need_redis(redis), namespace), options, console))
+    settings = settings_for(need_redis(redis), namespace, drain_timeout_s=drain_timeout_s)
+    run_async(run_worker(settings, options, console))
 
 
 def load_handlers(spec: str) -> HandlerTable:
@@ -304,4 +316,10 @@ async def run_worker(
         )
         await stop.wait()
         console.print(f"worker {profile.id} draining")
-        await runtime.stop(drain=True, grace_s=10.0)
+        await runtime.stop(drain=True)
+        stuck = runtime.busy_threads
+    if stuck:  # sync handlers that ignored the stop: their tasks went back; end them too
+        console.print(f"worker {profile.id}: {stuck} handlers ignored the stop; exiting")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import inspect
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -155,6 +156,10 @@ class TaskExecutor:
         self._stats = stats
         self._advertise = advertise
         self._pool: ThreadPoolExecutor | None = None
+        self.busy_threads = 0
+        """Sync handlers running in the pool now (a handler that ignores its stop keeps
+        its thread after its run ended)."""
+        self._busy_lock = threading.Lock()
 
     def _threads(self) -> ThreadPoolExecutor:
         """The sync handlers' pool: one thread per slot (made on first use)."""
@@ -315,8 +320,16 @@ class TaskExecutor:
             began = asyncio.Event()
 
             def in_thread() -> JSONValue:
-                loop.call_soon_threadsafe(began.set)
-                return _call_sync(handler, ctx)
+                if ctx.cancelled.is_set():  # handed back while it waited for the thread
+                    return None
+                with self._busy_lock:
+                    self.busy_threads += 1
+                try:
+                    loop.call_soon_threadsafe(began.set)
+                    return _call_sync(handler, ctx)
+                finally:
+                    with self._busy_lock:
+                        self.busy_threads -= 1
 
             thread = run.thread = loop.run_in_executor(
                 self._threads(), contextvars.copy_context().run, in_thread

@@ -105,9 +105,10 @@ class WorkerRuntime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def stop(self, drain: bool = True, grace_s: float = 10.0) -> None:
-        """Stop. With ``drain``: take no new work, finish in-flight tasks for up to
-        ``grace_s``, hand back the rest (and anything still queued) for re-routing."""
+    async def stop(self, drain: bool = True, grace_s: float | None = None) -> None:
+        """Stop. With ``drain``: take no new work, hand back what has not started at once,
+        give running handlers ``grace_s`` (default ``settings.drain_timeout_s``) to finish,
+        then stop them and hand them back too, for re-routing."""
         if drain:
             await self.drain(grace_s)
         self._stopping = True
@@ -138,36 +139,58 @@ class WorkerRuntime:
         self._running.clear()
         self._loops.clear()
 
-    async def drain(self, grace_s: float = 10.0) -> None:
+    @property
+    def busy_threads(self) -> int:
+        """Sync handlers still running in their threads (stopped or not: a thread cannot be
+        killed; a process that exits takes them with it)."""
+        return self._executor.busy_threads
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        grace_s = self.settings.drain_timeout_s if grace_s is None else grace_s
         self._draining = True
         self.state.status = WorkerStatus.DRAINING
         with contextlib.suppress(Exception):
             await self.backend.heartbeat(self.state, self.in_flight)
+        # Not started (queued for us, or accepted and waiting for its handler): back now.
+        await self._hand_back_queued()
+        for task_id, run in list(self._running.items()):
+            if run.started_at is None:
+                await self._hand_back(task_id, run)
         in_flight = [r.task for r in self._running.values() if r.task is not None]
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace_s)
         for task_id, run in list(self._running.items()):
+            log.warning("worker %s: task %s outlived the drain; stopped", self.id, task_id)
             await self._hand_back(task_id, run)
-        # Anything queued for us and not yet taken goes back too.
+        await self._hand_back_queued()  # anything a read in progress took meanwhile
+
+    async def _hand_back_queued(self) -> None:
+        """Give back every delivery queued for us that no run took."""
         for delivery in await self.backend.receive(self.id, 1000, block_s=0):
-            peek = peek_task(delivery.data)
-            if peek:
-                await self._reporter.report(
-                    peek[0], peek[1], ResultStatus.REVOKED, error="worker draining"
-                )
-            await self.backend.ack(self.id, delivery.id)
+            await self._give_back(delivery)
+
+    async def _give_back(self, delivery: Delivery) -> None:
+        peek = peek_task(delivery.data)
+        if peek:
+            await self._reporter.report(
+                peek[0], peek[1], ResultStatus.REVOKED, error="worker draining"
+            )
+        await self.backend.ack(self.id, delivery.id)
 
     async def _hand_back(self, task_id: str, run: Run) -> None:
+        """Stop a run (its report, if it comes, is dropped) and give its task back."""
         run.revoked = True
         if run.context:
             run.context.cancelled.set()
+        if run.thread is not None:
+            run.thread.cancel()  # a sync handler not yet begun never begins
         if run.task:
             run.task.cancel()
+        self._running.pop(task_id, None)
         await self._reporter.report(
             task_id, run.envelope.attempt, ResultStatus.REVOKED, error="worker draining"
         )
         await self.backend.ack(self.id, run.delivery_id)
-        self._running.pop(task_id, None)
 
     # ------------------------------------------------------------------ heartbeat
     async def _heartbeat_loop(self) -> None:
@@ -256,6 +279,11 @@ class WorkerRuntime:
                 await asyncio.sleep(0.5)
                 continue
             self._release_slots(free - len(deliveries))
+            if self._draining:  # the read was in progress when the drain began
+                for delivery in deliveries:
+                    await self._give_back(delivery)
+                    self._slots.release()
+                continue
             for delivery in deliveries:
                 await self._accept(delivery)
             if deliveries:  # the runs just accepted start (and short ones report) before
