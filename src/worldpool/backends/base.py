@@ -115,6 +115,16 @@ class EventPage:
 
 
 @dataclass(frozen=True, slots=True)
+class EffectClaim:
+    """The effect ledger's answer to an attempt about to apply an effect: ``"run"`` (claimed
+    for it: apply now), ``"done"`` (applied already; ``value`` is what it returned, JSON) or
+    ``"fenced"`` (the attempt no longer owns its task: it must not apply anything)."""
+
+    state: str
+    value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     worker_id: str
     code: str
@@ -365,6 +375,23 @@ class Backend(ABC):
         return EventPage(
             [e for e in events if e.kind in kinds], events[-1].seq if events else after
         )
+
+    # ------------------------------------------------------------------ effect ledger
+    @abstractmethod
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        """Claim effect ``key`` for an attempt, checking its fencing token (the record must
+        name ``worker_id`` and ``attempt`` and not be terminal) in the same step. A claim
+        left by an older attempt passes to this one. The entry lives ``ttl_s``."""
+
+    @abstractmethod
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        """Record effect ``key`` as applied (with its JSON ``value``), even by an attempt
+        fenced meanwhile (the effect happened: no later attempt may apply it again).
+        Returns whether the attempt still owned its task."""
 
     # ------------------------------------------------------------------ dead letters, leases
     @abstractmethod

@@ -30,6 +30,7 @@ from worldpool.backends.base import (
     Delivery,
     Dispatch,
     DispatchOutcome,
+    EffectClaim,
     NewTask,
     ResultMessage,
 )
@@ -355,6 +356,24 @@ class MemoryBackend(Backend):
         log.index_after(after)  # a bad cursor fails now, not after block_s
         await log.signal.wait_until(lambda: log.index_after(after) < len(log.items), block_s)
         return log.read(after, limit)
+
+    # ------------------------------------------------------------------ effect ledger
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        if not rules.owns(self._s, task_id, worker_id, attempt):
+            return EffectClaim("fenced")
+        state, value = self._s.effects.get(key, ("", None))
+        if state == "done":
+            return EffectClaim("done", value)
+        self._s.effects[key] = ("claimed", None)
+        return EffectClaim("run")
+
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        self._s.effects[key] = ("done", bytes(value))
+        return rules.owns(self._s, task_id, worker_id, attempt)
 
     # ------------------------------------------------------------------ dead letters, leases
     async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None:

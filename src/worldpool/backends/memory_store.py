@@ -153,6 +153,8 @@ class MemoryStore:
     workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
     pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, age)
+    effects: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
+    """effect key -> (claimed | done, value): the once-per-key ledger (kept for the run)."""
     ages: dict[str, int] = field(default_factory=dict)
     """task id -> its first-put order: a re-queued (failed-over, retried) task keeps its age."""
     blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)

@@ -35,6 +35,7 @@ from worldpool.models import (
     WorkerProfile,
 )
 from worldpool.tracing import bind, span
+from worldpool.worker.effects import EffectLedger
 from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
 
 log = logging.getLogger("worldpool.worker.runtime")
@@ -75,6 +76,7 @@ class Reporter:
     """Sends a worker's fenced reports, retrying with backoff."""
 
     def __init__(self, backend: Backend, worker_id: str) -> None:
+        self.backend = backend
         self._backend = backend
         self._worker_id = worker_id
 
@@ -291,7 +293,11 @@ class TaskExecutor:
                 loop,
             )
 
+        effects = EffectLedger(
+            self._reporter.backend, loop, env.task_id, self._profile.id, env.attempt, env.task_id
+        )
         return TaskContext(
+            effects=effects,
             task_id=env.task_id,
             attempt=env.attempt,
             handler=env.handler,

@@ -122,6 +122,10 @@ class Keys:
     def pending(self) -> str:
         return self.prefix + "pending"
 
+    def effect(self, key: str) -> str:
+        """hash: one entry of the once-per-key effect ledger."""
+        return f"{self.prefix}fx:{key}"
+
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"
 

@@ -41,6 +41,8 @@ SCRIPT_NAMES = (
     "dead_letter",
     "dispatch",
     "create_task",
+    "claim_effect",
+    "finish_effect",
 )
 
 
@@ -105,6 +107,8 @@ class Scripts:
     dead_letter: Script
     dispatch: Script
     create_task: Script
+    claim_effect: Script
+    finish_effect: Script
 
     lane: FastLane
 

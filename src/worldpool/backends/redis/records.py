@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worldpool.backends.base import EventPage
+from worldpool.backends.base import EffectClaim, EventPage
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
@@ -128,6 +128,28 @@ class RedisRecords(RedisBatchCalls):
         if limit <= 0:
             return []
         return [codec.text(i) for i in await self._r.zrange(self.keys.pending, 0, limit - 1)]
+
+    # ------------------------------------------------------------------ effect ledger
+    @redis_errors
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        reply = await self._scripts.claim_effect(
+            keys=[self.keys.task(task_id), self.keys.effect(key)],
+            args=[worker_id, attempt, max(1, int(ttl_s * 1000))],
+        )
+        return EffectClaim(codec.text(reply[0]), reply[1] if len(reply) > 1 else None)
+
+    @redis_errors
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        return bool(
+            await self._scripts.finish_effect(
+                keys=[self.keys.task(task_id), self.keys.effect(key)],
+                args=[worker_id, attempt, value],
+            )
+        )
 
     # ------------------------------------------------------------------ artifacts (raw blobs)
     @redis_errors
