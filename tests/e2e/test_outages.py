@@ -139,3 +139,31 @@ async def test_a_half_open_connection_is_replaced_within_seconds(
     assert done_s < 10.0, cluster.logs()
     records = await client.get_tasks(ids)
     assert all(r is not None and r.status is TaskStatus.SUCCEEDED for r in records)
+
+
+async def test_a_redis_that_comes_back_empty_is_reported_loudly(
+    cluster: Cluster, client: Backend, redis_server: RedisServer
+) -> None:
+    redis_server.stop()  # this test wants the plain, non-persistent server
+    redis_server.extra_args = []
+    redis_server.start()
+    serve = cluster.serve()
+    (worker,) = counting_workers(cluster, "w1")
+    await wait_workers(client, [worker])
+    submitter = Orchestrator(client, SETTINGS)
+    before = await submitter.submit(TaskSpec(id="before", handler="count"))
+    await wait_all(client, [before.id], cluster)
+
+    redis_server.restart()  # SIGKILL, and back empty
+    deadline = time.monotonic() + 20
+    while "lost its state" not in serve.log():
+        assert time.monotonic() < deadline, cluster.logs()
+        await asyncio.sleep(0.1)
+    await wait_workers(client, [worker])  # the worker registered again by itself
+    events = [e for e in await client.read_events() if e.kind is EventKind.DEPLOYMENT_STATE_LOST]
+    assert len(events) == 1, [e.message for e in events]
+    status = cluster.cli("status", "before")
+    assert status.returncode != 0 and "lost its state" in status.stdout + status.stderr
+    after = await submitter.submit(TaskSpec(id="after", handler="count"))
+    await wait_all(client, [after.id], cluster)  # and it goes on, having said so
+    assert serve.alive and worker.alive

@@ -125,6 +125,20 @@ class EffectClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class EpochMark:
+    """The deployment epoch: ``epoch`` (an id written at the first start), ``mark`` (one
+    more per :meth:`Backend.touch_epoch`: a backend restored from an older copy answers a
+    smaller one), and, when the epoch was made again after the state was lost, the epoch
+    lost (``lost_from``) and when (``lost_at``, server time)."""
+
+    epoch: str
+    mark: int
+    created: bool = False
+    lost_from: str | None = None
+    lost_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     worker_id: str
     code: str
@@ -375,6 +389,17 @@ class Backend(ABC):
         return EventPage(
             [e for e in events if e.kind in kinds], events[-1].seq if events else after
         )
+
+    # ------------------------------------------------------------------ deployment epoch
+    @abstractmethod
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        """The deployment epoch, one more on its mark; made as ``candidate`` if there is
+        none (the first start, or a backend that came back empty: ``previous`` names the
+        epoch the caller knew, recorded as lost)."""
+
+    @abstractmethod
+    async def read_epoch(self) -> EpochMark | None:
+        """The deployment epoch as it is (None before the first start), mark unchanged."""
 
     # ------------------------------------------------------------------ effect ledger
     @abstractmethod

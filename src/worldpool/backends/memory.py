@@ -31,6 +31,7 @@ from worldpool.backends.base import (
     Dispatch,
     DispatchOutcome,
     EffectClaim,
+    EpochMark,
     NewTask,
     ResultMessage,
 )
@@ -357,6 +358,20 @@ class MemoryBackend(Backend):
         await log.signal.wait_until(lambda: log.index_after(after) < len(log.items), block_s)
         return log.read(after, limit)
 
+    # ------------------------------------------------------------------ deployment epoch
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        s = self._s
+        if s.epoch is None:
+            now = self._clock() if previous else None
+            s.epoch = EpochMark(candidate, 1, True, previous or None, now)
+            return s.epoch
+        e = s.epoch = EpochMark(s.epoch.epoch, s.epoch.mark + 1, False, *_lost(s.epoch))
+        return e
+
+    async def read_epoch(self) -> EpochMark | None:
+        e = self._s.epoch
+        return None if e is None else EpochMark(e.epoch, e.mark, False, *_lost(e))
+
     # ------------------------------------------------------------------ effect ledger
     async def claim_effect(
         self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
@@ -402,3 +417,7 @@ class MemoryBackend(Backend):
 
 def _copy_result(message: ResultMessage) -> ResultMessage:
     return ResultMessage(id=message.id, result=clone(message.result))
+
+
+def _lost(epoch: EpochMark) -> tuple[str | None, float | None]:
+    return epoch.lost_from, epoch.lost_at

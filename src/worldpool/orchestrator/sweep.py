@@ -12,6 +12,7 @@ from collections.abc import Callable
 from worldpool import lifecycle
 from worldpool.backends.base import Backend
 from worldpool.config import Settings
+from worldpool.epoch import EpochWatch
 from worldpool.models import AttemptOutcome, Event, EventKind, TaskRecord, TaskStatus
 from worldpool.orchestrator.liveness import Liveness
 from worldpool.orchestrator.pending import PendingQueue
@@ -44,6 +45,8 @@ class Sweeper:
         self._transitions = transitions
         self._rng = rng
         self.liveness = Liveness(settings.heartbeat_s, settings.offline_after_heartbeats)
+        self.epoch = EpochWatch(backend, f"orchestrator {name}")
+        """Whether the backend lost its state under this replica (``epoch.lost``)."""
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         """The sweep loop (a pass while this replica holds the lease) until ``stopping()``."""
@@ -53,6 +56,7 @@ class Sweeper:
                 # Every replica keeps its contact record (not only the lease holder), so a
                 # replica taking the lease over after an outage knows to give grace.
                 liveness.contact(await self._backend.now())
+                await self.epoch.check()  # a Redis that came back empty is said loudly
                 if await self._backend.acquire_lease(
                     SWEEP_LEASE, self._name, self._settings.offline_after_s * 2
                 ):

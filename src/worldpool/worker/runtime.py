@@ -19,6 +19,7 @@ from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.base import Backend, Delivery
 from worldpool.config import Settings
 from worldpool.envelope import decode_envelope, peek_task
+from worldpool.epoch import EpochWatch
 from worldpool.errors import EnvelopeError, NotFoundError
 from worldpool.models import ResultStatus, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.worker.execution import Reporter, Run, TaskExecutor, WorkerStats
@@ -78,6 +79,7 @@ class WorkerRuntime:
         # After a read that stalled or failed, its answer may be lost with deliveries in it
         # (taken, so never sent again as new): the next read asks for what we took.
         self._reread_taken = False
+        self.epoch = EpochWatch(backend, f"worker {profile.id}")
         self._unacked_done: set[str] = set()  # runs that ended whose ack did not get through
 
     @property
@@ -90,6 +92,7 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        await self.epoch.check()
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
         self._loops = [
@@ -212,11 +215,14 @@ class WorkerRuntime:
                     self._revoke(reply.revoked)
             except asyncio.CancelledError:
                 raise
-            except NotFoundError:
+            except NotFoundError:  # our registration is gone: was the whole state lost?
                 with contextlib.suppress(Exception):
+                    await self.epoch.check()
                     await self.backend.register(self.profile)
             except Exception:
                 log.exception("heartbeat failed; retrying")
+                with contextlib.suppress(Exception):  # back in reach: the same Redis?
+                    await self.epoch.check()
             await asyncio.sleep(self.settings.heartbeat_s)
 
     def _consuming(self) -> bool:

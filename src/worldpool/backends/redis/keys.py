@@ -122,6 +122,11 @@ class Keys:
     def pending(self) -> str:
         return self.prefix + "pending"
 
+    @property
+    def epoch(self) -> str:
+        """hash: the deployment epoch (id, mark, created_at, lost_from, lost_at)."""
+        return self.prefix + "epoch"
+
     def effect(self, key: str) -> str:
         """hash: one entry of the once-per-key effect ledger."""
         return f"{self.prefix}fx:{key}"

@@ -43,6 +43,7 @@ SCRIPT_NAMES = (
     "create_task",
     "claim_effect",
     "finish_effect",
+    "touch_epoch",
 )
 
 
@@ -109,6 +110,7 @@ class Scripts:
     create_task: Script
     claim_effect: Script
     finish_effect: Script
+    touch_epoch: Script
 
     lane: FastLane
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worldpool.backends.base import EffectClaim, EventPage
+from worldpool.backends.base import EffectClaim, EpochMark, EventPage
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
@@ -129,6 +129,21 @@ class RedisRecords(RedisBatchCalls):
             return []
         return [codec.text(i) for i in await self._r.zrange(self.keys.pending, 0, limit - 1)]
 
+    # ------------------------------------------------------------------ deployment epoch
+    @redis_errors
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        epoch, mark, created, lost_from, lost_at = await self._scripts.touch_epoch(
+            keys=[self.keys.epoch], args=[candidate, previous or ""]
+        )
+        return _epoch(epoch, mark, lost_from, lost_at, created=bool(int(created)))
+
+    @redis_errors
+    async def read_epoch(self) -> EpochMark | None:
+        fields = await self._r.hmget(self.keys.epoch, ["id", "mark", "lost_from", "lost_at"])
+        if fields[0] is None:
+            return None
+        return _epoch(fields[0], fields[1] or 0, fields[2] or b"", fields[3] or b"")
+
     # ------------------------------------------------------------------ effect ledger
     @redis_errors
     async def claim_effect(
@@ -214,3 +229,15 @@ class RedisRecords(RedisBatchCalls):
         start = "0-0" if after is None else codec.stream_id_from_seq(after)
         reply = await self._r.xread({self.keys.events: start}, count=limit, block=block_ms(block_s))
         return list(reply[0][1]) if reply else []
+
+
+def _epoch(
+    epoch: bytes, mark: bytes | int, lost_from: bytes, lost_at: bytes, created: bool = False
+) -> EpochMark:
+    return EpochMark(
+        codec.text(epoch),
+        int(mark),
+        created,
+        codec.text(lost_from) or None,
+        float(lost_at) if lost_at else None,
+    )
