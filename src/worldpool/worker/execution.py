@@ -256,6 +256,18 @@ class TaskExecutor:
         loop = asyncio.get_running_loop()
         timer.append(loop.call_later(STARTED_AFTER_S, self._report_started, run, started))
 
+    def _in_thread(self, handler: Handler, ctx: TaskContext) -> JSONValue:
+        """A sync handler's call, in its pool thread."""
+        if ctx.cancelled.is_set():  # handed back before its thread picked it up
+            return None
+        with self._busy_lock:
+            self.busy_threads += 1
+        try:
+            return _call_sync(handler, ctx)
+        finally:
+            with self._busy_lock:
+                self.busy_threads -= 1
+
     def _report_started(self, run: Run, started: float) -> None:
         """The handler is still running after STARTED_AFTER_S: say so (timer callback)."""
         if not run.revoked:
@@ -318,35 +330,15 @@ class TaskExecutor:
         env = run.envelope
         handler = self._handlers.get(env.handler)
         assert handler is not None  # decode_envelope checked it
+        self._began(run, ctx, timer)
         if inspect.iscoroutinefunction(handler):
-            self._began(run, ctx, timer)
             call: Awaitable[JSONValue] = handler(ctx)
         else:
-            loop = asyncio.get_running_loop()
-            began = asyncio.Event()
-
-            def in_thread() -> JSONValue:
-                if ctx.cancelled.is_set():  # handed back while it waited for the thread
-                    return None
-                with self._busy_lock:
-                    self.busy_threads += 1
-                try:
-                    loop.call_soon_threadsafe(began.set)
-                    return _call_sync(handler, ctx)
-                finally:
-                    with self._busy_lock:
-                        self.busy_threads -= 1
-
-            thread = run.thread = loop.run_in_executor(
-                self._threads(), contextvars.copy_context().run, in_thread
+            # A thread is free: the pool has one per slot, and a slot comes back only when
+            # its thread does (even after a timeout), so the handler begins at once.
+            call = run.thread = asyncio.get_running_loop().run_in_executor(
+                self._threads(), contextvars.copy_context().run, self._in_thread, handler, ctx
             )
-            waiter = asyncio.ensure_future(began.wait())
-            try:  # a thread still busy with a timed-out handler delays this one's start
-                await asyncio.wait((waiter, thread), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                waiter.cancel()
-            self._began(run, ctx, timer)
-            call = thread
         timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
         try:
             async with asyncio.timeout(timeout):
