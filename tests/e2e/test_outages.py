@@ -136,7 +136,7 @@ async def test_a_half_open_connection_is_replaced_within_seconds(
         await wait_all(client, ids, cluster, timeout_s=30)
         done_s = time.monotonic() - frozen
     print(f"5 tasks for a worker with frozen connections done {done_s:.2f}s after the freeze")
-    assert done_s < 10.0, cluster.logs()
+    assert done_s < 12.0, cluster.logs()  # the freeze never ends: without this, never
     records = await client.get_tasks(ids)
     assert all(r is not None and r.status is TaskStatus.SUCCEEDED for r in records)
 

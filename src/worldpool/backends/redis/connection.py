@@ -14,11 +14,14 @@ retried at least once: a retried XADD may be delivered twice; fencing by attempt
 idempotency keys make that harmless.
 
 A connection that stalls (half-open: the peer or a middlebox drops its packets while new
-connections still work) is found and replaced within :data:`SOCKET_TIMEOUT_S`: every read
-has that timeout, blocking stream reads wait at most :data:`MAX_BLOCK_S` (callers asking
-longer get an empty answer and ask again), TCP keepalive probes idle connections after a
-few seconds, and an idle pooled connection is pinged before reuse. A timed-out command is
-retried on a fresh connection like a lost one.
+connections still work) is found and replaced within seconds: every read on a pooled
+connection has a :data:`SOCKET_TIMEOUT_S` timeout, the fast lanes' connections a watchdog
+instead (see ``lane``: a per-read timer would cost a large share of a round trip),
+blocking stream reads wait at most :data:`MAX_BLOCK_S` (callers asking longer get an empty
+answer and ask again), TCP keepalive probes idle connections after a few seconds, the
+kernel closes a socket whose sent bytes stay unacknowledged for 10 s, and an idle pooled
+connection is pinged before reuse. A timed-out command is retried on a fresh connection
+like a lost one.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ HEALTH_CHECK_INTERVAL_S = 5
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 5, 2, 3
 """TCP keepalive: the kernel drops a silent peer after about 11 s idle (not two hours)."""
 
+USER_TIMEOUT_MS = 10_000
+
 
 def keepalive_options() -> dict[int, int]:
     """Linux's per-socket keepalive knobs (where the platform has them)."""
@@ -74,6 +79,8 @@ def keepalive_options() -> dict[int, int]:
         "TCP_KEEPIDLE": KEEPALIVE_IDLE_S,
         "TCP_KEEPINTVL": KEEPALIVE_INTERVAL_S,
         "TCP_KEEPCNT": KEEPALIVE_PROBES,
+        # Sent bytes unacknowledged this long (ms): the peer is gone, close the socket.
+        "TCP_USER_TIMEOUT": USER_TIMEOUT_MS,
     }
     return {getattr(socket, n): v for n, v in names.items() if hasattr(socket, n)}
 
