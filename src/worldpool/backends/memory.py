@@ -22,6 +22,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from worldpool.backends import memory_rules as rules
 from worldpool.backends.base import (
@@ -360,29 +361,17 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ deployment epoch
     async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
-        s = self._s
-        if s.epoch is None:
-            now = self._clock() if previous else None
-            s.epoch = EpochMark(candidate, 1, True, previous or None, now)
-            return s.epoch
-        e = s.epoch = EpochMark(s.epoch.epoch, s.epoch.mark + 1, False, *_lost(s.epoch))
-        return e
+        return rules.touch_epoch(self._s, candidate, previous, self._clock())
 
     async def read_epoch(self) -> EpochMark | None:
         e = self._s.epoch
-        return None if e is None else EpochMark(e.epoch, e.mark, False, *_lost(e))
+        return None if e is None else replace(e, created=False)
 
     # ------------------------------------------------------------------ effect ledger
     async def claim_effect(
         self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
     ) -> EffectClaim:
-        if not rules.owns(self._s, task_id, worker_id, attempt):
-            return EffectClaim("fenced")
-        state, value = self._s.effects.get(key, ("", None))
-        if state == "done":
-            return EffectClaim("done", value)
-        self._s.effects[key] = ("claimed", None)
-        return EffectClaim("run")
+        return rules.claim_effect(self._s, key, task_id, worker_id, attempt)
 
     async def finish_effect(
         self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
@@ -417,7 +406,3 @@ class MemoryBackend(Backend):
 
 def _copy_result(message: ResultMessage) -> ResultMessage:
     return ResultMessage(id=message.id, result=clone(message.result))
-
-
-def _lost(epoch: EpochMark) -> tuple[str | None, float | None]:
-    return epoch.lost_from, epoch.lost_at
