@@ -22,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"api", "testing"},
     {"embedded", "executors"},
     {"orchestrator", "worker"},
-    {"artifacts", "event_log", "sim"},
+    {"artifacts", "epoch", "event_log", "sim"},
     {"routing", "backends"},
     {"config", "geo", "envelope", "lifecycle", "workflow", "render"},
     {"models", "plugins"},

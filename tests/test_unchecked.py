@@ -82,6 +82,8 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "status": WorkerStatus.DRAINING,
         "running": 2,
         "last_heartbeat": 1_700_000_000.0,
+        "heartbeat_seq": 41,
+        "consuming": True,
         "latency_ms": 12.0,
         "cached": [_DIGEST],
         "sticky_keys": ["wf-1:plan"],

@@ -25,6 +25,7 @@ DEFAULT_ARTIFACT_TTL_S = 7 * 24 * 3600
 DEFAULT_EVENT_LOG_MAX = 100_000
 DEFAULT_NAMESPACE = "default"
 DEFAULT_API_MAX_BODY_BYTES = 1_048_576
+DEFAULT_DRAIN_TIMEOUT_S = 10.0
 
 # The seed's composite formula: capability match 40 %, load 30 %, latency 20 %, cost 10 %.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -80,6 +81,12 @@ class Settings(BaseModel):
     )
     api_max_body_bytes: int = Field(
         default=DEFAULT_API_MAX_BODY_BYTES, gt=0, description="largest accepted request body"
+    )
+    drain_timeout_s: float = Field(
+        default=DEFAULT_DRAIN_TIMEOUT_S,
+        ge=0,
+        description="a draining worker's running handlers get this long to finish before "
+        "they are stopped and handed back (tasks not started are handed back at once)",
     )
 
     @model_validator(mode="after")

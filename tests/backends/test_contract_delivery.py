@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.backends.builders import profile, send, slots_held, worker_of
+from tests.backends.builders import dispatched, profile, send, slots_held, worker_of
 from worldpool.backends import Backend
 from worldpool.backends.base import Delivery
 from worldpool.models import WorkerState, WorkerStatus
@@ -172,3 +172,16 @@ async def test_release_gives_back_one_slot(backend: Backend) -> None:
     assert await slots_held(backend) == 0
     await sent(backend, "w1", "t2", b"y")  # the slot is usable again
     assert await slots_held(backend) == 1
+
+
+async def test_receive_taken_gives_back_what_a_lost_read_took(backend: Backend) -> None:
+    await backend.register(profile("w1", slots=4))
+    first = await dispatched(backend, "t1", "w1")
+    await dispatched(backend, "t2", "w1")
+    [took] = await backend.receive("w1", 1)  # its answer "lost": the worker never saw it
+    assert took.id == first
+    again = await backend.receive("w1", 10, taken=True)
+    assert [d.id for d in again] == [first] and again[0].task_id == "t1"
+    assert [d.task_id for d in await backend.receive("w1", 10)] == ["t2"]  # new ones as before
+    await backend.ack("w1", first)
+    assert [d.task_id for d in await backend.receive("w1", 10, taken=True)] == ["t2"]

@@ -76,3 +76,20 @@ async def test_a_lost_lane_connection_is_retried_through_the_pool_then_reopened(
 
         redis_server.restart()  # a whole Redis restart: the pool's backoff rides it out
         assert await lane.execute("EVAL", SET_AND_ECHO, 1, "k", "w") == b"w"
+
+
+async def test_a_stalled_lane_connection_is_replaced_by_the_watchdog(
+    redis_server_session: RedisServer,
+) -> None:
+    import time
+
+    from tests.e2e.fault_proxy import FaultProxy
+
+    with FaultProxy(redis_server_session.port) as proxy:
+        async with lane_on(f"redis://127.0.0.1:{proxy.port}/0") as (_, lane):
+            assert await lane.execute("PING") is True
+            assert proxy.freeze() >= 1  # the lane's connection goes silent, for good
+            began = time.monotonic()
+            assert await lane.execute("PING") is True  # replaced, sent again
+            waited = time.monotonic() - began
+    assert 2.0 < waited < 6.0, waited

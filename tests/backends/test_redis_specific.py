@@ -65,7 +65,6 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "wft:wf1": "zset",
         prefix + "order": "string",
         prefix + "pending": "zset",
-        prefix + "pending:seq": "string",
         prefix + "events": "stream",
         prefix + "blob:sha256:" + "a" * 64: "string",
         prefix + "lease:sweep": "string",

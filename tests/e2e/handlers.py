@@ -6,6 +6,8 @@
   by ``WP_E2E_COUNT_FILE`` when it starts and when it ends (O_APPEND writes of one short
   line are atomic across processes), after sleeping ``payload["sleep_s"]`` (on the first
   attempt only with ``first_attempt_only``); the tests count executions per task id.
+  ``stubborn`` does the same but never looks at ``ctx.cancelled``; ``effect`` applies one
+  effect through ``ctx.once`` (a line in ``WP_E2E_EFFECT_FILE``) after its sleep.
 """
 
 from __future__ import annotations
@@ -55,8 +57,41 @@ def count(ctx: TaskContext) -> dict[str, Any]:
     return {"task": ctx.task_id, "worker": ctx.worker.id}
 
 
+def stubborn(ctx: TaskContext) -> dict[str, Any]:
+    """Like ``count`` but deaf to ``ctx.cancelled``: only a process exit stops it."""
+    _note(ctx, "start")
+    if ctx.attempt == 1 or not ctx.payload.get("first_attempt_only"):
+        time.sleep(float(ctx.payload.get("sleep_s", 0) or 0))
+    _note(ctx, "end")
+    return {"task": ctx.task_id, "worker": ctx.worker.id}
+
+
+def effect(ctx: TaskContext) -> dict[str, Any]:
+    """Sleeps (deaf to ``ctx.cancelled``, first attempt only with ``first_attempt_only``),
+    then applies its effect through ``ctx.once``: one line in ``WP_E2E_EFFECT_FILE``."""
+    _note(ctx, "start")
+    if ctx.attempt == 1 or not ctx.payload.get("first_attempt_only"):
+        time.sleep(float(ctx.payload.get("sleep_s", 0) or 0))
+
+    def apply(token: int) -> int:
+        _append(os.environ["WP_E2E_EFFECT_FILE"], f"{ctx.task_id} {ctx.worker.id} {token}\n")
+        return token
+
+    token = ctx.once("apply", apply)
+    _note(ctx, "end")
+    return {"task": ctx.task_id, "worker": ctx.worker.id, "token": token}
+
+
+def _append(path: str, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
 DEMO: dict[str, Handler] = {**HANDLERS, "run_tests": _slow_localization}
-COUNTING: dict[str, Handler] = {"count": count}
+COUNTING: dict[str, Handler] = {"count": count, "stubborn": stubborn, "effect": effect}
 
 
 def executions(path: str | os.PathLike[str]) -> list[tuple[str, int, str, str]]:

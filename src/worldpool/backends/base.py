@@ -115,6 +115,30 @@ class EventPage:
 
 
 @dataclass(frozen=True, slots=True)
+class EffectClaim:
+    """The effect ledger's answer to an attempt about to apply an effect: ``"run"`` (claimed
+    for it: apply now), ``"done"`` (applied already; ``value`` is what it returned, JSON) or
+    ``"fenced"`` (the attempt no longer owns its task: it must not apply anything)."""
+
+    state: str
+    value: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EpochMark:
+    """The deployment epoch: ``epoch`` (an id written at the first start), ``mark`` (one
+    more per :meth:`Backend.touch_epoch`: a backend restored from an older copy answers a
+    smaller one), and, when the epoch was made again after the state was lost, the epoch
+    lost (``lost_from``) and when (``lost_at``, server time)."""
+
+    epoch: str
+    mark: int
+    created: bool = False
+    lost_from: str | None = None
+    lost_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     worker_id: str
     code: str
@@ -173,10 +197,12 @@ class Backend(ABC):
     # ------------------------------------------------------------------ delivery
     @abstractmethod
     async def receive(
-        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0, *, taken: bool = False
     ) -> list[Delivery]:
         """Take up to ``max_count`` new deliveries, waiting up to ``block_s`` for the first.
-        Taken deliveries stay pending (unacknowledged) until :meth:`ack`."""
+        Taken deliveries stay pending (unacknowledged) until :meth:`ack`. With ``taken``:
+        the deliveries this worker took and has not acked, oldest first, nothing new and no
+        wait (after a read whose answer was lost on a stalled connection)."""
 
     @abstractmethod
     async def ack(self, worker_id: str, delivery_id: str) -> None:
@@ -316,7 +342,8 @@ class Backend(ABC):
     # ------------------------------------------------------------------ pending queue
     @abstractmethod
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
-        """Queue a task for routing. Idempotent."""
+        """Queue a task for routing. Idempotent. A task keeps its age (its first put), so a
+        re-queued one (failed over, retried) goes ahead of everything newer."""
 
     @abstractmethod
     async def remove_pending(self, task_id: str) -> None: ...
@@ -362,6 +389,34 @@ class Backend(ABC):
         return EventPage(
             [e for e in events if e.kind in kinds], events[-1].seq if events else after
         )
+
+    # ------------------------------------------------------------------ deployment epoch
+    @abstractmethod
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        """The deployment epoch, one more on its mark; made as ``candidate`` if there is
+        none (the first start, or a backend that came back empty: ``previous`` names the
+        epoch the caller knew, recorded as lost)."""
+
+    @abstractmethod
+    async def read_epoch(self) -> EpochMark | None:
+        """The deployment epoch as it is (None before the first start), mark unchanged."""
+
+    # ------------------------------------------------------------------ effect ledger
+    @abstractmethod
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        """Claim effect ``key`` for an attempt, checking its fencing token (the record must
+        name ``worker_id`` and ``attempt`` and not be terminal) in the same step. A claim
+        left by an older attempt passes to this one. The entry lives ``ttl_s``."""
+
+    @abstractmethod
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        """Record effect ``key`` as applied (with its JSON ``value``), even by an attempt
+        fenced meanwhile (the effect happened: no later attempt may apply it again).
+        Returns whether the attempt still owned its task."""
 
     # ------------------------------------------------------------------ dead letters, leases
     @abstractmethod

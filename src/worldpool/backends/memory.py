@@ -22,6 +22,7 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from worldpool.backends import memory_rules as rules
 from worldpool.backends.base import (
@@ -30,6 +31,8 @@ from worldpool.backends.base import (
     Delivery,
     Dispatch,
     DispatchOutcome,
+    EffectClaim,
+    EpochMark,
     NewTask,
     ResultMessage,
 )
@@ -134,16 +137,18 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ delivery
     async def receive(
-        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0, *, taken: bool = False
     ) -> list[Delivery]:
         queue = self._s.queue(worker_id)
+        if taken:
+            return sorted(queue.pending.values(), key=lambda d: d.id)[:max_count]
         await queue.signal.wait_until(lambda: bool(queue.new), block_s)
-        taken: list[Delivery] = []
-        while queue.new and len(taken) < max_count:
+        took: list[Delivery] = []
+        while queue.new and len(took) < max_count:
             delivery = queue.new.popleft()
             queue.pending[delivery.id] = delivery
-            taken.append(delivery)
-        return taken
+            took.append(delivery)
+        return took
 
     async def ack(self, worker_id: str, delivery_id: str) -> None:
         queue = self._s.queues.get(worker_id)
@@ -309,8 +314,9 @@ class MemoryBackend(Backend):
         self._queue(task_id, priority)
 
     def _queue(self, task_id: str, priority: int) -> None:
-        if task_id not in self._s.pending:
-            self._s.pending[task_id] = (-priority, next(self._s.ids))
+        s = self._s
+        if task_id not in s.pending:  # an id without a record is aged now (as in Redis)
+            s.pending[task_id] = (-priority, s.ages.get(task_id) or next(s.ids))
 
     async def remove_pending(self, task_id: str) -> None:
         self._s.pending.pop(task_id, None)
@@ -352,6 +358,26 @@ class MemoryBackend(Backend):
         log.index_after(after)  # a bad cursor fails now, not after block_s
         await log.signal.wait_until(lambda: log.index_after(after) < len(log.items), block_s)
         return log.read(after, limit)
+
+    # ------------------------------------------------------------------ deployment epoch
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        return rules.touch_epoch(self._s, candidate, previous, self._clock())
+
+    async def read_epoch(self) -> EpochMark | None:
+        e = self._s.epoch
+        return None if e is None else replace(e, created=False)
+
+    # ------------------------------------------------------------------ effect ledger
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        return rules.claim_effect(self._s, key, task_id, worker_id, attempt)
+
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        self._s.effects[key] = ("done", bytes(value))
+        return rules.owns(self._s, task_id, worker_id, attempt)
 
     # ------------------------------------------------------------------ dead letters, leases
     async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None:

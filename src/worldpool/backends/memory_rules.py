@@ -10,9 +10,10 @@ step stays atomic on the event loop.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TypeVar
 
-from worldpool.backends.base import Delivery, Dispatch, DispatchOutcome
+from worldpool.backends.base import Delivery, Dispatch, DispatchOutcome, EffectClaim, EpochMark
 from worldpool.backends.memory_store import MemoryStore, clone
 from worldpool.lifecycle import timeout_deadline
 from worldpool.models import TaskRecord, WorkerStatus, WorkflowRecord
@@ -68,6 +69,8 @@ def put_task(store: MemoryStore, record: TaskRecord, expect_version: int | None)
     """Compare-and-set a task record and keep its timeout deadline indexed."""
     if not put_versioned(store.tasks, record.id, record, expect_version):
         return False
+    if record.id not in store.ages:  # its first put: its age in the pending queue
+        store.ages[record.id] = next(store.ids)
     deadline = timeout_deadline(record)
     if deadline is None:
         store.deadlines.pop(record.id, None)
@@ -105,3 +108,26 @@ def dispatch_checked(store: MemoryStore, item: Dispatch) -> DispatchOutcome:
     store.pending.pop(item.record.id, None)
     store.events.append(item.event)
     return DispatchOutcome(sent=True, delivery_id=delivery_id)
+
+
+def claim_effect(
+    store: MemoryStore, key: str, task_id: str, worker_id: str, attempt: int
+) -> EffectClaim:
+    """The effect ledger's claim, fenced by the claiming attempt (see the contract)."""
+    if not owns(store, task_id, worker_id, attempt):
+        return EffectClaim("fenced")
+    state, value = store.effects.get(key, ("", None))
+    if state == "done":
+        return EffectClaim("done", value)
+    store.effects[key] = ("claimed", None)
+    return EffectClaim("run")
+
+
+def touch_epoch(store: MemoryStore, candidate: str, previous: str | None, now: float) -> EpochMark:
+    """The deployment epoch, one more on its mark; made (recording ``previous`` as lost)
+    if there is none."""
+    if store.epoch is None:
+        store.epoch = EpochMark(candidate, 1, True, previous or None, now if previous else None)
+        return store.epoch
+    store.epoch = replace(store.epoch, mark=store.epoch.mark + 1, created=False)
+    return store.epoch

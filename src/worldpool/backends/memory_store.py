@@ -18,7 +18,7 @@ from typing import TypeVar
 import pydantic
 from pydantic_core import PydanticSerializationError
 
-from worldpool.backends.base import DeadLetter, Delivery, ResultMessage
+from worldpool.backends.base import DeadLetter, Delivery, EpochMark, ResultMessage
 from worldpool.errors import ValidationError
 from worldpool.models import Event, TaskRecord, WorkerProfile, WorkerState, WorkflowRecord
 
@@ -152,7 +152,12 @@ class MemoryStore:
     deadlines: dict[str, float] = field(default_factory=dict)  # task id -> timeout deadline
     workflows: dict[str, WorkflowRecord] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
-    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, seq)
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (-priority, age)
+    epoch: EpochMark | None = None
+    effects: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
+    """effect key -> (claimed | done, value): the once-per-key ledger (kept for the run)."""
+    ages: dict[str, int] = field(default_factory=dict)
+    """task id -> its first-put order: a re-queued (failed-over, retried) task keeps its age."""
     blobs: dict[str, tuple[bytes, float | None]] = field(default_factory=dict)
     blob_expiry: list[tuple[float, str]] = field(default_factory=list)  # heap
     events: EventLog = field(init=False)

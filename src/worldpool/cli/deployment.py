@@ -210,7 +210,12 @@ async def show_status(settings: Settings, ident: str, as_json: bool, console: Co
         try:
             status = await orchestrator.workflow_status(ident)
         except NotFoundError:
-            record = await orchestrator.get_task(ident)
+            try:
+                record = await orchestrator.get_task(ident)
+            except NotFoundError as missing:
+                from worldpool.epoch import explain_missing
+
+                raise await explain_missing(backend, missing) from None
             console.print_json(record.model_dump_json())
             return
         if as_json:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import os
 import shutil
 import socket
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +127,15 @@ def worker(
     ] = True,
     artifact_store: ArtifactStoreOpt = None,
     s3_endpoint_url: S3EndpointOpt = None,
+    drain_timeout_s: Annotated[
+        float | None,
+        typer.Option(
+            "--drain-timeout-s",
+            min=0,
+            help="on SIGTERM, how long running handlers get to finish before they are "
+            "stopped and handed back (default 10; tasks not started go back at once)",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -150,7 +161,9 @@ def worker(
         run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
     settings = blob_settings(
-        settings_for(need_redis(redis), namespace), artifact_store, s3_endpoint_url
+        settings_for(need_redis(redis), namespace, drain_timeout_s=drain_timeout_s),
+        artifact_store,
+        s3_endpoint_url,
     )
     log_to_stderr()
     run_async(run_worker(settings, options, console))
@@ -384,7 +397,13 @@ async def run_worker(
         console.print(f"worker {profile.id} draining")
         for watcher in watchers:
             watcher.cancel()
-        await runtime.stop(drain=True, grace_s=10.0)
+        await runtime.stop(drain=True)
+        stuck = runtime.busy_threads
+    if stuck:  # sync handlers that ignored the stop: their tasks went back; end them too
+        console.print(f"worker {profile.id}: {stuck} handlers ignored the stop; exiting")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _require_worker_extra() -> None:

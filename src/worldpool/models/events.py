@@ -31,6 +31,7 @@ class EventKind(str, Enum):
     WORKFLOW_SUCCEEDED = "workflow.succeeded"
     WORKFLOW_FAILED = "workflow.failed"
     WORKFLOW_CANCELLED = "workflow.cancelled"
+    DEPLOYMENT_STATE_LOST = "deployment.state_lost"  # the backend came back empty / older
 
 
 class Event(Model):

@@ -132,6 +132,12 @@ class WorkerState(Model):
     status: WorkerStatus = WorkerStatus.ONLINE
     running: int = Field(default=0, ge=0, description="tasks running or reserved now")
     last_heartbeat: float = Field(default_factory=now_s)
+    heartbeat_seq: int = Field(
+        default=0, ge=0, description="one more per heartbeat the worker tried to send"
+    )
+    consuming: bool = Field(
+        default=True, description="False: its reads of new work have been stuck (failed over)"
+    )
     latency_ms: float | None = Field(default=None, ge=0, description="measured RTT to backend")
     cached: list[str] = Field(
         default_factory=list, description="artifact digests / workspace keys held locally"

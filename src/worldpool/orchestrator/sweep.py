@@ -12,7 +12,9 @@ from collections.abc import Callable
 from worldpool import lifecycle
 from worldpool.backends.base import Backend
 from worldpool.config import Settings
-from worldpool.models import AttemptOutcome, Event, EventKind, TaskRecord, TaskStatus, WorkerStatus
+from worldpool.epoch import EpochWatch
+from worldpool.models import AttemptOutcome, Event, EventKind, TaskRecord, TaskStatus
+from worldpool.orchestrator.liveness import Liveness
 from worldpool.orchestrator.pending import PendingQueue
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, Transitions
@@ -42,11 +44,19 @@ class Sweeper:
         self._changes = changes
         self._transitions = transitions
         self._rng = rng
+        self.liveness = Liveness(settings.heartbeat_s, settings.offline_after_heartbeats)
+        self.epoch = EpochWatch(backend, f"orchestrator {name}")
+        """Whether the backend lost its state under this replica (``epoch.lost``)."""
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         """The sweep loop (a pass while this replica holds the lease) until ``stopping()``."""
+        liveness = self.liveness
         while not stopping():
             try:
+                # Every replica keeps its contact record (not only the lease holder), so a
+                # replica taking the lease over after an outage knows to give grace.
+                liveness.contact(await self._backend.now())
+                await self.epoch.check()  # a Redis that came back empty is said loudly
                 if await self._backend.acquire_lease(
                     SWEEP_LEASE, self._name, self._settings.offline_after_s * 2
                 ):
@@ -54,6 +64,7 @@ class Sweeper:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                liveness.lost_contact()
                 log.exception("sweep failed; retrying")
             await asyncio.sleep(min(0.5, self._settings.heartbeat_s / 2))
 
@@ -64,19 +75,10 @@ class Sweeper:
 
     async def sweep_once(self) -> None:
         """Fail over silent workers' tasks and enforce timeouts."""
-        now = await self._backend.now()
+        now = await self._backend.now()  # before the read: a slow read adds no silence
         workers = await self._backend.list_workers()
-        dead = [
-            w
-            for w in workers
-            if w.state.status is not WorkerStatus.OFFLINE
-            and now - w.state.last_heartbeat > self._settings.offline_after_s
-        ]
-        for worker in dead:
-            await self.fail_over(
-                worker.id,
-                f"worker {worker.id} missed {self._settings.offline_after_heartbeats} heartbeats",
-            )
+        for worker, reason in self.liveness.silent(workers, now):
+            await self.fail_over(worker.id, reason)
         await self._enforce_timeouts(now)
 
     async def fail_over(self, worker_id: str, reason: str) -> int:

@@ -299,6 +299,8 @@ class Simulation:
             "status": status,
             "running": int(self.running[row]),
             "last_heartbeat": self.clock.epoch(),
+            "heartbeat_seq": 0,
+            "consuming": True,
             "latency_ms": None,
             "cached": [],
             "sticky_keys": [],

@@ -1,17 +1,24 @@
 """Running one task on a worker: :class:`TaskExecutor` builds the handler's context, calls
-the handler (sync ones in a thread) under the deadline, uploads what it staged and reports
-the outcome through :class:`Reporter`, the one way a worker's reports leave it.
+the handler (sync ones in a thread of the worker's own pool, one thread per slot) under the
+deadline, uploads what it staged and reports the outcome through :class:`Reporter`, the
+one way a worker's reports leave it.
+
+A task is RUNNING from the moment its handler begins (for a sync handler: when its thread
+picks it up), and its execution timeout counts from then, not from the dispatch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -28,6 +35,7 @@ from worldpool.models import (
     WorkerProfile,
 )
 from worldpool.tracing import bind, span
+from worldpool.worker.effects import EffectLedger
 from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
 
 log = logging.getLogger("worldpool.worker.runtime")
@@ -44,6 +52,11 @@ class Run:
 
     envelope: Envelope
     delivery_id: str
+    received_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    """When the handler began (None: not yet)."""
+    thread: asyncio.Future[JSONValue] | None = None
+    """A sync handler's call in the pool; it may outlive the run (it cannot be cancelled)."""
     context: TaskContext | None = None
     task: asyncio.Task[None] | None = None
     revoked: bool = False
@@ -63,6 +76,7 @@ class Reporter:
     """Sends a worker's fenced reports, retrying with backoff."""
 
     def __init__(self, backend: Backend, worker_id: str) -> None:
+        self.backend = backend
         self._backend = backend
         self._worker_id = worker_id
 
@@ -146,17 +160,35 @@ class TaskExecutor:
         self._reporter = reporter
         self._stats = stats
         self._advertise = advertise
+        self._pool: ThreadPoolExecutor | None = None
+        self.busy_threads = 0
+        """Sync handlers running in the pool now (a handler that ignores its stop keeps
+        its thread after its run ended)."""
+        self._busy_lock = threading.Lock()
+
+    def _threads(self) -> ThreadPoolExecutor:
+        """The sync handlers' pool: one thread per slot (made on first use)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self._profile.max_concurrency,
+                thread_name_prefix=f"worldpool-{self._profile.id}",
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the sync handlers' pool (threads still running are left to finish)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     async def execute(self, run: Run, stopping: Callable[[], bool]) -> None:
         """Run ``run`` to its report (none if it was revoked). ``stopping``: whether the
         worker is stopping, when a cancellation is not an error."""
         env = run.envelope
         report = self._reporter.report
-        started = time.time()
-        timer = asyncio.get_running_loop().call_later(
-            STARTED_AFTER_S, self._report_started, run, started
-        )
+        timer: list[asyncio.TimerHandle] = []
         traceparent: str | None = None
+        started: float | None = None
         try:
             ctx = await self._context(env)
             run.context = ctx
@@ -170,7 +202,8 @@ class TaskExecutor:
                 span("worldpool.run", env.traceparent, attrs) as traceparent,
                 bind(workflow_id=env.workflow_id, task_id=env.task_id),
             ):
-                value = await self._call(env, ctx)
+                value = await self._call(run, ctx, timer)
+            started = run.started_at
             outputs = await self._upload(ctx)
             orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
             await _started_reported(timer, run)
@@ -197,6 +230,7 @@ class TaskExecutor:
                 retryable = getattr(exc, "retryable", True)
                 if isinstance(exc, TypeError) and "JSON" in str(exc):
                     retryable = False
+                started = run.started_at
                 # Keep what the handler staged (a trace, a failure screenshot) for debugging.
                 failed_outputs = await self._upload(run.context) if run.context else {}
                 await _started_reported(timer, run)
@@ -213,7 +247,29 @@ class TaskExecutor:
                     ack=run,
                 )
         finally:
-            timer.cancel()
+            for handle in timer:
+                handle.cancel()
+
+    def _began(self, run: Run, ctx: TaskContext, timer: list[asyncio.TimerHandle]) -> None:
+        """The handler begins now: RUNNING from here, and the deadline counts from here."""
+        run.started_at = started = time.time()
+        env = run.envelope
+        if env.deadline is not None:  # the budget the dispatch gave, from now on
+            ctx.deadline = started + max(0.0, env.deadline - run.received_at)
+        loop = asyncio.get_running_loop()
+        timer.append(loop.call_later(STARTED_AFTER_S, self._report_started, run, started))
+
+    def _in_thread(self, handler: Handler, ctx: TaskContext) -> JSONValue:
+        """A sync handler's call, in its pool thread."""
+        if ctx.cancelled.is_set():  # handed back before its thread picked it up
+            return None
+        with self._busy_lock:
+            self.busy_threads += 1
+        try:
+            return _call_sync(handler, ctx)
+        finally:
+            with self._busy_lock:
+                self.busy_threads -= 1
 
     def _report_started(self, run: Run, started: float) -> None:
         """The handler is still running after STARTED_AFTER_S: say so (timer callback)."""
@@ -252,7 +308,11 @@ class TaskExecutor:
                 loop,
             )
 
+        effects = EffectLedger(
+            self._reporter.backend, loop, env.task_id, self._profile.id, env.attempt, env.task_id
+        )
         ctx = TaskContext(
+            effects=effects,
             task_id=env.task_id,
             attempt=env.attempt,
             handler=env.handler,
@@ -290,14 +350,22 @@ class TaskExecutor:
         ctx.on_meta = on_meta
         return ctx
 
-    async def _call(self, env: Envelope, ctx: TaskContext) -> JSONValue:
+    async def _call(
+        self, run: Run, ctx: TaskContext, timer: list[asyncio.TimerHandle]
+    ) -> JSONValue:
+        env = run.envelope
         handler = self._handlers.get(env.handler)
         assert handler is not None  # decode_envelope checked it
-        timeout = None if env.deadline is None else max(0.0, env.deadline - time.time())
+        self._began(run, ctx, timer)
         if inspect.iscoroutinefunction(handler):
-            call = handler(ctx)
+            call: Awaitable[JSONValue] = handler(ctx)
         else:
-            call = asyncio.to_thread(_call_sync, handler, ctx)
+            # A thread is free: the pool has one per slot, and a slot comes back only when
+            # its thread does (even after a timeout), so the handler begins at once.
+            call = run.thread = asyncio.get_running_loop().run_in_executor(
+                self._threads(), contextvars.copy_context().run, self._in_thread, handler, ctx
+            )
+        timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
         try:
             async with asyncio.timeout(timeout):
                 return await call
@@ -306,10 +374,11 @@ class TaskExecutor:
             raise TaskTimeoutError("execution", timeout or 0.0) from None
 
 
-async def _started_reported(timer: asyncio.TimerHandle, run: Run) -> None:
+async def _started_reported(timer: list[asyncio.TimerHandle], run: Run) -> None:
     """Before the terminal report: no STARTED any more, or the one sent has landed
     (reports of one task must reach the results stream in order)."""
-    timer.cancel()
+    for handle in timer:
+        handle.cancel()
     if run.started_report is not None:
         with contextlib.suppress(Exception):
             await run.started_report

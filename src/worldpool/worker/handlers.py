@@ -13,11 +13,14 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worldpool.artifacts.store import digest_of
 from worldpool.errors import ArtifactError, ConfigError, HandlerError
 from worldpool.models import ArtifactRef, JSONValue, WorkerProfile
+
+if TYPE_CHECKING:
+    from worldpool.worker.effects import EffectLedger
 
 Handler = Callable[["TaskContext"], Any | Awaitable[Any]]
 
@@ -69,6 +72,7 @@ class TaskContext:
     # Sends the metadata (and the artifacts named) now, not only with the step's end.
     on_meta: Callable[[tuple[str, ...]], None] | None = field(default=None, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    effects: EffectLedger | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -100,6 +104,35 @@ class TaskContext:
         with self._lock:
             self.staged[name] = StagedArtifact(ref, raw)
         return ref
+
+    # ------------------------------------------------------------------ effects, once
+    @property
+    def fencing_token(self) -> int:
+        """Grows with every attempt of this task; the backend refuses an older one's word."""
+        return self.attempt
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt (and every resubmit with the same idempotency key,
+        which names the same task): the key effects are applied once under."""
+        return self.task_id
+
+    def once(self, name: str, effect: Callable[[int], Any]) -> JSONValue:
+        """Apply ``effect(fencing_token)`` at most once for this task, whatever the number
+        of attempts, and return its (JSON) value; later attempts get the value back without
+        applying it. Raises (not retried) if this attempt no longer owns the task. From
+        sync handlers; async ones ``await ctx.once_async``."""
+        if self.effects is None:
+            raise HandlerError("this context has no effect ledger", retryable=False)
+        return self.effects.run(name, effect)
+
+    async def once_async(
+        self, name: str, effect: Callable[[int], Awaitable[Any]] | Callable[[int], Any]
+    ) -> JSONValue:
+        """:meth:`once` for async handlers (``effect`` may be a coroutine function)."""
+        if self.effects is None:
+            raise HandlerError("this context has no effect ledger", retryable=False)
+        return await self.effects.run_async(name, effect)
 
     # ------------------------------------------------------------------ reporting
     @property

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.base import Backend, Delivery
 from worldpool.config import Settings
 from worldpool.envelope import decode_envelope, peek_task
+from worldpool.epoch import EpochWatch
 from worldpool.errors import EnvelopeError, NotFoundError
 from worldpool.models import ResultStatus, WorkerProfile, WorkerState, WorkerStatus
 from worldpool.worker.execution import Reporter, Run, TaskExecutor, WorkerStats
@@ -27,6 +29,11 @@ log = logging.getLogger("worldpool.worker.runtime")
 
 RECEIVE_BLOCK_S = 1.0
 RECEIVE_BATCH_MAX = 32  # deliveries taken per blocking read, when that many slots are free
+RECEIVE_STUCK_AFTER_S = RECEIVE_BLOCK_S + 4.0
+"""A read of new work not answered in this long is abandoned and sent again (the backend
+replaces its connection); a worker whose reads have not been answered for
+CONSUME_STALLED_AFTER_S says so in its heartbeat and the sweep fails it over."""
+CONSUME_STALLED_AFTER_S = 2 * RECEIVE_STUCK_AFTER_S
 
 
 class WorkerRuntime:
@@ -67,6 +74,13 @@ class WorkerRuntime:
         self._slots = asyncio.Semaphore(profile.max_concurrency)
         self._stopping = False
         self._draining = False
+        self._consumed_at = time.monotonic()  # when a read of new work last answered
+        self._waiting_for_slot = False  # all slots busy: not reading, and not stuck
+        # After a read that stalled or failed, its answer may be lost with deliveries in it
+        # (taken, so never sent again as new): the next read asks for what we took.
+        self._reread_taken = False
+        self.epoch = EpochWatch(backend, f"worker {profile.id}")
+        self._unacked_done: set[str] = set()  # runs that ended whose ack did not get through
 
     @property
     def id(self) -> str:
@@ -78,6 +92,7 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        await self.epoch.check()
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
         self._loops = [
@@ -93,9 +108,10 @@ class WorkerRuntime:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def stop(self, drain: bool = True, grace_s: float = 10.0) -> None:
-        """Stop. With ``drain``: take no new work, finish in-flight tasks for up to
-        ``grace_s``, hand back the rest (and anything still queued) for re-routing."""
+    async def stop(self, drain: bool = True, grace_s: float | None = None) -> None:
+        """Stop. With ``drain``: take no new work, hand back what has not started at once,
+        give running handlers ``grace_s`` (default ``settings.drain_timeout_s``) to finish,
+        then stop them and hand them back too, for re-routing."""
         if drain:
             await self.drain(grace_s)
         self._stopping = True
@@ -105,6 +121,7 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops.clear()
+        self._executor.close()
         if drain:
             with contextlib.suppress(Exception):
                 await self.backend.mark_offline(self.id)
@@ -125,40 +142,64 @@ class WorkerRuntime:
         self._running.clear()
         self._loops.clear()
 
-    async def drain(self, grace_s: float = 10.0) -> None:
+    @property
+    def busy_threads(self) -> int:
+        """Sync handlers still running in their threads (stopped or not: a thread cannot be
+        killed; a process that exits takes them with it)."""
+        return self._executor.busy_threads
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        grace_s = self.settings.drain_timeout_s if grace_s is None else grace_s
         self._draining = True
         self.state.status = WorkerStatus.DRAINING
         with contextlib.suppress(Exception):
             await self.backend.heartbeat(self.state, self.in_flight)
+        # Not started (queued for us, or accepted and waiting for its handler): back now.
+        await self._hand_back_queued()
+        for task_id, run in list(self._running.items()):
+            if run.started_at is None:
+                await self._hand_back(task_id, run)
         in_flight = [r.task for r in self._running.values() if r.task is not None]
         if in_flight:
             await asyncio.wait(in_flight, timeout=grace_s)
         for task_id, run in list(self._running.items()):
+            log.warning("worker %s: task %s outlived the drain; stopped", self.id, task_id)
             await self._hand_back(task_id, run)
-        # Anything queued for us and not yet taken goes back too.
+        await self._hand_back_queued()  # anything a read in progress took meanwhile
+
+    async def _hand_back_queued(self) -> None:
+        """Give back every delivery queued for us that no run took."""
         for delivery in await self.backend.receive(self.id, 1000, block_s=0):
-            peek = peek_task(delivery.data)
-            if peek:
-                await self._reporter.report(
-                    peek[0], peek[1], ResultStatus.REVOKED, error="worker draining"
-                )
-            await self.backend.ack(self.id, delivery.id)
+            await self._give_back(delivery)
+
+    async def _give_back(self, delivery: Delivery) -> None:
+        peek = peek_task(delivery.data)
+        if peek:
+            await self._reporter.report(
+                peek[0], peek[1], ResultStatus.REVOKED, error="worker draining"
+            )
+        await self.backend.ack(self.id, delivery.id)
 
     async def _hand_back(self, task_id: str, run: Run) -> None:
+        """Stop a run (its report, if it comes, is dropped) and give its task back."""
         run.revoked = True
         if run.context:
             run.context.cancelled.set()
+        if run.thread is not None:
+            run.thread.cancel()  # a sync handler not yet begun never begins
         if run.task:
             run.task.cancel()
+        self._running.pop(task_id, None)
         await self._reporter.report(
             task_id, run.envelope.attempt, ResultStatus.REVOKED, error="worker draining"
         )
         await self.backend.ack(self.id, run.delivery_id)
-        self._running.pop(task_id, None)
 
     # ------------------------------------------------------------------ heartbeat
     async def _heartbeat_loop(self) -> None:
         while not self._stopping:
+            self.state.heartbeat_seq += 1  # counted when tried: a gap shows missed ones
+            self.state.consuming = self._consuming()
             try:
                 reply = await self.backend.heartbeat(self.state, self.in_flight)
                 if reply.status is WorkerStatus.OFFLINE and not self._draining:
@@ -174,12 +215,25 @@ class WorkerRuntime:
                     self._revoke(reply.revoked)
             except asyncio.CancelledError:
                 raise
-            except NotFoundError:
+            except NotFoundError:  # our registration is gone: was the whole state lost?
                 with contextlib.suppress(Exception):
+                    await self.epoch.check()
                     await self.backend.register(self.profile)
             except Exception:
                 log.exception("heartbeat failed; retrying")
+                with contextlib.suppress(Exception):  # back in reach: the same Redis?
+                    await self.epoch.check()
             await asyncio.sleep(self.settings.heartbeat_s)
+
+    def _consuming(self) -> bool:
+        """Whether this worker still takes new work (or has no slot free to take it)."""
+        if self._waiting_for_slot or self._draining:
+            return True
+        stuck_s = time.monotonic() - self._consumed_at
+        if stuck_s > CONSUME_STALLED_AFTER_S:
+            log.error("worker %s has not been able to read new work for %.0fs", self.id, stuck_s)
+            return False
+        return True
 
     def _revoke(self, task_ids: list[str]) -> None:
         for task_id in task_ids:
@@ -198,26 +252,56 @@ class WorkerRuntime:
             if self._draining:
                 await asyncio.sleep(0.05)
                 continue
+            self._waiting_for_slot = self._slots.locked()
             await self._slots.acquire()
+            if self._waiting_for_slot:
+                self._waiting_for_slot = False
+                self._consumed_at = time.monotonic()  # the stall clock starts at the read
             free = 1
             while free < RECEIVE_BATCH_MAX and not self._slots.locked():
                 await self._slots.acquire()  # does not suspend: a slot is free
                 free += 1
             try:
-                deliveries = await self.backend.receive(self.id, free, block_s=RECEIVE_BLOCK_S)
+                reread, self._reread_taken = self._reread_taken, False
+                async with asyncio.timeout(RECEIVE_STUCK_AFTER_S):
+                    deliveries = await self.backend.receive(
+                        self.id, free, block_s=RECEIVE_BLOCK_S, taken=reread
+                    )
+                self._consumed_at = time.monotonic()
+                if reread:
+                    deliveries = self._not_seen(deliveries)
             except asyncio.CancelledError:
                 self._release_slots(free)
                 raise
+            except TimeoutError:
+                self._release_slots(free)
+                self._reread_taken = True
+                log.warning("worker %s: a read of new work stalled; reading again", self.id)
+                continue
             except Exception:
                 self._release_slots(free)
+                self._reread_taken = True
                 log.exception("receive failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
             self._release_slots(free - len(deliveries))
+            if self._draining:  # the read was in progress when the drain began
+                for delivery in deliveries:
+                    await self._give_back(delivery)
+                    self._slots.release()
+                continue
             for delivery in deliveries:
                 await self._accept(delivery)
             if deliveries:  # the runs just accepted start (and short ones report) before
                 await asyncio.sleep(0)  # the next read goes out
+
+    def _not_seen(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Of the deliveries taken and not acked, those no run here has (lost answers)."""
+        running = {run.delivery_id for run in self._running.values()}
+        fresh = [d for d in deliveries if d.id not in running and d.id not in self._unacked_done]
+        if fresh:
+            log.warning("worker %s found %d deliveries a lost read had taken", self.id, len(fresh))
+        return fresh
 
     def _release_slots(self, count: int) -> None:
         for _ in range(count):
@@ -265,9 +349,18 @@ class WorkerRuntime:
             if self._running.get(env.task_id) is run:
                 del self._running[env.task_id]
             if not run.acked:
-                with contextlib.suppress(Exception):
+                try:
                     await self.backend.ack(self.id, run.delivery_id)
-            self._slots.release()
+                except Exception:  # the reclaim at failover, or a restart, takes it out
+                    if len(self._unacked_done) > 4096:
+                        self._unacked_done.clear()
+                    self._unacked_done.add(run.delivery_id)
+            if run.thread is not None and not run.thread.done():
+                # A sync handler that timed out or was revoked still holds its thread:
+                # its slot comes back when the thread does, so the pool is never short.
+                run.thread.add_done_callback(lambda _: self._slots.release())
+            else:
+                self._slots.release()
 
     def _advertise(self, keys: Iterable[str]) -> None:
         """What we hold (output artifacts, workspaces handlers cloned), sent with the next

@@ -70,12 +70,22 @@ async def get_artifact(digest: str, api: State) -> Response:
     return Response(data, media_type=media, headers=headers)
 
 
-@router.get("/healthz", response_model=Health, tags=["system"])
-async def healthz(api: State) -> Health:
-    """Liveness and a backend round trip (no auth)."""
+@router.get("/healthz", response_model=Health, tags=["system"], responses={503: {"model": Health}})
+async def healthz(api: State) -> Response:
+    """Liveness and a backend round trip (no auth). 503 once the backend lost its state
+    under this server (Redis came back empty or older): it must not pass unnoticed."""
     workers = await api.orchestrator.pool()
     online = sum(1 for w in workers if w.state.status is WorkerStatus.ONLINE)
-    return Health(backend=api.orchestrator.backend.name, workers_online=online)
+    lost = api.orchestrator.sweeper.epoch.lost
+    health = Health(
+        status="ok" if lost is None else f"state lost: {lost}",
+        backend=api.orchestrator.backend.name,
+        workers_online=online,
+    )
+    return Response(
+        health.model_dump_json(), status_code=200 if lost is None else 503,
+        media_type="application/json",
+    )  # fmt: skip
 
 
 @router.get(

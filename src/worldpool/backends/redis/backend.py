@@ -198,10 +198,15 @@ class RedisBackend(RedisRecords):
     # ------------------------------------------------------------------ delivery
     @redis_errors
     async def receive(
-        self, worker_id: str, max_count: int = 1, block_s: float = 0.0
+        self, worker_id: str, max_count: int = 1, block_s: float = 0.0, *, taken: bool = False
     ) -> list[Delivery]:
         queue = self.keys.queue(worker_id)
-        entries = await self._read_group(queue, WORKER_GROUP, worker_id, ">", max_count, block_s)
+        if taken:  # "0": this consumer's own unacked entries
+            entries = await self._read_group(queue, WORKER_GROUP, worker_id, "0", max_count, 0)
+        else:
+            entries = await self._read_group(
+                queue, WORKER_GROUP, worker_id, ">", max_count, block_s
+            )
         return [
             Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
             for i, f in entries

@@ -209,7 +209,6 @@ class RedisBatchCalls(Backend):
                 k.active,
                 k.deadlines,
                 k.pending,
-                k.pending_seq,
                 k.events,
                 k.worker(worker),
                 k.slots(worker),

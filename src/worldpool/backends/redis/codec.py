@@ -26,7 +26,7 @@ from worldpool.models import (
 
 R = TypeVar("R", TaskRecord, WorkflowRecord)
 
-_STATE_FIELDS = {"worker_id", "latency_ms", "cached", "sticky_keys"}
+_STATE_FIELDS = {"worker_id", "latency_ms", "cached", "sticky_keys", "heartbeat_seq", "consuming"}
 """What a worker hash stores in ``state``; status, heartbeat and slots have their own fields."""
 
 _SEQ_RE = re.compile(r"^(\d{1,20})-(\d{1,20})$")

@@ -12,10 +12,21 @@ A lost connection is retried with exponential backoff (about a minute in all), s
 workers and orchestrators carry on when Redis comes back, without a restart. Commands are
 retried at least once: a retried XADD may be delivered twice; fencing by attempt and
 idempotency keys make that harmless.
+
+A connection that stalls (half-open: the peer or a middlebox drops its packets while new
+connections still work) is found and replaced within seconds: every read on a pooled
+connection has a :data:`SOCKET_TIMEOUT_S` timeout, the fast lanes' connections a watchdog
+instead (see ``lane``: a per-read timer would cost a large share of a round trip),
+blocking stream reads wait at most :data:`MAX_BLOCK_S` (callers asking longer get an empty
+answer and ask again), TCP keepalive probes idle connections after a few seconds, the
+kernel closes a socket whose sent bytes stay unacknowledged for 10 s, and an idle pooled
+connection is pinged before reuse. A timed-out command is retried on a fresh connection
+like a lost one.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +57,33 @@ BACKOFF_CAP_S = 2.0
 """Backoff doubles from 50 ms to at most 2 s: 30 retries span roughly a minute."""
 
 CONNECT_TIMEOUT_S = 5.0
+
+MAX_BLOCK_S = 1.0
+"""The longest a blocking stream read (XREAD/XREADGROUP BLOCK) waits on the server."""
+
+SOCKET_TIMEOUT_S = MAX_BLOCK_S + 2.0
+"""Every reply must arrive within this: a blocking read's longest wait plus a margin."""
+
+HEALTH_CHECK_INTERVAL_S = 5
+"""A pooled connection idle this long is pinged before it is used again."""
+
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 5, 2, 3
+"""TCP keepalive: the kernel drops a silent peer after about 11 s idle (not two hours)."""
+
+USER_TIMEOUT_MS = 10_000
+
+
+def keepalive_options() -> dict[int, int]:
+    """Linux's per-socket keepalive knobs (where the platform has them)."""
+    names = {
+        "TCP_KEEPIDLE": KEEPALIVE_IDLE_S,
+        "TCP_KEEPINTVL": KEEPALIVE_INTERVAL_S,
+        "TCP_KEEPCNT": KEEPALIVE_PROBES,
+        # Sent bytes unacknowledged this long (ms): the peer is gone, close the socket.
+        "TCP_USER_TIMEOUT": USER_TIMEOUT_MS,
+    }
+    return {getattr(socket, n): v for n, v in names.items() if hasattr(socket, n)}
+
 
 MAX_CONNECTIONS = 128
 """Connections per client. Callers beyond it wait for a free one (a blocking pool) instead
@@ -103,14 +141,15 @@ def connect(url: str, **overrides: Any) -> Redis:
             supported_errors=(RedisConnectionError, RedisTimeoutError),
         ),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-        # Blocking stream reads (XREADGROUP BLOCK) may wait longer than any fixed socket
-        # timeout; keepalive and the health check catch dead peers instead.
-        "socket_timeout": None,
+        # Blocking reads are capped at MAX_BLOCK_S, so one timeout fits every command.
+        "socket_timeout": SOCKET_TIMEOUT_S,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
         "socket_keepalive": True,
-        "health_check_interval": 15,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
         "decode_responses": False,
     }
+    if urlsplit(url).scheme != "unix":  # keepalive is a TCP matter
+        options["socket_keepalive_options"] = keepalive_options()
     options.update(overrides)
     options.setdefault("max_connections", MAX_CONNECTIONS)
     try:

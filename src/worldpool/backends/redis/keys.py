@@ -34,7 +34,6 @@ key                                    type          holds
 ``workflows``                          sorted set    workflow ids by first-put order
 ``order``                              string        counter that orders the index sets above
 ``pending``                            sorted set    task id -> (100 - priority) * 1e12 + order
-``pending:seq``                        string        counter for the pending order
 ``idem:{key}``                         string        idempotency key -> task id (SET NX)
 ``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
 ``events``                             stream        event log, capped at ``event_log_max`` exactly
@@ -124,8 +123,13 @@ class Keys:
         return self.prefix + "pending"
 
     @property
-    def pending_seq(self) -> str:
-        return self.prefix + "pending:seq"
+    def epoch(self) -> str:
+        """hash: the deployment epoch (id, mark, created_at, lost_from, lost_at)."""
+        return self.prefix + "epoch"
+
+    def effect(self, key: str) -> str:
+        """hash: one entry of the once-per-key effect ledger."""
+        return f"{self.prefix}fx:{key}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"

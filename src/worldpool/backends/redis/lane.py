@@ -9,10 +9,19 @@ from the client), nothing more. A call that finds the lane busy (calls overlap, 
 blocking read holds it) takes the pool as before, and a call whose connection fails is
 sent again through the pool, whose retries with backoff ride out a Redis restart; the
 lane reconnects on its next use.
+
+A lane's connection has no per-read timeout (redis-py's costs a timer on every reply, a
+large share of a round trip). A watchdog stands in for it: while calls go over the lane,
+a timer fires every half :data:`STALL_S`, and a call still unanswered after STALL_S
+(blocking reads wait at most ``MAX_BLOCK_S``, less) has its connection closed, so the call
+is sent again through the pool on a fresh connection: a stalled (half-open) connection is
+replaced within ``1.5 * STALL_S``, at the cost of one timer per period, not per call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,7 +30,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from worldpool.backends.redis.connection import MAX_BLOCK_S
+
 Command = tuple[Any, ...]
+
+STALL_S = MAX_BLOCK_S + 1.5
+"""A call on the lane unanswered this long is taken for a stalled connection."""
+
+log = logging.getLogger(__name__)
 
 
 class FastLane:
@@ -31,6 +47,8 @@ class FastLane:
         self._client: Any = client
         self._connection: AbstractConnection | None = None
         self._busy = False
+        self._sent_at = 0.0  # loop time the call on the lane was sent
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def execute(self, *args: Any) -> Any:
         """One command; its reply, or the error Redis answered raised."""
@@ -44,6 +62,10 @@ class FastLane:
     async def _send(self, commands: list[Command], raise_on_error: bool) -> list[Any]:
         if not self._busy:
             self._busy = True
+            loop = asyncio.get_running_loop()
+            self._sent_at = loop.time()
+            if self._watchdog is None:
+                self._watchdog = loop.call_later(STALL_S / 2, self._check)
             try:
                 return await self._on_lane(commands, raise_on_error)
             except (RedisConnectionError, RedisTimeoutError, OSError):
@@ -57,9 +79,23 @@ class FastLane:
             pipe.execute_command(*command)
         return list(await pipe.execute(raise_on_error=raise_on_error))
 
+    def _check(self) -> None:
+        """Timer: is the call on the lane unanswered for STALL_S? Then it is stalled."""
+        self._watchdog = None
+        if not self._busy:
+            return  # idle: the next call sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._sent_at > STALL_S and self._connection is not None:
+            log.warning("a Redis connection stalled for %.0fs; replacing it", STALL_S)
+            writer = getattr(self._connection, "_writer", None)
+            if writer is not None:
+                writer.transport.abort()  # the pending read fails; the call goes again
+        self._watchdog = loop.call_later(STALL_S / 2, self._check)
+
     async def _on_lane(self, commands: list[Command], raise_on_error: bool) -> list[Any]:
         if self._connection is None:
             self._connection = self._client.connection_pool.make_connection()
+            self._connection.socket_timeout = None  # the watchdog bounds the lane
         connection = self._connection
         await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         replies: list[Any] = []
@@ -78,6 +114,9 @@ class FastLane:
         return replies
 
     async def aclose(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._connection is not None:
             await self._connection.disconnect()
             self._connection = None

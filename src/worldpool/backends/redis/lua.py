@@ -41,6 +41,9 @@ SCRIPT_NAMES = (
     "dead_letter",
     "dispatch",
     "create_task",
+    "claim_effect",
+    "finish_effect",
+    "touch_epoch",
 )
 
 
@@ -105,6 +108,9 @@ class Scripts:
     dead_letter: Script
     dispatch: Script
     create_task: Script
+    claim_effect: Script
+    finish_effect: Script
+    touch_epoch: Script
 
     lane: FastLane
 

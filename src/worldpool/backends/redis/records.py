@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from worldpool.backends.base import EventPage
+from worldpool.backends.base import EffectClaim, EpochMark, EventPage
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
+from worldpool.backends.redis.connection import MAX_BLOCK_S
 from worldpool.models import Event, EventKind, TaskRecord, WorkflowRecord
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
 
 
 def block_ms(block_s: float) -> int | None:
-    """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever)."""
-    return max(1, int(block_s * 1000)) if block_s > 0 else None
+    """XREAD's BLOCK argument: None means do not block (BLOCK 0 would wait forever). Capped
+    at MAX_BLOCK_S, so that every reply fits the socket timeout (see ``connection``)."""
+    return max(1, int(min(block_s, MAX_BLOCK_S) * 1000)) if block_s > 0 else None
 
 
 def _event(stream_id: bytes, data: bytes) -> Event:
@@ -114,7 +116,7 @@ class RedisRecords(RedisBatchCalls):
     @redis_errors
     async def add_pending(self, task_id: str, priority: int = 0) -> None:
         await self._scripts.add_pending(
-            keys=[self.keys.pending, self.keys.pending_seq], args=[task_id, priority]
+            keys=[self.keys.pending, self.keys.tasks, self.keys.order], args=[task_id, priority]
         )
 
     @redis_errors
@@ -126,6 +128,43 @@ class RedisRecords(RedisBatchCalls):
         if limit <= 0:
             return []
         return [codec.text(i) for i in await self._r.zrange(self.keys.pending, 0, limit - 1)]
+
+    # ------------------------------------------------------------------ deployment epoch
+    @redis_errors
+    async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
+        epoch, mark, created, lost_from, lost_at = await self._scripts.touch_epoch(
+            keys=[self.keys.epoch], args=[candidate, previous or ""]
+        )
+        return _epoch(epoch, mark, lost_from, lost_at, created=bool(int(created)))
+
+    @redis_errors
+    async def read_epoch(self) -> EpochMark | None:
+        fields = await self._r.hmget(self.keys.epoch, ["id", "mark", "lost_from", "lost_at"])
+        if fields[0] is None:
+            return None
+        return _epoch(fields[0], fields[1] or 0, fields[2] or b"", fields[3] or b"")
+
+    # ------------------------------------------------------------------ effect ledger
+    @redis_errors
+    async def claim_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
+    ) -> EffectClaim:
+        reply = await self._scripts.claim_effect(
+            keys=[self.keys.task(task_id), self.keys.effect(key)],
+            args=[worker_id, attempt, max(1, int(ttl_s * 1000))],
+        )
+        return EffectClaim(codec.text(reply[0]), reply[1] if len(reply) > 1 else None)
+
+    @redis_errors
+    async def finish_effect(
+        self, key: str, task_id: str, worker_id: str, attempt: int, value: bytes
+    ) -> bool:
+        return bool(
+            await self._scripts.finish_effect(
+                keys=[self.keys.task(task_id), self.keys.effect(key)],
+                args=[worker_id, attempt, value],
+            )
+        )
 
     # ------------------------------------------------------------------ artifacts (raw blobs)
     @redis_errors
@@ -190,3 +229,15 @@ class RedisRecords(RedisBatchCalls):
         start = "0-0" if after is None else codec.stream_id_from_seq(after)
         reply = await self._r.xread({self.keys.events: start}, count=limit, block=block_ms(block_s))
         return list(reply[0][1]) if reply else []
+
+
+def _epoch(
+    epoch: bytes, mark: bytes | int, lost_from: bytes, lost_at: bytes, created: bool = False
+) -> EpochMark:
+    return EpochMark(
+        codec.text(epoch),
+        int(mark),
+        created,
+        codec.text(lost_from) or None,
+        float(lost_at) if lost_at else None,
+    )

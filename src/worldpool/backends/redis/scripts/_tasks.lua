@@ -16,15 +16,16 @@ local function append_event(events_key, cap, event)
   return redis.call('XADD', events_key, 'MAXLEN', cap, '*', 'e', event)
 end
 
--- Queue a task for routing, ordered by priority (-100..100) then first-queued: the sorted set
--- `pending` scores (100 - priority) * 1e12 + seq (lowest first), seq from `pending:seq`.
--- A task already queued keeps its place. Returns 1 if added, 0 if it was queued already.
-local function queue_pending(pending_key, seq_key, task_id, priority)
+-- Queue a task for routing, ordered by priority (-100..100) then age: the sorted set
+-- `pending` scores (100 - priority) * 1e12 + age (lowest first), age the task's first-put
+-- order (its score in the `tasks` index), so a failed-over or retried task queues ahead of
+-- everything submitted after it. A task already queued keeps its place. Returns 1 if added,
+-- 0 if it was queued already.
+local function queue_pending(pending_key, task_id, priority, age)
   if redis.call('ZSCORE', pending_key, task_id) then
     return 0
   end
-  local seq = redis.call('INCR', seq_key)
-  local score = (100 - tonumber(priority)) * 1000000000000 + seq
+  local score = (100 - tonumber(priority)) * 1000000000000 + tonumber(age)
   redis.call('ZADD', pending_key, string.format('%d', score), task_id)
   return 1
 end

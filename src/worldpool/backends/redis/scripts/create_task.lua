@@ -8,13 +8,12 @@
 -- KEYS[2] order           string counter giving first-put order
 -- KEYS[3] active          set   non-terminal task ids
 -- KEYS[4] deadlines       sorted set  task id -> next timeout deadline
--- KEYS[5] pending         sorted set  (see _tasks.lua, queue_pending)
--- KEYS[6] pending:seq     string counter
--- KEYS[7] events          stream (capped)
--- KEYS[8] w:{worker}      hash  status, max         } the routed worker's keys; unused
--- KEYS[9] slots:{worker}  set   task ids with a slot } (any name) without a dispatch
--- KEYS[10] q:{worker}     stream                      }
--- KEYS[11..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
+-- KEYS[5] pending         sorted set  (see _tasks.lua, queue_pending; the age is `order`)
+-- KEYS[6] events          stream (capped)
+-- KEYS[7] w:{worker}      hash  status, max         } the routed worker's keys; unused
+-- KEYS[8] slots:{worker}  set   task ids with a slot } (any name) without a dispatch
+-- KEYS[9] q:{worker}      stream                      }
+-- KEYS[10..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
 -- ARGV[1] task id, ARGV[2] record JSON (without its version), ARGV[3] timeout deadline
 -- ("" = none), ARGV[4] priority, ARGV[5] event JSON, ARGV[6] event log cap (exact MAXLEN),
 -- ARGV[7] routed worker id ("" = queue it), ARGV[8] routed record JSON, ARGV[9] its
@@ -31,16 +30,16 @@ if not version_matches(stored_version(KEYS[1]), '0') then
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 local order = redis.call('INCR', KEYS[2])
-for i = 11, #KEYS do
+for i = 10, #KEYS do
   redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
 end
-append_event(KEYS[7], ARGV[6], ARGV[5])
+append_event(KEYS[6], ARGV[6], ARGV[5])
 
 local refused = ''
 if ARGV[7] ~= '' then
-  refused = slot_refusal(KEYS[8], KEYS[9], ARGV[1])
+  refused = slot_refusal(KEYS[7], KEYS[8], ARGV[1])
   if refused == '' then
-    local id = dispatch_task(KEYS[1], KEYS[4], KEYS[9], KEYS[10], KEYS[5], KEYS[7],
+    local id = dispatch_task(KEYS[1], KEYS[4], KEYS[8], KEYS[9], KEYS[5], KEYS[6],
       ARGV[1], ARGV[8], 2, ARGV[9], ARGV[10], ARGV[7], ARGV[11], ARGV[12], ARGV[6], true)
     return {2, id}
   end
@@ -50,5 +49,5 @@ redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 13, #ARG
 if ARGV[3] ~= '' then  -- a new task: no deadline to take out
   index_deadline(KEYS[4], ARGV[1], ARGV[3])
 end
-queue_pending(KEYS[5], KEYS[6], ARGV[1], ARGV[4])
+queue_pending(KEYS[5], ARGV[1], ARGV[4], order)
 return {1, refused}
