@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[redis,api,gpu,browser,sim,demo,dev]'
+	$(BIN)/python -m pip install -q -e '.[redis,api,gpu,browser,sim,demo,celery,dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 demo: $(STAMP)
