@@ -24,6 +24,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     result_expires=600,
+    task_track_started=True,  # where a task runs: the bridge notices a worker that dies
 )
 
 

@@ -14,7 +14,8 @@ maps onto worldpool's outcomes:
 * ``REVOKED`` (by someone else, or expired): a handler error that is not retried;
 * cancelled, re-routed or past its deadline on the worldpool side: the Celery task is
   revoked (terminated where the Celery pool can);
-* its Celery worker died: a failed attempt (:class:`.liveness.FleetMonitor`).
+* its Celery worker died: a failed attempt (:class:`.liveness.FleetMonitor`; needs the
+  app's ``task_track_started``, which tells where a task runs).
 
 The payload's items are the task's keyword arguments (``{"args": [...], "kwargs": {...}}``
 also works); the worldpool task id, attempt, workflow, step and upstream results travel
@@ -66,6 +67,12 @@ class CeleryBridge:
         monitor: FleetMonitor | None = None,
     ) -> None:
         check_json_only(app)
+        if not app.conf.task_track_started:
+            log.warning(
+                "Celery app %s does not set task_track_started: a Celery worker that dies "
+                "mid-task is found only by the task's execution timeout",
+                app.main,
+            )
         self.app = app
         self.queue = queue
         self.names = names if names is not None else task_names(app)
@@ -149,6 +156,10 @@ class CeleryBridge:
                 raise HandlerError(
                     f"Celery task {celery_id} was revoked or expired", retryable=False
                 )
+            if state == "STARTED" and isinstance(meta.get("result"), Mapping):
+                hostname = meta["result"].get("hostname")  # task_track_started
+                if isinstance(hostname, str):
+                    self.monitor.started(celery_id, hostname)
             if state == "RETRY" and not saw_retry:
                 saw_retry = True
                 ctx.log.info("Celery retries %s: %s", celery_id, meta.get("result"))

@@ -2,11 +2,15 @@
 consume a bridge's queue, so that a Celery worker that dies shows as a failed attempt,
 not a hang.
 
-While tasks are in flight it asks the fleet, every ``interval_s``, which workers consume
-the queue (``inspect().active_queues()``) and what they run (``active()``). A task seen
-running on a worker that then stops answering for ``misses`` checks in a row is lost; so
-is every task in flight when no worker has consumed the queue for ``no_consumer_s``. The
-two broadcasts run in a thread, once per interval for the whole bridge, never per task.
+The bridge tells it where each task runs (the ``STARTED`` state's hostname, which Celery
+records when the app sets ``task_track_started``). While tasks are in flight the monitor
+asks the fleet every ``interval_s`` who consumes the queue (one ``active_queues``
+broadcast, in a thread, for the whole bridge). A task whose worker is missing from
+``misses`` answered rounds in a row is lost; so is every task in flight when no worker has
+answered for the queue for ``no_consumer_s``. A round nobody answers proves nothing about
+one worker (replies get lost; the broker may be away), so it only counts towards the
+latter. A worker with the solo pool cannot answer while it runs a task; use prefork or
+threads for this check (the execution timeout bounds the wait anyway).
 """
 
 from __future__ import annotations
@@ -51,6 +55,12 @@ class FleetMonitor:
             self._task = asyncio.create_task(self._loop(), name=f"celery-liveness-{self.queue}")
         return lost
 
+    def started(self, celery_id: str, hostname: str) -> None:
+        """``celery_id`` runs on Celery worker ``hostname`` (from its STARTED state)."""
+        watch = self._watches.get(celery_id)
+        if watch is not None and watch.seen_on != hostname:
+            watch.seen_on, watch.misses = hostname, 0
+
     def unwatch(self, celery_id: str) -> None:
         self._watches.pop(celery_id, None)
 
@@ -64,50 +74,37 @@ class FleetMonitor:
         while self._watches:
             await asyncio.sleep(self.interval_s)
             try:
-                consumers, active = await asyncio.to_thread(self._ask)
+                consumers = await asyncio.to_thread(self._ask)
             except Exception as exc:  # the broker is down: the deadline still bounds the wait
                 log.warning("cannot inspect the Celery fleet of %s: %s", self.queue, exc)
                 continue
-            self.observe(consumers, active, time.monotonic())
+            self.observe(consumers, time.monotonic())
 
-    def _ask(self) -> tuple[set[str], dict[str, set[str]]]:
+    def _ask(self) -> set[str]:
         inspect = self.app.control.inspect(timeout=self.inspect_timeout_s)
         queues = inspect.active_queues() or {}
-        consumers = {
-            name for name, qs in queues.items() if any(q.get("name") == self.queue for q in qs)
-        }
-        if not consumers:
-            return consumers, {}
-        running = self.app.control.inspect(
-            timeout=self.inspect_timeout_s, destination=sorted(consumers)
-        ).active()
-        return consumers, {
-            name: {str(t.get("id")) for t in tasks} for name, tasks in (running or {}).items()
-        }
+        return {name for name, qs in queues.items() if any(q.get("name") == self.queue for q in qs)}
 
-    def observe(self, consumers: set[str], active: dict[str, set[str]], now: float) -> None:
-        """One check's answers: which workers consume the queue, and what each runs."""
-        if consumers:
-            self._consumers_seen_at = now
-        elif now - self._consumers_seen_at >= self.no_consumer_s:
-            reason = (
-                f"no Celery worker has consumed queue {self.queue!r} for {self.no_consumer_s:g}s"
-            )
-            for celery_id in list(self._watches):
-                self._lose(celery_id, reason)
+    def observe(self, consumers: set[str], now: float) -> None:
+        """One round's answers: the Celery workers that consume the queue."""
+        if not consumers:  # nobody answered: no verdict on any one worker
+            if now - self._consumers_seen_at >= self.no_consumer_s:
+                reason = (
+                    f"no Celery worker answered for queue {self.queue!r} in {self.no_consumer_s:g}s"
+                )
+                for celery_id in list(self._watches):
+                    self._lose(celery_id, reason)
             return
-        running_on = {tid: worker for worker, ids in active.items() for tid in ids}
+        self._consumers_seen_at = now
         for celery_id, watch in list(self._watches.items()):
-            worker = running_on.get(celery_id)
-            if worker is not None:
-                watch.seen_on, watch.misses = worker, 0
-            elif watch.seen_on is not None and watch.seen_on not in active:
-                watch.misses += 1  # its worker did not answer
-                if watch.misses >= self.misses:
-                    self._lose(
-                        celery_id,
-                        f"Celery worker {watch.seen_on} stopped answering while running it",
-                    )
+            if watch.seen_on is None or watch.seen_on in consumers:
+                watch.misses = 0
+                continue
+            watch.misses += 1
+            if watch.misses >= self.misses:
+                self._lose(
+                    celery_id, f"Celery worker {watch.seen_on} stopped answering while running it"
+                )
 
     def _lose(self, celery_id: str, reason: str) -> None:
         watch = self._watches.pop(celery_id, None)
