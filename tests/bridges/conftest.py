@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.bridges.fleet import celery_env, start_celery_worker, wait_ready
-from tests.e2e.procs import Proc
+from tests.e2e.procs import Proc, client, cluster
 from tests.redis_server import RedisServer, redis_server, redis_server_session
 from worldpool.backends import backend_from_url
 from worldpool.backends.base import Backend
@@ -25,7 +25,7 @@ from worldpool.embedded import make_worker
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.worker.runtime import WorkerRuntime
 
-__all__ = ["redis_server", "redis_server_session"]
+__all__ = ["client", "cluster", "redis_server", "redis_server_session"]
 
 pytest.importorskip("celery")
 

@@ -140,6 +140,7 @@ class WorldpoolRouter:
         asyncio.run_coroutine_threadsafe(self._backend.aclose(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
     def _hints(self, options: Mapping[str, Any], task: Any) -> dict[str, Any]:
         hints: dict[str, Any] = dict(self.defaults)
