@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from celery import Celery
@@ -88,6 +88,10 @@ async def test_a_plain_celery_app_routes_through_worldpools_router(
         event = recorded[tokyo.id]
         assert event.worker_id == "bridge-ap" and event.data["queue"] == "ap-fleet"
         assert event.data["decision"]["winner"] == "bridge-ap"  # explainable like any other
+
+        # the task's own `worldpool` attribute (@app.task(worldpool={...})) is a hint too
+        hinted = SimpleNamespace(worldpool={"user_location": "tokyo", "id": "ignored"})
+        assert router.decide("wp_tests.where", {}, task=hinted)[1] == "ap-fleet"
 
         # a task no fleet runs: no route from worldpool, Celery falls back to its default
         unknown, queue = router.decide("no.such.task")

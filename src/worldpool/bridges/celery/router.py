@@ -63,7 +63,7 @@ class WorldpoolRouter:
         record: bool = True,
         backend: Backend | None = None,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.from_env()  # WORLDPOOL_NAMESPACE, ...
         url = redis_url or self.settings.redis_url
         if backend is None and url is None:
             raise ConfigError("WorldpoolRouter needs the pool's redis_url (or WORLDPOOL_REDIS_URL)")
