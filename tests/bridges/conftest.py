@@ -48,7 +48,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("celery") / "ledger.txt"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped after the module that uses it
 def fleet(
     celery_tasks: ModuleType, redis_server_session: RedisServer, ledger: Path
 ) -> Iterator[Proc]:

@@ -57,7 +57,7 @@ async def test_one_workflow_runs_on_native_workers_and_a_celery_fleet(
         "--no-builtin", "--no-verify-claims",
     )  # fmt: skip
     await wait_workers(client, [*bridges, native])
-    wait_ready([fleet])
+    await asyncio.to_thread(wait_ready, [fleet])
 
     wf = Workflow("mixed")
     words = wf.step("words", handler="words")
@@ -91,7 +91,7 @@ async def test_a_bridge_killed_mid_task_fails_over_and_the_task_completes_once(
         p.name: p for p in (bridge(cluster, "bridge-a", "fo"), bridge(cluster, "bridge-b", "fo"))
     }
     await wait_workers(client, bridges.values())
-    wait_ready([fleet])
+    await asyncio.to_thread(wait_ready, [fleet])
 
     spec = TaskSpec(handler="wp_tests.slow", payload={"seconds": 5, "tag": "fo"})
     await orchestrator.submit(spec)

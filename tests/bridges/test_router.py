@@ -4,6 +4,7 @@ picks the queue of the best Celery fleet (here by the caller's location), a real
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -50,7 +51,7 @@ async def fleets(
             )
             runtimes.append(WorkerRuntime(backend, profile, handlers, settings))
             await runtimes[-1].start()
-        wait_ready([proc])
+        await asyncio.to_thread(wait_ready, [proc])  # the bridges keep heartbeating
         yield settings, backend
     finally:
         for runtime in runtimes:
@@ -67,15 +68,17 @@ async def test_a_plain_celery_app_routes_through_worldpools_router(
     plain = Celery("plain", broker=redis_server_session.url, backend=redis_server_session.url)
     plain.conf.update(task_routes=(router,), task_serializer="json", accept_content=["json"])
 
-    @plain.task(name="wp_tests.where")  # the same task as the fleet's, seen from the caller
-    def where() -> str:
-        raise AssertionError("runs on the fleet, not here")
-
+    where = plain.signature("wp_tests.where")  # the caller has no code of the fleet's tasks
     try:
-        tokyo = where.apply_async(headers={"worldpool": {"user_location": "tokyo"}})
-        london = where.apply_async(headers={"worldpool": {"user_location": "london"}})
-        assert tokyo.get(timeout=20) == "ap-fleet"
-        assert london.get(timeout=20) == "eu-fleet"
+        # Celery calls block: off the event loop, where the bridges heartbeat
+        tokyo = await asyncio.to_thread(
+            where.apply_async, headers={"worldpool": {"user_location": "tokyo"}}
+        )
+        london = await asyncio.to_thread(
+            where.apply_async, headers={"worldpool": {"user_location": "london"}}
+        )
+        assert await asyncio.to_thread(tokyo.get, timeout=20) == "ap-fleet"
+        assert await asyncio.to_thread(london.get, timeout=20) == "eu-fleet"
 
         decision = router.explain(tokyo.id)
         assert decision is not None and decision.winner == "bridge-ap"

@@ -73,7 +73,8 @@ class WorldpoolRouter:
         self.record = record
         self._snapshot: PoolSnapshot | None = None
         self._queues: dict[str, str] = {}  # worker id -> its Celery queue
-        self._read_at = 0.0
+        self._read_at = 0.0  # monotonic: when the last read started
+        self._snapshot_at = 0.0  # epoch seconds: when the snapshot in use was read
         self._reading: Future[None] | None = None
         self._lock = threading.Lock()  # decide() and the local load counts
         self._pending = threading.local()  # the decision of the call being published
@@ -110,10 +111,10 @@ class WorldpoolRouter:
     ) -> tuple[RoutingDecision, str | None]:
         """The decision for one call of ``name`` and the queue it picks (None: no fleet)."""
         spec = TaskSpec(id="celery-call", handler=name, **self._hints(options or {}, task))
-        snapshot = self._current()
+        snapshot, read_at = self._current()
         ctx = RoutingContext(
             task=spec,
-            now=time.time(),
+            now=read_at,  # heartbeat ages as of the read: the snapshot does not age them
             user_location=geo.try_location(spec.user_location) if spec.user_location else None,
             heartbeat_timeout_s=self.settings.offline_after_s + self.refresh_s,
         )
@@ -186,7 +187,7 @@ class WorldpoolRouter:
             log.warning("recording the Celery routing decision failed: %s", exc)
 
     # ------------------------------------------------------------------ the pool
-    def _current(self) -> PoolSnapshot:
+    def _current(self) -> tuple[PoolSnapshot, float]:
         """The cached snapshot; a re-read starts in the background when it is due."""
         now = time.monotonic()
         with self._lock:
@@ -200,7 +201,7 @@ class WorldpoolRouter:
             first.result(FIRST_READ_TIMEOUT_S)
             snapshot = self._snapshot
             assert snapshot is not None
-        return snapshot
+        return snapshot, self._snapshot_at
 
     async def _read(self) -> None:
         try:
@@ -218,4 +219,4 @@ class WorldpoolRouter:
         snapshot = PoolSnapshot(fleets)
         queues = {w.id: w.profile.labels[QUEUE_LABEL] for w in fleets}
         with self._lock:  # swapped whole: a decision never sees half a read
-            self._snapshot, self._queues = snapshot, queues
+            self._snapshot, self._queues, self._snapshot_at = snapshot, queues, time.time()
