@@ -91,3 +91,19 @@ def _read(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+async def test_a_task_revoked_in_celery_fails_without_retries(
+    pool: BridgedPool, ledger: Path, celery_tasks: ModuleType
+) -> None:
+    spec = TaskSpec(handler="wp_tests.slow", payload={"seconds": 20, "tag": "revoked"})
+    await pool.orchestrator.submit(spec)
+    celery_id = f"{spec.id}.a1"
+    deadline = time.monotonic() + 20
+    while f"start revoked {celery_id}" not in _read(ledger):
+        assert time.monotonic() < deadline, "the Celery task never started"
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(celery_tasks.app.control.revoke, celery_id, terminate=True)
+    record = await pool.orchestrator.wait_task(spec.id, 15)
+    assert record.status is TaskStatus.FAILED
+    assert "revoked" in (record.error or "") and len(record.attempts) == 1

@@ -91,3 +91,23 @@ async def test_no_answer_for_too_long_loses_everything_in_flight() -> None:
     monitor.observe(set(), now=start + 6)
     assert "no Celery worker" in await asyncio.wait_for(lost, 1)
     await monitor.close()
+
+
+def test_the_router_spreads_a_burst_and_sends_to_busy_fleets_too() -> None:
+    from worldpool.backends.memory import MemoryBackend
+    from worldpool.bridges.celery import WorldpoolRouter
+    from worldpool.embedded import make_worker
+
+    backend = MemoryBackend()
+    router = WorldpoolRouter(backend=backend, refresh_s=3600, record=False)
+    try:
+        for name in ("fleet-a", "fleet-b"):
+            profile = make_worker(
+                name, handlers=["t.run"], max_concurrency=1, labels={"celery_queue": name}
+            )
+            asyncio.run_coroutine_threadsafe(backend.register(profile), router._loop).result(5)
+        queues = [router.decide("t.run")[1] for _ in range(4)]
+        assert queues[:2] in (["fleet-a", "fleet-b"], ["fleet-b", "fleet-a"])  # by load
+        assert None not in queues  # both full: still routed, Celery queues buffer
+    finally:
+        router.close()

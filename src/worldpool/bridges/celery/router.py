@@ -9,6 +9,9 @@ fleets worldpool knows (bridge workers, which advertise their queue under the
 ``celery_queue`` label) and answers that fleet's queue. No fleet fits: ``None``, so Celery
 asks the next router in ``task_routes`` (or uses its default queue).
 
+The default policy is worldpool's without the capacity filter (a queue buffers: a
+busy fleet is still a place to send to, just a less preferred one).
+
 The pool is read from the backend by a background thread at most every ``refresh_s``;
 between reads the router counts the tasks it placed against each fleet, so a burst
 spreads by load instead of piling onto one queue. Nothing on the caller's path waits for
@@ -49,6 +52,13 @@ FIRST_READ_TIMEOUT_S = 10.0
 KEEP_DECISIONS = 1000
 
 
+def queueing_policy() -> RoutingPolicy:
+    """The default policy without the capacity filter: a Celery queue buffers, so a busy
+    fleet is still a place to send to (the load scorer still prefers the idler one)."""
+    default = RoutingPolicy()
+    return RoutingPolicy(filters=tuple(f for f in default.filters if f != "capacity"))
+
+
 class WorldpoolRouter:
     """A Celery router placing tasks on the best Celery fleet in a worldpool pool."""
 
@@ -67,7 +77,7 @@ class WorldpoolRouter:
         url = redis_url or self.settings.redis_url
         if backend is None and url is None:
             raise ConfigError("WorldpoolRouter needs the pool's redis_url (or WORLDPOOL_REDIS_URL)")
-        self.router = Router(policy)
+        self.router = Router(policy or queueing_policy())
         self.refresh_s = refresh_s
         self.defaults: dict[str, Any] = {"user_location": user_location} if user_location else {}
         self.record = record
