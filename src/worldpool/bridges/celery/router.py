@@ -36,6 +36,7 @@ from worldpool import geo
 from worldpool.backends import backend_from_url
 from worldpool.backends.base import Backend
 from worldpool.bridges.celery.app import QUEUE_LABEL
+from worldpool.bridges.celery.bridge import HEADER
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import Event, EventKind, RoutingDecision, TaskSpec, WorkerStatus
@@ -43,7 +44,6 @@ from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolic
 
 log = logging.getLogger("worldpool.bridges.celery")
 
-HEADER = "worldpool"
 # What a call may say about itself: the parts of a TaskSpec that are about placement.
 HINT_FIELDS = frozenset(
     {"capabilities", "requirements", "user_location", "interactive", "heavy", "weights"}
