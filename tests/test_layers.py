@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"demo", "__init__"},
     {"api", "testing"},
-    {"embedded", "executors"},
+    {"embedded", "executors", "bridges"},
     {"orchestrator", "worker"},
     {"artifacts", "epoch", "event_log", "sim"},
     {"routing", "backends"},

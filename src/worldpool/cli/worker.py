@@ -70,6 +70,9 @@ class WorkerOptions:
     llm_url: str | None = None
     llm_model: str | None = None
     verify_claims: bool = True
+    celery_app: str | None = None
+    """``module:app`` of a Celery app: its tasks become handlers run on its fleet."""
+    celery_queue: str | None = None
 
 
 @app.command()
@@ -136,6 +139,13 @@ def worker(
             "stopped and handed back (default 10; tasks not started go back at once)",
         ),
     ] = None,
+    celery_app: Annotated[
+        str | None,
+        typer.Option(help="module:app of a Celery app: run its tasks on its Celery fleet"),
+    ] = None,
+    celery_queue: Annotated[
+        str | None, typer.Option(help="the Celery queue to send to (default: the app's)")
+    ] = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -154,6 +164,8 @@ def worker(
         llm_url=llm_url,
         llm_model=llm_model,
         verify_claims=verify_claims,
+        celery_app=celery_app,
+        celery_queue=celery_queue,
     )
     if workspace_cache is not None:
         options.workspace_cache = workspace_cache
@@ -333,6 +345,10 @@ def collect_handlers(options: WorkerOptions) -> HandlerTable:
         )
     for spec in options.handler_specs:
         table.update(load_handlers(spec))
+    if options.celery_app:
+        from worldpool.bridges.celery.cli import celery_handlers
+
+        table.update(celery_handlers(options.celery_app, options.celery_queue, options.labels))
     if not len(table):
         raise ConfigError(
             "this worker has no handlers: pass --handlers module:HANDLERS or "
