@@ -10,8 +10,9 @@ shadow a built-in. An unknown name is answered with a did-you-mean and the known
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from worldpool.errors import ConfigError
 
@@ -78,3 +79,19 @@ class NamedRegistry(Generic[Opts, T]):
                 f"{built_name!r}; the {self._noun}'s name must equal its registered name"
             )
         return built
+
+
+def import_object(spec: str, option: str, example: str) -> Any:
+    """The object ``module:attribute`` names (dots in the attribute walk into it), for the
+    specs an operator gives on the command line (``--handlers``, ``--celery-app``); never
+    for names that come from messages. ``option`` and ``example`` word the errors."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{option} {spec!r} must look like {example}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{option} {spec!r}: {exc}") from None
+    return obj

@@ -42,6 +42,7 @@ from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import GPU, ServedModel, WorkerProfile
+from worldpool.plugins import import_object
 from worldpool.worker.handlers import HandlerTable
 from worldpool.worker.runtime import WorkerRuntime
 
@@ -209,15 +210,7 @@ def _redetect_gpus(runtime: WorkerRuntime) -> asyncio.Task[None]:
 
 def load_handlers(spec: str) -> HandlerTable:
     """Import ``module:object``: a mapping of name -> handler, or a HandlerTable."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"--handlers {spec!r} must look like package.module:HANDLERS")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--handlers {spec!r}: {exc}") from None
+    obj = import_object(spec, "--handlers", "package.module:HANDLERS")
     if callable(obj) and not isinstance(obj, dict | HandlerTable):
         obj = obj()
     if isinstance(obj, HandlerTable):

@@ -6,11 +6,11 @@ The app always comes from the command line or the caller's code, never from mess
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any
 
 from worldpool.errors import ConfigError
+from worldpool.plugins import import_object
 
 # The label a bridge worker advertises its Celery queue under (the router reads it).
 QUEUE_LABEL = "celery_queue"
@@ -35,15 +35,7 @@ def load_celery_app(spec: str) -> Any:
     Celery app that speaks JSON only."""
     from celery import Celery
 
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"--celery-app {spec!r} must look like package.module:app")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"--celery-app {spec!r}: {exc}") from None
+    obj = import_object(spec, "--celery-app", "package.module:app")
     if not isinstance(obj, Celery):
         raise ConfigError(f"--celery-app {spec!r} is a {type(obj).__name__}, not a Celery app")
     check_json_only(obj)
