@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -112,6 +113,8 @@ class Settings(BaseModel):
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("redis_url"):
+            check_backend_url(str(values["redis_url"]))
         try:
             return cls(**values)
         except ValidationError as exc:
@@ -150,3 +153,43 @@ def _explain(exc: ValidationError) -> str:
         for err in exc.errors()
     ]
     return "invalid settings: " + "; ".join(lines)
+
+
+def check_backend_url(url: str) -> None:
+    """Reject a backend URL that does not say where to connect (``redis:/host``, a bad
+    port, a non-numeric database) instead of letting the client fall back to a default
+    host. The message never repeats a password the URL may carry."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(
+            f"backend URL {_shown(url)!r} is malformed ({exc}); {_URL_HINT}"
+        ) from None
+    scheme = parts.scheme.lower()
+    if scheme == "memory":
+        return
+    if scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"backend URL {_shown(url)!r} has an unknown scheme {scheme or '(none)'!r}; {_URL_HINT}"
+        )
+    if not url[len(scheme) :].startswith("://") or not parts.hostname:
+        raise ConfigError(f"backend URL {_shown(url)!r} names no host; {_URL_HINT}")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ConfigError(
+            f"backend URL {_shown(url)!r}: the database {db!r} must be a number; {_URL_HINT}"
+        )
+    del port  # parsed only to be checked
+
+
+_URL_HINT = "write it as redis://HOST:6379/0 (rediss:// for TLS, memory:// for embedded)"
+
+
+def _shown(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in auth:
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -48,30 +49,48 @@ def _step_cost(step: StepStatus) -> str:
     return text
 
 
-def render_status(status: WorkflowStatus) -> Table:
-    """The status document as a table: one row per step, its cost (each attempt's when
-    it took more than one) and the workflow's total split into compute and tokens."""
+STATUS_COLUMNS = ("step", "status", "worker", "region", "gpu", "try", "time", "cost", "why")
+
+
+def status_title(status: WorkflowStatus) -> str:
     eta = status.estimated_completion_sec
-    title = (
+    return (
         f"{status.name} [{status.id}]  {status.status.value}  "
         f"cost {cost_split(status)}  tokens {status.total_tokens}"
         + (f"  ETA {eta:.0f}s" if eta is not None and not status.status.terminal else "")
     )
-    table = Table(title=title, title_justify="left", expand=False)
-    for column in ("step", "status", "worker", "region", "gpu", "try", "time", "cost", "why"):
-        table.add_column(column, overflow="fold")
-    for step in status.steps:
-        why = step.error or step.pending_reason or step.reason or ""
-        table.add_row(
+
+
+def status_rows(status: WorkflowStatus) -> list[list[str]]:
+    """One row of plain cells per step, under :data:`STATUS_COLUMNS`."""
+    return [
+        [
             step.step,
-            Text(step.status, style=STATUS_STYLE.get(step.status, "")),
+            step.status,
             step.worker or "",
             step.region or "",
             step.gpu or "",
             str(step.attempts or ""),
             _duration(step),
             _step_cost(step),
-            Text(why, style="red" if step.error else "dim"),
+            step.error or step.pending_reason or step.reason or "",
+        ]
+        for step in status.steps
+    ]
+
+
+def render_status(status: WorkflowStatus) -> Table:
+    """The status document as a table: one row per step, its cost (each attempt's when
+    it took more than one) and the workflow's total split into compute and tokens."""
+    table = Table(title=status_title(status), title_justify="left", expand=False)
+    for column in STATUS_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for step, row in zip(status.steps, status_rows(status), strict=True):
+        table.add_row(
+            *row[:1],
+            Text(row[1], style=STATUS_STYLE.get(row[1], "")),
+            *row[2:-1],
+            Text(row[-1], style="red" if step.error else "dim"),
         )
     return table
 
@@ -156,3 +175,19 @@ def render_decision(decision: RoutingDecision, limit: int = 8) -> Table:
 
 def clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def plain_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """For pipes, files and CI logs: ``columns`` and ``rows`` as aligned text lines, two
+    spaces between columns, nothing wrapped or cut (the last column is not padded)."""
+    lines = [list(columns), *[[_one_line(c) for c in row] for row in rows]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    text = []
+    for line in lines:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])]
+        text.append("  ".join([*padded, line[-1]]).rstrip())
+    return "\n".join(text) + "\n"
+
+
+def _one_line(cell: str) -> str:
+    return " ".join(cell.split()) if "\n" in cell or "\t" in cell else cell

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from worldpool.backends.base import Backend, DeadLetter, Delivery, ResultMessage
 from worldpool.backends.memory import MemoryBackend
-from worldpool.config import Settings
+from worldpool.config import Settings, check_backend_url
 from worldpool.errors import ConfigError
 
 __all__ = [
@@ -34,6 +34,7 @@ def backend_from_url(url: str | None, settings: Settings | None = None) -> Backe
         return MemoryBackend(settings)
     if scheme in REDIS_SCHEMES:
         assert url is not None  # a scheme was parsed from it
+        check_backend_url(url)  # redis:/host is an error, not a connection to localhost
         return _redis_backend(url, settings)
     raise ConfigError(
         f"backend URL {url!r} has an unknown scheme {scheme!r}: use memory:// for the "

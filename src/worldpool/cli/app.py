@@ -108,6 +108,8 @@ def run_async(coro: Any) -> Any:
     """Run a coroutine, turning worldpool errors into messages and exit codes."""
     try:
         return asyncio.run(coro)
+    except BrokenPipeError:  # `worldpool events | head`: the reader left; typer exits quietly
+        raise
     except NotFoundError as exc:
         raise fail(Exit.NOT_FOUND, str(exc)) from None
     except WorkerRefused as exc:

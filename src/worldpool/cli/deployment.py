@@ -22,7 +22,6 @@ import orjson
 import pydantic
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from worldpool.backends import backend_from_url
 from worldpool.backends.base import Backend, DeadLetter
@@ -35,11 +34,12 @@ from worldpool.cli.app import (
     run_async,
     settings_for,
 )
+from worldpool.cli.output import emit_json, emit_table
 from worldpool.config import Settings
 from worldpool.errors import BackendError, NotFoundError, ValidationError
 from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
-from worldpool.render import render_status
+from worldpool.render import STATUS_COLUMNS, clock, render_status, status_rows, status_title
 from worldpool.workflow.files import load_workflow_file
 
 PROBE_TIMEOUT_S = 3.0
@@ -106,9 +106,21 @@ def events(
     namespace: NamespaceOpt = "default",
     after: Annotated[str | None, typer.Option(help="start after this event seq")] = None,
     follow: Annotated[bool, typer.Option(help="keep printing new events")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines (the default when stdout is not a terminal)")
+    ] = False,
 ) -> None:
-    """Print the event log as JSON lines (replay it: simulate --workload events:FILE)."""
-    run_async(dump_events(settings_for(need_redis(redis), namespace), after, follow, sys.stdout))
+    """Print the event log: one line per event in a terminal, JSON lines in a pipe or with
+    --json (replay those: simulate --workload events:FILE)."""
+    run_async(
+        dump_events(
+            settings_for(need_redis(redis), namespace),
+            after,
+            follow,
+            sys.stdout,
+            as_json=as_json or not console.is_terminal,
+        )
+    )
 
 
 @app.command("dead-letters")
@@ -169,7 +181,7 @@ async def submit_file(
             if not wait:
                 return 0
             status = await _follow(orchestrator, spec.id, timeout_s, console)
-            console.print_json(status.model_dump_json())
+            emit_json(status, console=console)
             return 0 if status.status is WorkflowState.SUCCEEDED else 1
         try:
             task = TaskSpec.model_validate(data)
@@ -184,7 +196,7 @@ async def submit_file(
         while time.monotonic() < deadline:
             record = await orchestrator.get_task(task.id)
             if record.status.terminal:
-                console.print_json(record.model_dump_json(exclude={"decision"}))
+                emit_json(record.model_dump(mode="json", exclude={"decision"}), console=console)
                 return 0 if record.status is TaskStatus.SUCCEEDED else 1
             events = await backend.read_events(cursor, 100, block_s=1.0)
             cursor = events[-1].seq if events else cursor
@@ -216,12 +228,16 @@ async def show_status(settings: Settings, ident: str, as_json: bool, console: Co
                 from worldpool.epoch import explain_missing
 
                 raise await explain_missing(backend, missing) from None
-            console.print_json(record.model_dump_json())
+            emit_json(record, console=console)
             return
         if as_json:
-            console.print_json(status.model_dump_json())
-        else:
+            emit_json(status, console=console)
+        elif console.is_terminal:
             console.print(render_status(status))
+        else:
+            emit_table(
+                STATUS_COLUMNS, status_rows(status), title=status_title(status), console=console
+            )
 
 
 async def show_workers(settings: Settings, as_json: bool, console: Console) -> None:
@@ -229,34 +245,26 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
         workers = await backend.list_workers()
         now = await backend.now()
     if as_json:
-        console.print_json(orjson.dumps([w.model_dump(mode="json") for w in workers]).decode())
+        emit_json(workers, console=console)
         return
-    table = Table(title=f"{len(workers)} workers")
     from worldpool.render import hardware_summary
 
-    for col in (
-        "worker",
-        "status",
-        "region",
-        "load",
-        "heartbeat age",
-        "cost/h",
-        "capabilities",
-        "hardware",
-    ):
-        table.add_column(col)
-    for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id)):
-        table.add_row(
+    columns = ("worker", "status", "region", "load", "heartbeat age", "cost/h")
+    rows = [
+        (
             w.id,
             w.state.status.value,
             w.profile.location.region,
             f"{w.state.running}/{w.profile.max_concurrency}",
             f"{now - w.state.last_heartbeat:.1f}s",
             f"${w.profile.cost_per_hour:.2f}",
-            ", ".join(sorted(w.profile.capabilities)),
+            ",".join(sorted(w.profile.capabilities)),
             hardware_summary(w.profile.hardware),
         )
-    console.print(table)
+        for w in sorted(workers, key=lambda w: (w.profile.location.macro_region, w.id))
+    ]
+    title = f"{len(workers)} workers"
+    emit_table((*columns, "capabilities", "hardware"), rows, title=title, console=console)
 
 
 async def watch_workflow(
@@ -274,15 +282,24 @@ async def watch_workflow(
     return 0 if status.status is WorkflowState.SUCCEEDED else 1
 
 
-async def dump_events(settings: Settings, after: str | None, follow: bool, out: TextIO) -> int:
-    """Write the deployment's event log as JSON lines (for `simulate --workload events:`)."""
+async def dump_events(
+    settings: Settings, after: str | None, follow: bool, out: TextIO, *, as_json: bool = True
+) -> int:
+    """Write the deployment's event log: JSON lines (for `simulate --workload events:`), or
+    one readable line per event (sequence, time, kind, task, worker, message)."""
     count = 0
     async with backend_from_url(settings.redis_url, settings) as backend:
         cursor = after
         while True:
             page = await backend.read_events(cursor, 1000, block_s=5.0 if follow else 0.0)
             for event in page:
-                out.write(event.model_dump_json() + "\n")
+                if as_json:
+                    out.write(event.model_dump_json() + "\n")
+                else:
+                    fields = (event.task_id, event.worker_id, event.message)
+                    text = "  ".join(f or "-" for f in fields)
+                    out.write(f"{event.seq}  {clock(event.at)}  {event.kind.value}  {text}\n")
+            out.flush()
             count += len(page)
             cursor = page[-1].seq if page else cursor
             if not page and not follow:
@@ -297,20 +314,20 @@ async def show_dead_letters(
     async with _backend(settings) as backend:
         letters = await backend.list_dead_letters(limit)
     if as_json:
-        console.print_json(orjson.dumps([_dead_letter_json(d) for d in letters]).decode())
+        emit_json([_dead_letter_json(d) for d in letters], console=console)
         return
-    table = Table(title=f"{len(letters)} dead letters")
-    for col in ("at", "worker", "code", "task", "reason"):
-        table.add_column(col, overflow="fold")
-    for letter in letters:
-        table.add_row(
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.at)),
+    rows = [
+        (
             letter.worker_id,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.at)),
             letter.code,
             _task_id(letter.data) or "",
             letter.reason,
         )
-    console.print(table)
+        for letter in letters
+    ]
+    columns = ("worker", "at", "code", "task", "reason")
+    emit_table(columns, rows, title=f"{len(letters)} dead letters", console=console)
 
 
 def _dead_letter_json(letter: DeadLetter) -> dict[str, Any]:

@@ -143,19 +143,24 @@ async def _start_api(
 
 
 def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
+    """What to run next. Each command is one line, never wrapped at the terminal's width
+    (soft wrap), so copying it from the terminal or a log gives a command that runs."""
     url = settings.redis_url
     console.print(
         f"[bold green]worldpool orchestrator running[/] (namespace "
-        f"{settings.namespace!r}, Redis {url})"
+        f"{settings.namespace!r}, Redis {url})",
+        soft_wrap=True,
     )
-    console.print("Next steps:")
-    console.print(
+    lines = [
+        "Next steps:",
         f"  start a worker:   worldpool worker --redis {url} --id my-worker "
-        "--region us-east-1 --capabilities shell_operations,testing"
-    )
-    console.print(f"  see the pool:     worldpool workers --redis {url}")
-    console.print(f"  submit work:      worldpool submit workflow.toml --redis {url} --wait")
+        "--region us-east-1 --capabilities shell_operations,testing",
+        f"  see the pool:     worldpool workers --redis {url}",
+        f"  submit work:      worldpool submit workflow.toml --redis {url} --wait",
+    ]
     if port:
-        console.print(f"  dashboard:        http://{host}:{port}/")
-        console.print(f"  metrics:          http://{host}:{port}/metrics")
-    console.print("Stop with Ctrl-C.")
+        lines.append(f"  dashboard:        http://{host}:{port}/")
+        lines.append(f"  metrics:          http://{host}:{port}/metrics")
+    lines.append("Stop with Ctrl-C.")
+    for line in lines:
+        console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -187,9 +187,14 @@ def _seed_workflow(user_location: str) -> WorkflowSpec:
     return wf.build()
 
 
+LIVE_HOP_LINES = 12
+"""The live view's hop panel shows the newest lines that fit under the status table."""
+
+
 @dataclass
 class DemoLog:
-    """Event lines for the live view, and what the failover did."""
+    """Every event line of the run (the printed hop log is complete), and what the
+    failover did. The live view shows only the :meth:`tail` that fits its panel."""
 
     lines: list[str] = field(default_factory=list)
     crashed: str | None = None
@@ -197,7 +202,9 @@ class DemoLog:
 
     def add(self, at: float, text: str) -> None:
         self.lines.append(f"{clock(at)}  {text}")
-        del self.lines[:-12]
+
+    def tail(self, count: int = LIVE_HOP_LINES) -> list[str]:
+        return self.lines[-count:]
 
 
 def describe(event: Event) -> str | None:
@@ -333,12 +340,12 @@ def main(
             view.update(
                 Group(
                     render_status(status),
-                    Panel(Text("\n".join(log.lines)), title="hops", title_align="left"),
+                    Panel(Text("\n".join(log.tail())), title="hops", title_align="left"),
                 )
             )
         elif not as_json:
-            for line in log.lines[printed:] if printed < len(log.lines) else []:
-                console.print(line, markup=False, highlight=False)
+            for line in log.lines[printed:]:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
             printed = len(log.lines)
 
     async def finish(status: WorkflowStatus, pool: EmbeddedPool) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # no stubs installed
+import pydantic
 
 from worldpool.backends.base import Backend
 from worldpool.errors import ConfigError
@@ -33,6 +34,7 @@ from worldpool.models import (
 )
 from worldpool.worker.gpus import detect_gpus
 from worldpool.worker.hardware_groups import detect_groups, group_problems
+from worldpool.workflow.naming import format_pydantic_error
 
 GIB = 1024**3
 KVM_DEVICE = Path("/dev/kvm")
@@ -180,6 +182,8 @@ def build_profile(
         return WorkerProfile.model_validate(
             {**fields, "hardware": hardware, "handlers": frozenset(names)}
         )
+    except pydantic.ValidationError as exc:  # one line, as a workflow file's mistakes read
+        raise ConfigError(f"invalid worker profile: {format_pydantic_error(exc)}") from None
     except ValueError as exc:
         raise ConfigError(f"invalid worker profile: {exc}") from exc
 

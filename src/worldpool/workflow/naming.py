@@ -37,5 +37,6 @@ def format_pydantic_error(err: pydantic.ValidationError, prefix: str = "") -> st
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"])
         where = ".".join(p for p in (prefix, path) if p)
-        lines.append(f"{where or '(top level)'}: {e['msg']}")
+        message = str(e["msg"]).removeprefix("Value error, ")  # pydantic's wrapper, not news
+        lines.append(f"{where or '(top level)'}: {message}")
     return "; ".join(lines)
