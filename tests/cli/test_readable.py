@@ -214,3 +214,19 @@ def test_demo_hop_log_in_a_pipe_is_complete() -> None:
     for step in ("verify_tests", "verify_browser", "review"):
         assert f"{step} done on" in hops, hops
     assert "workflow succeeded" in hops
+
+
+def test_simulate_in_a_pipe_is_plain_and_json_goes_to_stdout() -> None:
+    from worldpool.cli import app as full_app  # with simulate mounted
+
+    args = ["simulate", "--pool", "seed", "--workload", "seed", "--compare", "least-loaded"]
+    result = runner.invoke(full_app, args, env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert not BOX & set(result.output)
+    rows = [line.split() for line in result.output.splitlines()[1:]]
+    assert rows[0][:4] == ["policy", "class", "n", "p50"]
+    assert {r[0] for r in rows if r[1] == "interactive_llm"} == {"default", "least-loaded"}
+    result = runner.invoke(full_app, [*args, "--json", "-"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    runs = orjson.loads(result.output)["runs"]
+    assert [r["policy"] for r in runs] == ["default", "least-loaded"]

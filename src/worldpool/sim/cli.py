@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from worldpool.errors import ConfigError
 from worldpool.models import WorkerProfile
@@ -123,7 +124,8 @@ def simulate(
         outages=[parse_outage(o) for o in outages or []],
     )
     results = [Simulation(profiles, wl, placer, cfg).run() for placer in placers]
-    print_results(results, console)
+    if out_json is None or str(out_json) != "-":  # `--json -`: only the JSON, on stdout
+        print_results(results, console)
     extra: dict[str, Any] = {
         "pool": pool,
         "workload": workload,
@@ -155,7 +157,9 @@ def simulate_cmd(
     compare: Annotated[
         list[str] | None, typer.Option(help="more policies; 'all' = every baseline")
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write results here")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write results here ('-': stdout)")
+    ] = None,
     png: Annotated[Path | None, typer.Option(help="write PNG plots into this folder")] = None,
     seed: Annotated[int, typer.Option(help="random seed (runs are deterministic)")] = 0,
     fail_p: Annotated[float, typer.Option(help="chance an attempt fails")] = 0.005,
@@ -187,5 +191,5 @@ def simulate_cmd(
             outages=outage,
         )
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,69 +16,92 @@ from rich.console import Console
 from rich.table import Table
 
 from worldpool.errors import ConfigError
+from worldpool.render import plain_table
 from worldpool.sim.metrics import RunResult
+
+TITLE = "worldpool simulate: policies compared"
 
 
 def _s(x: float) -> str:
     return "-" if math.isnan(x) else (f"{x:.1f}" if x < 100 else f"{x:.0f}")
 
 
-def comparison_table(results: list[RunResult]) -> Table:
-    """One row per policy and task class, plus the run-wide counters."""
-    t = Table(title="worldpool simulate: policies compared", show_lines=False)
-    for col in (
-        "policy",
-        "class",
-        "n",
-        "p50 s",
-        "p95 s",
-        "p99 s",
-        "wait p95 s",
-        "in goal",
-        "cost $",
-        "x-region GB",
-        "sticky",
-        "failovers",
-        "stuck",
-    ):
-        t.add_column(col, justify="left" if col in ("policy", "class") else "right")
+COLUMNS = (
+    "policy",
+    "class",
+    "n",
+    "p50 s",
+    "p95 s",
+    "p99 s",
+    "wait p95 s",
+    "in goal",
+    "cost $",
+    "x-region GB",
+    "sticky",
+    "failovers",
+    "stuck",
+)
+
+
+def comparison_rows(results: list[RunResult]) -> list[list[str]]:
+    """One row per policy and task class; the run-wide counters on each policy's first."""
+    rows = []
     for r in results:
         c = r.counters
         sticky_total = c.sticky_hits + c.sticky_misses
         sticky = f"{c.sticky_hits / sticky_total:.0%}" if sticky_total else "-"
         for k, (name, s) in enumerate(r.classes.items()):
             first = k == 0
-            t.add_row(
-                r.policy if first else "",
-                name,
-                str(s.count),
-                _s(s.p50_s),
-                _s(s.p95_s),
-                _s(s.p99_s),
-                _s(s.p95_queue_wait_s),
-                "-" if s.within_goal is None else f"{s.within_goal:.1%}",
-                f"{r.total_cost_usd:,.0f}" if first else "",
-                f"{c.cross_region_bytes / 1e9:,.1f}" if first else "",
-                sticky if first else "",
-                str(c.failovers) if first else "",
-                str(len(r.stuck) + r.lost) if first else "",
-                end_section=k == len(r.classes) - 1,
+            rows.append(
+                [
+                    r.policy if first else "",
+                    name,
+                    str(s.count),
+                    _s(s.p50_s),
+                    _s(s.p95_s),
+                    _s(s.p99_s),
+                    _s(s.p95_queue_wait_s),
+                    "-" if s.within_goal is None else f"{s.within_goal:.1%}",
+                    f"{r.total_cost_usd:,.0f}" if first else "",
+                    f"{c.cross_region_bytes / 1e9:,.1f}" if first else "",
+                    sticky if first else "",
+                    str(c.failovers) if first else "",
+                    str(len(r.stuck) + r.lost) if first else "",
+                ]
             )
+    return rows
+
+
+def comparison_table(results: list[RunResult]) -> Table:
+    """One row per policy and task class, plus the run-wide counters."""
+    t = Table(title=TITLE, show_lines=False)
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col in ("policy", "class") else "right")
+    rows = comparison_rows(results)
+    for i, row in enumerate(rows):  # a rule under each policy's last class
+        t.add_row(*row, end_section=i + 1 == len(rows) or bool(rows[i + 1][0]))
     return t
 
 
 def print_results(results: list[RunResult], console: Console | None = None) -> None:
     console = console or Console()
-    console.print(comparison_table(results))
+    if console.is_terminal:
+        console.print(comparison_table(results))
+    else:  # a pipe, a file, CI logs: aligned text, nothing wrapped
+        console.file.write(f"{TITLE}\n{plain_table(COLUMNS, comparison_rows(results))}")
     for r in results:
         if r.stuck or r.lost:
-            console.print(f"[red]{r.policy}: {len(r.stuck)} stuck, {r.lost} lost[/red]")
+            console.print(
+                f"[red]{r.policy}: {len(r.stuck)} stuck, {r.lost} lost[/red]", soft_wrap=True
+            )
             for s in r.stuck[:5]:
                 why = "; ".join(s.reasons) or "no worker ever freed a slot it could use"
                 where = f" ({s.source})" if s.source else ""
                 console.print(
                     f"  task {s.task}{where}: {s.status}: {why}"
-                    + (f" — {s.suggestion}" if s.suggestion else "")
+                    + (f" — {s.suggestion}" if s.suggestion else ""),
+                    soft_wrap=True,
+                    markup=False,
                 )
 
 
@@ -88,7 +112,12 @@ def to_json(results: list[RunResult], extra: dict[str, Any] | None = None) -> di
 def write_json(
     results: list[RunResult], path: str | Path, extra: dict[str, Any] | None = None
 ) -> None:
-    Path(path).write_text(json.dumps(to_json(results, extra), indent=1), encoding="utf-8")
+    """Write the results to ``path``; ``-`` is standard output."""
+    text = json.dumps(to_json(results, extra), indent=1)
+    if str(path) == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(path).write_text(text, encoding="utf-8")
 
 
 def write_plots(results: list[RunResult], out_dir: str | Path, prefix: str = "") -> list[Path]:
