@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter as Counter_
 from collections import OrderedDict
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from worldpool.backends.base import Backend
+from worldpool.backends.base import Backend, DeadLetter
 from worldpool.event_log import cancel_checkpoint
 from worldpool.models import Event, EventKind, Worker, WorkerStatus
 
@@ -135,10 +136,31 @@ class Metrics:
             registry=r,
         )
         self.events = Counter("worldpool_events", "Events consumed, by kind.", ["kind"], registry=r)
+        self.heartbeat_age = Gauge(
+            "worldpool_worker_heartbeat_age_seconds",
+            "Seconds since the worker's last heartbeat (alert when it grows).",
+            ["worker", "region"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "worldpool_queue_depth",
+            "Tasks waiting to be routed, per capability they require ('none': no capability).",
+            ["capability"],
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "worldpool_dead_letters",
+            f"Dead letters stored, by code (the newest {DEAD_LETTER_SCAN} counted).",
+            ["code"],
+            registry=r,
+        )
+        self._capabilities = _Lru()  # task id -> the capabilities it requires
         self._handlers = _Lru()  # task id -> handler name
         self._queued_at = _Lru()  # task id -> when it last became pending
         self._started_at = _Lru()  # task id -> when its current attempt started
         self._unschedulable: set[str] = set()
+        self._depth_labels: set[tuple[str]] = set()
+        self._letter_codes: set[str] = set()
         self._workers: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ events
@@ -247,7 +269,17 @@ class Metrics:
         self._forget(task)
 
     # ------------------------------------------------------------------ pool gauges
-    def observe_pool(self, workers: list[Worker], queue_length: int) -> None:
+    def observe_pool(
+        self,
+        workers: list[Worker],
+        queue_length: int,
+        *,
+        now: float | None = None,
+        pending_capabilities: list[frozenset[str]] | None = None,
+    ) -> None:
+        """Set the pool gauges: per worker (and its heartbeat age when ``now`` is given,
+        on the backend's clock), the queue, and its depth per capability when the pending
+        tasks' ``pending_capabilities`` are given."""
         seen: set[tuple[str, str]] = set()
         for w in workers:
             key = (w.id, w.profile.location.region)
@@ -255,8 +287,18 @@ class Metrics:
             self.worker_up.labels(*key).set(1 if w.state.status is WorkerStatus.ONLINE else 0)
             self.slots_used.labels(*key).set(w.state.running)
             self.slots_total.labels(*key).set(w.profile.max_concurrency)
+            if now is not None:
+                self.heartbeat_age.labels(*key).set(max(0.0, now - w.state.last_heartbeat))
+        if pending_capabilities is not None:
+            depth = Counter_(c for caps in pending_capabilities for c in sorted(caps) or ["none"])
+            for (label,) in self._depth_labels - {(c,) for c in depth}:
+                self.queue_depth.remove(label)
+            for capability, count in depth.items():
+                self.queue_depth.labels(capability).set(count)
+            self._depth_labels = {(c,) for c in depth}
         for key in self._workers - seen:  # workers that left the registry
-            for gauge in (self.worker_up, self.slots_used, self.slots_total):
+            gauges = (self.worker_up, self.slots_used, self.slots_total, self.heartbeat_age)
+            for gauge in gauges:
                 with contextlib.suppress(KeyError):
                     gauge.remove(*key)
         self._workers = seen
@@ -275,15 +317,23 @@ class Metrics:
         retried, never raised: metrics must not take the API down."""
         cursor = after
         loop = asyncio.get_running_loop()
-        next_pool = 0.0
+        next_pool = next_letters = 0.0
         while True:
             cancel_checkpoint()
             try:
                 if loop.time() >= next_pool:
                     workers = await backend.list_workers()
                     pending = await backend.list_pending(limit=100_000)
-                    self.observe_pool(workers, len(pending))
+                    self.observe_pool(
+                        workers,
+                        len(pending),
+                        now=await backend.now(),
+                        pending_capabilities=await self._capabilities_of(backend, pending),
+                    )
                     next_pool = loop.time() + poll_s
+                if loop.time() >= next_letters:
+                    self.observe_dead_letters(await backend.list_dead_letters(DEAD_LETTER_SCAN))
+                    next_letters = loop.time() + poll_s * DEAD_LETTER_EVERY_POLLS
                 events = await backend.read_events(after=cursor, limit=batch, block_s=poll_s)
                 for event in events:
                     if (
@@ -304,7 +354,30 @@ class Metrics:
                 log.exception("metrics: reading events failed; retrying in %.1fs", poll_s)
                 await asyncio.sleep(poll_s)
 
+    async def _capabilities_of(self, backend: Backend, pending: list[str]) -> list[frozenset[str]]:
+        """The capabilities each pending task requires, read once per task (cached)."""
+        unknown = [t for t in pending if t not in self._capabilities][:CAPABILITY_READS_MAX]
+        if unknown:
+            for task_id, record in zip(unknown, await backend.get_tasks(unknown), strict=True):
+                caps = frozenset(record.spec.capabilities) if record is not None else frozenset()
+                self._capabilities.put(task_id, caps)
+        return [self._capabilities[t] for t in pending if t in self._capabilities]
 
+    def observe_dead_letters(self, letters: list[DeadLetter]) -> None:
+        counts = Counter_(letter.code for letter in letters)
+        for code in self._letter_codes - set(counts):
+            self.dead_letters.labels(code).set(0)
+        for code, count in counts.items():
+            self.dead_letters.labels(code).set(count)
+        self._letter_codes |= set(counts)
+
+
+DEAD_LETTER_SCAN = 10_000
+"""The dead-letter gauge counts at most this many of the newest letters."""
+DEAD_LETTER_EVERY_POLLS = 10
+"""Dead letters are counted every this many pool polls: they change rarely."""
+CAPABILITY_READS_MAX = 5_000
+"""At most this many new pending tasks' records are read per poll (the rest next time)."""
 READ_PACE_S = 0.2
 """How long the consumer lets events gather once it has caught up: metrics are scraped
 every few seconds, and waking for every event would take CPU from the orchestrator beside
