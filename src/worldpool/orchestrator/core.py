@@ -55,7 +55,7 @@ from worldpool.orchestrator.sweep import Sweeper
 from worldpool.orchestrator.transitions import Transitions
 from worldpool.orchestrator.workflows import WorkflowAdvancer
 from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
-from worldpool.tracing import new_traceparent
+from worldpool.tracing import hop, hop_attributes
 from worldpool.workflow import builder as wfl
 
 __all__ = ["Orchestrator"]
@@ -219,8 +219,9 @@ class Orchestrator:
             existing = await self.backend.claim_idempotency_key(spec.idempotency_key, spec.id)
             if existing is not None and existing != spec.id:
                 return await self.get_task(existing)
+        traceparent = hop("worldpool.submit", None, hop_attributes(spec))
         record = TaskRecord(
-            spec=spec, submitted_at=await self._clock.now(), traceparent=new_traceparent()
+            spec=spec, submitted_at=await self._clock.now(), traceparent=traceparent
         )
         created = await self.dispatcher.create(record)
         if created is None:

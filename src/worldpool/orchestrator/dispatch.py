@@ -39,7 +39,7 @@ from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
 from worldpool.routing import Router
-from worldpool.tracing import child_traceparent
+from worldpool.tracing import hop, hop_attributes
 from worldpool.unchecked import construct
 
 log = logging.getLogger("worldpool.orchestrator.core")
@@ -307,7 +307,9 @@ class Dispatcher:
                 "inputs": spec.inputs,
                 "deadline": deadline,
                 # One trace per task: each attempt is a child span of the submit span.
-                "traceparent": child_traceparent(record.traceparent),
+                "traceparent": hop(
+                    "worldpool.dispatch", record.traceparent, hop_attributes(spec, record.attempt)
+                ),
                 "workflow_id": spec.workflow_id,
                 "step": spec.step,
                 "upstream": record.upstream,

@@ -18,6 +18,7 @@ from worldpool.orchestrator.pending import PendingQueue
 from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import CAS_ATTEMPTS, Transitions
+from worldpool.tracing import exporting, hop
 
 log = logging.getLogger("worldpool.orchestrator.core")
 
@@ -60,6 +61,8 @@ class ResultsApplier:
                 )
                 self._unacked = []
                 if messages:
+                    for m in messages:  # the last hop of each report: back at the orchestrator
+                        _result_hop(m.result)
                     await self.apply_results([m.result for m in messages])
                     self._unacked = [m.id for m in messages]
                     await asyncio.sleep(0)  # the waiters this batch woke go before the read
@@ -166,3 +169,14 @@ def _steps_events(steps: list[Step], now: float) -> list[Event]:
     return [
         e for before, after, worker in steps for e in transition_events(before, after, worker, now)
     ]
+
+
+def _result_hop(result: TaskResult) -> None:
+    if result.traceparent and exporting():
+        attrs: dict[str, str | int | float | None] = {
+            "worldpool.task_id": result.task_id,
+            "worldpool.attempt": result.attempt,
+            "worldpool.worker_id": result.worker_id,
+            "worldpool.status": result.status.value,
+        }
+        hop("worldpool.result", result.traceparent, attrs)

@@ -23,7 +23,7 @@ from worldpool.orchestrator.clock import BackendClock
 from worldpool.orchestrator.pending import PendingQueue
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import CAS_ATTEMPTS, Transitions
-from worldpool.tracing import new_traceparent
+from worldpool.tracing import hop, hop_attributes
 from worldpool.workflow import builder as wfl
 
 log = logging.getLogger("worldpool.orchestrator.core")
@@ -154,7 +154,7 @@ class WorkflowAdvancer:
             spec=spec,
             submitted_at=await self._clock.now(),
             upstream=upstream,
-            traceparent=new_traceparent(),
+            traceparent=hop("worldpool.submit", None, hop_attributes(spec)),
         )
         await self._create(record)
 
