@@ -108,8 +108,9 @@ def run_async(coro: Any) -> Any:
     """Run a coroutine, turning worldpool errors into messages and exit codes."""
     try:
         return asyncio.run(coro)
-    except BrokenPipeError:  # `worldpool events | head`: the reader left; typer exits quietly
-        raise
+    except BrokenPipeError:  # `worldpool events | head`: the reader left, nothing went wrong
+        _silence_stdout()
+        raise typer.Exit(int(Exit.OK)) from None
     except NotFoundError as exc:
         raise fail(Exit.NOT_FOUND, str(exc)) from None
     except WorkerRefused as exc:
@@ -120,6 +121,17 @@ def run_async(coro: Any) -> Any:
         raise fail(Exit.UNAVAILABLE, f"cannot reach the backend: {exc}") from None
     except WorldpoolError as exc:
         raise fail(Exit.FAILED, str(exc)) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a test runner's capture)
+        pass
 
 
 def settings_for(redis: str | None, namespace: str = "default", **extra: Any) -> Settings:
