@@ -46,7 +46,7 @@ _IDS = ("workflow_id", "task_id", "worker_id", "trace_id", "span_id")
 _worker_id: str | None = None
 
 
-def set_worker_id(worker_id: str) -> None:
+def set_worker_id(worker_id: str | None) -> None:
     """Stamp this process's log lines with its worker id (a worker runs one)."""
     global _worker_id
     _worker_id = worker_id
@@ -82,17 +82,16 @@ class _WorkerIdFilter(logging.Filter):
 def configure(log_format: LogFormat = LogFormat.TEXT) -> bool:
     """Log to stderr in ``log_format`` at ``WORLDPOOL_LOG_LEVEL`` (INFO), with the ids on
     every line, and export spans if ``OTEL_*`` says so. Returns True when spans export."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(TraceContextFilter())
-    handler.addFilter(_WorkerIdFilter())
-    handler.setFormatter(
-        JsonFormatter() if log_format is LogFormat.JSON else logging.Formatter(LOG_FORMAT)
-    )
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper())
+    if not root.handlers:  # as logging.basicConfig: a host (pytest, an app) keeps its own
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(TraceContextFilter())
+        handler.addFilter(_WorkerIdFilter())
+        handler.setFormatter(
+            JsonFormatter() if log_format is LogFormat.JSON else logging.Formatter(LOG_FORMAT)
+        )
+        root.addHandler(handler)
+        root.setLevel(os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper())
     exporting = configure_exporter()
     if exporting:
         logging.getLogger("worldpool.tracing").info(
