@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -230,3 +231,44 @@ def test_simulate_in_a_pipe_is_plain_and_json_goes_to_stdout() -> None:
     assert result.exit_code == 0, result.output
     runs = orjson.loads(result.output)["runs"]
     assert [r["policy"] for r in runs] == ["default", "least-loaded"]
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_workers_in_a_real_terminal_fold_at_its_width(pool: RedisServer, width: int) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
+    env = {**os.environ, "PYTHONPATH": SRC, "NO_COLOR": "1", "TERM": "xterm"}
+    env.pop("COLUMNS", None)
+    args = ["workers", "--redis", pool.url, "--namespace", NAMESPACE]
+    with subprocess.Popen(
+        [sys.executable, "-m", "worldpool", *args], stdout=child_fd, stderr=child_fd, env=env
+    ) as proc:
+        os.close(child_fd)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # the terminal closed: the process is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0
+    os.close(main_fd)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert all(len(line) <= width for line in lines), max(lines, key=len)
+    assert sum(f"{LONG_ID}-" in line for line in lines) == len(demo_pool())  # ids whole
+    assert "…" not in text
+    if width == 200:  # a table that fits
+        assert BOX & set(text)
+    else:  # too narrow for 8 columns: one block per worker, words never split
+        assert not BOX & set(text)
+        assert sum(line.split() == ["status", "online"] for line in lines) == len(demo_pool())
+        hardware = [line for line in lines if "8x A100-80GB;" in line]
+        assert len(hardware) == 2

@@ -1,7 +1,9 @@
 """How every CLI command prints data: a table or JSON, readable in any terminal and in a pipe.
 
 * :func:`emit_table` - in a terminal, a rich table whose cells *fold* at its width (never
-  cut with an ellipsis) and whose first column (the ids) is never broken; anywhere else
+  cut with an ellipsis) and whose first column (the ids) is never broken, or, where even
+  the headers do not fit, one block per row (the id, then ``column  value`` lines,
+  wrapped between words); anywhere else
   (a pipe, a file, CI logs), plain aligned text: the title line, a header row and one line per row, columns
   separated by two spaces, no box drawing, no wrapping, so ``grep`` and ``awk`` see whole
   ids on whole lines.
@@ -54,8 +56,14 @@ def emit_table(
         out.file.write((f"{title}\n" if title else "") + plain_table(columns, cells))
         out.file.flush()
         return
-    table = Table(title=title, title_justify="left")
     widest_id = max((len(row[0]) for row in cells if row), default=0)
+    # Each cell needs its header's width at least (and 3 columns of rule and padding):
+    # when even that does not fit, a table would fold words into letters; print records.
+    needed = max(widest_id, len(columns[0])) + sum(len(c) for c in columns[1:])
+    if needed + 3 * len(columns) + 1 > out.width:
+        _records(out, columns, cells, title)
+        return
+    table = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
         if i == 0:  # the ids: whole, on one line, so they can be copied
             table.add_column(name, no_wrap=True, min_width=max(widest_id, len(name)))
@@ -64,6 +72,20 @@ def emit_table(
     for row in cells:
         table.add_row(*row)
     out.print(table, markup=False, highlight=False)
+
+
+def _records(
+    out: Console, columns: Sequence[str], cells: list[list[str]], title: str | None
+) -> None:
+    """One block per row for a terminal too narrow for the table: the id on its own line,
+    then ``column: value`` lines, wrapped between words at the terminal's width."""
+    if title:
+        out.print(title, markup=False, highlight=False, style="bold")
+    pad = max(len(c) for c in columns[1:]) if len(columns) > 1 else 0
+    for row in cells:
+        out.print(row[0], markup=False, highlight=False, style="bold", soft_wrap=True)
+        for name, value in zip(columns[1:], row[1:], strict=True):
+            out.print(f"  {name.ljust(pad)}  {value}", markup=False, highlight=False)
 
 
 def _console(console: Console | None) -> Console:
