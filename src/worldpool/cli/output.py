@@ -81,11 +81,14 @@ def _records(
     then ``column: value`` lines, wrapped between words at the terminal's width."""
     if title:
         out.print(title, markup=False, highlight=False, style="bold")
-    pad = max(len(c) for c in columns[1:]) if len(columns) > 1 else 0
     for row in cells:
         out.print(row[0], markup=False, highlight=False, style="bold", soft_wrap=True)
+        grid = Table.grid(padding=(0, 2), pad_edge=True)  # values wrap inside their column
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
         for name, value in zip(columns[1:], row[1:], strict=True):
-            out.print(f"  {name.ljust(pad)}  {value}", markup=False, highlight=False)
+            grid.add_row(name, value)
+        out.print(grid, markup=False, highlight=False)
 
 
 def _console(console: Console | None) -> Console:
