@@ -141,7 +141,9 @@ def hop(
 ) -> str:
     """Record one hop of a task (submit, dispatch, result) as a span that ends at once, a
     child of ``parent`` (a new trace when None); returns its ``traceparent`` for the next
-    hop. Without an installed SDK this only computes the ids (no span, ~1 us)."""
+    hop. Without an installed SDK this only computes the ids, as :func:`child_traceparent`."""
+    if not exporting():  # the fast path of every task: ids only, no context to bind
+        return child_traceparent(parent)
     attrs = {k: v for k, v in (attributes or {}).items() if v is not None}
     with span(name, parent, attrs) as child:
         return child
