@@ -35,6 +35,9 @@ class RoutingPolicy:
     #: "scale": cost scores ``1 - $/h / cost_scale_usd`` (the seed's); "feasible": the
     #: cheapest feasible worker scores 1, the dearest 0 (for pools of $10+/h GPU boxes).
     cost_normalize: str = "scale"
+    #: Herding protection: rows whose total is within this of the best count as tied,
+    #: and ties go by a per-task hash instead of worker id (0 turns it off).
+    near_tie: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -59,6 +62,8 @@ class RoutingPolicy:
                 f"cost_normalize is {self.cost_normalize!r}: use 'scale' (1 - $/h / "
                 "cost_scale_usd) or 'feasible' (cheapest feasible worker 1, dearest 0)"
             )
+        if not 0 <= self.near_tie < 1:
+            raise ConfigError(f"near_tie is {self.near_tie}: use a score gap in [0, 1), e.g. 0.02")
         if self.report_candidates_max < 1:
             raise ConfigError(
                 f"report_candidates_max is {self.report_candidates_max}: it must be >= 1"
