@@ -309,9 +309,10 @@ class Router:
 
 def _task_shuffled(id_rank: npt.NDArray[np.int64], task_id: str) -> npt.NDArray[np.uint64]:
     """A per-task pseudo-random order of the rows (same task, same order: reproducible)."""
-    seed = np.uint64(zlib.crc32(task_id.encode()) | 1)
+    # splitmix64 of (row rank, task); array arithmetic wraps mod 2**64 silently.
+    seed = np.uint64(((zlib.crc32(task_id.encode()) | 1) * 0xBF58476D1CE4E5B9) % 2**64)
     x = (id_rank.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-    x ^= seed * np.uint64(0xBF58476D1CE4E5B9)
+    x ^= seed
     x ^= x >> np.uint64(31)
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(29)

@@ -19,6 +19,7 @@ from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS
 DEFAULT_LATENCY_SCALE_MS = 500.0
 DEFAULT_COST_SCALE_USD = 10.0
 DEFAULT_REPORT_CANDIDATES_MAX = 25
+DEFAULT_NEAR_TIE = 0.02  # herding protection, see RoutingPolicy.near_tie
 COST_NORMALIZE = ("scale", "feasible")
 
 
@@ -37,7 +38,7 @@ class RoutingPolicy:
     cost_normalize: str = "scale"
     #: Herding protection: rows whose total is within this of the best count as tied,
     #: and ties go by a per-task hash instead of worker id (0 turns it off).
-    near_tie: float = 0.0
+    near_tie: float = DEFAULT_NEAR_TIE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
