@@ -39,6 +39,9 @@ class RoutingPolicy:
     #: Herding protection: rows whose total is within this of the best count as tied,
     #: and ties go by a per-task hash instead of worker id (0 turns it off).
     near_tie: float = DEFAULT_NEAR_TIE
+    #: geo_proximity steps aside when latency or completion_time already counts the
+    #: user's distance (False: the seed's double count, distance weighted 0.4).
+    count_distance_once: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))

@@ -84,10 +84,21 @@ register_scorer("latency", lambda policy: LatencyScorer(policy.latency_scale_ms)
 register_scorer(
     "cost", lambda policy: CostScorer(policy.cost_scale_usd, normalize=policy.cost_normalize)
 )
-register_scorer("geo_proximity", lambda policy: GeoProximityScorer())
+register_scorer(
+    "geo_proximity", lambda policy: GeoProximityScorer(defer=_distance_counted_elsewhere(policy))
+)
 register_scorer("follow_the_sun", lambda policy: FollowTheSunScorer())
 register_scorer("soft_affinity", lambda policy: SoftAffinityScorer())
 register_scorer("data_locality", lambda policy: DataLocalityScorer())
+
+
+def _distance_counted_elsewhere(policy: RoutingPolicy) -> bool:
+    """Whether geo_proximity would count a distance another scorer already counts."""
+    others = ("latency", "completion_time")
+    return policy.count_distance_once and any(
+        n in policy.scorers and policy.weight(n) > 0 for n in others
+    )
+
 
 BUILTIN_FILTERS: tuple[str, ...] = FILTERS.names()
 BUILTIN_SCORERS: tuple[str, ...] = SCORERS.names()
