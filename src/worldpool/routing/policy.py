@@ -45,7 +45,13 @@ class RoutingPolicy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
-        object.__setattr__(self, "scorers", tuple(self.scorers))
+        scorers = tuple(self.scorers)
+        if scorers == BUILTIN_SCORERS:
+            # Opt-in scorers (throughput, cost_per_work, completion_time, plugins) join
+            # the default list when the weights name them: weights="completion_time=0.4".
+            extra = [n for n, w in self.weights.items() if w > 0 and n in SCORERS]
+            scorers += tuple(n for n in extra if n not in scorers)
+        object.__setattr__(self, "scorers", scorers)
         for name in self.filters:
             FILTERS.check(name)
         for name in self.scorers:
