@@ -193,10 +193,13 @@ VARIANTS: dict[str, str] = {
     "load-heavy": "load=0.6,latency=0.1,cost=0.05",
     "geo-heavy": "geo_proximity=0.6,latency=0.4",
     "cost-heavy": "cost=0.5",
-    # Work-aware (issue 17): completion time and cost per unit of work replace latency,
-    # geo proximity and $/h; capability match and load stay.
+    # Work-aware (issue 17): completion time, cost per unit of work and throughput
+    # replace latency, geo proximity and $/h; capability match stays, load mostly goes
+    # (completion_time already sees queues). Weights from the seed-pool runs in
+    # docs/simulation.md ("Work-aware routing").
     "work-aware": (
-        "completion_time=0.4,cost_per_work=0.2,throughput=0.1,latency=0,geo_proximity=0,cost=0"
+        "completion_time=0.3,cost_per_work=0.5,throughput=0.2,load=0.1,"
+        "latency=0,geo_proximity=0,cost=0"
     ),
 }
 
