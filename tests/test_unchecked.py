@@ -58,6 +58,7 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "verdicts": [_VERDICT],
         "scores": {"load": 0.5, "cost": 1.0},
         "total": 0.75,
+        "details": {"throughput": "H100 at 95 tokens/s"},
     },
     RoutingDecision: {
         "task_id": "t1",

@@ -52,10 +52,20 @@ def test_scores_are_clipped_and_bad_shapes_rejected(fakes: None) -> None:
         _fake_router(("short",), {"short": 1.0}).decide(ctx(task()), pool(worker("a"), worker("c")))
 
 
-def test_ties_break_by_worker_id() -> None:
+def test_ties_break_by_worker_id_when_near_ties_are_off() -> None:
     snap = pool(*(worker(w) for w in ("w3", "w1", "w2")))
-    d = Router().decide(ctx(task()), snap)
+    d = Router(RoutingPolicy(near_tie=0.0)).decide(ctx(task()), snap)
     assert [c.worker_id for c in d.candidates] == ["w1", "w2", "w3"]
+
+
+def test_by_default_ties_break_by_a_per_task_hash() -> None:
+    snap = pool(*(worker(w) for w in ("w3", "w1", "w2")))
+    orders = {
+        tuple(c.worker_id for c in Router().decide(ctx(task(id=f"t{i}")), snap).candidates)
+        for i in range(30)
+    }
+    assert len(orders) > 1  # different tasks, different orders (herding protection)
+    assert all(sorted(o) == ["w1", "w2", "w3"] for o in orders)
 
 
 def test_seed_weights_rank_a_realistic_pool() -> None:

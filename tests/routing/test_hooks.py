@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -89,7 +90,8 @@ def test_a_scorer_without_bounded_is_clipped() -> None:
 
 
 def test_failures_alone_give_per_code_counts_and_the_mask(odd: None) -> None:
-    router = Router(RoutingPolicy(filters=("odd",), scorers=("load",), weights={"load": 1.0}))
+    policy = RoutingPolicy(filters=("odd",), scorers=("load",), weights={"load": 1.0})
+    router = Router(dataclasses.replace(policy, near_tie=0.0))  # a and c tie: by id
     snap = pool(*(worker(w) for w in "abcde"))
     d = router.decide(ctx(task()), snap)
     # b and d are odd rows, e is the last row; each is counted under its first code

@@ -43,3 +43,13 @@ def test_from_settings_and_with_weights() -> None:
 def test_bad_policies_are_rejected_with_a_fix(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         RoutingPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_weights_naming_an_opt_in_scorer_add_it_to_the_default_list() -> None:
+    from worldpool.config import DEFAULT_WEIGHTS
+    from worldpool.routing.registry import BUILTIN_SCORERS
+
+    weights = {**DEFAULT_WEIGHTS, "completion_time": 0.4, "cost_per_work": 0.0}
+    policy = RoutingPolicy(weights=weights)
+    assert policy.scorers == (*BUILTIN_SCORERS, "completion_time")
+    assert "completion_time" not in RoutingPolicy().scorers

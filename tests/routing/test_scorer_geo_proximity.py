@@ -22,3 +22,15 @@ def test_not_applicable_to_batch_tasks_or_without_a_location() -> None:
     scorer = GeoProximityScorer()
     assert scorer.score(ctx(task(user_location="london")), snap, np.arange(1)) is None
     assert scorer.score(ctx(task(interactive=True)), snap, np.arange(1)) is None
+
+
+def test_the_default_policy_counts_the_users_distance_once() -> None:
+    from worldpool.routing import Router, RoutingPolicy
+
+    snap = pool(worker("near", region="eu-west-1"), worker("far", region="ap-southeast-2"))
+    spec = task(interactive=True, user_location="eu-west-1")
+    once = Router().decide(ctx(spec), snap)
+    assert "latency" in once.weights and "geo_proximity" not in once.weights
+    twice = Router(RoutingPolicy(count_distance_once=False)).decide(ctx(spec), snap)
+    assert twice.weights["geo_proximity"] == 0.2 and twice.weights["latency"] == 0.2
+    assert once.winner == twice.winner == "near"  # still near, by latency alone

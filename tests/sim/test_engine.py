@@ -33,6 +33,21 @@ def test_two_tasks_one_slot_queue_exactly() -> None:
     assert r.lost == 0 and not r.stuck and r.succeeded == 2
 
 
+def test_queues_serve_by_priority_then_age_as_production() -> None:
+    # Given one GPU slot busy 0-10 s, a low-priority task queued at 1 s and a
+    # high-priority one at 2 s
+    low = ANALYZE.model_copy(update={"id": "proto-low", "priority": -5})
+    high = ANALYZE.model_copy(update={"id": "proto-high", "priority": 5})
+    b = WorkloadBuilder()
+    b.add_task(low, 0.0, 10.0, cls="llm")
+    b.add_task(low, 1.0, 10.0, cls="llm")
+    b.add_task(high, 2.0, 10.0, cls="llm")
+    sim = Simulation([gpu_worker("g1", "tokyo")], b.build(), make_placer("default"))
+    sim.run()
+    # Then the freed slot goes to the high-priority task first, though it is younger
+    assert list(sim.end_t) == [10.0, 30.0, 20.0]
+
+
 def test_workflow_hand_off_across_regions_exactly() -> None:
     # Given a test step in London handing 1 MB to an analyze step on the only GPU (Tokyo)
     spec = WorkflowSpec(

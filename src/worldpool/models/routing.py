@@ -23,6 +23,10 @@ class CandidateReport(Model):
     verdicts: list[Verdict] = Field(default_factory=list, description="failing verdicts first")
     scores: dict[str, float] = Field(default_factory=dict, description="scorer -> 0..1")
     total: float = 0.0
+    details: dict[str, str] = Field(
+        default_factory=dict,
+        description="scorer -> the inputs it scored, in words ('H100 at 95 tokens/s')",
+    )
 
 
 class RoutingDecision(Model):

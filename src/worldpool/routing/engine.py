@@ -20,11 +20,14 @@ Every feasible worker is scored (``sampled`` is always False).
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from worldpool.errors import ConfigError
 from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
@@ -135,8 +138,19 @@ class Router:
             key = key - 2.0 * np.isin(scored.rows, pool.rows_of(ctx.avoid_workers))
         # Beyond k rows: the k-th best value, then every row at least as good, so that
         # ties are broken by worker id and never by the selection's arbitrary order.
+        near = self.policy.near_tie
+        tie_rank: npt.NDArray[np.integer[Any]] = pool.id_rank
+        if near > 0 and m > 1:
+            # Herding protection: every row within ``near`` of the best counts as tied
+            # with it, and ties are broken by a hash of (task, worker), so decisions for
+            # different tasks on one snapshot (several replicas, a stale view) spread.
+            best = float(key.max())
+            band = key >= best - near
+            if int(np.count_nonzero(band)) > 1:
+                key = np.where(band, best, key)
+                tie_rank = _task_shuffled(pool.id_rank, ctx.task.id)
         pick = np.flatnonzero(key >= _kth_largest(key, k)) if m > k else np.arange(m)
-        order = np.lexsort((pool.id_rank[scored.rows[pick]], -key[pick]))
+        order = np.lexsort((tie_rank[scored.rows[pick]], -key[pick]))
         result: Rows = pick[order][:k]
         return result
 
@@ -236,7 +250,17 @@ class Router:
         totals = scored.totals[top].tolist()
         reports = []
         ok_verdicts = self._ok
+        explainers = [
+            (h.name, h.detail)
+            for h in self.scorer_hooks
+            if h.detail is not None and h.name in scored.per_scorer
+        ]
         for i, (row, row_scores) in enumerate(zip(rows_np.tolist(), per_row, strict=False)):
+            details = {}
+            for name, explain in explainers:
+                said = explain(ctx, pool, row)
+                if said:
+                    details[name] = said
             # construct (no validation): every value is ours and already typed;
             # validating 25 reports per decision would cost more than the decision.
             values = {
@@ -246,6 +270,7 @@ class Router:
                 "verdicts": list(ok_verdicts),
                 "scores": dict(zip(names, row_scores, strict=True)),
                 "total": totals[i],
+                "details": details,
             }
             reports.append(construct(CandidateReport, _REPORT_FIELDS, values))
         room = self.policy.report_candidates_max - len(reports)
@@ -275,10 +300,23 @@ class Router:
                         "verdicts": _failing_first(verdicts),
                         "scores": {},
                         "total": 0.0,
+                        "details": {},
                     },
                 )
             )
         return reports
+
+
+def _task_shuffled(id_rank: npt.NDArray[np.int64], task_id: str) -> npt.NDArray[np.uint64]:
+    """A per-task pseudo-random order of the rows (same task, same order: reproducible)."""
+    # splitmix64 of (row rank, task); array arithmetic wraps mod 2**64 silently.
+    seed = np.uint64(((zlib.crc32(task_id.encode()) | 1) * 0xBF58476D1CE4E5B9) % 2**64)
+    x = (id_rank.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    x ^= seed
+    x ^= x >> np.uint64(31)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(29)
+    return x
 
 
 def _kth_largest(values: Scores, k: int) -> float:

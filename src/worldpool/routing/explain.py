@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from worldpool.models import CandidateReport, RoutingDecision
 
+DETAIL_ROWS = 5  # candidates whose scorer inputs are spelled out under the table
+
 
 def _summary(decision: RoutingDecision) -> str:
     head = f"task {decision.task_id}: "
@@ -51,6 +53,11 @@ def explain_table(decision: RoutingDecision) -> str:
     for r in rows:
         padded = [cell.ljust(w) for cell, w in zip(r, widths, strict=False)]
         lines.append("  ".join([*padded, r[-1]]))
+    for rank_, c in enumerate((c for c in decision.candidates if c.details), start=1):
+        if rank_ > DETAIL_ROWS:
+            break
+        said = "; ".join(f"{name}: {text}" for name, text in c.details.items())
+        lines.append(f"  {c.worker_id}: {said}")
     if decision.omitted_candidates:
         lines.append(f"... {decision.omitted_candidates} more workers not listed")
     if decision.excluded_by:

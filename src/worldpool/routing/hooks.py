@@ -28,6 +28,7 @@ from worldpool.routing.interface import (
     Rows,
     Scorer,
     ScorerBounded,
+    ScorerDetail,
     Scores,
     passing,
 )
@@ -106,8 +107,10 @@ class ScorerHooks:
     score: Callable[[RoutingContext, PoolSnapshot, Rows], Scores | None]
     weight: float
     bounded: bool  # skip the engine's clip
+    detail: Callable[[RoutingContext, PoolSnapshot, int], str | None] | None = None
 
     @classmethod
     def of(cls, plugin: Scorer, weight: float) -> ScorerHooks:
         bounded = bool(plugin.bounded) if isinstance(plugin, ScorerBounded) else False
-        return cls(plugin, plugin.name, plugin.score, weight, bounded)
+        detail = plugin.detail if isinstance(plugin, ScorerDetail) else None
+        return cls(plugin, plugin.name, plugin.score, weight, bounded, detail)

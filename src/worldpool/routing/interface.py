@@ -32,7 +32,9 @@ Filters:
 Scorers:
 
 * :class:`ScorerBounded` (``bounded``): True promises finite scores in ``[0, 1]``, so the
-  engine skips its clip; default: False (scores are clipped, NaN counts as 0).
+  engine skips its clip; default: False (scores are clipped, NaN counts as 0);
+* :class:`ScorerDetail` (``detail``): the inputs behind one listed row's score, in words
+  ("H100 at 95 tokens/s"), kept in ``CandidateReport.details``; default: none.
 
 The engine (``engine.py``) clips, weights and combines scores in one place. Every plugin
 call gets one input object, :class:`RoutingContext`, so fields can be added without
@@ -165,6 +167,16 @@ class ScorerBounded(Protocol):
     """A promise that scores are already finite and in ``[0, 1]``."""
 
     bounded: bool  # True: the engine skips its clip
+
+
+@runtime_checkable
+class ScorerDetail(Protocol):
+    """The inputs behind a listed worker's score, in words (decision explanations)."""
+
+    def detail(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> str | None:
+        """E.g. "H100 at 95 tokens/s, $0.0011 per 1k tokens"; None to say nothing.
+        Called only for the rows a decision lists, never per worker of the pool."""
+        ...
 
 
 # ---------------------------------------------------------------------- helpers

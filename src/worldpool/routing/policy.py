@@ -19,6 +19,7 @@ from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS
 DEFAULT_LATENCY_SCALE_MS = 500.0
 DEFAULT_COST_SCALE_USD = 10.0
 DEFAULT_REPORT_CANDIDATES_MAX = 25
+DEFAULT_NEAR_TIE = 0.02  # herding protection, see RoutingPolicy.near_tie
 COST_NORMALIZE = ("scale", "feasible")
 
 
@@ -35,10 +36,22 @@ class RoutingPolicy:
     #: "scale": cost scores ``1 - $/h / cost_scale_usd`` (the seed's); "feasible": the
     #: cheapest feasible worker scores 1, the dearest 0 (for pools of $10+/h GPU boxes).
     cost_normalize: str = "scale"
+    #: Herding protection: rows whose total is within this of the best count as tied,
+    #: and ties go by a per-task hash instead of worker id (0 turns it off).
+    near_tie: float = DEFAULT_NEAR_TIE
+    #: geo_proximity steps aside when latency or completion_time already counts the
+    #: user's distance (False: the seed's double count, distance weighted 0.4).
+    count_distance_once: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
-        object.__setattr__(self, "scorers", tuple(self.scorers))
+        scorers = tuple(self.scorers)
+        if scorers == BUILTIN_SCORERS:
+            # Opt-in scorers (throughput, cost_per_work, completion_time, plugins) join
+            # the default list when the weights name them: weights="completion_time=0.4".
+            extra = [n for n, w in self.weights.items() if w > 0 and n in SCORERS]
+            scorers += tuple(n for n in extra if n not in scorers)
+        object.__setattr__(self, "scorers", scorers)
         for name in self.filters:
             FILTERS.check(name)
         for name in self.scorers:
@@ -59,6 +72,8 @@ class RoutingPolicy:
                 f"cost_normalize is {self.cost_normalize!r}: use 'scale' (1 - $/h / "
                 "cost_scale_usd) or 'feasible' (cheapest feasible worker 1, dearest 0)"
             )
+        if not 0 <= self.near_tie < 1:
+            raise ConfigError(f"near_tie is {self.near_tie}: use a score gap in [0, 1), e.g. 0.02")
         if self.report_candidates_max < 1:
             raise ConfigError(
                 f"report_candidates_max is {self.report_candidates_max}: it must be >= 1"

@@ -28,13 +28,16 @@ from worldpool.routing.filters.health import HealthFilter
 from worldpool.routing.filters.region import RegionFilter
 from worldpool.routing.interface import Filter, Scorer
 from worldpool.routing.scorers.capability_match import CapabilityMatchScorer
+from worldpool.routing.scorers.completion_time import CompletionTimeScorer
 from worldpool.routing.scorers.cost import CostScorer
+from worldpool.routing.scorers.cost_per_work import CostPerWorkScorer
 from worldpool.routing.scorers.data_locality import DataLocalityScorer
 from worldpool.routing.scorers.follow_the_sun import FollowTheSunScorer
 from worldpool.routing.scorers.geo_proximity import GeoProximityScorer
 from worldpool.routing.scorers.latency import LatencyScorer
 from worldpool.routing.scorers.load import LoadScorer
 from worldpool.routing.scorers.soft_affinity import SoftAffinityScorer
+from worldpool.routing.scorers.throughput import ThroughputScorer
 
 if TYPE_CHECKING:
     from worldpool.routing.policy import RoutingPolicy
@@ -81,10 +84,28 @@ register_scorer("latency", lambda policy: LatencyScorer(policy.latency_scale_ms)
 register_scorer(
     "cost", lambda policy: CostScorer(policy.cost_scale_usd, normalize=policy.cost_normalize)
 )
-register_scorer("geo_proximity", lambda policy: GeoProximityScorer())
+register_scorer(
+    "geo_proximity", lambda policy: GeoProximityScorer(defer=_distance_counted_elsewhere(policy))
+)
 register_scorer("follow_the_sun", lambda policy: FollowTheSunScorer())
 register_scorer("soft_affinity", lambda policy: SoftAffinityScorer())
 register_scorer("data_locality", lambda policy: DataLocalityScorer())
 
+
+def _distance_counted_elsewhere(policy: RoutingPolicy) -> bool:
+    """Whether geo_proximity would count a distance another scorer already counts."""
+    others = ("latency", "completion_time")
+    return policy.count_distance_once and any(
+        n in policy.scorers and policy.weight(n) > 0 for n in others
+    )
+
+
 BUILTIN_FILTERS: tuple[str, ...] = FILTERS.names()
 BUILTIN_SCORERS: tuple[str, ...] = SCORERS.names()
+
+# Work-aware scorers (docs/routing.md): registered after the built-in list is taken, so
+# they are opt-in by name (``RoutingPolicy(scorers=(..., "completion_time"), ...)``).
+register_scorer("throughput", lambda policy: ThroughputScorer())
+register_scorer("cost_per_work", lambda policy: CostPerWorkScorer())
+register_scorer("completion_time", lambda policy: CompletionTimeScorer())
+WORK_SCORERS: tuple[str, ...] = ("throughput", "cost_per_work", "completion_time")

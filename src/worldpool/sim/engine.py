@@ -5,7 +5,7 @@ router's filters); the chosen worker's slot count is patched into the same
 :class:`~worldpool.routing.PoolSnapshot` the router reads, exactly as heartbeats and
 reservations patch it in production. A task that cannot be placed waits in a queue per
 task template and is retried only when a worker that could ever run it frees a slot or
-comes back; a task held for its soft-affinity worker is retried when that worker frees a
+comes back (queues served as production serves pending tasks: by priority, then age); a task held for its soft-affinity worker is retried when that worker frees a
 slot or its wait budget ends.
 
 How long an attempt takes, and when workers crash, is modelled in
@@ -54,6 +54,7 @@ class _Group:
     """Pending tasks of one template, and their unschedulable task-seconds."""
 
     eligible: np.ndarray
+    priority: int = 0  # the template's task priority (higher is served first)
     queue: deque[int] = field(default_factory=deque)
     unschedulable: bool = False
     last_t: float = 0.0
@@ -229,7 +230,9 @@ class Simulation:
             for p in self.placer.router.run_filters(ctx, self.pool):
                 if p.hooks.name in STATIC_FILTERS:
                     mask &= p.mask
-            g = self.groups[template] = _Group(mask, last_t=self.clock.now)
+            g = self.groups[template] = _Group(
+                mask, priority=ctx.task.priority, last_t=self.clock.now
+            )
             g.unschedulable = not bool((mask & self.known_online).any())
         return g
 
@@ -242,9 +245,11 @@ class Simulation:
         for i in list(self.affinity_waiters.pop(row, {})):
             if self.status[i] == PENDING:
                 self._try_place(i)
-        for g in list(self.groups.values()):
-            if not g.queue or not g.eligible[row]:
-                continue
+        # As production serves pending tasks: by priority, then age (oldest first).
+        ready = [g for g in self.groups.values() if g.queue and g.eligible[row]]
+        if len(ready) > 1:
+            ready.sort(key=lambda g: (-g.priority, float(self.ready_t[g.queue[0]])))
+        for g in ready:
             g.settle(self.clock.now, self.c)
             while g.queue:
                 i = g.queue.popleft()

@@ -9,12 +9,13 @@ so a baseline can be worse but never illegal, and then picks its own way:
 =================  ===========================================================
 random             uniform among feasible workers
 round-robin        next feasible worker after the last one picked (a cursor)
-least-loaded       lowest running / slots (ties: worker id order)
+least-loaded       lowest running / slots (ties at random)
 label-weight       Hatchet worker affinity: sum of weights of matching labels
                    (kind 2, user's macro-region 1); ties: first in id order
 capability-fifo    Celery queues per capability: the worker idle longest takes it
 power-of-two       Sparrow: probe two random feasible workers, take the less loaded
-cheapest-region    SkyPilot-style: cheapest $/h first, then least loaded
+cheapest-region    SkyPilot-style: cheapest per unit of work ($/1k tokens or
+                   $/slot-hour) first, then least loaded, ties at random
 =================  ===========================================================
 
 Names: ``default``, ``weights:load=0.6,cost=0.1`` (a variant; unnamed scorers keep their
@@ -35,6 +36,7 @@ from worldpool.config import parse_weights
 from worldpool.errors import ConfigError
 from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
 from worldpool.routing.interface import Mask
+from worldpool.routing.scorers.work import usd_per_unit
 
 
 @dataclass(slots=True)
@@ -131,8 +133,15 @@ def _round_robin(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.
     return int(after[0] if len(after) else rows[0])
 
 
+def _random_min(b: Baseline, rows: np.ndarray, *keys: np.ndarray) -> int:
+    """Row with the smallest keys (last key most significant), ties at random (the
+    stand-ins for real schedulers must not all herd onto the lowest worker id)."""
+    order = np.lexsort((b.rng.random(len(rows)), *keys))
+    return int(rows[order[0]])
+
+
 def _least_loaded(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
-    return _first_min(pool, rows, _load(pool, rows))
+    return _random_min(b, rows, _load(pool, rows))
 
 
 def _label_weight(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
@@ -163,7 +172,10 @@ def _two_choices(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.
 
 
 def _cheapest(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.ndarray) -> int:
-    return _first_min(pool, rows, _load(pool, rows), pool.cost_per_hour[rows])
+    # SkyPilot's optimizer ranks by cost of the job, not $/h: price per unit of work
+    # ($/1k tokens for a model task, $/slot-hour otherwise), then least loaded, then random.
+    price, _ = usd_per_unit(ctx, pool, rows)
+    return _random_min(b, rows, _load(pool, rows), np.round(price, 9))
 
 
 BASELINES: dict[str, Picker] = {
@@ -181,6 +193,14 @@ VARIANTS: dict[str, str] = {
     "load-heavy": "load=0.6,latency=0.1,cost=0.05",
     "geo-heavy": "geo_proximity=0.6,latency=0.4",
     "cost-heavy": "cost=0.5",
+    # Work-aware (issue 17): completion time, cost per unit of work and throughput
+    # replace latency, geo proximity and $/h; capability match stays, load mostly goes
+    # (completion_time already sees queues). Weights from the seed-pool runs in
+    # docs/simulation.md ("Work-aware routing").
+    "work-aware": (
+        "completion_time=0.3,cost_per_work=0.5,throughput=0.2,load=0.1,"
+        "latency=0,geo_proximity=0,cost=0"
+    ),
 }
 
 
