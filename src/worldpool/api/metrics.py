@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -140,6 +141,7 @@ class Metrics:
         self._started_at = _Lru()  # task id -> when its current attempt started
         self._unschedulable: set[str] = set()
         self._workers: set[tuple[str, str]] = set()
+        self._observed: dict[tuple[str, str], tuple[int, int, int]] = {}  # last values set
 
     # ------------------------------------------------------------------ events
     def handler_of(self, task_id: str | None) -> str | None:
@@ -249,13 +251,20 @@ class Metrics:
     # ------------------------------------------------------------------ pool gauges
     def observe_pool(self, workers: list[Worker], queue_length: int) -> None:
         seen: set[tuple[str, str]] = set()
+        observed = self._observed
         for w in workers:
             key = (w.id, w.profile.location.region)
             seen.add(key)
-            self.worker_up.labels(*key).set(1 if w.state.status is WorkerStatus.ONLINE else 0)
-            self.slots_used.labels(*key).set(w.state.running)
-            self.slots_total.labels(*key).set(w.profile.max_concurrency)
+            up = 1 if w.state.status is WorkerStatus.ONLINE else 0
+            values = (up, w.state.running, w.profile.max_concurrency)
+            if observed.get(key) == values:
+                continue  # a gauge set is costly at 10,000 workers: only what changed
+            observed[key] = values
+            self.worker_up.labels(*key).set(up)
+            self.slots_used.labels(*key).set(values[1])
+            self.slots_total.labels(*key).set(values[2])
         for key in self._workers - seen:  # workers that left the registry
+            observed.pop(key, None)
             for gauge in (self.worker_up, self.slots_used, self.slots_total):
                 with contextlib.suppress(KeyError):
                     gauge.remove(*key)
@@ -268,11 +277,19 @@ class Metrics:
 
     # ------------------------------------------------------------------ consumer loop
     async def run(
-        self, backend: Backend, *, after: str | None = None, poll_s: float = 1.0, batch: int = 500
+        self,
+        backend: Backend,
+        *,
+        after: str | None = None,
+        poll_s: float = 1.0,
+        batch: int = 500,
+        pool: Callable[[], list[Worker]] | None = None,
     ) -> None:
         """Follow the event log from ``after`` (None: the oldest kept) until cancelled,
-        refreshing the pool gauges about every ``poll_s``. Backend errors are logged and
-        retried, never raised: metrics must not take the API down."""
+        refreshing the pool gauges about every ``poll_s``, from ``pool()`` when given (the
+        orchestrator's snapshot, which follows the pool by its changes) rather than a read
+        of the whole pool. Backend errors are logged and retried, never raised: metrics
+        must not take the API down."""
         cursor = after
         loop = asyncio.get_running_loop()
         next_pool = 0.0
@@ -280,7 +297,7 @@ class Metrics:
             cancel_checkpoint()
             try:
                 if loop.time() >= next_pool:
-                    workers = await backend.list_workers()
+                    workers = pool() if pool is not None else await backend.list_workers()
                     pending = await backend.list_pending(limit=100_000)
                     self.observe_pool(workers, len(pending))
                     next_pool = loop.time() + poll_s

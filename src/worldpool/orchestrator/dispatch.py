@@ -1,8 +1,9 @@
 """Dispatch: route pending tasks and send them, a batch per pass; send a new task in its
 submit call when that passes nothing by.
 
-Decisions for a pass are taken against one pool snapshot, kept honest locally between
-re-reads; the writes for the whole pass go out in one :meth:`Backend.dispatch_many` call,
+Decisions for a pass are taken against one pool snapshot (following the pool by its
+changes, kept honest locally between refreshes), lean: a rejected candidate costs nothing
+here, and only a task that waits gets (and records) the full explanation; the writes for the whole pass go out in one :meth:`Backend.dispatch_many` call,
 atomic per task (compare-and-set on the record, slot reservation, send, pending removal,
 event), so two replicas never dispatch one task twice and a lost reservation leaves
 nothing to undo.
@@ -135,7 +136,10 @@ class Dispatcher:
                 continue
             if free <= 0:
                 break  # every slot is taken: the rest wait for a slot to come back
-            decision = self._router.decide(await pool.context(record, now), pool.snapshot)
+            # Lean (winner and runner-up only); without a winner it is explained in full
+            # and recorded, for the task that waits.
+            ctx = await pool.context(record, now)
+            decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
                 await self._mark_unschedulable(record, decision, now)
                 continue
@@ -155,7 +159,7 @@ class Dispatcher:
             pool.adjust_running(item.worker_id, -1)
             self._records.drop(record.id)
             if outcome.reason:  # lost the race for the slot; nothing was written
-                pool.mark_stale()  # the snapshot was wrong about this worker
+                pool.mark_stale(item.worker_id)  # the snapshot was wrong about it
                 reason = str(ReservationError(item.worker_id, outcome.reason))
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._transitions.put(back, expect_version=record.version)
@@ -203,7 +207,7 @@ class Dispatcher:
         self._pool.adjust_running(routed.worker_id, -1)
         self._records.drop(routed.record.id)
         if stale_pool:
-            self._pool.mark_stale()
+            self._pool.mark_stale(routed.worker_id)
 
     async def _route_at_submit(self, record: TaskRecord) -> Dispatch | None:
         """Route a new task in its submit call, so the submit also sends it (one round
@@ -223,7 +227,8 @@ class Dispatcher:
         if pool.stale:
             await pool.refresh()
         try:
-            decision = self._router.decide(await pool.context(record, now), pool.snapshot)
+            ctx = await pool.context(record, now)
+            decision = self._router.decide(ctx, pool.snapshot, explain=False)
         except Exception:  # a routing plugin's bug must not lose the submit: queue it
             log.exception("routing task %s at submit failed; queueing it", record.id)
             decision = None

@@ -14,6 +14,12 @@
 4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
    is called only for the workers listed, never per worker of a large pool.
 
+``decide(ctx, pool, explain=False)`` is the dispatch hot path: when a worker wins, only
+the winner and runner-up are reported and no rejected candidate is looked at (its cost is
+the same whether 10 or 10,000 workers were excluded); ``explained`` is False on such a
+decision. A decision without a winner is always explained in full (it is recorded for the
+task that waits), and ``explain=True`` (the default) gives the full report on demand.
+
 Every feasible worker is scored (``sampled`` is always False).
 """
 
@@ -142,8 +148,11 @@ class Router:
 
     # ------------------------------------------------------------------ decide
 
-    def decide(self, ctx: RoutingContext, pool: PoolSnapshot) -> RoutingDecision:
-        """Rank ``pool`` for ``ctx.task``; see the module doc for the method."""
+    def decide(
+        self, ctx: RoutingContext, pool: PoolSnapshot, *, explain: bool = True
+    ) -> RoutingDecision:
+        """Rank ``pool`` for ``ctx.task``; see the module doc for the method and for
+        ``explain``."""
         started = time.perf_counter()
         pool.refresh()
         n = len(pool)
@@ -165,7 +174,11 @@ class Router:
         else:
             found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
             reasons, suggestion = found.reasons, found.suggestion
-        candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
+        lean = not explain and winner is not None
+        if lean:  # the winner and runner-up only: rejected candidates cost nothing
+            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2], misses=False)
+        else:
+            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
         # Built once, unvalidated: every field was computed above from validated inputs
         # (assigning fields one by one would re-validate each time).
         values = {
@@ -184,6 +197,7 @@ class Router:
             "waiting_for_affinity": wait_reason is not None,
             "decided_at": ctx.now,
             "duration_us": (time.perf_counter() - started) * 1e6,
+            "explained": not lean,
         }
         return construct(RoutingDecision, _DECISION_FIELDS, values)
 
@@ -223,8 +237,11 @@ class Router:
         feasible: Mask,
         scored: Scored,
         top: Rows,
+        *,
+        misses: bool = True,
     ) -> list[CandidateReport]:
-        """Top feasible workers, then the nearest misses while the report has room."""
+        """Top feasible workers, then (with ``misses``) the nearest misses while the
+        report has room."""
         workers, ids, regions = pool.workers, pool.ids, pool.regions  # refreshed columns
         names = list(scored.per_scorer)
         rows_np = scored.rows[top]
@@ -249,7 +266,7 @@ class Router:
             }
             reports.append(construct(CandidateReport, _REPORT_FIELDS, values))
         room = self.policy.report_candidates_max - len(reports)
-        if room <= 0 or bool(feasible.all()):
+        if not misses or room <= 0 or bool(feasible.all()):
             return reports
         missed = np.flatnonzero(~feasible)
         failing_count = np.zeros(len(missed), dtype=np.int64)
