@@ -74,11 +74,12 @@ async def test_a_dispatched_task_records_a_lean_decision_explained_on_demand() -
     assert record.decision is not None
     assert not record.decision.explained
     assert [c.worker_id for c in record.decision.candidates] == ["w-noop"]
-    assert record.decision.excluded_by  # the counts stay: they cost no per-worker work
+    assert record.decision.excluded_by == {}  # counting exclusions is explaining
 
     full = await orch.explain_task("t1")
     assert full.explained
     assert full.winner == "w-noop"
+    assert full.excluded_by == {"capabilities:no_handler": 30}
     misses = [c for c in full.candidates if not c.feasible]
     assert misses and all(any(not v.ok for v in c.verdicts) for c in misses)
 

@@ -49,6 +49,9 @@ log = logging.getLogger("worldpool.orchestrator.core")
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
+# A waiting task's recorded explanation is redone at most this often (the pool moves on).
+EXPLAIN_AGAIN_S = 5.0
+EXPLAINED_MAX = 100_000
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
@@ -76,6 +79,7 @@ class Dispatcher:
         self._clock = clock
         self._changes = changes
         self._transitions = transitions
+        self._explained: dict[str, float] = {}  # waiting task -> when it was last explained
         self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(backend.create_tasks)
         # The longest the dispatcher sleeps, and the longest it goes without reading the
         # pending queue.
@@ -136,12 +140,14 @@ class Dispatcher:
                 continue
             if free <= 0:
                 break  # every slot is taken: the rest wait for a slot to come back
-            # Lean (winner and runner-up only); without a winner it is explained in full
-            # and recorded, for the task that waits.
+            # Lean (winner and runner-up only); a task that waits gets the full
+            # explanation, recorded (again every EXPLAIN_AGAIN_S while it waits).
             ctx = await pool.context(record, now)
             decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
-                await self._mark_unschedulable(record, decision, now)
+                if self._explain_due(record.id, now):
+                    decision = self._router.decide(ctx, pool.snapshot)
+                    await self._mark_unschedulable(record, decision, now)
                 continue
             worker = pool.worker(decision.winner)
             pool.adjust_running(worker.id, +1)  # taken now, so the next decision sees it
@@ -321,6 +327,17 @@ class Dispatcher:
             },
         )
         return encode_envelope(envelope, self._settings.secret)
+
+    def _explain_due(self, task_id: str, now: float) -> bool:
+        """Whether a waiting task's full explanation is due: its first pass, then every
+        EXPLAIN_AGAIN_S (the table forgets old entries: at worst one more explanation)."""
+        last = self._explained.get(task_id)
+        if last is not None and now - last < EXPLAIN_AGAIN_S:
+            return False
+        if len(self._explained) >= EXPLAINED_MAX:
+            self._explained.clear()
+        self._explained[task_id] = now
+        return True
 
     async def _mark_unschedulable(
         self, record: TaskRecord, decision: RoutingDecision, now: float

@@ -14,11 +14,12 @@
 4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
    is called only for the workers listed, never per worker of a large pool.
 
-``decide(ctx, pool, explain=False)`` is the dispatch hot path: when a worker wins, only
-the winner and runner-up are reported and no rejected candidate is looked at (its cost is
-the same whether 10 or 10,000 workers were excluded); ``explained`` is False on such a
-decision. A decision without a winner is always explained in full (it is recorded for the
-task that waits), and ``explain=True`` (the default) gives the full report on demand.
+``decide(ctx, pool, explain=False)`` is the dispatch hot path: only the winner and
+runner-up are reported, no rejected candidate is looked at (the cost is the same whether
+10 or 10,000 workers were excluded), exclusions are not counted (``excluded_by`` is
+empty) and no diagnosis is made when nobody fits;
+``explained`` is False on such a decision. ``explain=True`` (the default) gives the full
+report: what the dispatcher records for a task that waits, and what is asked on demand.
 
 Every feasible worker is scored (``sampled`` is always False).
 """
@@ -157,7 +158,10 @@ class Router:
         pool.refresh()
         n = len(pool)
         passes = self.run_filters(ctx, pool)
-        excluded_by, first_filter, feasible = _attribute(passes, n)
+        if explain:
+            excluded_by, first_filter, feasible = _attribute(passes, n)
+        else:  # who excluded whom is the explanation's business, not the hot path's
+            excluded_by, first_filter, feasible = {}, [], _feasible(passes, n)
         rows = np.flatnonzero(feasible)
         scored = self.score_rows(ctx, pool, rows)
         k = self.policy.report_candidates_max
@@ -171,10 +175,10 @@ class Router:
         elif len(top):
             ranked = [pool.ids[int(scored.rows[i])] for i in top[:2]]
             winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
-        else:
+        elif explain:
             found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
             reasons, suggestion = found.reasons, found.suggestion
-        lean = not explain and winner is not None
+        lean = not explain
         if lean:  # the winner and runner-up only: rejected candidates cost nothing
             candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2], misses=False)
         else:
@@ -296,6 +300,15 @@ class Router:
                 )
             )
         return reports
+
+
+def _feasible(passes: list[FilterPass], n: int) -> Mask:
+    """The rows no filter excluded."""
+    alive = np.ones(n, dtype=np.bool_)
+    for p in passes:
+        if p.failures:  # no failures: its mask is all True
+            alive &= p.mask
+    return alive
 
 
 def _kth_largest(values: Scores, k: int) -> float:
