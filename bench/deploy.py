@@ -41,7 +41,7 @@ PEERS = ("taskiq", "dramatiq", "saq", "celery")
 WP = "worldpool"
 # Shared by every worldpool process of a run; a slower heartbeat keeps one filler process
 # able to keep 10,000 workers live on a small machine (offline after 3 missed ones).
-WP_ENV = {"WORLDPOOL_HEARTBEAT_S": "2.0"}
+WP_ENV = {"WORLDPOOL_HEARTBEAT_S": "4.0"}
 
 
 class Procs:
@@ -167,7 +167,7 @@ def run_worldpool(url: str, w: int, tasks: int, trips: int, extra: int = 0) -> d
             procs.start("filler", [py, "-m", "bench.pool_filler", "--redis", url,
                                    "--namespace", ns, "--count", str(extra)], env)  # fmt: skip
         wait_registered(url, ns, w + extra)
-        time.sleep(1.0)  # serve reads the pool once at start; let it settle
+        time.sleep(1.0 + min(10.0, extra / 1000))  # the registrations' changes settle
         idle_before = procs.cpu().get("serve", 0.0)
         time.sleep(3.0)
         idle = (procs.cpu().get("serve", 0.0) - idle_before) / 3.0

@@ -15,7 +15,9 @@ import time
 from worldpool.backends.redis import RedisBackend
 from worldpool.config import Settings
 from worldpool.embedded import make_worker
-from worldpool.models import WorkerState
+from worldpool.models import WorkerState, WorkerStatus
+
+OFFLINE = WorkerStatus.OFFLINE
 
 BATCH = 200
 
@@ -39,7 +41,10 @@ async def run(url: str, namespace: str, count: int, every_s: float) -> None:
                 batch = ids[lo : lo + BATCH]
                 for i in batch:
                     states[i].heartbeat_seq += 1
-                await asyncio.gather(*(backend.heartbeat(states[i]) for i in batch))
+                replies = await asyncio.gather(*(backend.heartbeat(states[i]) for i in batch))
+                lost = [i for i, r in zip(batch, replies, strict=True) if r.status is OFFLINE]
+                for i in lost:  # declared dead (this process fell behind): come back
+                    await backend.register(make_worker(i, handlers=["other"]))
             await asyncio.sleep(max(0.0, every_s - (time.monotonic() - started)))
 
 
@@ -48,7 +53,7 @@ def main() -> None:
     parser.add_argument("--redis", required=True)
     parser.add_argument("--namespace", default="bench")
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--every-s", type=float, default=2.0)
+    parser.add_argument("--every-s", type=float, default=4.0)
     args = parser.parse_args()
     asyncio.run(run(args.redis, args.namespace, args.count, args.every_s))
 

@@ -42,6 +42,7 @@ class PoolView:
         self._cursor: PoolCursor | None = None  # None: read the whole pool next
         self._recheck: set[str] = set()  # workers to re-read alone at the next refresh
         self._full_checked_at = 0.0
+        self._stuck: set[str] = set()  # workers whose heartbeat says they cannot consume
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
 
     @property
@@ -72,9 +73,10 @@ class PoolView:
                 if worker.id not in seen:
                     snapshot.remove(worker.id)
             self._recheck.clear()
+            self._stuck = {w.id for w in changes.workers if not w.state.consuming}
             return
         for worker in changes.workers:
-            snapshot.upsert(worker)
+            self._upsert(worker)
             self._recheck.discard(worker.id)
         for worker_id in changes.gone:
             if worker_id in snapshot:
@@ -86,9 +88,16 @@ class PoolView:
             ids = sorted(recheck)
             for worker_id, fresh in zip(ids, await self._backend.get_workers(ids), strict=True):
                 if fresh is not None:
-                    snapshot.upsert(fresh)
+                    self._upsert(fresh)
                 elif worker_id in snapshot:
                     snapshot.remove(worker_id)
+
+    def _upsert(self, worker: Worker) -> None:
+        self.snapshot.upsert(worker)
+        if worker.state.consuming:
+            self._stuck.discard(worker.id)
+        else:
+            self._stuck.add(worker.id)
 
     def _full_workers(self) -> set[str]:
         """Online workers the snapshot believes full, once every RECHECK_FULL_S."""
@@ -110,11 +119,12 @@ class PoolView:
         heard = np.maximum(snap.last_heartbeat, grace_from or 0.0)
         rows = np.flatnonzero((snap.status != _OFFLINE) & ((now - heard) > after_s))
         found = {snap.ids[int(row)] for row in rows}
-        found.update(
-            w.id
-            for w in snap.workers
-            if not w.state.consuming and w.state.status is not WorkerStatus.OFFLINE
-        )
+        for worker_id in self._stuck:
+            if (
+                worker_id in snap
+                and self.worker(worker_id).state.status is not WorkerStatus.OFFLINE
+            ):
+                found.add(worker_id)
         return sorted(found)
 
     def worker(self, worker_id: str) -> Worker:

@@ -140,6 +140,7 @@ class RedisBackend(RedisRecords):
                 codec.dump_state(state),
                 profile.max_concurrency,
                 WORKER_GROUP,
+                pool_feed.routing_state(state),
             ],
         )
         return WorkerState(
