@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.routing.builders import ctx, pool, task, worker
 from worldpool.routing import PoolSnapshot, Router
+from worldpool.routing.engine import WAITING_FOR_SLOT
 
 
 def _pool_with_misses() -> PoolSnapshot:
@@ -42,3 +43,14 @@ def test_a_lean_decision_without_a_winner_is_not_diagnosed() -> None:
     assert lean.winner is None and full.winner is None
     assert lean.candidates == [] and lean.reasons == [] and lean.suggestion is None
     assert full.reasons and full.suggestion
+
+
+def test_a_lean_decision_says_in_one_line_when_only_slots_are_missing() -> None:
+    snapshot = pool(worker("busy", slots=1, running=1), worker("other", handlers=("x",)))
+    router = Router()
+
+    lean = router.decide(ctx(task(handler="run")), snapshot, explain=False)
+
+    assert lean.winner is None
+    assert lean.reasons == [f"{WAITING_FOR_SLOT}: 1 worker fits but all are busy"]
+    assert lean.suggestion is None

@@ -40,6 +40,7 @@ from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
 from worldpool.routing import Router
+from worldpool.routing.engine import WAITING_FOR_SLOT
 from worldpool.tracing import child_traceparent
 from worldpool.unchecked import construct
 
@@ -145,6 +146,8 @@ class Dispatcher:
             ctx = await pool.context(record, now)
             decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
+                if _backlog(decision):
+                    continue  # it fits once a slot is free: explained on demand only
                 if self._explain_due(record.id, now):
                     decision = self._router.decide(ctx, pool.snapshot)
                     await self._mark_unschedulable(record, decision, now)
@@ -354,6 +357,11 @@ class Dispatcher:
                     EventKind.TASK_UNSCHEDULABLE, update, message=reason, at=now
                 )
             self._changes.notify()
+
+
+def _backlog(decision: RoutingDecision) -> bool:
+    """A lean decision that found fitting workers, all busy: the task is queued, not stuck."""
+    return bool(decision.reasons) and decision.reasons[0].startswith(WAITING_FOR_SLOT)
 
 
 def _why(decision: RoutingDecision) -> str:

@@ -17,7 +17,8 @@
 ``decide(ctx, pool, explain=False)`` is the dispatch hot path: only the winner and
 runner-up are reported, no rejected candidate is looked at (the cost is the same whether
 10 or 10,000 workers were excluded), exclusions are not counted (``excluded_by`` is
-empty) and no diagnosis is made when nobody fits;
+empty) and no diagnosis is made when nobody fits (only, when every fitting worker is
+busy, one line starting with :data:`WAITING_FOR_SLOT`);
 ``explained`` is False on such a decision. ``explain=True`` (the default) gives the full
 report: what the dispatcher records for a task that waits, and what is asked on demand.
 
@@ -44,6 +45,7 @@ from worldpool.routing.registry import FILTERS, SCORERS
 from worldpool.unchecked import construct
 
 CAPACITY = "capacity"
+WAITING_FOR_SLOT = "waiting for a free slot"  # a lean decision's reason when only slots block
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
 _MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
@@ -178,6 +180,11 @@ class Router:
         elif explain:
             found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
             reasons, suggestion = found.reasons, found.suggestion
+        else:
+            busy = _busy_fits(passes, n)
+            if busy:  # a backlog, not a misfit: one cheap line, no diagnosis
+                noun = "worker fits" if busy == 1 else "workers fit"
+                reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy"]
         lean = not explain
         if lean:  # the winner and runner-up only: rejected candidates cost nothing
             candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2], misses=False)
@@ -300,6 +307,15 @@ class Router:
                 )
             )
         return reports
+
+
+def _busy_fits(passes: list[FilterPass], n: int) -> int:
+    """Rows that every filter but capacity passes: they fit once a slot is free."""
+    alive = np.ones(n, dtype=np.bool_)
+    for p in passes:
+        if p.failures and p.hooks.name != CAPACITY:
+            alive &= p.mask
+    return int(np.count_nonzero(alive))
 
 
 def _feasible(passes: list[FilterPass], n: int) -> Mask:
