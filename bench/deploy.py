@@ -201,16 +201,23 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     python = peers_venv.ensure() if args.peers else ""
     systems = [WP, *(args.peers or [])]
     runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     with _redis() as url:
         for rep in range(args.reps):
             order = systems[rep % len(systems) :] + systems[: rep % len(systems)]
             for w in args.workers:
                 for system in order:
                     print(f"rep {rep + 1} W={w} {system} ...", file=sys.stderr, flush=True)
-                    if system == WP:
-                        figures = run_worldpool(url, w, args.tasks, args.round_trips)
-                    else:
-                        figures = run_peer(system, python, url, w, args.tasks, args.round_trips)
+                    try:
+                        if system == WP:
+                            figures = run_worldpool(url, w, args.tasks, args.round_trips)
+                        else:
+                            figures = run_peer(system, python, url, w, args.tasks, args.round_trips)
+                    except (SystemExit, subprocess.TimeoutExpired) as exc:  # one run, not all
+                        print(f"  failed: {exc}", file=sys.stderr)
+                        failed.append({"system": system, "workers": w, "rep": rep,
+                                       "error": str(exc)})  # fmt: skip
+                        continue
                     runs.append({"system": system, "workers": w, "rep": rep, **figures})
         pool_runs = []
         for size in args.pool_sizes:
@@ -237,6 +244,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "versions": {"python": sys.version.split()[0], **_versions(args.peers)},
         "runs": runs,
         "pool_runs": pool_runs,
+        "failed_runs": failed,
     }
 
 

@@ -142,7 +142,12 @@ async def _saq(tasks: int, round_trips: int) -> tuple[list[float], float]:
     for _ in range(round_trips):
         start = time.perf_counter()
         job = await queue.enqueue("noop")
-        await job.refresh(until_complete=30)
+        try:
+            await job.refresh(until_complete=30)
+        except TimeoutError:  # saq can publish the completion before refresh subscribes
+            await job.refresh()
+            if job.status != "complete":
+                raise
         times.append((time.perf_counter() - start) * 1e3)
     start = time.perf_counter()
     for lo in range(0, tasks, 200):
