@@ -76,6 +76,7 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "waiting_for_affinity": True,
         "decided_at": 1_700_000_000.5,
         "duration_us": 12.5,
+        "explained": False,
     },
     Worker: {"profile": _PROFILE, "state": _STATE},
     WorkerState: {

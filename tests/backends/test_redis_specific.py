@@ -56,6 +56,7 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "workers": "set",
         prefix + "w:w1": "hash",
         prefix + "heartbeats": "zset",
+        prefix + "pool:changed": "zset",
         prefix + "q:w1": "stream",
         prefix + "results": "stream",
         prefix + "t:t1": "hash",
@@ -183,9 +184,9 @@ WORKER_ACL = [
     # docs/redis.md: worker w1 in namespace "ns". Its own keys, read/write:
     "resetkeys", "resetchannels", "-@all", "+ping", "+time", "+get", "+set", "+exists",
     "+hset", "+hget", "+hmget", "+sadd", "+scard", "+srem", "+zadd", "+xadd", "+xreadgroup",
-    "+xack", "+xdel", "+xgroup|create",
+    "+xack", "+xdel", "+xgroup|create", "+zrevrange",
     "~wp:{ns}:w:w1", "~wp:{ns}:q:w1", "~wp:{ns}:slots:w1", "~wp:{ns}:workers",
-    "~wp:{ns}:heartbeats", "~wp:{ns}:results", "~wp:{ns}:dead", "~wp:{ns}:blob:*",
+    "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead", "~wp:{ns}:blob:*",
     # scripts may name any key of the namespace; each command inside is checked again
     "(~wp:{ns}:* +evalsha +eval +script|load)",
     # task records: read the fencing fields only

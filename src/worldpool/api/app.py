@@ -55,7 +55,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         after = None if metrics_from_start else await tail_seq(orchestrator.backend)
-        consumer = asyncio.create_task(metrics.run(orchestrator.backend, after=after))
+        consumer = asyncio.create_task(
+            metrics.run(
+                orchestrator.backend,
+                after=after,
+                pool=lambda: orchestrator.pool_snapshot.workers,  # no whole-pool reads
+            )
+        )
         try:
             yield
         finally:

@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections import Counter as Counter_
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -162,6 +163,7 @@ class Metrics:
         self._depth_labels: set[tuple[str]] = set()
         self._letter_codes: set[str] = set()
         self._workers: set[tuple[str, str]] = set()
+        self._observed: dict[tuple[str, str], tuple[int, int, int]] = {}  # last values set
 
     # ------------------------------------------------------------------ events
     def handler_of(self, task_id: str | None) -> str | None:
@@ -281,14 +283,20 @@ class Metrics:
         on the backend's clock), the queue, and its depth per capability when the pending
         tasks' ``pending_capabilities`` are given."""
         seen: set[tuple[str, str]] = set()
+        observed = self._observed
         for w in workers:
             key = (w.id, w.profile.location.region)
             seen.add(key)
-            self.worker_up.labels(*key).set(1 if w.state.status is WorkerStatus.ONLINE else 0)
-            self.slots_used.labels(*key).set(w.state.running)
-            self.slots_total.labels(*key).set(w.profile.max_concurrency)
-            if now is not None:
+            up = 1 if w.state.status is WorkerStatus.ONLINE else 0
+            if now is not None:  # the age moves every time: always set
                 self.heartbeat_age.labels(*key).set(max(0.0, now - w.state.last_heartbeat))
+            values = (up, w.state.running, w.profile.max_concurrency)
+            if observed.get(key) == values:
+                continue  # a gauge set is costly at 10,000 workers: only what changed
+            observed[key] = values
+            self.worker_up.labels(*key).set(up)
+            self.slots_used.labels(*key).set(values[1])
+            self.slots_total.labels(*key).set(values[2])
         if pending_capabilities is not None:
             depth = Counter_(c for caps in pending_capabilities for c in sorted(caps) or ["none"])
             for (label,) in self._depth_labels - {(c,) for c in depth}:
@@ -297,6 +305,7 @@ class Metrics:
                 self.queue_depth.labels(capability).set(count)
             self._depth_labels = {(c,) for c in depth}
         for key in self._workers - seen:  # workers that left the registry
+            observed.pop(key, None)
             gauges = (self.worker_up, self.slots_used, self.slots_total, self.heartbeat_age)
             for gauge in gauges:
                 with contextlib.suppress(KeyError):
@@ -310,11 +319,19 @@ class Metrics:
 
     # ------------------------------------------------------------------ consumer loop
     async def run(
-        self, backend: Backend, *, after: str | None = None, poll_s: float = 1.0, batch: int = 500
+        self,
+        backend: Backend,
+        *,
+        after: str | None = None,
+        poll_s: float = 1.0,
+        batch: int = 500,
+        pool: Callable[[], list[Worker]] | None = None,
     ) -> None:
         """Follow the event log from ``after`` (None: the oldest kept) until cancelled,
-        refreshing the pool gauges about every ``poll_s``. Backend errors are logged and
-        retried, never raised: metrics must not take the API down."""
+        refreshing the pool gauges about every ``poll_s``, from ``pool()`` when given (the
+        orchestrator's snapshot, which follows the pool by its changes) rather than a read
+        of the whole pool. Backend errors are logged and retried, never raised: metrics
+        must not take the API down."""
         cursor = after
         loop = asyncio.get_running_loop()
         next_pool = next_letters = 0.0
@@ -322,7 +339,7 @@ class Metrics:
             cancel_checkpoint()
             try:
                 if loop.time() >= next_pool:
-                    workers = await backend.list_workers()
+                    workers = pool() if pool is not None else await backend.list_workers()
                     pending = await backend.list_pending(limit=100_000)
                     self.observe_pool(
                         workers,

@@ -431,3 +431,38 @@ class Backend(ABC):
 
     @abstractmethod
     async def release_lease(self, name: str, holder: str) -> None: ...
+
+    # ------------------------------------------------------------------ pool changes
+    async def pool_changes(self, cursor: PoolCursor | None = None) -> PoolChanges:
+        """What changed in the pool since ``cursor`` (None: the whole pool, ``full``):
+        workers registered, re-registered, marked offline or whose heartbeat changed
+        their status or routing state (current copies), ids no longer registered, and
+        every heartbeat (worker id, server time) at or after the cursor. Pass the reply's
+        ``cursor`` back next time. The work is proportional to the changes, not to the
+        pool. This default re-reads the whole pool each time (correct, not cheap)."""
+        return PoolChanges(PoolCursor(), await self.list_workers(), [], [], full=True)
+
+    async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
+        """The current copy of each worker (None where unknown), in ``worker_ids`` order.
+        This default reads the whole pool."""
+        by_id = {w.id: w for w in await self.list_workers()}
+        return [by_id.get(worker_id) for worker_id in worker_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolCursor:
+    """How far a reader of :meth:`Backend.pool_changes` got (opaque to the reader)."""
+
+    changed: float = 0.0  # sequence number of the last change read
+    heard: float = 0.0  # server time of the last heartbeat read
+
+
+@dataclass(slots=True)
+class PoolChanges:
+    """One answer of :meth:`Backend.pool_changes`."""
+
+    cursor: PoolCursor
+    workers: list[Worker]  # full: the whole pool; else the workers that changed
+    gone: list[str]  # ids no longer registered (empty when full)
+    heartbeats: list[tuple[str, float]]  # (worker id, server time), oldest first
+    full: bool = False

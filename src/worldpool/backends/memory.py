@@ -21,8 +21,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from worldpool.backends import memory_rules as rules
 from worldpool.backends.base import (
@@ -34,6 +36,8 @@ from worldpool.backends.base import (
     EffectClaim,
     EpochMark,
     NewTask,
+    PoolChanges,
+    PoolCursor,
     ResultMessage,
 )
 from worldpool.backends.memory_store import MemoryStore, clone
@@ -52,6 +56,7 @@ from worldpool.models import (
 )
 
 Clock = Callable[[], float]
+T = TypeVar("T", int, float)
 
 
 class MemoryBackend(Backend):
@@ -94,6 +99,8 @@ class MemoryBackend(Backend):
             last_heartbeat=self._clock(),
         )
         s.states[profile.id] = state
+        s.pool_change(profile.id)
+        s.heard_from(profile.id, state.last_heartbeat)
         return clone(state)
 
     async def heartbeat(
@@ -104,6 +111,7 @@ class MemoryBackend(Backend):
         stored = s.states.get(worker_id)
         if stored is None:
             raise NotFoundError("worker", worker_id)
+        before = stored
         now = self._clock()
         if stored.status is not WorkerStatus.OFFLINE:
             # The worker owns status and its caches; the backend owns running and the time.
@@ -111,6 +119,9 @@ class MemoryBackend(Backend):
                 update={"running": len(s.slots.get(worker_id, ())), "last_heartbeat": now}
             )
             s.states[worker_id] = stored
+            s.heard_from(worker_id, now)
+            if _routing_part(before) != _routing_part(stored):
+                s.pool_change(worker_id)
         revoked = [
             task_id
             for task_id, attempt in (in_flight or {}).items()
@@ -133,6 +144,7 @@ class MemoryBackend(Backend):
         if state is None or state.status is WorkerStatus.OFFLINE:
             return False
         state.status = WorkerStatus.OFFLINE
+        self._s.pool_change(worker_id)
         return True
 
     # ------------------------------------------------------------------ delivery
@@ -402,6 +414,46 @@ class MemoryBackend(Backend):
         current = self._s.leases.get(name)
         if current is not None and current[0] == holder:
             del self._s.leases[name]
+
+    # ------------------------------------------------------------------ pool changes
+    async def pool_changes(self, cursor: PoolCursor | None = None) -> PoolChanges:
+        s = self._s
+        if cursor is None:
+            last = next(reversed(s.heard.values()), 0.0)
+            return PoolChanges(
+                PoolCursor(float(s.pool_seq), last), await self.list_workers(), [], [], True
+            )
+        ids = list(_newest_after(s.pool_changed, cursor.changed, inclusive=False))
+        beats = list(_newest_after(s.heard, cursor.heard, inclusive=True).items())
+        return PoolChanges(
+            cursor=PoolCursor(float(s.pool_seq), beats[-1][1] if beats else cursor.heard),
+            workers=[self._worker(i) for i in ids if i in s.profiles],
+            gone=[i for i in ids if i not in s.profiles],
+            heartbeats=beats,
+        )
+
+    async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
+        known = self._s.profiles
+        return [self._worker(i) if i in known else None for i in worker_ids]
+
+
+def _newest_after(
+    entries: OrderedDict[str, T], after: float, *, inclusive: bool
+) -> OrderedDict[str, T]:
+    """The entries of an oldest-first mapping whose value is above (or at) ``after``,
+    oldest first, walking back from the newest only as far as needed."""
+    found: list[tuple[str, T]] = []
+    for key in reversed(entries):
+        value = entries[key]
+        if value < after or (value == after and not inclusive):
+            break
+        found.append((key, value))
+    return OrderedDict(reversed(found))
+
+
+def _routing_part(state: WorkerState) -> tuple[object, ...]:
+    """What routing reads of a heartbeat's state (not its counter nor its time)."""
+    return (state.status, state.consuming, state.latency_ms, state.cached, state.sticky_keys)
 
 
 def _copy_result(message: ResultMessage) -> ResultMessage:

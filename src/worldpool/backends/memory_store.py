@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -163,6 +163,21 @@ class MemoryStore:
     events: EventLog = field(init=False)
     dead_letters: deque[DeadLetter] = field(default_factory=deque)
     leases: dict[str, tuple[str, float]] = field(default_factory=dict)
+    pool_seq: int = 0
+    pool_changed: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    """worker id -> sequence number of its latest change, oldest change first."""
+    heard: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    """worker id -> time of its latest heartbeat, oldest first."""
+
+    def pool_change(self, worker_id: str) -> None:
+        """``worker_id`` registered, went offline, or changed status or routing state."""
+        self.pool_seq += 1
+        self.pool_changed[worker_id] = self.pool_seq
+        self.pool_changed.move_to_end(worker_id)
+
+    def heard_from(self, worker_id: str, at: float) -> None:
+        self.heard[worker_id] = at
+        self.heard.move_to_end(worker_id)
 
     def __post_init__(self) -> None:
         self.events = EventLog(cap=self.event_log_max)

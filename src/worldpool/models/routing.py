@@ -53,6 +53,11 @@ class RoutingDecision(Model):
     waiting_for_affinity: bool = False
     decided_at: float = Field(default_factory=now_s)
     duration_us: float = 0.0
+    explained: bool = Field(
+        default=True,
+        description="False: a dispatch's lean record (winner and runner-up only); the full "
+        "explanation is computed on demand (GET /api/v1/tasks/{id}/explain)",
+    )
 
     @property
     def placeable(self) -> bool:

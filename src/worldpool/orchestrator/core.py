@@ -113,7 +113,14 @@ class Orchestrator:
             backend, name, clock, self.records, self.pending, self.changes, self.transitions, rng
         )
         self.sweeper = Sweeper(
-            backend, settings, name, self.pending, self.changes, self.transitions, rng
+            backend,
+            settings,
+            name,
+            self.pending,
+            self.changes,
+            self.transitions,
+            rng,
+            self.pool_view,
         )
         self.workflows = WorkflowAdvancer(
             backend, clock, self.pending, self.changes, self.transitions, self.dispatcher.create
@@ -263,6 +270,17 @@ class Orchestrator:
         """Dry run: where would this task go now, and why. Changes nothing."""
         await self.pool_view.refresh()
         context = await self.pool_view.context(TaskRecord(spec=spec), await self.backend.now())
+        return self.router.decide(context, self.pool_view.snapshot)
+
+    async def explain_task(self, task_id: str) -> RoutingDecision:
+        """A task's full routing explanation: the one recorded (a task that waited), or,
+        for a task dispatched with a lean record, its routing redone against the pool as
+        it is now (``decided_at`` says when)."""
+        record = await self.get_task(task_id)
+        if record.decision is not None and record.decision.explained:
+            return record.decision
+        await self.pool_view.refresh()
+        context = await self.pool_view.context(record, await self.backend.now())
         return self.router.decide(context, self.pool_view.snapshot)
 
     async def cancel(self, ident: str) -> bool:

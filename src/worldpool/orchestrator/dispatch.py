@@ -1,8 +1,9 @@
 """Dispatch: route pending tasks and send them, a batch per pass; send a new task in its
 submit call when that passes nothing by.
 
-Decisions for a pass are taken against one pool snapshot, kept honest locally between
-re-reads; the writes for the whole pass go out in one :meth:`Backend.dispatch_many` call,
+Decisions for a pass are taken against one pool snapshot (following the pool by its
+changes, kept honest locally between refreshes), lean: a rejected candidate costs nothing
+here, and only a task that waits gets (and records) the full explanation; the writes for the whole pass go out in one :meth:`Backend.dispatch_many` call,
 atomic per task (compare-and-set on the record, slot reservation, send, pending removal,
 event), so two replicas never dispatch one task twice and a lost reservation leaves
 nothing to undo.
@@ -39,6 +40,7 @@ from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
 from worldpool.routing import Router
+from worldpool.routing.engine import WAITING_FOR_SLOT
 from worldpool.tracing import hop, hop_attributes
 from worldpool.unchecked import construct
 
@@ -48,6 +50,9 @@ log = logging.getLogger("worldpool.orchestrator.core")
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
+# A waiting task's recorded explanation is redone at most this often (the pool moves on).
+EXPLAIN_AGAIN_S = 5.0
+EXPLAINED_MAX = 100_000
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
@@ -75,6 +80,7 @@ class Dispatcher:
         self._clock = clock
         self._changes = changes
         self._transitions = transitions
+        self._explained: dict[str, float] = {}  # waiting task -> when it was last explained
         self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(backend.create_tasks)
         # The longest the dispatcher sleeps, and the longest it goes without reading the
         # pending queue.
@@ -135,9 +141,16 @@ class Dispatcher:
                 continue
             if free <= 0:
                 break  # every slot is taken: the rest wait for a slot to come back
-            decision = self._router.decide(await pool.context(record, now), pool.snapshot)
+            # Lean (winner and runner-up only); a task that waits gets the full
+            # explanation, recorded (again every EXPLAIN_AGAIN_S while it waits).
+            ctx = await pool.context(record, now)
+            decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
-                await self._mark_unschedulable(record, decision, now)
+                if _backlog(decision):
+                    continue  # it fits once a slot is free: explained on demand only
+                if self._explain_due(record.id, now):
+                    decision = self._router.decide(ctx, pool.snapshot)
+                    await self._mark_unschedulable(record, decision, now)
                 continue
             worker = pool.worker(decision.winner)
             pool.adjust_running(worker.id, +1)  # taken now, so the next decision sees it
@@ -155,7 +168,7 @@ class Dispatcher:
             pool.adjust_running(item.worker_id, -1)
             self._records.drop(record.id)
             if outcome.reason:  # lost the race for the slot; nothing was written
-                pool.mark_stale()  # the snapshot was wrong about this worker
+                pool.mark_stale(item.worker_id)  # the snapshot was wrong about it
                 reason = str(ReservationError(item.worker_id, outcome.reason))
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._transitions.put(back, expect_version=record.version)
@@ -203,7 +216,7 @@ class Dispatcher:
         self._pool.adjust_running(routed.worker_id, -1)
         self._records.drop(routed.record.id)
         if stale_pool:
-            self._pool.mark_stale()
+            self._pool.mark_stale(routed.worker_id)
 
     async def _route_at_submit(self, record: TaskRecord) -> Dispatch | None:
         """Route a new task in its submit call, so the submit also sends it (one round
@@ -223,7 +236,8 @@ class Dispatcher:
         if pool.stale:
             await pool.refresh()
         try:
-            decision = self._router.decide(await pool.context(record, now), pool.snapshot)
+            ctx = await pool.context(record, now)
+            decision = self._router.decide(ctx, pool.snapshot, explain=False)
         except Exception:  # a routing plugin's bug must not lose the submit: queue it
             log.exception("routing task %s at submit failed; queueing it", record.id)
             decision = None
@@ -319,6 +333,17 @@ class Dispatcher:
         )
         return encode_envelope(envelope, self._settings.secret)
 
+    def _explain_due(self, task_id: str, now: float) -> bool:
+        """Whether a waiting task's full explanation is due: its first pass, then every
+        EXPLAIN_AGAIN_S (the table forgets old entries: at worst one more explanation)."""
+        last = self._explained.get(task_id)
+        if last is not None and now - last < EXPLAIN_AGAIN_S:
+            return False
+        if len(self._explained) >= EXPLAINED_MAX:
+            self._explained.clear()
+        self._explained[task_id] = now
+        return True
+
     async def _mark_unschedulable(
         self, record: TaskRecord, decision: RoutingDecision, now: float
     ) -> None:
@@ -334,6 +359,11 @@ class Dispatcher:
                     EventKind.TASK_UNSCHEDULABLE, update, message=reason, at=now
                 )
             self._changes.notify()
+
+
+def _backlog(decision: RoutingDecision) -> bool:
+    """A lean decision that found fitting workers, all busy: the task is queued, not stuck."""
+    return bool(decision.reasons) and decision.reasons[0].startswith(WAITING_FOR_SLOT)
 
 
 def _why(decision: RoutingDecision) -> str:

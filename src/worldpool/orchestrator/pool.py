@@ -1,20 +1,34 @@
 """What this replica knows of the pool: :class:`PoolView`, the pool snapshot the router
-decides against (kept honest locally between re-reads), the sticky placements it made,
-and the routing context of a task."""
+decides against, the sticky placements it made, and the routing context of a task.
+
+The snapshot follows the pool by its changes (:meth:`Backend.pool_changes`): it is read
+whole once, at start, and after that each refresh reads only the workers that registered,
+went offline or changed status or routing state, and the heartbeats since the last
+refresh. Slots are kept honest locally (taken on dispatch, given back on results); a
+worker the snapshot was wrong about (a lost reservation) is re-read alone, and so, once a
+second, are the workers it believes full (another replica may have freed their slots).
+"""
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from worldpool import geo
-from worldpool.backends.base import Backend
+from worldpool.backends.base import Backend, PoolCursor
 from worldpool.config import Settings
 from worldpool.models import TaskRecord, TaskSpec, TaskStatus, Worker, WorkerStatus
 from worldpool.routing import PoolSnapshot, RoutingContext
+from worldpool.routing.pool import STATUS_CODES, STATUS_ONLINE
 
-# The snapshot is kept current locally (slots taken on dispatch, given back on results)
-# and re-read from the backend at most this often, or at once after a failed reservation.
+# The snapshot is refreshed (by its changes) at most this often, or at once after a
+# failed reservation.
 POOL_REFRESH_S = 0.25
+# Workers the snapshot believes full are re-read this often, at most this many at a time.
+RECHECK_FULL_S = 1.0
+RECHECK_FULL_MAX = 256
+_OFFLINE = STATUS_CODES[WorkerStatus.OFFLINE]
 
 
 class PoolView:
@@ -25,27 +39,93 @@ class PoolView:
         self._settings = settings
         self.snapshot = PoolSnapshot()
         self._read_at = 0.0  # monotonic time of the last refresh (0: refresh now)
+        self._cursor: PoolCursor | None = None  # None: read the whole pool next
+        self._recheck: set[str] = set()  # workers to re-read alone at the next refresh
+        self._full_checked_at = 0.0
+        self._stuck: set[str] = set()  # workers whose heartbeat says they cannot consume
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
 
     @property
     def stale(self) -> bool:
-        """Whether the snapshot is due for a re-read (or was found wrong)."""
+        """Whether the snapshot is due for a refresh (or was found wrong)."""
         return time.monotonic() - self._read_at > POOL_REFRESH_S
 
-    def mark_stale(self) -> None:
-        """The snapshot was wrong about a worker: re-read it before the next decision."""
+    def mark_stale(self, worker_id: str | None = None) -> None:
+        """The snapshot was wrong about ``worker_id``: re-read it before the next decision
+        (None: re-read the whole pool)."""
+        if worker_id is None:
+            self._cursor = None
+        else:
+            self._recheck.add(worker_id)
         self._read_at = 0.0
 
     async def refresh(self) -> None:
         self._read_at = time.monotonic()
-        workers = await self._backend.list_workers()
-        seen = set()
-        for worker in workers:
-            seen.add(worker.id)
-            self.snapshot.upsert(worker)
-        for worker in list(self.snapshot.workers):
-            if worker.id not in seen:
-                self.snapshot.remove(worker.id)
+        changes = await self._backend.pool_changes(self._cursor)
+        self._cursor = changes.cursor
+        snapshot = self.snapshot
+        if changes.full:
+            seen = set()
+            for worker in changes.workers:
+                seen.add(worker.id)
+                snapshot.upsert(worker)
+            for worker in list(snapshot.workers):
+                if worker.id not in seen:
+                    snapshot.remove(worker.id)
+            self._recheck.clear()
+            self._stuck = {w.id for w in changes.workers if not w.state.consuming}
+            return
+        for worker in changes.workers:
+            self._upsert(worker)
+            self._recheck.discard(worker.id)
+        for worker_id in changes.gone:
+            if worker_id in snapshot:
+                snapshot.remove(worker_id)
+        snapshot.touch(changes.heartbeats)
+        recheck = self._recheck | self._full_workers()
+        self._recheck = set()
+        if recheck:
+            ids = sorted(recheck)
+            for worker_id, fresh in zip(ids, await self._backend.get_workers(ids), strict=True):
+                if fresh is not None:
+                    self._upsert(fresh)
+                elif worker_id in snapshot:
+                    snapshot.remove(worker_id)
+
+    def _upsert(self, worker: Worker) -> None:
+        self.snapshot.upsert(worker)
+        if worker.state.consuming:
+            self._stuck.discard(worker.id)
+        else:
+            self._stuck.add(worker.id)
+
+    def _full_workers(self) -> set[str]:
+        """Online workers the snapshot believes full, once every RECHECK_FULL_S."""
+        now = time.monotonic()
+        if now - self._full_checked_at < RECHECK_FULL_S or not len(self.snapshot):
+            return set()
+        self._full_checked_at = now
+        snap = self.snapshot
+        rows = np.flatnonzero((snap.status == STATUS_ONLINE) & (snap.free_slots <= 0))
+        return {snap.ids[int(row)] for row in rows[:RECHECK_FULL_MAX]}
+
+    def silent(self, now: float, after_s: float, grace_from: float | None) -> list[str]:
+        """Workers not offline whose last heartbeat this snapshot saw is older than
+        ``after_s`` (counted from ``grace_from`` at the earliest), or that report they
+        cannot read new work: the ones the sweep re-reads to check."""
+        snap = self.snapshot
+        if not len(snap):
+            return []
+        heard = np.maximum(snap.last_heartbeat, grace_from or 0.0)
+        rows = np.flatnonzero((snap.status != _OFFLINE) & ((now - heard) > after_s))
+        found = {snap.ids[int(row)] for row in rows}
+        for worker_id in self._stuck:
+            if (
+                worker_id in snap
+                and self.worker(worker_id).state.status is not WorkerStatus.OFFLINE
+            ):
+                found.add(worker_id)
+        return sorted(found)
 
     def worker(self, worker_id: str) -> Worker:
         return self.snapshot.workers[self.snapshot.row_of(worker_id)]
@@ -59,11 +139,10 @@ class PoolView:
         self.snapshot.update_state(worker.state)
 
     def free_slots(self) -> int:
-        return sum(
-            max(0, w.profile.max_concurrency - w.state.running)
-            for w in self.snapshot.workers
-            if w.state.status is WorkerStatus.ONLINE
-        )
+        snap = self.snapshot
+        if not len(snap):
+            return 0
+        return int(snap.free_slots[snap.status == STATUS_ONLINE].sum())
 
     def remember_affinity(self, key: str, worker_id: str) -> None:
         """``worker_id`` ran a task with affinity ``key``: its context is warm there."""

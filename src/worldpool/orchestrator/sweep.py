@@ -13,9 +13,10 @@ from worldpool import lifecycle
 from worldpool.backends.base import Backend
 from worldpool.config import Settings
 from worldpool.epoch import EpochWatch
-from worldpool.models import AttemptOutcome, Event, EventKind, TaskRecord, TaskStatus
+from worldpool.models import AttemptOutcome, Event, EventKind, TaskRecord, TaskStatus, Worker
 from worldpool.orchestrator.liveness import Liveness
 from worldpool.orchestrator.pending import PendingQueue
+from worldpool.orchestrator.pool import PoolView
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, Transitions
 
@@ -36,8 +37,10 @@ class Sweeper:
         changes: Changes,
         transitions: Transitions,
         rng: random.Random,
+        pool: PoolView | None = None,
     ) -> None:
         self._backend = backend
+        self._pool = pool  # follows heartbeats: the sweep reads only workers it names
         self._settings = settings
         self._name = name
         self._pending = pending
@@ -76,10 +79,24 @@ class Sweeper:
     async def sweep_once(self) -> None:
         """Fail over silent workers' tasks and enforce timeouts."""
         now = await self._backend.now()  # before the read: a slow read adds no silence
-        workers = await self._backend.list_workers()
+        workers = await self._maybe_silent(now)
         for worker, reason in self.liveness.silent(workers, now):
             await self.fail_over(worker.id, reason)
         await self._enforce_timeouts(now)
+
+    async def _maybe_silent(self, now: float) -> list[Worker]:
+        """Fresh copies of the workers that may be silent: those the pool view (which
+        follows heartbeats) says are, re-read to check; without a view, every worker."""
+        pool = self._pool
+        if pool is None:
+            return await self._backend.list_workers()
+        if pool.stale:
+            await pool.refresh()
+        live = self.liveness
+        ids = pool.silent(now, live.offline_after_s, live.grace_from)
+        if not ids:
+            return []
+        return [w for w in await self._backend.get_workers(ids) if w is not None]
 
     async def fail_over(self, worker_id: str, reason: str) -> int:
         """Declare a worker dead and re-route everything it held. Returns tasks moved."""

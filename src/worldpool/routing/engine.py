@@ -14,6 +14,14 @@
 4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
    is called only for the workers listed, never per worker of a large pool.
 
+``decide(ctx, pool, explain=False)`` is the dispatch hot path: only the winner and
+runner-up are reported, no rejected candidate is looked at (the cost is the same whether
+10 or 10,000 workers were excluded), exclusions are not counted (``excluded_by`` is
+empty) and no diagnosis is made when nobody fits (only, when every fitting worker is
+busy, one line starting with :data:`WAITING_FOR_SLOT`);
+``explained`` is False on such a decision. ``explain=True`` (the default) gives the full
+report: what the dispatcher records for a task that waits, and what is asked on demand.
+
 Every feasible worker is scored (``sampled`` is always False).
 """
 
@@ -40,6 +48,7 @@ from worldpool.routing.registry import FILTERS, SCORERS
 from worldpool.unchecked import construct
 
 CAPACITY = "capacity"
+WAITING_FOR_SLOT = "waiting for a free slot"  # a lean decision's reason when only slots block
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
 _MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
@@ -156,13 +165,19 @@ class Router:
 
     # ------------------------------------------------------------------ decide
 
-    def decide(self, ctx: RoutingContext, pool: PoolSnapshot) -> RoutingDecision:
-        """Rank ``pool`` for ``ctx.task``; see the module doc for the method."""
+    def decide(
+        self, ctx: RoutingContext, pool: PoolSnapshot, *, explain: bool = True
+    ) -> RoutingDecision:
+        """Rank ``pool`` for ``ctx.task``; see the module doc for the method and for
+        ``explain``."""
         started = time.perf_counter()
         pool.refresh()
         n = len(pool)
         passes = self.run_filters(ctx, pool)
-        excluded_by, first_filter, feasible = _attribute(passes, n)
+        if explain:
+            excluded_by, first_filter, feasible = _attribute(passes, n)
+        else:  # who excluded whom is the explanation's business, not the hot path's
+            excluded_by, first_filter, feasible = {}, [], _feasible(passes, n)
         rows = np.flatnonzero(feasible)
         scored = self.score_rows(ctx, pool, rows)
         k = self.policy.report_candidates_max
@@ -176,10 +191,19 @@ class Router:
         elif len(top):
             ranked = [pool.ids[int(scored.rows[i])] for i in top[:2]]
             winner, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else None)
-        else:
+        elif explain:
             found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
             reasons, suggestion = found.reasons, found.suggestion
-        candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
+        else:
+            busy = _busy_fits(passes, n)
+            if busy:  # a backlog, not a misfit: one cheap line, no diagnosis
+                noun = "worker fits" if busy == 1 else "workers fit"
+                reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy"]
+        lean = not explain
+        if lean:  # the winner and runner-up only: rejected candidates cost nothing
+            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2], misses=False)
+        else:
+            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
         # Built once, unvalidated: every field was computed above from validated inputs
         # (assigning fields one by one would re-validate each time).
         values = {
@@ -198,6 +222,7 @@ class Router:
             "waiting_for_affinity": wait_reason is not None,
             "decided_at": ctx.now,
             "duration_us": (time.perf_counter() - started) * 1e6,
+            "explained": not lean,
         }
         return construct(RoutingDecision, _DECISION_FIELDS, values)
 
@@ -237,8 +262,11 @@ class Router:
         feasible: Mask,
         scored: Scored,
         top: Rows,
+        *,
+        misses: bool = True,
     ) -> list[CandidateReport]:
-        """Top feasible workers, then the nearest misses while the report has room."""
+        """Top feasible workers, then (with ``misses``) the nearest misses while the
+        report has room."""
         workers, ids, regions = pool.workers, pool.ids, pool.regions  # refreshed columns
         names = list(scored.per_scorer)
         rows_np = scored.rows[top]
@@ -274,7 +302,7 @@ class Router:
             }
             reports.append(construct(CandidateReport, _REPORT_FIELDS, values))
         room = self.policy.report_candidates_max - len(reports)
-        if room <= 0 or bool(feasible.all()):
+        if not misses or room <= 0 or bool(feasible.all()):
             return reports
         missed = np.flatnonzero(~feasible)
         failing_count = np.zeros(len(missed), dtype=np.int64)
@@ -317,6 +345,24 @@ def _task_shuffled(id_rank: npt.NDArray[np.int64], task_id: str) -> npt.NDArray[
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(29)
     return x
+
+
+def _busy_fits(passes: list[FilterPass], n: int) -> int:
+    """Rows that every filter but capacity passes: they fit once a slot is free."""
+    alive = np.ones(n, dtype=np.bool_)
+    for p in passes:
+        if p.failures and p.hooks.name != CAPACITY:
+            alive &= p.mask
+    return int(np.count_nonzero(alive))
+
+
+def _feasible(passes: list[FilterPass], n: int) -> Mask:
+    """The rows no filter excluded."""
+    alive = np.ones(n, dtype=np.bool_)
+    for p in passes:
+        if p.failures:  # no failures: its mask is all True
+            alive &= p.mask
+    return alive
 
 
 def _kth_largest(values: Scores, k: int) -> float:

@@ -42,3 +42,11 @@ async def cancel_task(task_id: str, api: State) -> CancelResult:
 async def explain(spec: TaskSpec, api: State) -> RoutingDecision:
     """Dry run: where this task would go now, and why. Changes nothing."""
     return await api.orchestrator.explain(spec)
+
+
+@router.get("/api/v1/tasks/{task_id}/explain", response_model=RoutingDecision)
+async def explain_task(task_id: str, api: State) -> RoutingDecision:
+    """The task's full routing explanation: every candidate, verdicts, scores, runner-up,
+    why pending and the smallest fix. Recorded for a task that waited; for a dispatched
+    task (whose record keeps the winner and runner-up only) computed now, on demand."""
+    return await api.orchestrator.explain_task(task_id)

@@ -25,9 +25,11 @@ from redis.exceptions import ResponseError
 from worldpool.backends.base import (
     DeadLetter,
     Delivery,
+    PoolChanges,
+    PoolCursor,
     ResultMessage,
 )
-from worldpool.backends.redis import codec
+from worldpool.backends.redis import codec, pool_feed
 from worldpool.backends.redis.batch import redis_errors
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
@@ -130,6 +132,7 @@ class RedisBackend(RedisRecords):
                 k.heartbeats,
                 k.queue(profile.id),
                 k.slots(profile.id),
+                k.pool_changed,
             ],
             args=[
                 profile.id,
@@ -137,6 +140,7 @@ class RedisBackend(RedisRecords):
                 codec.dump_state(state),
                 profile.max_concurrency,
                 WORKER_GROUP,
+                pool_feed.routing_state(state),
             ],
         )
         return WorkerState(
@@ -154,12 +158,18 @@ class RedisBackend(RedisRecords):
         flight = in_flight or {}
         task_ids = list(flight)
         reply = await self._scripts.heartbeat(
-            keys=[k.worker(state.worker_id), k.heartbeats, *(k.task(t) for t in task_ids)],
+            keys=[
+                k.worker(state.worker_id),
+                k.heartbeats,
+                *(k.task(t) for t in task_ids),
+                k.pool_changed,
+            ],
             args=[
                 state.worker_id,
                 codec.dump_state(state),
                 state.status.value,
                 *(str(flight[t]) for t in task_ids),
+                pool_feed.routing_state(state),
             ],
         )
         if codec.text(reply[0]) == "missing":
@@ -193,7 +203,8 @@ class RedisBackend(RedisRecords):
 
     @redis_errors
     async def mark_offline(self, worker_id: str) -> bool:
-        return bool(await self._scripts.mark_offline(keys=[self.keys.worker(worker_id)]))
+        keys = [self.keys.worker(worker_id), self.keys.pool_changed]
+        return bool(await self._scripts.mark_offline(keys=keys, args=[worker_id]))
 
     # ------------------------------------------------------------------ delivery
     @redis_errors
@@ -395,3 +406,12 @@ class RedisBackend(RedisRecords):
     @redis_errors
     async def release_lease(self, name: str, holder: str) -> None:
         await self._scripts.lease_release(keys=[self.keys.lease(name)], args=[holder])
+
+    # ------------------------------------------------------------------ pool changes
+    @redis_errors
+    async def pool_changes(self, cursor: PoolCursor | None = None) -> PoolChanges:
+        return await pool_feed.read_changes(self._r, self.keys, self._load_workers, cursor)
+
+    @redis_errors
+    async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
+        return await self._load_workers(list(worker_ids))

@@ -148,3 +148,9 @@ class Keys:
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"
+
+    # pool changes
+    @property
+    def pool_changed(self) -> str:
+        """sorted set: worker id -> sequence number of its latest change (scripts/_pool.lua)."""
+        return self.prefix + "pool:changed"

@@ -4,7 +4,8 @@
 macro-regions (``europe``), matched by :func:`worldpool.geo.region_matches`;
 ``exclude_regions`` removes matches; ``requirements.labels`` must all be present with
 equal values. Codes: ``region_not_allowed``, ``region_excluded``, ``label_mismatch``.
-Patterns are evaluated once per distinct region and cached until profiles change.
+Each pattern is evaluated once per distinct region and cached until profiles change, so
+a new combination of known patterns costs a few array ORs.
 """
 
 from __future__ import annotations
@@ -26,12 +27,24 @@ def _matches_any(loc: Location, patterns: tuple[str, ...]) -> bool:
 
 def _region_mask(pool: PoolSnapshot, patterns: tuple[str, ...]) -> Mask:
     def compute() -> Mask:
-        per_region = np.array(
-            [_matches_any(loc, patterns) for loc in pool.region_locations], dtype=np.bool_
-        )
+        per_region = np.zeros(len(pool.regions), dtype=np.bool_)
+        for pattern in patterns:  # one cached answer per pattern: new sets of known
+            per_region |= _pattern_regions(pool, pattern)  # patterns cost no geo lookups
         return np.asarray(per_region[pool.region_index], dtype=np.bool_)
 
     result: Mask = pool.memo(("region", patterns), compute)
+    return result
+
+
+def _pattern_regions(pool: PoolSnapshot, pattern: str) -> Mask:
+    """Which distinct regions of the pool ``pattern`` matches (cached with the pool)."""
+
+    def compute() -> Mask:
+        return np.array(
+            [geo.region_matches(loc, pattern) for loc in pool.region_locations], dtype=np.bool_
+        )
+
+    result: Mask = pool.memo(("region-pattern", pattern), compute)
     return result
 
 

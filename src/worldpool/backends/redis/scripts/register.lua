@@ -5,15 +5,19 @@
 -- KEYS[3] heartbeats     zset  worker id -> last heartbeat (server time)
 -- KEYS[4] q:{worker}     stream; its consumer group is created here (idempotent)
 -- KEYS[5] slots:{worker} set   task ids holding a slot (read only: counted for the reply)
+-- KEYS[6] pool:changed   zset  the pool-changes index (see _pool.lua)
 -- ARGV[1] worker id, ARGV[2] profile JSON, ARGV[3] state JSON, ARGV[4] max slots,
--- ARGV[5] consumer group name
+-- ARGV[5] consumer group name, ARGV[6] the state's routing part (see heartbeat.lua)
 -- Returns {server time as "seconds.micros", slots held}. Existing slots are kept: they are
 -- given back by complete, release or reclaim.
 --@include clock
+--@include pool
 local now = server_now()
+-- rs: a first heartbeat that changes nothing routing reads is no change of the pool.
 redis.call('HSET', KEYS[1], 'profile', ARGV[2], 'state', ARGV[3], 'status', 'online',
-  'hb', now, 'max', ARGV[4])
+  'hb', now, 'max', ARGV[4], 'rs', ARGV[6] or '')
 redis.call('SADD', KEYS[2], ARGV[1])
+pool_changed(KEYS[6], ARGV[1])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
 -- BUSYGROUP (the group exists already) is the normal case on re-registration.
 redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[5], '0', 'MKSTREAM')

@@ -1,0 +1,97 @@
+"""The orchestrator follows the pool by its changes (no whole-pool reads per pass) and
+keeps rejected candidates off the dispatch path: lean records for dispatched tasks, full
+explanations for tasks that wait, and on demand (passes driven by hand, no loops)."""
+
+from __future__ import annotations
+
+from worldpool.backends.memory import MemoryBackend
+from worldpool.embedded import FAST_SETTINGS
+from worldpool.models import TaskSpec, TaskStatus, Worker, WorkerState
+from worldpool.orchestrator.core import Orchestrator
+from worldpool.testing import make_worker
+
+
+class CountingBackend(MemoryBackend):
+    """Counts whole-pool reads."""
+
+    full_reads = 0
+
+    async def list_workers(self) -> list[Worker]:
+        self.full_reads += 1
+        return await super().list_workers()
+
+
+async def _setup(lacking: int = 30) -> tuple[CountingBackend, Orchestrator]:
+    backend = CountingBackend(FAST_SETTINGS)
+    await backend.register(make_worker("w-noop", handlers=["noop"], max_concurrency=8))
+    for i in range(lacking):  # registered, but without the task's handler
+        await backend.register(make_worker(f"x-{i:03d}", handlers=["other"]))
+    orch = Orchestrator(backend, FAST_SETTINGS, name="here")
+    await orch.pool_view.refresh()  # what start() does: the one whole read
+    return backend, orch
+
+
+async def test_passes_read_the_pool_by_its_changes_only() -> None:
+    backend, orch = await _setup()
+    reads = backend.full_reads
+    for n in range(5):
+        orch.pool_view.mark_stale("w-noop")
+        await orch.pool_view.refresh()
+        await backend.heartbeat(WorkerState(worker_id=f"x-{n:03d}", heartbeat_seq=n))
+        await orch.sweep_once()
+
+    await backend.register(make_worker("late", handlers=["late"]))
+    await orch.pool_view.refresh()
+
+    assert backend.full_reads == reads, "no pass read the whole pool"
+    assert "late" in orch.pool_snapshot  # a registration arrives as a change
+    await orch.submit(TaskSpec(id="t-late", handler="late"))
+    assert await orch.dispatch_once() == 1
+    assert (await orch.get_task("t-late")).worker_id == "late"
+
+
+async def test_a_heartbeat_moves_the_snapshots_clock_and_nothing_else() -> None:
+    backend, orch = await _setup(lacking=1)
+    row = orch.pool_snapshot.row_of("x-000")
+    before = float(orch.pool_snapshot.last_heartbeat[row])
+
+    await backend.heartbeat(WorkerState(worker_id="x-000", heartbeat_seq=9))
+    orch.pool_view.mark_stale("none")  # any refresh reads the heartbeats since the last
+    await orch.pool_view.refresh()
+
+    assert float(orch.pool_snapshot.last_heartbeat[row]) >= before
+    worker = orch.pool_view.worker("x-000")
+    assert worker.state.last_heartbeat == float(orch.pool_snapshot.last_heartbeat[row])
+
+
+async def test_a_dispatched_task_records_a_lean_decision_explained_on_demand() -> None:
+    _, orch = await _setup()
+    await orch.submit(TaskSpec(id="t1", handler="noop"))
+    assert await orch.dispatch_once() == 1
+
+    record = await orch.get_task("t1")
+    assert record.status is TaskStatus.DISPATCHED
+    assert record.decision is not None
+    assert not record.decision.explained
+    assert [c.worker_id for c in record.decision.candidates] == ["w-noop"]
+    assert record.decision.excluded_by == {}  # counting exclusions is explaining
+
+    full = await orch.explain_task("t1")
+    assert full.explained
+    assert full.winner == "w-noop"
+    assert full.excluded_by == {"capabilities:no_handler": 30}
+    misses = [c for c in full.candidates if not c.feasible]
+    assert misses and all(any(not v.ok for v in c.verdicts) for c in misses)
+
+
+async def test_a_task_that_waits_records_its_full_explanation() -> None:
+    _, orch = await _setup()
+    await orch.submit(TaskSpec(id="t-none", handler="nobody-has-it"))
+    await orch.dispatch_once()
+
+    record = await orch.get_task("t-none")
+    assert record.status is TaskStatus.PENDING
+    assert record.decision is not None and record.decision.explained
+    assert record.decision.suggestion
+    assert record.pending_reason
+    assert await orch.explain_task("t-none") == record.decision
