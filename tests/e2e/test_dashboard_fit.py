@@ -122,7 +122,7 @@ def test_the_workflow_view_fits_and_follows(
     first = page.locator("#elapsed").inner_text()
     page.wait_for_function(f"document.querySelector('#elapsed').textContent !== '{first}'")
     eta = page.locator("#eta").inner_text()
-    assert eta == "unknown" or eta.endswith(" s") and int(eta.split()[0]) > 0
+    assert eta == "unknown" or (eta.endswith(" s") and int(eta.split()[0]) > 0)
     assert page.evaluate(FITS) == []
     # ... and stays legible: boxes are not shrunk below 70% of their natural 170 px
     node_width = page.evaluate(
@@ -131,6 +131,7 @@ def test_the_workflow_view_fits_and_follows(
     assert node_width >= 120
     labels, overlaps = page.evaluate(LABELS_OVERLAP)
     assert labels == 3 and overlaps == 0
+    page.evaluate("window.scrollTo(0, 0)")
     shoot(page, tmp_path, f"dashboard-{name}-running.png")
 
     page.wait_for_selector("#wf-status .s-succeeded", timeout=40_000)
@@ -141,11 +142,14 @@ def test_the_workflow_view_fits_and_follows(
     page.wait_for_selector("#routing-table .excluded")
     clipped = page.evaluate(
         "[...document.querySelectorAll('#routing-table .excluded')]"
-        ".filter((e) => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width < 120)"
+        ".filter((e) => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width < 120"
+        " || e.getBoundingClientRect().right"
+        " > document.querySelector('#routing').getBoundingClientRect().right)"
         ".length"
     )
     assert clipped == 0
     assert "excluded because" in page.locator("#routing-table").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
     shoot(page, tmp_path, f"dashboard-{name}.png")
     assert errors == []
 

@@ -342,6 +342,7 @@ function viewSubmit() {
     <textarea id="spec">${esc(JSON.stringify(DEMO, null, 2))}</textarea><p id="fit" class="dim"></p><p><button id="go">Submit</button></p>`;
   /* say up front which handlers of the spec no online worker has, rather than let it wait */
   const check = throttle(async () => {
+    if (!$("#spec")) return; /* left the page meanwhile */
     let spec; try { spec = JSON.parse($("#spec").value); } catch (e) { $("#fit").textContent = `not JSON yet: ${e.message}`; return; }
     const workers = await api("/api/v1/workers").catch(() => null); if (!workers || !$("#fit")) return;
     const have = new Set(workers.filter((w) => w.status === "online").flatMap((w) => [...w.profile.handlers]));

@@ -61,7 +61,7 @@ function placeDots(workers) {
   const boxes = dots.map((d) => ({ x: d.x - 6, y: d.y - 6, w: 12, h: 12 }));
   const hit = (b) => boxes.some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h);
   for (const d of dots) {
-    const tw = d.w.id.length * 5.2 + 2, th = 9;
+    const tw = d.w.id.length * 5.6 + 2, th = 10;
     const spots = [[8, -4], [-8 - tw, -4], [-tw / 2, -16], [-tw / 2, 8], [8, -16], [8, 8], [-8 - tw, -16], [-8 - tw, 8]];
     let best = null;
     for (let ring = 0; ring < 4 && !best; ring++) for (const [dx, dy] of spots) {
