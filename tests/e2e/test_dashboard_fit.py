@@ -137,6 +137,8 @@ def test_the_workflow_view_fits_and_follows(
     page.wait_for_selector("#wf-status .s-succeeded", timeout=40_000)
     assert page.locator("#eta").inner_text() == "done"
     assert page.evaluate(FITS) == []
+    # Nothing widens the page past the screen (wide tables scroll in place)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     # The routing reasons are whole: no element clips its text
     page.click("#steps tr[data-step='verify_browser']")
     page.wait_for_selector("#routing-table .excluded")

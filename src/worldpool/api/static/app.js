@@ -144,12 +144,12 @@ async function viewWorkflow(id) {
       ${status.error ? `<p class="err">${esc(status.error)}</p>` : ""}
       <div class="grid"><div class="panel" id="dag-panel"></div><div class="panel">${mapSvg(workers, placed.filter((s) => s.status === "running"), hops)}</div></div>
       <h2>Timeline of hops</h2><div class="panel">${timelineSvg(status)}</div>
-      <h2>Steps</h2><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
+      <h2>Steps</h2><div class="scroll"><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
       ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
         <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
         <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td class="step-cost" title="compute ${usd(s.compute_cost_usd)} + tokens ${usd(s.token_cost_usd)}${(s.attempt_costs || []).length > 1 ? `; attempts ${s.attempt_costs.map((a) => usd(a.cost_usd)).join(" + ")}` : ""}">${s.cost_usd ? usd(s.cost_usd) : ""}</td>
         <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <button class="secondary watch" data-watch="${esc(s.task_id)}" data-watch-step="${esc(s.step)}">watch live</button>` : ""}</td></tr>`).join("")}
-      </tbody></table><div id="detail"></div>`;
+      </tbody></table></div><div id="detail"></div>`;
     const panel = $("#dag-panel"); panel.innerHTML = dagSvg(status, state.selected, panel.clientWidth - 16);
     state.received = Date.now() / 1000; tickClock();
     for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
