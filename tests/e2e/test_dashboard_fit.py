@@ -185,3 +185,35 @@ def test_history_runs_and_submit_example(
     assert page.locator("#fit.err").count() == 1, page.locator("#fit").inner_text()
     assert "plan" in page.locator("#fit").inner_text()
     assert errors == []
+
+
+def test_co_located_workers_get_separate_dots_and_labels(
+    browser: Any, server: ThreadedServer
+) -> None:
+    page, errors = open_page(browser, server, 1280)
+    page.goto(f"{server.url}/#/map")
+    page.wait_for_selector("circle.dot")
+    # Eight workers in Tokyo and three in Osaka, as a crowded seed pool has them
+    placed = page.evaluate(
+        """() => {
+      const ws = [...Array(8)].map((_, i) => ({ id: `tokyo-gpu-${i}`, lat: 35.68, lon: 139.69 }))
+        .concat([...Array(3)].map((_, i) => ({ id: `osaka-cpu-${i}`, lat: 34.69, lon: 135.5 })));
+      return placeDots(ws).map((d) => ({ x: d.x, y: d.y, l: d.label }));
+    }"""
+    )
+    assert len(placed) == 11
+    dots = {(round(d["x"], 1), round(d["y"], 1)) for d in placed}
+    assert len(dots) == 11  # no two dots on the same spot
+    boxes = [d["l"] for d in placed]
+    overlaps = [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes)
+        if i < j
+        and a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    ]
+    assert overlaps == []
+    assert errors == []
