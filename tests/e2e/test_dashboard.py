@@ -8,6 +8,7 @@ reload), opens a step's routing table, and saves screenshots. Set
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +29,21 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+TEST_POOL_SPEC = {
+    "name": "demo",
+    "steps": [
+        {"name": "plan", "task": {"handler": "nap", "payload": {"s": 1}}},
+        {"name": "browse", "after": ["plan"], "task": {"handler": "shot", "payload": {}}},
+        {"name": "infer", "after": ["plan"], "task": {"handler": "nap", "payload": {"s": 1.5}}},
+        {
+            "name": "report",
+            "after": ["browse", "infer"],
+            "task": {"handler": "nap", "payload": {"s": 0.5}},
+        },
+    ],
+}
 
 
 @pytest.fixture
@@ -73,7 +89,8 @@ def test_dashboard_follows_a_workflow_live(
     page.wait_for_selector("#spec")
     page.evaluate("window.__same_document = true")  # gone if the page ever reloads
 
-    # When the demo-like workflow is submitted from the dashboard's form
+    # When the demo-like workflow (this test pool's handlers) is submitted from the form
+    page.fill("#spec", json.dumps(TEST_POOL_SPEC))
     page.click("#go")
     page.wait_for_selector("#dag")
     assert "#/wf/" in page.url

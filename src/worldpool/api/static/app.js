@@ -84,64 +84,13 @@ function throttle(fn, ms) {
   return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
 }
 
-/* ---------------------------------------------------------------- workflow list */
-async function viewList() {
-  const render = async () => {
-    const rows = await api("/api/v1/workflows?limit=200");
-    $("#view").innerHTML = `<h1>Workflows</h1>
-      <table id="workflows"><thead><tr><th>id</th><th>name</th><th>status</th><th>steps</th><th>submitted</th><th>ended</th><th>error</th></tr></thead>
-      <tbody>${rows.map((w) => `<tr class="clickable" data-id="${esc(w.id)}"><td><a href="#/wf/${encodeURIComponent(w.id)}">${esc(w.id)}</a></td>
-      <td>${esc(w.name)}</td><td>${badge(w.status)}</td><td>${w.steps}</td><td>${when(w.submitted_at)}</td><td>${when(w.ended_at)}</td>
-      <td class="err">${esc(w.error || "")}</td></tr>`).join("") || `<tr><td colspan="7" class="dim">no workflows yet — <a href="#/submit">submit one</a></td></tr>`}</tbody></table>`;
-  };
-  await render();
-  const again = throttle(() => render().catch((e) => toast(e.message)), 300);
-  follow("/api/v1/events", (kind) => { if (kind.startsWith("workflow.") || kind.startsWith("task.")) again(); });
-}
-
 /* ---------------------------------------------------------------- one workflow */
-function layers(steps) {
-  const depth = {}; const by = Object.fromEntries(steps.map((s) => [s.step, s]));
-  const d = (name, seen = new Set()) => {
-    if (depth[name] != null) return depth[name];
-    if (seen.has(name)) return 0; seen.add(name);
-    const after = by[name]?.after || [];
-    return (depth[name] = after.length ? 1 + Math.max(...after.map((a) => d(a, seen))) : 0);
-  };
-  steps.forEach((s) => d(s.step));
-  return depth;
-}
-function dagSvg(status) {
-  const depth = layers(status.steps); const cols = {};
-  const pos = {};
-  for (const s of status.steps) { const c = depth[s.step]; cols[c] = (cols[c] || 0) + 1; pos[s.step] = [c, cols[c] - 1]; }
-  const W = 170, H = 58, gx = 40, gy = 16;
-  const xy = (n) => [10 + pos[n][0] * (W + gx), 10 + pos[n][1] * (H + gy)];
-  const width = 20 + (Math.max(...Object.values(depth)) + 1) * (W + gx);
-  const height = 20 + Math.max(...Object.values(cols)) * (H + gy);
-  let out = `<svg id="dag" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">
-    <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#56636f"/></marker></defs>`;
-  for (const s of status.steps) for (const a of s.after) {
-    const [x1, y1] = xy(a); const [x2, y2] = xy(s.step);
-    out += `<path class="edge" d="M${x1 + W},${y1 + H / 2} C${x1 + W + gx / 2},${y1 + H / 2} ${x2 - gx / 2},${y2 + H / 2} ${x2},${y2 + H / 2}"/>`;
-  }
-  const fill = { succeeded: "#3fb950", running: "#e3b341", failed: "#f85149", cancelled: "#a04040", dispatched: "#58a6ff", retrying: "#bc8cff" };
-  for (const s of status.steps) {
-    const [x, y] = xy(s.step);
-    out += `<g class="node${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}" data-status="${esc(s.status)}">
-      <rect x="${x}" y="${y}" width="${W}" height="${H}" fill="${fill[s.status] || "#6e7b88"}" fill-opacity="0.25"/>
-      <text x="${x + 8}" y="${y + 18}" font-weight="600">${esc(s.step)}</text>
-      <text x="${x + 8}" y="${y + 34}">${esc(s.status)}${s.attempts > 1 ? ` · try ${s.attempts}` : ""}</text>
-      <text x="${x + 8}" y="${y + 49}" class="dim">${esc(s.worker || s.pending_reason || "")}</text></g>`;
-  }
-  return out + "</svg>";
-}
 function timelineSvg(status) {
   const t0 = status.submitted_at; const now = Date.now() / 1000;
   const end = Math.max(now > t0 && !TERMINAL.has(status.status) ? now : 0, status.ended_at || 0,
     ...status.steps.map((s) => s.ended_at || s.started_at || 0), t0 + 1);
   const W = 560, L = 300, row = 24; const sx = (t) => L + ((t - t0) / (end - t0)) * W;
-  let out = `<svg id="timeline" width="${L + W + 20}" height="${status.steps.length * row + 24}">`;
+  let out = `<svg id="timeline" viewBox="0 0 ${L + W + 20} ${status.steps.length * row + 24}" width="100%" style="max-width:${L + W + 20}px">`;
   status.steps.forEach((s, i) => {
     const y = 8 + i * row;
     out += `<text x="0" y="${y + 13}">${esc(s.step)}</text><text x="90" y="${y + 13}" class="dim">${esc([s.worker, s.region, s.gpu].filter(Boolean).join(" · "))}</text>`;
@@ -161,9 +110,12 @@ function timelineSvg(status) {
 function mapSvg(workers, runningSteps, hops) {
   let out = `<svg class="map" viewBox="0 0 ${WORLD.W} ${WORLD.H}" width="100%">${WORLD.base()}`;
   for (const h of hops) out += `<line class="hop" x1="${WORLD.x(h[0][1])}" y1="${WORLD.y(h[0][0])}" x2="${WORLD.x(h[1][1])}" y2="${WORLD.y(h[1][0])}"/>`;
-  for (const w of workers) {
+  for (const d of placeDots(workers)) {
+    const w = d.w;
     const cls = w.status !== "online" ? "offline" : runningSteps.some((s) => s.worker === w.id) || w.running > 0 ? "running" : "idle";
-    out += `<circle class="dot ${cls}" data-worker="${esc(w.id)}" cx="${WORLD.x(w.lon)}" cy="${WORLD.y(w.lat)}" r="${4 + Math.min(w.running, 6)}"><title>${esc(w.id)} · ${esc(w.region)} · ${w.running}/${w.max_concurrency}</title></circle>`;
+    if (d.x !== d.cx || d.y !== d.cy) out += `<line class="spoke" x1="${d.cx}" y1="${d.cy}" x2="${d.x}" y2="${d.y}"/>`;
+    out += `<circle class="dot ${cls}" data-worker="${esc(w.id)}" cx="${d.x}" cy="${d.y}" r="${3 + Math.min(w.running, 4)}"><title>${esc(w.id)} · ${esc(w.region)} · ${w.running}/${w.max_concurrency}</title></circle>
+      <text class="map-label" data-label="${esc(w.id)}" x="${d.label.x}" y="${d.label.y + 8}">${esc(w.id)}</text>`;
   }
   return out + "</svg>";
 }
@@ -181,27 +133,35 @@ async function viewWorkflow(id) {
     }
     const eta = status.estimated_completion_sec;
     $("#view").innerHTML = `<h1>${esc(status.name)} <span class="dim">${esc(status.id)}</span> <span id="wf-status">${badge(status.status)}</span>
-      ${TERMINAL.has(status.status) ? "" : `<button class="secondary" id="cancel">cancel</button>`}</h1>
+      ${TERMINAL.has(status.status) ? "" : `<button class="secondary" id="cancel">cancel</button>`}
+      ${["failed", "cancelled"].includes(status.status) ? `<button class="secondary" id="retry">retry failed steps</button>` : ""}
+      <a class="small" href="#/history/${encodeURIComponent(status.id)}">event history</a></h1>
       <div class="cards"><div class="card"><div class="k">steps done</div><div class="v">${status.steps.filter((s) => TERMINAL.has(s.status)).length}/${status.steps.length}</div></div>
       <div class="card"><div class="k">total cost</div><div class="v" id="total-cost">${split(status.total_cost_usd, status.total_compute_cost_usd, status.total_token_cost_usd)}</div></div>
       <div class="card"><div class="k">tokens</div><div class="v">${status.total_tokens}</div></div>
-      <div class="card"><div class="k">ETA</div><div class="v" id="eta">${TERMINAL.has(status.status) ? "done" : eta == null ? "–" : `${Math.round(eta)} s`}</div></div>
-      <div class="card"><div class="k">elapsed</div><div class="v">${(((status.ended_at || Date.now() / 1000) - status.submitted_at)).toFixed(1)} s</div></div></div>
+      <div class="card"><div class="k">ETA</div><div class="v" id="eta"></div></div>
+      <div class="card"><div class="k">elapsed</div><div class="v" id="elapsed"></div></div></div>
       ${status.error ? `<p class="err">${esc(status.error)}</p>` : ""}
-      <div class="grid"><div class="panel">${dagSvg(status)}</div><div class="panel">${mapSvg(workers, placed.filter((s) => s.status === "running"), hops)}</div></div>
+      <div class="grid"><div class="panel" id="dag-panel"></div><div class="panel">${mapSvg(workers, placed.filter((s) => s.status === "running"), hops)}</div></div>
       <h2>Timeline of hops</h2><div class="panel">${timelineSvg(status)}</div>
-      <h2>Steps</h2><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
+      <h2>Steps</h2><div class="scroll"><table id="steps"><thead><tr><th>step</th><th>status</th><th>worker</th><th>region</th><th>GPU</th><th>tries</th><th>queue wait</th><th>run time</th><th>tokens</th><th>cost</th><th>why this worker</th></tr></thead><tbody>
       ${status.steps.map((s) => `<tr class="clickable${state.selected === s.step ? " selected" : ""}" data-step="${esc(s.step)}"><td>${esc(s.step)}</td><td class="step-status">${badge(s.status)}</td>
         <td>${esc(s.worker || "")}</td><td>${esc(s.region || "")}</td><td>${esc(s.gpu || "")}</td><td>${s.attempts || ""}</td><td>${secs(s.queue_wait_ms)}</td>
         <td>${secs(s.duration_ms)}</td><td>${s.tokens_used || ""}</td><td class="step-cost" title="compute ${usd(s.compute_cost_usd)} + tokens ${usd(s.token_cost_usd)}${(s.attempt_costs || []).length > 1 ? `; attempts ${s.attempt_costs.map((a) => usd(a.cost_usd)).join(" + ")}` : ""}">${s.cost_usd ? usd(s.cost_usd) : ""}</td>
         <td class="dim">${esc(s.error || s.pending_reason || s.reason || "")}${s.vnc_url && s.status === "running" ? ` <button class="secondary watch" data-watch="${esc(s.task_id)}" data-watch-step="${esc(s.step)}">watch live</button>` : ""}</td></tr>`).join("")}
-      </tbody></table><div id="detail"></div>`;
+      </tbody></table></div><div id="detail"></div>`;
+    const panel = $("#dag-panel"); panel.innerHTML = dagSvg(status, state.selected, panel.clientWidth - 16);
+    state.received = Date.now() / 1000; tickClock();
     for (const el of document.querySelectorAll("[data-step]")) el.addEventListener("click", () => select(el.dataset.step));
     for (const el of document.querySelectorAll("[data-watch]")) el.addEventListener("click", (e) => { e.stopPropagation(); watchLive(el.dataset.watch, el.dataset.watchStep); });
     syncViewer(status);
     $("#cancel")?.addEventListener("click", () => api(`/api/v1/workflows/${encodeURIComponent(id)}/cancel`, { method: "POST" }).catch((e) => toast(e.message)));
+    $("#retry")?.addEventListener("click", () => api(`/api/v1/workflows/${encodeURIComponent(id)}/retry`, { method: "POST" })
+      .then((r) => toast(`retrying ${r.retried_steps.join(", ") || "nothing"}`)).catch((e) => toast(e.message)));
     if (state.selected) showStep(state.selected);
   };
+  state.tick = setInterval(tickClock, 500);
+  state.onResize = throttle(() => state.status && render(state.status), 200);
   const select = (step) => { state.selected = step; render(state.status); };
   render(await api(`/api/v1/workflows/${encodeURIComponent(id)}`));
   const refreshWorkers = throttle(async () => { workers = await api("/api/v1/workers"); }, 1000);
@@ -209,6 +169,17 @@ async function viewWorkflow(id) {
     if (body.status) render(body.status);
     if (kind.startsWith("task.")) refreshWorkers();
   });
+}
+/* ETA and elapsed tick between events: the status document's estimate is seconds left at
+   the moment it was built, so what is left now is that less the time since it arrived. */
+function tickClock() {
+  const st = state.status; const eta = $("#eta"), el = $("#elapsed");
+  if (!st || !eta || !el) return;
+  const now = Date.now() / 1000; const done = TERMINAL.has(st.status);
+  el.textContent = `${((st.ended_at || now) - st.submitted_at).toFixed(1)} s`;
+  const left = st.estimated_completion_sec == null ? null : st.estimated_completion_sec - (now - state.received);
+  eta.textContent = done ? "done" : left == null ? "unknown" : left > 0.5 ? `${Math.ceil(left)} s` : "unknown";
+  eta.title = done ? "" : left == null ? "no step has finished yet, so there is nothing to estimate from" : left > 0.5 ? "from the mean run time of finished steps along the remaining critical path" : "running past its estimate";
 }
 async function showStep(name) {
   const step = state.status?.steps.find((s) => s.step === name);
@@ -230,16 +201,33 @@ async function showStep(name) {
       <b>cost</b> <span id="step-cost">${split(step.cost_usd, step.compute_cost_usd, step.token_cost_usd)}</span>
       <b>attempts</b><table><tr><th>#</th><th>worker</th><th>region</th><th>status</th><th>dispatched</th><th>started</th><th>ended</th><th>cost</th><th>error</th></tr>
       ${t.attempts.map((a) => { const c = (step.attempt_costs || []).find((x) => x.attempt === a.attempt); return `<tr><td>${a.attempt}</td><td>${esc(a.worker_id)}</td><td>${esc(a.region)}</td><td>${badge(a.status)}</td><td>${when(a.dispatched_at)}</td><td>${when(a.started_at)}</td><td>${when(a.ended_at)}</td><td>${c ? `${usd(c.cost_usd)} <span class="dim">$${c.cost_per_hour}/h × ${secs(c.held_ms)}${c.token_cost_usd ? ` + tokens ${usd(c.token_cost_usd)}` : ""}</span>` : ""}</td><td class="err">${esc(a.error || "")}</td></tr>`; }).join("")}</table>
-      <b>logs</b><pre>${esc((t.logs || []).join("\n")) || "–"}</pre></div>
+      <b>logs</b> <span class="dim" id="log-state"></span><pre id="step-logs">${esc((t.logs || []).join("\n")) || "–"}</pre>
+      ${["failed", "cancelled", "dead_lettered"].includes(t.status) ? `<button class="secondary" id="task-retry">retry this step</button>` : ""}
+      ${TERMINAL.has(t.status) ? "" : `<button class="secondary" id="task-cancel">cancel this step</button>`}</div>
     <div class="panel" id="routing"><b>Why ${esc(d?.winner || "no worker")} won</b> <span class="dim">${d ? `${d.feasible_count} of ${d.pool_size} workers feasible · runner-up ${esc(d.runner_up || "–")}` : "no routing decision yet"}</span>
-      ${d ? `<table id="routing-table"><tr><th>worker</th><th>region</th><th>total</th>${scorers.map((s) => `<th>${esc(s)}<br><span class="dim">×${d.weights[s] ?? 0}</span></th>`).join("")}<th>excluded because</th></tr>
-      ${d.candidates.map((c) => `<tr><td class="${c.worker_id === d.winner ? "win" : ""}">${esc(c.worker_id)}</td><td>${esc(c.region)}</td><td>${c.feasible ? c.total.toFixed(3) : "–"}</td>
-        ${scorers.map((s) => `<td>${c.scores[s] == null ? "" : c.scores[s].toFixed(2)}</td>`).join("")}
-        <td class="err">${c.verdicts.filter((v) => !v.ok).map((v) => `${esc(v.plugin)}: ${esc(v.reason)}`).join("; ")}</td></tr>`).join("")}</table>
+      ${d ? `<table id="routing-table"><tr><th>worker</th><th>region</th><th>total</th>${scorers.map((s) => `<th>${esc(s)}<br><span class="dim">×${d.weights[s] ?? 0}</span></th>`).join("")}</tr>
+      ${d.candidates.map((c) => { const why = c.verdicts.filter((v) => !v.ok); const more = extras(c); return `<tr data-candidate="${esc(c.worker_id)}"><td class="${c.worker_id === d.winner ? "win" : ""}">${esc(c.worker_id)}</td><td>${esc(c.region)}</td><td>${c.feasible ? c.total.toFixed(3) : "–"}</td>
+        ${scorers.map((s) => `<td>${c.scores[s] == null ? "" : c.scores[s].toFixed(2)}</td>`).join("")}</tr>
+        ${why.length || more ? `<tr class="why"><td colspan="${3 + scorers.length}">${why.length ? `<div class="err excluded">excluded because ${why.map((v) => `<b>${esc(v.plugin)}</b>: ${esc(v.reason)}`).join("; ")}</div>` : ""}${more}</td></tr>` : ""}`; }).join("")}</table>
       ${d.reasons?.length ? `<p class="err">${d.reasons.map(esc).join("<br>")}</p>` : ""}${d.suggestion ? `<p>suggestion: ${esc(d.suggestion)}</p>` : ""}` : ""}
       <p class="dim">${esc(step.reason || "")}</p></div></div>`;
   for (const img of box.querySelectorAll("img[data-src]")) loadImage(img);
+  const tid = encodeURIComponent(t.spec.id);
+  $("#task-retry")?.addEventListener("click", () => api(`/api/v1/tasks/${tid}/retry`, { method: "POST" }).then((r) => toast(`task ${r.task_id}: ${r.status}`)).catch((e) => toast(e.message)));
+  $("#task-cancel")?.addEventListener("click", () => api(`/api/v1/tasks/${tid}/cancel`, { method: "POST" }).then(() => toast("cancel sent")).catch((e) => toast(e.message)));
+  followLogs(t.spec.id);
 }
+/* Whatever else a scorer reports about a candidate (its inputs, details), shown as it comes:
+   the known fields have columns; any other is listed by name, so new scorer data shows up. */
+const KNOWN = new Set(["worker_id", "region", "feasible", "verdicts", "scores", "total"]);
+const flat = (v) => (v !== null && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${esc(k)}=${typeof x === "object" && x !== null ? esc(JSON.stringify(x)) : esc(x)}`).join(", ") : esc(v));
+function extras(c) {
+  const rows = Object.entries(c).filter(([k, v]) => !KNOWN.has(k) && v != null && !(typeof v === "object" && !Object.keys(v).length));
+  return rows.length ? `<dl class="scorer-details">${rows.map(([k, v]) => (v && typeof v === "object" && !Array.isArray(v)
+    ? Object.entries(v).map(([n, x]) => `<dt>${esc(k)} · ${esc(n)}</dt><dd>${flat(x)}</dd>`).join("")
+    : `<dt>${esc(k)}</dt><dd>${flat(v)}</dd>`)).join("")}</dl>` : "";
+}
+
 /* ---------------------------------------------------------------- live VNC viewer */
 /* The bundled noVNC (vendor/novnc, no CDN) over the API's WebSocket bridge; the bearer
    token buys a one-time ticket, so it never travels in the WebSocket URL. */
@@ -336,15 +324,33 @@ async function viewMap() {
 }
 
 /* ---------------------------------------------------------------- submit */
-const DEMO = { name: "demo", steps: [
-  { name: "plan", task: { handler: "nap", payload: { s: 1 } } },
-  { name: "browse", after: ["plan"], task: { handler: "shot", payload: {} } },
-  { name: "infer", after: ["plan"], task: { handler: "nap", payload: { s: 1.5 } } },
-  { name: "report", after: ["browse", "infer"], task: { handler: "nap", payload: { s: 0.5 } } } ] };
+/* The demo's own workflow (worldpool demo / serve --demo: src/worldpool/demo/scenario.py),
+   so the example runs against the demo's pool as it stands; a test keeps the two in step. */
+const gpu = { gpu: true };
+const DEMO = { name: "fix-auth-bug", user_location: "Tokyo", steps: [
+  { name: "planning", task: { handler: "plan", payload: { request: "Fix the authentication bug in the login flow" }, capabilities: ["planning"], requirements: gpu, heavy: true } },
+  { name: "localization", after: ["planning"], task: { handler: "run_tests", payload: { tests: ["tests/test_login.py"] }, capabilities: ["file_operations", "shell_operations"] } },
+  { name: "understanding", after: ["localization"], task: { handler: "analyze", capabilities: ["coding", "debugging"], requirements: gpu, interactive: true } },
+  { name: "fix", after: ["understanding"], sticky_to: "understanding", task: { handler: "fix", capabilities: ["coding"], requirements: gpu } },
+  { name: "verify_tests", after: ["fix"], task: { handler: "run_tests", payload: { tests: ["tests"] }, capabilities: ["testing", "shell_operations"] } },
+  { name: "verify_browser", after: ["fix"], task: { handler: "browser_check", capabilities: ["browser_operations"], interactive: true } },
+  { name: "review", after: ["verify_tests", "verify_browser"], task: { handler: "review", capabilities: ["reviewing"], requirements: gpu, weights: { cost: 1.0, load: 0.6 } } } ] };
+window.DEMO_EXAMPLE = DEMO;
 function viewSubmit() {
   state.stream?.close();
   $("#view").innerHTML = `<h1>Submit a workflow</h1><p class="dim">A WorkflowSpec as JSON (needs the admin token when auth is on).</p>
-    <textarea id="spec">${esc(JSON.stringify(DEMO, null, 2))}</textarea><p><button id="go">Submit</button></p>`;
+    <textarea id="spec">${esc(JSON.stringify(DEMO, null, 2))}</textarea><p id="fit" class="dim"></p><p><button id="go">Submit</button></p>`;
+  /* say up front which handlers of the spec no online worker has, rather than let it wait */
+  const check = throttle(async () => {
+    if (!$("#spec")) return; /* left the page meanwhile */
+    let spec; try { spec = JSON.parse($("#spec").value); } catch (e) { $("#fit").textContent = `not JSON yet: ${e.message}`; return; }
+    const workers = await api("/api/v1/workers").catch(() => null); if (!workers || !$("#fit")) return;
+    const have = new Set(workers.filter((w) => w.status === "online").flatMap((w) => [...w.profile.handlers]));
+    const lack = [...new Set((spec.steps || []).map((s) => s.task?.handler).filter((h) => h && !have.has(h)))];
+    $("#fit").className = lack.length ? "err" : "dim";
+    $("#fit").textContent = lack.length ? `no online worker has handler ${lack.join(", ")}: those steps would wait` : `every handler is on an online worker (${have.size} handlers in the pool)`;
+  }, 300);
+  $("#spec").addEventListener("input", check); check();
   $("#go").addEventListener("click", async () => {
     try {
       const record = await api("/api/v1/workflows", { method: "POST", headers: { "Content-Type": "application/json" }, body: $("#spec").value });
@@ -355,16 +361,17 @@ function viewSubmit() {
 
 /* ---------------------------------------------------------------- routing */
 async function route() {
-  clearInterval(state.tick);
+  clearInterval(state.tick); state.onResize = null; clearTimeout(state.logs?.timer); state.logs = null;
   const hash = location.hash.replace(/^#/, "") || "/";
-  const nav = hash.startsWith("/workers") ? "workers" : hash.startsWith("/map") ? "map" : hash.startsWith("/submit") ? "submit" : "list";
+  const nav = hash.startsWith("/runs") ? "list" : hash.startsWith("/workers") ? "workers" : hash.startsWith("/map") ? "map" : hash.startsWith("/submit") ? "submit" : "list";
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
   try {
     if (hash.startsWith("/wf/")) await viewWorkflow(decodeURIComponent(hash.slice(4)));
+    else if (hash.startsWith("/history/")) viewHistory(decodeURIComponent(hash.slice(9)));
     else if (nav === "workers") await viewWorkers();
     else if (nav === "map") await viewMap();
     else if (nav === "submit") viewSubmit();
-    else await viewList();
+    else await viewRuns(hash.split("?")[1] || "");
   } catch (e) { toast(e.message); }
 }
 $("#token").value = token();
@@ -373,4 +380,5 @@ $("#token").addEventListener("change", (e) => {
   if (!location.hash.startsWith("#/submit")) route(); /* keep a half-edited form */
 });
 window.addEventListener("hashchange", route);
+window.addEventListener("resize", () => state.onResize?.());
 route();
