@@ -50,7 +50,8 @@ def backoff_s(policy: RetryPolicy, failures: int, rng: random.Random | None = No
 
 def failures(record: TaskRecord) -> int:
     """Attempts that spent the retry budget (not lost to a dead worker)."""
-    return sum(1 for a in record.attempts if a.outcome in FAILURE_OUTCOMES)
+    counted = record.attempts[record.retry_base :]  # a manual retry starts a fresh budget
+    return sum(1 for a in counted if a.outcome in FAILURE_OUTCOMES)
 
 
 def losses(record: TaskRecord) -> int:
@@ -325,6 +326,24 @@ def apply_result_steps(
         steps.append(record)
     final = apply_result(record, result, now, rng)
     return [*steps, final] if final is not None else steps
+
+
+RETRYABLE_BY_HAND = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+def retried(record: TaskRecord) -> TaskRecord:
+    """A failed or cancelled task queued again by hand, with a fresh retry budget; its
+    attempts stay on the record and the next one is ``attempt + 1`` (fencing holds)."""
+    rec = _copy(record)
+    rec.status = TaskStatus.PENDING
+    rec.retry_base = len(rec.attempts)
+    rec.worker_id = None
+    rec.not_before = 0.0
+    rec.started_at = rec.ended_at = None
+    rec.error = rec.pending_reason = None
+    rec.progress = None
+    rec.result = None
+    return rec
 
 
 def cancelled(record: TaskRecord, now: float, reason: str = "cancelled") -> TaskRecord:

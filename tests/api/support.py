@@ -50,11 +50,19 @@ def boom(ctx: TaskContext) -> Any:
     raise ValueError("boom on purpose")
 
 
+def flaky(ctx: TaskContext) -> Any:
+    """Fails until its attempt number reaches ``ok_from_attempt``: a retry by hand fixes it."""
+    if ctx.attempt < int(ctx.payload.get("ok_from_attempt", 2)):
+        raise ValueError(f"flaky: attempt {ctx.attempt} fails")
+    return {"attempt": ctx.attempt}
+
+
 HANDLERS: dict[str, Callable[[TaskContext], Any]] = {
     "echo": echo,
     "nap": nap,
     "shot": shot,
     "boom": boom,
+    "flaky": flaky,
 }
 
 

@@ -23,7 +23,7 @@ from worldpool.api import errors
 from worldpool.api.auth import ApiTokens, AuthMiddleware, auth_enabled
 from worldpool.api.bodylimit import BodyLimitMiddleware
 from worldpool.api.metrics import Metrics
-from worldpool.api.routers import dead_letters, pool, tasks, vnc, workflows
+from worldpool.api.routers import dead_letters, pool, runs, tasks, vnc, workflows
 from worldpool.api.sse import router as sse_router
 from worldpool.api.state import ApiState
 from worldpool.config import Settings
@@ -90,7 +90,14 @@ def create_app(
         max_streams=max_streams,
     )
     errors.install(app)
-    routers = (tasks.router, vnc.router, workflows.router, pool.router, dead_letters.router)
+    routers = (
+        tasks.router,
+        runs.router,
+        vnc.router,
+        workflows.router,
+        pool.router,
+        dead_letters.router,
+    )
     for router in (*routers, sse_router):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)

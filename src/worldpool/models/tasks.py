@@ -234,6 +234,9 @@ class TaskRecord(Model):
     last_progress_at: float | None = Field(
         default=None, description="when the running attempt last reported (heartbeat timeout)"
     )
+    retry_base: int = Field(
+        default=0, ge=0, description="attempts before the last manual retry (not counted)"
+    )
 
     @property
     def id(self) -> str:

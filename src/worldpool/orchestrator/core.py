@@ -294,6 +294,21 @@ class Orchestrator:
             await self.workflows.advance(record.spec.workflow_id)
         return changed
 
+    async def retry(self, ident: str) -> list[str]:
+        """Retry a failed or cancelled task, or a workflow from its failed step. Returns
+        what was queued again: the task's id, or the workflow's step names ([] if it had
+        not failed or been cancelled)."""
+        workflow = await self.backend.get_workflow(ident)
+        if workflow is not None:
+            return await self.workflows.retry(workflow)
+        record = await self.get_task(ident)
+        if record.spec.workflow_id:  # a step: through its workflow, so the DAG follows
+            parent = await self.backend.get_workflow(record.spec.workflow_id)
+            if parent is not None and parent.status.terminal:
+                steps = await self.workflows.retry(parent)
+                return [record.id] if (record.spec.step or record.id) in steps else []
+        return [record.id] if await self.transitions.retry(record) else []
+
     async def wait_task(self, task_id: str, timeout_s: float = 60.0) -> TaskRecord:
         """Wait until the task ends (TimeoutError after ``timeout_s``)."""
         read_at = time.monotonic()  # a record this replica cached is current: no first read

@@ -163,6 +163,25 @@ class Transitions:
         )
         return False
 
+    async def retry(self, record: TaskRecord) -> bool:
+        """Queue a failed or cancelled task again by hand (fresh retry budget). False if it
+        is not failed or cancelled (or could not be written, which is logged)."""
+        for _ in range(CAS_ATTEMPTS):
+            if record.status not in lifecycle.RETRYABLE_BY_HAND:
+                return False
+            nxt = lifecycle.retried(record)
+            if await self.put(nxt, expect_version=record.version):
+                await self.emit(EventKind.TASK_RETRYING, nxt, message="retry requested")
+                await self._pending.add(nxt.id, nxt.spec.priority)
+                self._changes.notify()
+                return True
+            fresh = await self._backend.get_task(record.id)
+            if fresh is None:
+                return False
+            record = fresh
+        log.warning("gave up retrying task %s: %d conflicting writes", record.id, CAS_ATTEMPTS)
+        return False
+
     async def emit(
         self,
         kind: EventKind,

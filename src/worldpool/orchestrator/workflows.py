@@ -149,6 +149,26 @@ class WorkflowAdvancer:
         )
         return False
 
+    async def retry(self, record: WorkflowRecord) -> list[str]:
+        """Run a failed or cancelled workflow on from its failed step: the steps that
+        failed or were cancelled are queued again, the steps after them follow as their
+        parents succeed. Returns the steps queued again ([] if the workflow had not
+        ended badly, or another writer changed it first)."""
+        if record.status not in (WorkflowState.FAILED, WorkflowState.CANCELLED):
+            return []
+        nxt = record.model_copy(deep=True)
+        nxt.status = WorkflowState.IN_PROGRESS
+        nxt.ended_at = None
+        nxt.error = None
+        if not await self._backend.put_workflow(nxt, expect_version=record.version):
+            return []
+        tasks = await self._backend.get_tasks(list(record.task_ids.values()))
+        retried = [
+            t.spec.step or t.id for t in tasks if t is not None and await self._transitions.retry(t)
+        ]
+        await self.advance(record.id)
+        return sorted(retried)
+
     async def _submit_step(self, spec: TaskSpec, upstream: dict[str, JSONValue]) -> None:
         record = TaskRecord(
             spec=spec,
