@@ -26,6 +26,7 @@ from worldpool.api.metrics import Metrics
 from worldpool.api.routers import dead_letters, pool, tasks, vnc, workflows
 from worldpool.api.sse import router as sse_router
 from worldpool.api.state import ApiState
+from worldpool.api.strictjson import StrictJsonMiddleware
 from worldpool.config import Settings
 from worldpool.event_log import tail_seq
 from worldpool.orchestrator.core import Orchestrator
@@ -87,6 +88,7 @@ def create_app(
     routers = (tasks.router, vnc.router, workflows.router, pool.router, dead_letters.router)
     for router in (*routers, sse_router):
         app.include_router(router)
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: reads capped bodies
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     if enabled:
         app.add_middleware(AuthMiddleware, tokens=tokens)

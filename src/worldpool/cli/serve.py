@@ -143,7 +143,9 @@ async def _start_api(
 
 
 def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
-    url = settings.redis_url
+    from worldpool.redact import redact_url
+
+    url = redact_url(settings.redis_url or "")  # the password stays where the operator put it
     console.print(
         f"[bold green]worldpool orchestrator running[/] (namespace "
         f"{settings.namespace!r}, Redis {url})"
