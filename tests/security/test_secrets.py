@@ -50,3 +50,25 @@ def test_a_leaked_value_is_masked_before_the_report() -> None:
     value = {"out": f"key is {PASSWORD}", "n": 1}
     assert PASSWORD not in str(scrub(value, [PASSWORD]))
     assert scrub(value, ["zzzz-absent"]) is value
+
+
+def test_serve_says_nothing_of_the_password_when_redis_refuses() -> None:
+    # Given a real `worldpool serve` process pointed at a Redis that is not there
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+
+    url = f"redis://worker:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    done = subprocess.run(
+        [sys.executable, "-m", "worldpool", "serve", "--redis", url, "--port", "0"],
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    # Then it fails, and neither stream shows the password
+    assert done.returncode != 0
+    assert PASSWORD.encode() not in done.stdout + done.stderr
+    assert b"***" in done.stdout + done.stderr
