@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"routing", "backends"},
     {"config", "geo", "envelope", "lifecycle", "workflow", "render"},
     {"models", "plugins"},
-    {"errors", "tracing", "unchecked", "service"},
+    {"errors", "tracing", "unchecked", "service", "redact"},
 ]
 RANK = {name: depth for depth, row in enumerate(LAYERS) for name in row}
 

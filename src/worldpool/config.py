@@ -48,7 +48,9 @@ class Settings(BaseModel):
 
     namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     redis_url: str | None = None
-    secret: str | None = Field(default=None, description="HMAC key for envelope signatures")
+    secret: str | None = Field(
+        default=None, repr=False, description="HMAC key for envelope signatures"
+    )
     heartbeat_s: float = Field(default=DEFAULT_HEARTBEAT_S, gt=0)
     offline_after_heartbeats: int = Field(default=DEFAULT_OFFLINE_AFTER_HEARTBEATS, ge=1)
     max_envelope_bytes: int = Field(default=DEFAULT_MAX_ENVELOPE_BYTES, gt=0)
@@ -75,10 +77,13 @@ class Settings(BaseModel):
         default=25, ge=1, description="candidates listed per routing decision"
     )
     api_token_admin: str | None = Field(
-        default=None, min_length=16, description="bearer token with full API access"
+        default=None, min_length=16, repr=False, description="bearer token with full API access"
     )
     api_token_read: str | None = Field(
-        default=None, min_length=16, description="bearer token for read-only API access"
+        default=None,
+        min_length=16,
+        repr=False,
+        description="bearer token for read-only API access",
     )
     api_max_body_bytes: int = Field(
         default=DEFAULT_API_MAX_BODY_BYTES, gt=0, description="largest accepted request body"
@@ -119,6 +124,12 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             raise ConfigError(_explain(exc)) from exc
+
+    def __repr_args__(self) -> Any:  # a Settings in a log or traceback shows no password
+        from worldpool.redact import redact_url
+
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "redis_url" and value else value
 
 
 def parse_weights(text: str) -> dict[str, float]:

@@ -26,6 +26,7 @@ from worldpool.api.metrics import Metrics
 from worldpool.api.routers import dead_letters, pool, runs, tasks, vnc, workflows
 from worldpool.api.sse import router as sse_router
 from worldpool.api.state import ApiState
+from worldpool.api.strictjson import StrictJsonMiddleware
 from worldpool.config import Settings
 from worldpool.event_log import tail_seq
 from worldpool.orchestrator.core import Orchestrator
@@ -100,6 +101,7 @@ def create_app(
     )
     for router in (*routers, sse_router):
         app.include_router(router)
+    app.add_middleware(StrictJsonMiddleware)  # inside the body limit: reads capped bodies
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     if enabled:
         app.add_middleware(AuthMiddleware, tokens=tokens)

@@ -52,8 +52,11 @@ class ApiTokens:
 
     def role_of(self, token: str) -> Role | None:
         # compare_digest on both, always, so timing does not tell which one matched
-        is_admin = self.admin is not None and hmac.compare_digest(token, self.admin)
-        is_read = self.read is not None and hmac.compare_digest(token, self.read)
+        # as bytes: compare_digest refuses non-ASCII str, and a stranger's header must be
+        # a 401 like any other wrong token, never a 500
+        given = token.encode("utf-8", "surrogateescape")
+        is_admin = self.admin is not None and hmac.compare_digest(given, self.admin.encode())
+        is_read = self.read is not None and hmac.compare_digest(given, self.read.encode())
         if is_admin:
             return Role.ADMIN
         return Role.READ if is_read else None

@@ -30,7 +30,7 @@ from worldpool.api.errors import ApiError
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import ApiState, State
 from worldpool.backends.base import Backend
-from worldpool.errors import NotFoundError
+from worldpool.errors import NotFoundError, ValidationError
 from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import Event, WorkflowStatus
 
@@ -61,7 +61,7 @@ async def deployment_events(
     request: Request, api: State, last_event_id: LastEventId = None, after: AfterQuery = None
 ) -> EventSourceResponse:
     """Every event of the deployment (workers, tasks, workflows), live."""
-    return _respond(api, request, None, _cursor(last_event_id, after))
+    return await _respond(api, request, None, _cursor(last_event_id, after))
 
 
 @router.get(
@@ -76,19 +76,37 @@ async def workflow_events(
 ) -> EventSourceResponse:
     """Every event of one workflow, each with its new status document, live."""
     await api.orchestrator.get_workflow(workflow_id)  # 404 before the stream starts
-    return _respond(api, request, workflow_id, _cursor(last_event_id, after))
+    return await _respond(api, request, workflow_id, _cursor(last_event_id, after))
 
 
 def _cursor(header: str | None, query: str | None) -> str | None:
     value = (header or query or "").strip() or None
     if value is not None and not _SEQ_RE.match(value):
         raise ApiError(422, f"Last-Event-ID {value!r} is not an event id; drop it to start fresh")
+    if value is not None and not _in_range(value):
+        raise ApiError(
+            400,
+            f"Last-Event-ID {value[:64]!r} is out of range (an event id is N or N-M, each "
+            "part below 2**64); drop it to start fresh",
+        )
     return value
 
 
-def _respond(
+def _in_range(seq: str) -> bool:
+    """An id either backend can read after: ``N`` (memory) or ``N-M`` (Redis streams),
+    each part an unsigned 64-bit number; anything else would fail the read mid-stream."""
+    parts = seq.split("-")
+    return len(parts) <= 2 and all(p.isdigit() and int(p) < 2**64 for p in parts)
+
+
+async def _respond(
     api: ApiState, request: Request, workflow_id: str | None, cursor: str | None
 ) -> EventSourceResponse:
+    if cursor is not None:  # one read now: a cursor this backend cannot read is a 400 here,
+        try:  # not a traceback once the stream has started
+            await api.orchestrator.backend.read_events(after=cursor, limit=1)
+        except ValidationError as exc:
+            raise ApiError(400, f"Last-Event-ID {cursor[:64]!r} is out of range: {exc}") from None
     if api.open_streams >= api.max_streams:
         raise ApiError(503, f"{api.max_streams} event streams are open; retry later", "busy")
     api.open_streams += 1  # counted when accepted, so a burst cannot overshoot the cap

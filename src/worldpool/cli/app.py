@@ -149,6 +149,9 @@ def log_to_stderr() -> None:
         level=os.environ.get("WORLDPOOL_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from worldpool.redact import install_log_redaction
+
+    install_log_redaction()  # no password of a URL in any log line, whoever logs it
 
 
 def need_redis(redis: str | None) -> str:

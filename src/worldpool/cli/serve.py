@@ -28,6 +28,7 @@ from worldpool.cli.app import (
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.cli.logs import LogFormat, LogFormatOpt
 from worldpool.models import EventKind
+from worldpool.redact import redact_url
 
 if TYPE_CHECKING:
     from worldpool.backends.base import Backend
@@ -147,7 +148,7 @@ async def _start_api(
 def _next_steps(settings: Settings, host: str, port: int, console: Console) -> None:
     """What to run next. Each command is one line, never wrapped at the terminal's width
     (soft wrap), so copying it from the terminal or a log gives a command that runs."""
-    url = settings.redis_url
+    url = redact_url(settings.redis_url or "")  # the password stays where the operator put it
     console.print(
         f"[bold green]worldpool orchestrator running[/] (namespace "
         f"{settings.namespace!r}, Redis {url})",

@@ -172,7 +172,7 @@ def _request(ctx: TaskContext, workspace: Path, command: list[str] | str | None)
         return ShellRequest(
             command=command if command is not None else payload.get("command", ""),
             workspace=workspace,
-            env=payload.get("env") or {},
+            env={**(payload.get("env") or {}), **ctx.secrets},  # secrets by reference only
             timeout_s=timeout_s,
             limits=Limits.model_validate(payload.get("limits") or {}),
             network=bool(payload.get("network", False)),

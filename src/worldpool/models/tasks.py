@@ -7,14 +7,21 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from worldpool.models.base import JSONValue, Model, new_id, now_s
 from worldpool.models.hardware import FeatureValue, check_feature_key
 from worldpool.models.routing import RoutingDecision
 from worldpool.models.workers import WorkerStatus, _capability_set
+
+SecretName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+"""A secret's name: what the handler asks ``ctx.secret()`` for, and the shell's variable."""
+SecretRef = Annotated[
+    str, StringConstraints(pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:/[^\s]{1,4095})$")
+]
+"""Where the worker finds a secret's value: ``env:VAR`` (its environment) or ``file:/path``."""
 
 
 class Requirements(Model):
@@ -149,6 +156,11 @@ class TaskSpec(Model):
     inputs: dict[str, ArtifactRef] = Field(default_factory=dict)
     workflow_id: str | None = None
     step: str | None = None
+    secrets: dict[SecretName, SecretRef] = Field(
+        default_factory=dict,
+        description="name -> reference ('env:VAR' or 'file:/path'), resolved on the worker; "
+        "the value is never stored (docs/security.md#secrets)",
+    )
 
     @field_validator("capabilities", mode="before")
     @classmethod
@@ -263,6 +275,9 @@ class Envelope(Model):
     )
     heartbeat_timeout_s: float | None = None
     signature: str | None = None
+    secrets: dict[str, str] = Field(
+        default_factory=dict, description="the task's secret references (never values)"
+    )
 
 
 class ResultStatus(str, Enum):

@@ -329,6 +329,7 @@ class Dispatcher:
                 "upstream": record.upstream,
                 "heartbeat_timeout_s": spec.heartbeat_timeout_s,
                 "signature": None,
+                "secrets": spec.secrets,  # references only: the worker resolves them
             },
         )
         return encode_envelope(envelope, self._settings.secret)

@@ -37,6 +37,7 @@ from worldpool.models import (
 from worldpool.tracing import bind, span
 from worldpool.worker.effects import EffectLedger
 from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
+from worldpool.worker.secrets import resolve, scrub, scrub_text
 
 log = logging.getLogger("worldpool.worker.runtime")
 
@@ -109,6 +110,10 @@ class Reporter:
                 "logs": list(ctx.logs),
                 "meta": dict(ctx.meta),
             }
+            if ctx.secrets:  # a value the handler let slip never leaves the worker
+                shown = ctx.secrets.values()
+                value, extra = scrub(value, shown), scrub(extra, shown)
+                error = None if error is None else scrub_text(error, shown)
         elif meta is not None:
             extra = {"meta": meta}
         result = TaskResult(
@@ -325,6 +330,7 @@ class TaskExecutor:
             upstream=dict(env.upstream),
             input_data=data,
             on_progress=on_progress,
+            secrets=resolve(env.secrets),  # fails the step naming what is missing
         )
 
         async def publish(names: tuple[str, ...]) -> None:

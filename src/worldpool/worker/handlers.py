@@ -75,6 +75,8 @@ class TaskContext:
     effects: EffectLedger | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The task's secrets by name, resolved on this worker (``worker/secrets.py``)."""
 
     # ------------------------------------------------------------------ inputs
     def read(self, name: str) -> bytes:
@@ -211,6 +213,19 @@ class TaskContext:
                 logger.removeHandler(h)
         if not logger.handlers:
             logging.Logger.manager.loggerDict.pop(logger.name, None)
+
+    def secret(self, name: str) -> str:
+        """The value of the secret the task named ``name`` (``TaskSpec.secrets``),
+        resolved from this worker's environment; never stored with the step."""
+        try:
+            return self.secrets[name]
+        except KeyError:
+            have = ", ".join(sorted(self.secrets)) or "none"
+            raise HandlerError(
+                f"the task names no secret {name!r} (it names: {have}); add it to the "
+                'task\'s secrets, e.g. {"NAME": "env:NAME"}',
+                retryable=False,
+            ) from None
 
 
 class HandlerTable:

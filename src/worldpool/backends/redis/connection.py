@@ -29,9 +29,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from worldpool.errors import ConfigError
+from worldpool.redact import redact_url
 
 try:
     from redis.asyncio import BlockingConnectionPool, Redis
@@ -112,14 +113,8 @@ class _Retry(Retry):
         return await super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***`` (safe for logs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+redact = redact_url
+"""The URL with its password replaced by ``***`` (:func:`worldpool.redact.redact_url`)."""
 
 
 def connect(url: str, **overrides: Any) -> Redis:
