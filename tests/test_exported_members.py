@@ -3,6 +3,12 @@
 import worldpool
 
 EXPECTED = {
+    "Client",
+    "ResultTimeout",
+    "RunFilter",
+    "SyncClient",
+    "TaskHandle",
+    "WorkflowHandle",
     "GPU",
     "Affinity",
     "AffinityMode",

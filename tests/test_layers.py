@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"demo", "__init__"},
     {"api", "testing"},
     {"embedded", "executors", "bridges"},
+    {"client"},
     {"orchestrator", "worker"},
     {"artifacts", "epoch", "event_log", "sim"},
     {"routing", "backends"},

@@ -3,6 +3,14 @@
 The public API is re-exported here; everything else is reachable from its module.
 """
 
+from worldpool.client import (
+    Client,
+    ResultTimeout,
+    RunFilter,
+    SyncClient,
+    TaskHandle,
+    WorkflowHandle,
+)
 from worldpool.config import Settings
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import (
@@ -48,6 +56,7 @@ __all__ = [
     "AffinityMode",
     "ArtifactRef",
     "Capability",
+    "Client",
     "ConfigError",
     "EmbeddedPool",
     "Event",
@@ -59,12 +68,16 @@ __all__ = [
     "NotFoundError",
     "Orchestrator",
     "Requirements",
+    "ResultTimeout",
     "RetryPolicy",
     "RoutingDecision",
+    "RunFilter",
     "ServedModel",
     "Settings",
+    "SyncClient",
     "TaskContext",
     "TaskFailedError",
+    "TaskHandle",
     "TaskRecord",
     "TaskSpec",
     "TaskStatus",
@@ -73,6 +86,7 @@ __all__ = [
     "WorkerRuntime",
     "Workflow",
     "WorkflowError",
+    "WorkflowHandle",
     "WorkflowSpec",
     "WorkflowStatus",
     "WorldpoolError",

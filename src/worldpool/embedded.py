@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.memory import MemoryBackend
+from worldpool.client import Client
 from worldpool.config import Settings
 from worldpool.errors import TaskFailedError
 from worldpool.models import (
@@ -55,6 +56,7 @@ class EmbeddedPool:
         table = handlers if isinstance(handlers, HandlerTable) else HandlerTable(handlers or {})
         profiles = list(workers) if workers is not None else [_default_worker(table.names())]
         self.workers: dict[str, WorkerRuntime] = {}
+        self._client: Client | None = None
         for profile in profiles:
             own = (worker_handlers or {}).get(profile.id, table)
             if not isinstance(own, HandlerTable):
@@ -71,6 +73,9 @@ class EmbeddedPool:
         await self.orchestrator.start()
 
     async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         await self.orchestrator.stop()
         for worker in self.workers.values():
             await worker.stop(drain=False)
@@ -82,6 +87,14 @@ class EmbeddedPool:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def client(self) -> Client:
+        """The same :class:`~worldpool.Client` a deployment gives (``Client.connect``), on
+        this pool: code written against it runs unchanged against ``worldpool serve``."""
+        if self._client is None:
+            self._client = Client(self.backend, self.orchestrator)
+        return self._client
+
     async def submit(self, spec: TaskSpec) -> TaskRecord:
         return await self.orchestrator.submit(spec)
 
@@ -90,7 +103,7 @@ class EmbeddedPool:
         await self.submit(spec)
         record = await self.orchestrator.wait_task(spec.id, timeout_s)
         if record.status is TaskStatus.FAILED:
-            raise TaskFailedError(record.id, record.error)
+            raise TaskFailedError(record.id, record.error, attempts=len(record.attempts))
         return record
 
     async def run_workflow(self, spec: WorkflowSpec, timeout_s: float = 60.0) -> WorkflowStatus:

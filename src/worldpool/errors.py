@@ -86,12 +86,15 @@ class TaskTimeoutError(HandlerError):
 
 
 class TaskFailedError(WorldpoolError):
-    """A task ended in the failed state; carries its last error."""
+    """A task ended in the failed state; carries its last error and how many attempts
+    it had."""
 
-    def __init__(self, task_id: str, error: str | None) -> None:
-        super().__init__(f"task {task_id} failed: {error or 'no error recorded'}")
+    def __init__(self, task_id: str, error: str | None, attempts: int = 0) -> None:
+        tried = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if attempts else ""
+        super().__init__(f"task {task_id} failed{tried}: {error or 'no error recorded'}")
         self.task_id = task_id
         self.error = error
+        self.attempts = attempts
 
 
 class CancelledError(WorldpoolError):

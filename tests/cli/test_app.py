@@ -134,3 +134,19 @@ def test_events_dump_replays_in_the_simulator(redis: RedisServer, tmp_path: Path
     path.write_text(out)
     workload = load_event_log(path)
     assert len(workload) >= 1
+
+
+def test_a_wait_that_runs_out_is_a_timeout_not_an_unreachable_backend() -> None:
+    import typer
+
+    from worldpool.cli.app import Exit, run_async
+
+    async def slow() -> None:
+        raise TimeoutError("workflow w1 did not end within 5s")
+
+    try:
+        run_async(slow())
+    except typer.Exit as exit_:
+        assert exit_.exit_code == Exit.TIMEOUT == 6
+    else:
+        raise AssertionError("run_async did not exit")

@@ -52,6 +52,7 @@ class Exit(IntEnum):
     NOT_FOUND = 3
     UNAVAILABLE = 4
     REFUSED = 5
+    TIMEOUT = 6  # waited as long as asked; the work may still finish
 
 
 EPILOG = """\
@@ -117,6 +118,8 @@ def run_async(coro: Any) -> Any:
         raise fail(Exit.REFUSED, str(exc)) from None
     except (ConfigError, ValidationError) as exc:
         raise fail(Exit.USAGE, str(exc)) from None
+    except TimeoutError as exc:  # before OSError, its parent: a wait ran out, Redis is fine
+        raise fail(Exit.TIMEOUT, f"timed out: {exc or 'the wait ran out'}") from None
     except (BackendError, ConnectionError, OSError) as exc:
         raise fail(Exit.UNAVAILABLE, f"cannot reach the backend: {exc}") from None
     except WorldpoolError as exc:

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import sys
 import time
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TextIO
-from urllib.parse import urlsplit
 
 import orjson
 import pydantic
 import typer
 from rich.console import Console
 
-from worldpool.backends import backend_from_url
+from worldpool.backends import backend_from_url, probe_backend
 from worldpool.backends.base import Backend, DeadLetter
 from worldpool.cli.app import (
     NamespaceOpt,
@@ -36,13 +34,11 @@ from worldpool.cli.app import (
 )
 from worldpool.cli.output import emit_json, emit_table
 from worldpool.config import Settings
-from worldpool.errors import BackendError, NotFoundError, ValidationError
+from worldpool.errors import NotFoundError, ValidationError
 from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.render import STATUS_COLUMNS, clock, render_status, status_rows, status_title
 from worldpool.workflow.files import load_workflow_file
-
-PROBE_TIMEOUT_S = 3.0
 
 
 @app.command()
@@ -143,20 +139,8 @@ def _backend(settings: Settings) -> Backend:
     """The deployment's backend for a one-shot command: fail fast (exit code 4) when Redis
     does not answer, instead of spending the reconnect backoff (about a minute) that
     long-running processes (serve, worker) rightly use."""
-    from worldpool.backends.redis.connection import redact
-
-    url = settings.redis_url or ""
-    parts = urlsplit(url)
-    if parts.scheme.startswith("redis") and parts.hostname:
-        try:
-            socket.create_connection(
-                (parts.hostname, parts.port or 6379), timeout=PROBE_TIMEOUT_S
-            ).close()
-        except OSError as exc:
-            raise BackendError(
-                f"{redact(url)} does not answer ({exc}); is Redis running and reachable from here?"
-            ) from None
-    return backend_from_url(url, settings)
+    probe_backend(settings.redis_url or "")
+    return backend_from_url(settings.redis_url, settings)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import fnmatch
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from worldpool.api.errors import ApiError
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import State
-from worldpool.models import Model, TaskRecord, WorkflowRecord
+from worldpool.client.runs import Kind, RunFilter, RunSummary, select_runs
+from worldpool.models import Model
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
-Kind = Literal["task", "workflow"]
 GLOB = r"^[A-Za-z0-9_.:*?\[\]-]+$"  # ids, names and region codes, with glob characters
-
-
-class RunSummary(Model):
-    kind: Kind
-    id: str
-    status: str
-    handler: str | None
-    worker: str | None
-    region: str | None
-    workflow_id: str | None
-    created_at: float
-    updated_at: float
 
 
 class RunPage(Model):
@@ -47,49 +34,6 @@ class LogPage(Model):
     lines: list[LogLine]
     next: int
     done: bool
-
-
-def _task_run(record: TaskRecord) -> RunSummary:
-    winner = record.decision.winner if record.decision is not None else None
-    region = None
-    if record.decision is not None and record.worker_id is not None:
-        region = next(
-            (
-                c.region or None
-                for c in record.decision.candidates
-                if c.worker_id == record.worker_id
-            ),
-            None,
-        )
-    return RunSummary(
-        kind="task",
-        id=record.id,
-        status=record.status.value,
-        handler=record.spec.handler,
-        worker=record.worker_id or winner,
-        region=region,
-        workflow_id=record.spec.workflow_id,
-        created_at=record.submitted_at,
-        updated_at=record.ended_at or record.started_at or record.submitted_at,
-    )
-
-
-def _workflow_run(record: WorkflowRecord) -> RunSummary:
-    return RunSummary(
-        kind="workflow",
-        id=record.id,
-        status=record.status.value,
-        handler=None,
-        worker=None,
-        region=None,
-        workflow_id=record.id,
-        created_at=record.submitted_at,
-        updated_at=record.ended_at or record.submitted_at,
-    )
-
-
-def _matches(value: str | None, pattern: str | None) -> bool:
-    return pattern is None or (value is not None and fnmatch.fnmatchcase(value, pattern))
 
 
 @router.get("/api/v1/runs", response_model=RunPage)
@@ -112,23 +56,11 @@ async def list_runs(
     ``q`` matches any part of a run's id or its workflow id), ``limit`` at a time."""
     if since is not None and until is not None and until < since:
         raise ApiError(422, "'until' is before 'since': swap them or drop one")
-    runs: list[RunSummary] = []
-    if kind in (None, "workflow") and handler is None and worker is None and region is None:
-        runs += [_workflow_run(r) for r in await api.orchestrator.list_workflows()]
-    if kind in (None, "task"):
-        runs += [_task_run(r) for r in await api.orchestrator.backend.list_tasks()]
-    chosen = [
-        r
-        for r in runs
-        if (status is None or r.status == status)
-        and _matches(r.handler, handler)
-        and _matches(r.worker, worker)
-        and _matches(r.region, region)
-        and (since is None or r.created_at >= since)
-        and (until is None or r.created_at < until)
-        and (q is None or q in r.id or q in (r.workflow_id or ""))
-    ]
-    chosen.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    where = RunFilter(kind, status, handler, worker, region, since, until, q)
+    backend = api.orchestrator.backend
+    tasks = [] if kind == "workflow" else await backend.list_tasks()
+    flows = [] if kind == "task" else await backend.list_workflows()
+    chosen = select_runs(tasks, flows, where)
     return RunPage(runs=chosen[offset : offset + limit], total=len(chosen))
 
 

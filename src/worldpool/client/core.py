@@ -1,0 +1,137 @@
+"""``worldpool.Client``: the one way to talk to a deployment from Python, the same class
+in embedded mode (``EmbeddedPool.client``) and against ``worldpool serve`` over Redis."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pydantic
+
+from worldpool.backends import backend_from_url, probe_backend
+from worldpool.backends.base import Backend, DeadLetter
+from worldpool.client.follow import Follower
+from worldpool.client.handles import TaskHandle, WorkflowHandle
+from worldpool.client.runs import RunFilter, RunSummary, select_runs
+from worldpool.config import Settings
+from worldpool.errors import BackendError, ValidationError
+from worldpool.models import JSONValue, TaskSpec, WorkflowSpec
+from worldpool.orchestrator import Orchestrator
+from worldpool.redact import redact_url
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class Client:
+    """Submit tasks and workflows, await their results, cancel, retry, follow logs, list
+    runs and dead letters. Build one with :meth:`connect` (a deployment) or take
+    ``EmbeddedPool.client``; close it with :meth:`aclose` or ``async with``."""
+
+    def __init__(
+        self, backend: Backend, orchestrator: Orchestrator, *, owns_backend: bool = False
+    ) -> None:
+        self.backend = backend
+        self.orchestrator = orchestrator  # started (embedded) or not (submit-side only)
+        self.follower = Follower(backend)
+        self._owns_backend = owns_backend
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, namespace: str = "default", settings: Settings | None = None
+    ) -> Client:
+        """A client of the deployment at ``url`` (``redis://`` or ``rediss://``). Fails fast,
+        naming the URL without its password, if nothing answers there."""
+        settings = settings or Settings.from_env(redis_url=url, namespace=namespace)
+        return await cls.from_settings(settings.model_copy(update={"redis_url": url}))
+
+    @classmethod
+    async def from_settings(cls, settings: Settings) -> Client:
+        """A client of the deployment ``settings`` name (``WORLDPOOL_REDIS_URL``, ...)."""
+        if not settings.redis_url:
+            raise ValidationError(
+                "no backend URL: pass Client.connect('redis://host:6379/0') or set "
+                "WORLDPOOL_REDIS_URL (embedded mode: use EmbeddedPool(...).client)"
+            )
+        probe_backend(settings.redis_url)
+        backend = backend_from_url(settings.redis_url, settings)
+        try:
+            await backend.now()  # fail here, not at the first submit
+        except (BackendError, ConnectionError, OSError) as exc:
+            await backend.aclose()
+            raise BackendError(
+                f"{redact_url(settings.redis_url)} does not answer ({exc}); is Redis "
+                "running and reachable from here?"
+            ) from None
+        return cls(backend, Orchestrator(backend, settings), owns_backend=True)
+
+    async def aclose(self) -> None:
+        await self.follower.stop()
+        if self._owns_backend:
+            await self.backend.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ submit
+    async def submit(
+        self, handler: str, payload: dict[str, JSONValue] | None = None, **options: Any
+    ) -> TaskHandle:
+        """Queue a task: ``options`` are :class:`TaskSpec` fields (``requirements``,
+        ``priority``, ``retry``, ``timeout_s``, ``id``, ``idempotency_key``, ...). A field
+        that does not validate is refused here, naming the field and the reason."""
+        spec = _validated(TaskSpec, {"handler": handler, "payload": payload or {}, **options})
+        record = await self.orchestrator.submit(spec)
+        return TaskHandle(self, record.id)
+
+    async def submit_spec(self, spec: TaskSpec) -> TaskHandle:
+        record = await self.orchestrator.submit(spec)
+        return TaskHandle(self, record.id)
+
+    async def run(
+        self,
+        handler: str,
+        payload: dict[str, JSONValue] | None = None,
+        *,
+        timeout_s: float = 60.0,
+        **options: Any,
+    ) -> JSONValue:
+        """Submit and await the value (TaskFailedError if it failed)."""
+        handle = await self.submit(handler, payload, **options)
+        return await handle.result(timeout_s=timeout_s)
+
+    async def submit_workflow(self, spec: WorkflowSpec | dict[str, Any]) -> WorkflowHandle:
+        """Validate the DAG, store it, queue its first steps."""
+        if not isinstance(spec, WorkflowSpec):
+            spec = _validated(WorkflowSpec, spec)
+        record = await self.orchestrator.submit_workflow(spec)
+        return WorkflowHandle(self, record.id)
+
+    # ------------------------------------------------------------------ look up
+    def task(self, task_id: str) -> TaskHandle:
+        return TaskHandle(self, task_id)
+
+    def workflow(self, workflow_id: str) -> WorkflowHandle:
+        return WorkflowHandle(self, workflow_id)
+
+    async def list_runs(self, where: RunFilter | None = None, limit: int = 100) -> list[RunSummary]:
+        """Tasks and workflows, newest first, filtered (see :class:`RunFilter`)."""
+        where = where or RunFilter()
+        tasks = [] if where.kind == "workflow" else await self.backend.list_tasks()
+        flows = [] if where.kind == "task" else await self.backend.list_workflows()
+        return select_runs(tasks, flows, where)[:limit]
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return await self.backend.list_dead_letters(limit)
+
+
+def _validated(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or model.__name__
+        raise ValidationError(
+            f"{where}: {first['msg']} ({exc.error_count()} problem(s); fix and resubmit)"
+        ) from None

@@ -1,0 +1,96 @@
+"""Who waits for what: one reader of the event log per client wakes the waiters of the
+tasks and workflows whose events arrive (a push, not a re-read of records)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+from worldpool.backends.base import Backend
+from worldpool.errors import BackendError
+from worldpool.event_log import cancel_checkpoint, tail_seq
+from worldpool.models import EventKind
+
+log = logging.getLogger("worldpool.client")
+
+# Events after which a waiter looks at its record again.
+WAKING = frozenset(
+    {
+        EventKind.TASK_STARTED,
+        EventKind.TASK_PROGRESS,
+        EventKind.TASK_SUCCEEDED,
+        EventKind.TASK_FAILED,
+        EventKind.TASK_RETRYING,
+        EventKind.TASK_CANCELLED,
+        EventKind.TASK_TIMED_OUT,
+        EventKind.TASK_DEAD_LETTERED,
+        EventKind.WORKFLOW_SUCCEEDED,
+        EventKind.WORKFLOW_FAILED,
+        EventKind.WORKFLOW_CANCELLED,
+        EventKind.DEPLOYMENT_STATE_LOST,
+    }
+)
+BLOCK_S = 1.0
+RETRY_S = 0.5  # after a backend error, before reading again
+
+
+class Follower:
+    """Reads the event log from its tail at start; :meth:`changed` waits for the next
+    event about an id (or about the whole deployment losing its state)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._started = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._started:
+            if self._task is None:
+                cursor = await tail_seq(self._backend)
+                self._task = asyncio.create_task(self._run(cursor), name="worldpool-client")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def changed(self, ident: str, timeout_s: float) -> None:
+        """Wait until an event about ``ident`` arrives or ``timeout_s`` passes."""
+        await self.start()
+        flag = asyncio.Event()
+        self._waiters[ident].add(flag)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), timeout_s)
+        finally:
+            waiters = self._waiters.get(ident)
+            if waiters is not None:
+                waiters.discard(flag)
+                if not waiters:
+                    del self._waiters[ident]
+
+    def _wake(self, ident: str | None) -> None:
+        for flag in self._waiters.get(ident or "", ()):
+            flag.set()
+
+    async def _run(self, cursor: str | None) -> None:
+        while True:
+            cancel_checkpoint()
+            try:
+                page = await self._backend.read_events_of(WAKING, cursor, 500, BLOCK_S)
+            except (BackendError, ConnectionError, OSError) as exc:
+                log.warning("client: cannot read events (%s); retrying", exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            cursor = page.cursor or cursor
+            for event in page.events:
+                if event.kind is EventKind.DEPLOYMENT_STATE_LOST:
+                    for ident in list(self._waiters):
+                        self._wake(ident)
+                self._wake(event.task_id)
+                self._wake(event.workflow_id)
