@@ -260,6 +260,13 @@ class Envelope(Model):
     )
     heartbeat_timeout_s: float | None = None
     signature: str | None = None
+    worker_id: str | None = Field(
+        default=None, description="the worker the envelope is for (signed with its key)"
+    )
+    expires_at: float | None = Field(
+        default=None, description="epoch seconds after which it must never start"
+    )
+    nonce: str | None = Field(default=None, description="random; makes every envelope unique")
 
 
 class ResultStatus(str, Enum):
@@ -297,6 +304,9 @@ class TaskResult(Model):
     meta: dict[str, JSONValue] = Field(default_factory=dict, description="handler metadata")
     traceparent: str | None = Field(
         default=None, description="the attempt's run span, set by the worker runtime"
+    )
+    signature: str | None = Field(
+        default=None, description="HMAC-SHA256 by the sending worker's key (identity.py)"
     )
 
 

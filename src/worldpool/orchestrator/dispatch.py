@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from worldpool.backends.base import Backend, Dispatch, DispatchOutcome, NewTask
 from worldpool.config import Settings
 from worldpool.envelope import encode_envelope
 from worldpool.errors import ReservationError
+from worldpool.identity import worker_key
 from worldpool.models import (
     AttemptOutcome,
     Envelope,
@@ -267,7 +269,7 @@ class Dispatcher:
             record=nxt,
             expect_version=expect,
             worker_id=worker.id,
-            envelope=self._envelope(nxt),
+            envelope=self._envelope(nxt, worker.id),
             event=event,
         )
 
@@ -290,8 +292,9 @@ class Dispatcher:
                 AttemptOutcome.DISPATCH_INTERRUPTED,
             )
 
-    def _envelope(self, record: TaskRecord) -> bytes:
+    def _envelope(self, record: TaskRecord, worker_id: str) -> bytes:
         spec = record.spec
+        sent = time.time()
         deadline = None
         if spec.execution_timeout_s is not None:
             deadline = time.time() + spec.execution_timeout_s
@@ -313,9 +316,15 @@ class Dispatcher:
                 "upstream": record.upstream,
                 "heartbeat_timeout_s": spec.heartbeat_timeout_s,
                 "signature": None,
+                # Bound to its worker, signed with that worker's key, valid for a while:
+                # no other worker accepts it, and it cannot start late or twice.
+                "worker_id": worker_id,
+                "expires_at": sent + self._settings.envelope_ttl_s,
+                "nonce": secrets.token_hex(8),
             },
         )
-        return encode_envelope(envelope, self._settings.secret)
+        secret = self._settings.secret
+        return encode_envelope(envelope, worker_key(secret, worker_id) if secret else None)
 
     async def _mark_unschedulable(
         self, record: TaskRecord, decision: RoutingDecision, now: float

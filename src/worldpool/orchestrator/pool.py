@@ -10,6 +10,7 @@ from worldpool import geo
 from worldpool.backends.base import Backend
 from worldpool.config import Settings
 from worldpool.models import TaskRecord, TaskSpec, TaskStatus, Worker, WorkerStatus
+from worldpool.orchestrator.trust import ReportGate
 from worldpool.routing import PoolSnapshot, RoutingContext
 
 # The snapshot is kept current locally (slots taken on dispatch, given back on results)
@@ -20,8 +21,11 @@ POOL_REFRESH_S = 0.25
 class PoolView:
     """The pool snapshot and the affinity table; the only writer of both."""
 
-    def __init__(self, backend: Backend, settings: Settings) -> None:
+    def __init__(
+        self, backend: Backend, settings: Settings, gate: ReportGate | None = None
+    ) -> None:
         self._backend = backend
+        self._gate = gate
         self._settings = settings
         self.snapshot = PoolSnapshot()
         self._read_at = 0.0  # monotonic time of the last refresh (0: refresh now)
@@ -41,6 +45,8 @@ class PoolView:
         workers = await self._backend.list_workers()
         seen = set()
         for worker in workers:
+            if self._gate is not None and not await self._gate.admit(worker):
+                continue  # a wrong credential: never routed to
             seen.add(worker.id)
             self.snapshot.upsert(worker)
         for worker in list(self.snapshot.workers):

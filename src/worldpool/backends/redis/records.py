@@ -7,6 +7,7 @@ step); reads are pipelined HMGETs, one round trip for any number of records.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from worldpool.backends.base import EffectClaim, EpochMark, EventPage
@@ -14,6 +15,8 @@ from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
 from worldpool.models import Event, EventKind, TaskRecord, WorkflowRecord
+
+log = logging.getLogger(__name__)
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
 
@@ -28,6 +31,28 @@ def _event(stream_id: bytes, data: bytes) -> Event:
     event = Event.model_validate_json(data)
     event.seq = codec.seq_from_stream_id(stream_id)
     return event
+
+
+_warned: set[bytes] = set()
+
+
+def _events(entries: StreamEntries, needles: list[bytes] | None = None) -> list[Event]:
+    """Each entry decoded on its own: one that is not an event (written by hand, or by a
+    newer version) is skipped, with a warning once, never failing the page around it."""
+    events = []
+    for stream_id, fields in entries:
+        data = fields.get(b"e") if fields else None
+        if needles is not None and not (
+            isinstance(data, bytes) and any(n in data for n in needles)
+        ):
+            continue
+        try:
+            events.append(_event(stream_id, data))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            if stream_id not in _warned and len(_warned) < 10_000:
+                _warned.add(stream_id)
+                log.warning("skipped event log entry %r: not an event (%s)", stream_id, exc)
+    return events
 
 
 class RedisRecords(RedisBatchCalls):
@@ -199,9 +224,7 @@ class RedisRecords(RedisBatchCalls):
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
     ) -> list[Event]:
-        return [
-            _event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s) if f
-        ]
+        return _events(await self._event_entries(after, limit, block_s))
 
     @redis_errors
     async def read_events_of(
@@ -215,11 +238,7 @@ class RedisRecords(RedisBatchCalls):
         # Decode only what may match: an event's JSON, as written here, holds its kind as
         # exactly `"kind":"<value>"` (a nested key can match too; the kind check settles it).
         needles = [f'"kind":"{kind.value}"'.encode() for kind in kinds]
-        events = [
-            _event(i, f[b"e"])
-            for i, f in entries
-            if f and any(needle in f[b"e"] for needle in needles)
-        ]
+        events = _events(entries, needles)
         cursor = codec.seq_from_stream_id(entries[-1][0]) if entries else after
         return EventPage([e for e in events if e.kind in kinds], cursor)
 
