@@ -71,6 +71,7 @@ class WorkerRuntime:
                 update={"credential_proof": registration_proof(profile.id, self.key)}
             )
         self.refused: str | None = None  # why the orchestrator refused us (then we stop)
+        self.ended: asyncio.Future[None] | None = None  # done when refused
         self.profile = profile
         self.backend = backend
         self.artifacts = artifacts or ArtifactStore(backend, self.settings)
@@ -103,6 +104,7 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        self.ended = asyncio.get_running_loop().create_future()
         await self.epoch.check()
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
@@ -246,6 +248,8 @@ class WorkerRuntime:
         if reason is None or f"proof {proof[:12]}" not in reason:
             return False  # none, or a refusal of an earlier (since fixed) credential
         self.refused = reason
+        if self.ended is not None and not self.ended.done():
+            self.ended.set_result(None)
         log.error(
             "worker %s was refused by the orchestrator: %s. Get this worker's credential "
             "with `worldpool credential %s` where WORLDPOOL_SECRET is set, and start the "

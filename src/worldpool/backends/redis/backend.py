@@ -105,6 +105,11 @@ class RedisBackend(RedisRecords):
             raise ConfigError(
                 "no Redis URL: pass --redis redis://host:6379/0 or set WORLDPOOL_REDIS_URL"
             )
+        from worldpool.backends.redis.connection import unprotected_warning
+
+        warning = unprotected_warning(url)
+        if warning:
+            log.warning(warning)
         return cls(connect(url, **connection), settings, url=url)
 
     async def aclose(self) -> None:
