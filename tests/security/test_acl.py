@@ -24,9 +24,7 @@ async def _user(server: RedisServer, name: str, rules: list[str]) -> aioredis.Re
     admin = aioredis.Redis.from_url(server.url)
     await admin.execute_command(*setuser_args(name, "pw-" + name, rules))
     await admin.aclose()
-    return aioredis.Redis.from_url(
-        server.url.replace("redis://", f"redis://{name}:pw-{name}@")
-    )
+    return aioredis.Redis.from_url(server.url.replace("redis://", f"redis://{name}:pw-{name}@"))
 
 
 @pytest.fixture
@@ -82,8 +80,10 @@ WORKER_HOSTILE: list[tuple[str, tuple[Any, ...]]] = [
     ("remove a heartbeat", ("ZREM", K.heartbeats, "w2")),
     ("rewrite another worker's hash", ("HSET", K.worker("w2"), "status", "offline")),
     ("read another worker's deliveries", ("XRANGE", K.queue("w2"), "-", "+")),
-    ("take another worker's deliveries",
-     ("XREADGROUP", "GROUP", "workers", "w1", "STREAMS", K.queue("w2"), ">")),
+    (
+        "take another worker's deliveries",
+        ("XREADGROUP", "GROUP", "workers", "w1", "STREAMS", K.queue("w2"), ">"),
+    ),
     ("send to another worker", ("XADD", K.queue("w2"), "*", "d", "{}")),
     ("free another worker's slots", ("SREM", K.slots("w2"), "t1")),
     ("claim for another worker", ("SET", f"{K.prefix}seen:w2/t1:1", "1")),
