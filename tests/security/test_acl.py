@@ -159,3 +159,18 @@ def test_the_unprotected_redis_warning() -> None:
     assert unprotected_warning("redis://:pw@10.0.0.5:6379/0") is None
     assert unprotected_warning("redis://wp-worker-1:pw@10.0.0.5:6379/0") is None
     assert "pw" not in (unprotected_warning("redis://10.0.0.5:6379/0") or "")
+
+
+def test_docs_show_what_the_generator_prints() -> None:
+    from pathlib import Path
+
+    from worldpool.cli.security import setuser_line
+
+    docs = (Path(__file__).parents[2] / "docs" / "redis.md").read_text()
+    for role, user, password, worker in [
+        ("orchestrator", "orchestrator", "ORCH-PASSWORD", None),
+        ("api", "api", "API-PASSWORD", None),
+        ("worker", "worker-gpu-1", "GPU1-PASSWORD", "gpu-1"),
+    ]:
+        line = setuser_line(user, password, acl_rules(role, "prod", worker))
+        assert line in docs, f"docs/redis.md is out of date for {role}: run `worldpool acl`"

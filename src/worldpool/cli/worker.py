@@ -413,7 +413,8 @@ async def run_worker(
         )
         stopped = asyncio.ensure_future(stop.wait())
         assert runtime.ended is not None  # set by start()
-        await asyncio.wait([stopped, runtime.ended], return_when=asyncio.FIRST_COMPLETED)
+        either: list[asyncio.Future[Any]] = [stopped, runtime.ended]  # a signal, or refused
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         if runtime.refused:
             await runtime.stop(drain=False)
