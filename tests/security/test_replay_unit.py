@@ -83,3 +83,30 @@ async def test_start_claims_survive_a_worker_restart_on_redis(redis_server_sessi
         assert await first.claim_starts("w1", [("t", 1, 30)]) == [True]
     async with RedisBackend.from_url(redis_server_session.url, settings) as restarted:
         assert await restarted.claim_starts("w1", [("t", 1, 30), ("t", 2, 30)]) == [False, True]
+
+
+async def test_poison_records_and_events_never_fail_their_neighbours(redis_server_session) -> None:  # type: ignore[no-untyped-def]
+    from worldpool.backends.redis import RedisBackend
+    from worldpool.config import Settings
+    from worldpool.models import Event, EventKind, TaskRecord, TaskSpec
+
+    settings = Settings(namespace="poison")
+    async with RedisBackend.from_url(redis_server_session.url, settings) as backend:
+        good = TaskRecord(spec=TaskSpec(id="good", handler="h"))
+        await backend.put_task(good)
+        await backend._r.hset(backend.keys.task("bad"), mapping={"data": b"{oops", "version": 1})
+        assert [r and r.id for r in await backend.get_tasks(["good", "bad"])] == ["good", None]
+        await backend.append_events([Event(kind=EventKind.TASK_SUBMITTED, task_id="a")])
+        await backend._r.xadd(backend.keys.events, {"e": b"not an event"})
+        await backend._r.xadd(backend.keys.events, {"x": b"no field"})
+        await backend.append_events([Event(kind=EventKind.TASK_SUBMITTED, task_id="b")])
+        assert [e.task_id for e in await backend.read_events(None, 100)] == ["a", "b"]
+        page = await backend.read_events_of(frozenset({EventKind.TASK_SUBMITTED}), None, 100)
+        assert [e.task_id for e in page.events] == ["a", "b"]
+        # results: a malformed report between two real ones
+        await backend._r.xadd(backend.keys.results, {"r": b"{bad"})
+        await backend._r.xadd(backend.keys.results, {"zz": b"no field"})
+        assert await backend.receive_results("o1", 10) == []
+        letters = {d.code for d in await backend.list_dead_letters()}
+        assert letters == {"bad_report"}
+        assert await backend._r.xlen(backend.keys.results) == 0  # acknowledged and deleted

@@ -33,6 +33,18 @@ def _event(stream_id: bytes, data: bytes) -> Event:
     return event
 
 
+def _load_or_skip(
+    model: type[codec.R], key: str, data: bytes | None, version: bytes | None
+) -> codec.R | None:
+    """One record decoded on its own: an undecodable one reads as missing (and is logged),
+    so it never fails the batch around it (a pending-queue pass, a list)."""
+    try:
+        return codec.load_record(model, data, version)
+    except ValueError as exc:
+        log.warning("skipped record %s: it does not decode (%s)", key, str(exc)[:200])
+        return None
+
+
 _warned: set[bytes] = set()
 
 
@@ -129,7 +141,13 @@ class RedisRecords(RedisBatchCalls):
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, ["data", "version"])
-        return [codec.load_record(model, d, v) for d, v in await pipe.execute()]
+        replies = await pipe.execute()
+        try:  # the fast path: every record decodes
+            return [codec.load_record(model, d, v) for d, v in replies]
+        except ValueError:  # pydantic's ValidationError is one
+            return [
+                _load_or_skip(model, key, d, v) for key, (d, v) in zip(keys, replies, strict=True)
+            ]
 
     @redis_errors
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
