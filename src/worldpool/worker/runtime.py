@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.base import Backend, Delivery
 from worldpool.config import Settings
-from worldpool.envelope import decode_envelope, peek_task
+from worldpool.envelope import peek_task
 from worldpool.epoch import EpochWatch
 from worldpool.errors import EnvelopeError, NotFoundError
 from worldpool.identity import key_for, registration_proof
 from worldpool.models import Envelope, ResultStatus, WorkerProfile, WorkerState, WorkerStatus
+from worldpool.worker.admission import Admission
 from worldpool.worker.execution import Reporter, Run, TaskExecutor, WorkerStats
 from worldpool.worker.handlers import Handler, HandlerTable
 
@@ -78,6 +79,7 @@ class WorkerRuntime:
         self.state = WorkerState(worker_id=profile.id, cached=list(cached or []))
         self.stats = WorkerStats()
         self._reporter = Reporter(backend, profile.id, self.key)
+        self._admission = Admission(backend, profile.id, self.key, self.settings, self.handlers)
         self._executor = TaskExecutor(
             profile, self.handlers, self.artifacts, self._reporter, self.stats, self._advertise
         )
@@ -243,10 +245,9 @@ class WorkerRuntime:
     async def _refused(self) -> bool:
         """Whether the orchestrator refused this worker's credential: then say why and
         stop (the CLI exits non-zero); re-registering would only be refused again."""
-        reason = await self.backend.worker_refusal(self.id)
-        proof = self.profile.credential_proof or "none"
-        if reason is None or f"proof {proof[:12]}" not in reason:
-            return False  # none, or a refusal of an earlier (since fixed) credential
+        reason = await self._admission.refusal(self.profile.credential_proof)
+        if reason is None:
+            return False
         self.refused = reason
         if self.ended is not None and not self.ended.done():
             self.ended.set_result(None)
@@ -347,49 +348,14 @@ class WorkerRuntime:
             self._slots.release()
 
     async def _accept_all(self, deliveries: list[Delivery]) -> None:
-        """Check each delivery on its own (a bad one is dead-lettered, never its
-        neighbours), claim the good ones as started (one round trip for the batch: a
-        replayed envelope, even after our restart, is refused), then start them."""
-        good: list[tuple[Delivery, Envelope]] = []
-        for delivery in deliveries:
-            try:
-                good.append((delivery, self._decode(delivery)))
-            except EnvelopeError as exc:
-                await self._reject(delivery, exc)
-                self._slots.release()
-        if not good:
-            return
-        fresh = [True] * len(good)
-        if self.key:  # signed deployments: no envelope starts twice
-            now = time.time()
-            fresh = await self.backend.claim_starts(
-                self.id,
-                [
-                    (env.task_id, env.attempt, max(1.0, (env.expires_at or now + 3600) - now))
-                    for _, env in good
-                ],
-            )
-        for (delivery, envelope), first in zip(good, fresh, strict=True):
-            if not first or envelope.task_id in self._running:
-                replay = EnvelopeError(
-                    "replayed", f"attempt {envelope.attempt} of {envelope.task_id} already started"
-                )
-                await self._reject(delivery, replay, report=False)
-                self._slots.release()
-                continue
+        """Admit a batch (each delivery on its own; a bad one never holds up its
+        neighbours), dead-letter what is refused, start the rest."""
+        admitted = await self._admission.admit(deliveries, self._running)
+        for delivery, exc, report in admitted.refused:
+            await self._reject(delivery, exc, report=report)
+            self._slots.release()
+        for delivery, envelope in admitted.start:
             self._start(delivery, envelope)
-
-    def _decode(self, delivery: Delivery) -> Envelope:
-        return decode_envelope(
-            delivery.data,
-            secret=self.key,
-            max_bytes=self.settings.max_envelope_bytes,
-            handlers=self.handlers,
-            worker_id=self.id,
-        )
-
-    async def _accept(self, delivery: Delivery) -> None:
-        await self._accept_all([delivery])
 
     def _start(self, delivery: Delivery, envelope: Envelope) -> None:
         run = Run(envelope=envelope, delivery_id=delivery.id)

@@ -430,29 +430,6 @@ class RedisBackend(RedisRecords):
     async def release_lease(self, name: str, holder: str) -> None:
         await self._scripts.lease_release(keys=[self.keys.lease(name)], args=[holder])
 
-    # ------------------------------------------------------------------ trust (issue 13)
-    @redis_errors
-    async def claim_starts(
-        self, worker_id: str, starts: list[tuple[str, int, float]]
-    ) -> list[bool]:
-        if not starts:
-            return []
-        pipe = self._r.pipeline(transaction=False)
-        for task_id, attempt, ttl_s in starts:
-            key = self.keys.seen(worker_id, task_id, attempt)
-            pipe.set(key, "1", nx=True, px=max(1, int(ttl_s * 1000)))
-        return [bool(reply) for reply in await pipe.execute()]
-
-    @redis_errors
-    async def refuse_worker(self, worker_id: str, reason: str) -> None:
-        await self._r.set(self.keys.refused(worker_id), reason, ex=24 * 3600)
-        await self.mark_offline(worker_id)
-
-    @redis_errors
-    async def worker_refusal(self, worker_id: str) -> str | None:
-        reason = await self._r.get(self.keys.refused(worker_id))
-        return None if reason is None else codec.text(reason)
-
     async def _dead_letter_poison(
         self, worker_id: str, code: str, reason: str, fields: dict[bytes, bytes] | None
     ) -> None:

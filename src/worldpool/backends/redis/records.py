@@ -267,6 +267,29 @@ class RedisRecords(RedisBatchCalls):
         reply = await self._r.xread({self.keys.events: start}, count=limit, block=block_ms(block_s))
         return list(reply[0][1]) if reply else []
 
+    # ------------------------------------------------------------------ trust (issue 13)
+    @redis_errors
+    async def claim_starts(
+        self, worker_id: str, starts: list[tuple[str, int, float]]
+    ) -> list[bool]:
+        if not starts:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for task_id, attempt, ttl_s in starts:
+            key = self.keys.seen(worker_id, task_id, attempt)
+            pipe.set(key, "1", nx=True, px=max(1, int(ttl_s * 1000)))
+        return [bool(reply) for reply in await pipe.execute()]
+
+    @redis_errors
+    async def refuse_worker(self, worker_id: str, reason: str) -> None:
+        await self._r.set(self.keys.refused(worker_id), reason, ex=24 * 3600)
+        await self.mark_offline(worker_id)
+
+    @redis_errors
+    async def worker_refusal(self, worker_id: str) -> str | None:
+        reason = await self._r.get(self.keys.refused(worker_id))
+        return None if reason is None else codec.text(reason)
+
 
 def _epoch(
     epoch: bytes, mark: bytes | int, lost_from: bytes, lost_at: bytes, created: bool = False
