@@ -174,3 +174,21 @@ def test_docs_show_what_the_generator_prints() -> None:
     ]:
         line = setuser_line(user, password, acl_rules(role, "prod", worker))
         assert line in docs, f"docs/redis.md is out of date for {role}: run `worldpool acl`"
+
+
+async def test_a_blob_a_worker_overwrites_is_refused_on_read(
+    users: dict[str, Any], redis_server_session: RedisServer
+) -> None:
+    """Workers must write artifacts, so a worker can overwrite one; every reader re-hashes
+    it, so the change is refused (a step fails), never passed on as the real bytes."""
+    from worldpool.artifacts.store import ArtifactStore
+    from worldpool.backends.redis import RedisBackend
+    from worldpool.config import Settings
+    from worldpool.errors import ArtifactError
+
+    async with RedisBackend.from_url(redis_server_session.url, Settings(namespace=NS)) as be:
+        store = ArtifactStore(be, be.settings)
+        ref = await store.put("out.txt", b"the real output")
+        await users["worker"].set(K.blob(ref.digest), b"a forged output", px=60_000)
+        with pytest.raises(ArtifactError, match="corrupt"):
+            await store.get(ref)
