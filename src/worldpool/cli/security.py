@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from worldpool.backends.redis.keys import Keys
 from worldpool.cli.app import Exit, NamespaceOpt, app, console, fail
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
@@ -24,7 +23,8 @@ from worldpool.models import WorkerProfile
 
 ROLES = ("orchestrator", "api", "worker")
 
-# Everything a connection needs to set itself up (redis-py sends HELLO; CLIENT SETINFO, which Redis 7.0 lacks, is refused harmlessly).
+# Everything a connection needs to set itself up (redis-py sends HELLO; its CLIENT SETINFO,
+# a command Redis 7.0 lacks, is refused harmlessly).
 _CONNECT = ["+ping", "+hello", "+auth", "+client|setname", "+select"]
 # Whole-server commands no worldpool user runs.
 _NEVER = ["-@dangerous", "-keys", "-flushall", "-flushdb", "-config", "-eval", "-eval_ro"]
@@ -32,6 +32,9 @@ _NEVER = ["-@dangerous", "-keys", "-flushall", "-flushdb", "-config", "-eval", "
 
 def acl_rules(role: str, namespace: str = "default", worker_id: str | None = None) -> list[str]:
     """The ACL rules (after ``ACL SETUSER name reset on >password``) of one role."""
+    # Imported here: the CLI loads without the redis extra (the demo needs none).
+    from worldpool.backends.redis.keys import Keys
+
     k = Keys.for_namespace(namespace)
     p = k.prefix
     if role == "orchestrator":
