@@ -123,6 +123,9 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "upstream": {"plan": {"steps": 3}},
         "heartbeat_timeout_s": 10.0,
         "signature": "abc",
+        "worker_id": "w1",
+        "expires_at": 1_700_000_900.0,
+        "nonce": "0123456789abcdef",
     },
 }
 

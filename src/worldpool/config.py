@@ -94,6 +94,17 @@ class Settings(BaseModel):
         description="a draining worker's running handlers get this long to finish before "
         "they are stopped and handed back (tasks not started are handed back at once)",
     )
+    worker_key: str | None = Field(
+        default=None,
+        description="this worker's own credential (``worldpool credential WORKER_ID``); "
+        "derived from ``secret`` when only that is set",
+    )
+    envelope_ttl_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="an envelope not started this long after its send "
+        "never starts (allow for clock skew between orchestrator and worker hosts)",
+    )
 
     @model_validator(mode="after")
     def _check_weights(self) -> Settings:

@@ -3,13 +3,16 @@
 A worker calls :func:`decode_envelope` on every delivery; anything wrong raises
 :class:`~worldpool.errors.EnvelopeError` with a reason code, so the worker can dead-letter
 it and carry on. Codes: ``oversized``, ``malformed_json``, ``bad_shape``, ``unsigned``,
-``bad_signature``, ``unknown_handler``.
+``bad_signature``, ``wrong_worker`` (bound to another worker), ``expired``,
+``unknown_handler``. With per-worker keys (:mod:`worldpool.identity`) the ``secret`` a
+worker checks with is its own key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Container
 
 import orjson
@@ -53,6 +56,8 @@ def decode_envelope(
     secret: str | None,
     max_bytes: int,
     handlers: Container[str] | None = None,
+    worker_id: str | None = None,
+    now: float | None = None,
 ) -> Envelope:
     """Parse and check one delivery. Raises EnvelopeError(code, reason)."""
     if len(data) > max_bytes:
@@ -74,6 +79,21 @@ def decode_envelope(
             )
         if not hmac.compare_digest(envelope.signature, sign(envelope, secret)):
             raise EnvelopeError("bad_signature", "HMAC-SHA256 signature does not match")
+    if worker_id is not None and envelope.worker_id not in (None, worker_id):
+        raise EnvelopeError(
+            "wrong_worker", f"sent to worker {envelope.worker_id!r}, not to {worker_id!r}"
+        )
+    if secret and worker_id is not None and envelope.worker_id is None:
+        raise EnvelopeError("wrong_worker", "a signed envelope must name its worker")
+    if not_started_in_time(envelope, now):
+        raise EnvelopeError("expired", f"expired at {envelope.expires_at}; never started")
     if handlers is not None and envelope.handler not in handlers:
         raise EnvelopeError("unknown_handler", f"this worker has no handler {envelope.handler!r}")
     return envelope
+
+
+def not_started_in_time(envelope: Envelope, now: float | None = None) -> bool:
+    """Whether the envelope's start window is over (checked again as its handler begins)."""
+    if envelope.expires_at is None:
+        return False
+    return (time.time() if now is None else now) > envelope.expires_at

@@ -1,5 +1,6 @@
-"""The API fixtures of tests/api, reused by the attack suite."""
+"""Fixtures of the attack suite: real redis-server, real processes (see tests/e2e/procs.py)."""
 
-from tests.api.conftest import client, pool
+from tests.e2e.procs import client, cluster
+from tests.redis_server import redis_server, redis_server_session
 
-__all__ = ["client", "pool"]
+__all__ = ["client", "cluster", "redis_server", "redis_server_session"]

@@ -26,6 +26,7 @@ cause false failovers.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -447,6 +448,39 @@ class Backend(ABC):
         This default reads the whole pool."""
         by_id = {w.id: w for w in await self.list_workers()}
         return [by_id.get(worker_id) for worker_id in worker_ids]
+
+    # ------------------------------------------------------------------ trust (issue 13)
+    async def claim_starts(
+        self, worker_id: str, starts: list[tuple[str, int, float]]
+    ) -> list[bool]:
+        """Claim each (task id, attempt, ttl_s) as started by ``worker_id``; True only the
+        first time. The claim lives ``ttl_s`` (the envelope's remaining validity) in the
+        backend, so a replayed envelope never starts twice, also across a worker restart.
+        This default keeps claims in the process (backends that persist override it)."""
+        seen: dict[tuple[str, str, int], float] = self.__dict__.setdefault("_started", {})
+        now = time.time()
+        out = []
+        for task_id, attempt, ttl_s in starts:
+            key = (worker_id, task_id, attempt)
+            fresh = seen.get(key, 0.0) <= now
+            if fresh:
+                seen[key] = now + ttl_s
+            out.append(fresh)
+        if len(seen) > 100_000:  # drop the expired ones now and then
+            for key in [k for k, until in seen.items() if until <= now]:
+                del seen[key]
+        return out
+
+    async def refuse_worker(self, worker_id: str, reason: str) -> None:
+        """Take ``worker_id`` out of routing (OFFLINE) and leave it the reason, which it
+        reads with :meth:`worker_refusal` (a worker whose credential is wrong)."""
+        self.__dict__.setdefault("_refusals", {})[worker_id] = reason
+        await self.mark_offline(worker_id)
+
+    async def worker_refusal(self, worker_id: str) -> str | None:
+        """Why the orchestrator refused ``worker_id`` (None: it did not)."""
+        refusals: dict[str, str] = self.__dict__.get("_refusals", {})
+        return refusals.get(worker_id)
 
 
 @dataclass(frozen=True, slots=True)

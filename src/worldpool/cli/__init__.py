@@ -21,6 +21,7 @@ from worldpool.cli import demo  # noqa: F401
 from worldpool.cli import serve  # noqa: F401
 from worldpool.cli import worker  # noqa: F401
 from worldpool.cli import deployment  # noqa: F401
+from worldpool.cli import security  # noqa: F401
 
 # isort: on
 from worldpool.cli.app import app, main

@@ -149,6 +149,13 @@ def worker(
         str | None, typer.Option(help="the Celery queue to send to (default: the app's)")
     ] = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
+    credential: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WORLDPOOL_WORKER_KEY",
+            help="this worker's key, from `worldpool credential WORKER_ID`",
+        ),
+    ] = None,
 ) -> None:
     """Run a worker that dials out to Redis, registers and takes tasks."""
     options = WorkerOptions(
@@ -176,7 +183,9 @@ def worker(
         run_async(run_worker(settings_for(redis, namespace), options, console, print_only=True))
         return
     settings = blob_settings(
-        settings_for(need_redis(redis), namespace, drain_timeout_s=drain_timeout_s),
+        settings_for(
+            need_redis(redis), namespace, drain_timeout_s=drain_timeout_s, worker_key=credential
+        ),
         artifact_store,
         s3_endpoint_url,
     )
@@ -405,7 +414,18 @@ async def run_worker(
             f"worker {profile.id} online in {profile.location.region} with "
             f"{len(handlers)} handlers, {profile.max_concurrency} slots"
         )
-        await stop.wait()
+        stopped = asyncio.ensure_future(stop.wait())
+        assert runtime.ended is not None  # set by start()
+        either: list[asyncio.Future[Any]] = [stopped, runtime.ended]  # a signal, or refused
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if runtime.refused:
+            await runtime.stop(drain=False)
+            raise WorkerRefused(
+                f"the orchestrator refused worker {profile.id}: {runtime.refused}. Run "
+                f"`worldpool credential {profile.id}` where WORLDPOOL_SECRET is set and pass "
+                "the key with --credential or WORLDPOOL_WORKER_KEY"
+            )
         console.print(f"worker {profile.id} draining")
         for watcher in watchers:
             watcher.cancel()

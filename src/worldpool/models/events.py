@@ -32,6 +32,7 @@ class EventKind(str, Enum):
     WORKFLOW_FAILED = "workflow.failed"
     WORKFLOW_CANCELLED = "workflow.cancelled"
     DEPLOYMENT_STATE_LOST = "deployment.state_lost"  # the backend came back empty / older
+    SECURITY_REJECTED = "security.rejected"  # a forged/unsigned report or a refused worker
 
 
 class Event(Model):

@@ -278,6 +278,13 @@ class Envelope(Model):
     secrets: dict[str, str] = Field(
         default_factory=dict, description="the task's secret references (never values)"
     )
+    worker_id: str | None = Field(
+        default=None, description="the worker the envelope is for (signed with its key)"
+    )
+    expires_at: float | None = Field(
+        default=None, description="epoch seconds after which it must never start"
+    )
+    nonce: str | None = Field(default=None, description="random; makes every envelope unique")
 
 
 class ResultStatus(str, Enum):
@@ -315,6 +322,9 @@ class TaskResult(Model):
     meta: dict[str, JSONValue] = Field(default_factory=dict, description="handler metadata")
     traceparent: str | None = Field(
         default=None, description="the attempt's run span, set by the worker runtime"
+    )
+    signature: str | None = Field(
+        default=None, description="HMAC-SHA256 by the sending worker's key (identity.py)"
     )
 
 

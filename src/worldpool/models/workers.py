@@ -100,6 +100,9 @@ class WorkerProfile(Model):
     max_concurrency: int = Field(default=1, ge=1, description="task slots")
     latency_to_orchestrator_ms: float = Field(default=0.0, ge=0)
     labels: dict[str, str] = Field(default_factory=dict)
+    credential_proof: str | None = Field(
+        default=None, description="HMAC of the worker id by its key: proves the credential"
+    )
 
     @model_validator(mode="before")
     @classmethod

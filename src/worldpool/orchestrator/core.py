@@ -53,6 +53,7 @@ from worldpool.orchestrator.results import ResultsApplier
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.sweep import Sweeper
 from worldpool.orchestrator.transitions import Transitions
+from worldpool.orchestrator.trust import ReportGate
 from worldpool.orchestrator.workflows import WorkflowAdvancer
 from worldpool.routing import PoolSnapshot, Router, RoutingPolicy
 from worldpool.tracing import hop, hop_attributes
@@ -83,7 +84,8 @@ class Orchestrator:
         # State, one owner each.
         self.records = RecordCache()
         self.pending = PendingQueue(backend)
-        self.pool_view = PoolView(backend, settings)
+        self.gate = ReportGate(backend, settings.secret)  # signed reports, proven workers
+        self.pool_view = PoolView(backend, settings, self.gate)
         self.changes = Changes()
         clock = BackendClock(backend)
         self._clock = clock
@@ -110,7 +112,15 @@ class Orchestrator:
             self.transitions,
         )
         self.results = ResultsApplier(
-            backend, name, clock, self.records, self.pending, self.changes, self.transitions, rng
+            backend,
+            name,
+            clock,
+            self.records,
+            self.pending,
+            self.changes,
+            self.transitions,
+            rng,
+            self.gate,
         )
         self.sweeper = Sweeper(
             backend,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -22,6 +23,7 @@ from worldpool.backends.base import Backend, Dispatch, DispatchOutcome, NewTask
 from worldpool.config import Settings
 from worldpool.envelope import encode_envelope
 from worldpool.errors import ReservationError
+from worldpool.identity import worker_key
 from worldpool.models import (
     AttemptOutcome,
     Envelope,
@@ -281,7 +283,7 @@ class Dispatcher:
             record=nxt,
             expect_version=expect,
             worker_id=worker.id,
-            envelope=self._envelope(nxt),
+            envelope=self._envelope(nxt, worker.id),
             event=event,
         )
 
@@ -304,8 +306,9 @@ class Dispatcher:
                 AttemptOutcome.DISPATCH_INTERRUPTED,
             )
 
-    def _envelope(self, record: TaskRecord) -> bytes:
+    def _envelope(self, record: TaskRecord, worker_id: str) -> bytes:
         spec = record.spec
+        sent = time.time()
         deadline = None
         if spec.execution_timeout_s is not None:
             deadline = time.time() + spec.execution_timeout_s
@@ -330,9 +333,15 @@ class Dispatcher:
                 "heartbeat_timeout_s": spec.heartbeat_timeout_s,
                 "signature": None,
                 "secrets": spec.secrets,  # references only: the worker resolves them
+                # Bound to its worker, signed with that worker's key, valid for a while:
+                # no other worker accepts it, and it cannot start late or twice.
+                "worker_id": worker_id,
+                "expires_at": sent + self._settings.envelope_ttl_s,
+                "nonce": secrets.token_hex(8),
             },
         )
-        return encode_envelope(envelope, self._settings.secret)
+        secret = self._settings.secret
+        return encode_envelope(envelope, worker_key(secret, worker_id) if secret else None)
 
     def _explain_due(self, task_id: str, now: float) -> bool:
         """Whether a waiting task's full explanation is due: its first pass, then every

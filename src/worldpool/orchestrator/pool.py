@@ -19,6 +19,7 @@ from worldpool import geo
 from worldpool.backends.base import Backend, PoolCursor
 from worldpool.config import Settings
 from worldpool.models import TaskRecord, TaskSpec, TaskStatus, Worker, WorkerStatus
+from worldpool.orchestrator.trust import ReportGate
 from worldpool.routing import PoolSnapshot, RoutingContext
 from worldpool.routing.pool import STATUS_CODES, STATUS_ONLINE
 
@@ -34,8 +35,11 @@ _OFFLINE = STATUS_CODES[WorkerStatus.OFFLINE]
 class PoolView:
     """The pool snapshot and the affinity table; the only writer of both."""
 
-    def __init__(self, backend: Backend, settings: Settings) -> None:
+    def __init__(
+        self, backend: Backend, settings: Settings, gate: ReportGate | None = None
+    ) -> None:
         self._backend = backend
+        self._gate = gate
         self._settings = settings
         self.snapshot = PoolSnapshot()
         self._read_at = 0.0  # monotonic time of the last refresh (0: refresh now)
@@ -67,6 +71,8 @@ class PoolView:
         if changes.full:
             seen = set()
             for worker in changes.workers:
+                if not await self._admitted(worker):
+                    continue  # a wrong credential: never routed to
                 seen.add(worker.id)
                 snapshot.upsert(worker)
             for worker in list(snapshot.workers):
@@ -76,8 +82,11 @@ class PoolView:
             self._stuck = {w.id for w in changes.workers if not w.state.consuming}
             return
         for worker in changes.workers:
-            self._upsert(worker)
             self._recheck.discard(worker.id)
+            if await self._admitted(worker):
+                self._upsert(worker)
+            elif worker.id in snapshot:
+                snapshot.remove(worker.id)
         for worker_id in changes.gone:
             if worker_id in snapshot:
                 snapshot.remove(worker_id)
@@ -87,10 +96,14 @@ class PoolView:
         if recheck:
             ids = sorted(recheck)
             for worker_id, fresh in zip(ids, await self._backend.get_workers(ids), strict=True):
-                if fresh is not None:
+                if fresh is not None and await self._admitted(fresh):
                     self._upsert(fresh)
                 elif worker_id in snapshot:
                     snapshot.remove(worker_id)
+
+    async def _admitted(self, worker: Worker) -> bool:
+        """Whether the worker proved its credential (always, without a deployment secret)."""
+        return self._gate is None or await self._gate.admit(worker)
 
     def _upsert(self, worker: Worker) -> None:
         self.snapshot.upsert(worker)

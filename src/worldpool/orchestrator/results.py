@@ -18,6 +18,7 @@ from worldpool.orchestrator.pending import PendingQueue
 from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import CAS_ATTEMPTS, Transitions
+from worldpool.orchestrator.trust import ReportGate
 from worldpool.tracing import exporting, hop
 
 log = logging.getLogger("worldpool.orchestrator.core")
@@ -38,8 +39,10 @@ class ResultsApplier:
         changes: Changes,
         transitions: Transitions,
         rng: random.Random,
+        gate: ReportGate | None = None,
     ) -> None:
         self._backend = backend
+        self._gate = gate or ReportGate(backend, None)
         self._name = name
         self._clock = clock
         self._records = records
@@ -83,6 +86,11 @@ class ResultsApplier:
         reports of one task folded into one record write (STARTED + SUCCEEDED of a fast
         task is one put, still two events), every write of the batch and its
         events in one :meth:`Backend.put_tasks` call (one round trip on Redis)."""
+        results, forged = self._gate.unsigned(results)
+        for result in forged:
+            await self._gate.reject(
+                result, "bad_report_signature", "report not signed by the worker it names"
+            )
         by_task: dict[str, list[TaskResult]] = {}
         for result in results:
             by_task.setdefault(result.task_id, []).append(result)
@@ -95,6 +103,8 @@ class ResultsApplier:
         for task_id, record in zip(ids, records, strict=True):
             if record is None:
                 continue
+            if self._gate.enabled:
+                by_task[task_id] = await self._held(record, by_task[task_id])
             steps = self._fold(record, by_task[task_id], now)
             if steps:
                 planned.append((record, steps))
@@ -117,6 +127,18 @@ class ResultsApplier:
                     await self.apply_result(result)
         if planned:
             self._changes.notify(wake_dispatcher=self._pending.backlog)
+
+    async def _held(self, record: TaskRecord, results: list[TaskResult]) -> list[TaskResult]:
+        """The reports whose signer was sent the attempt they name; the rest rejected."""
+        kept = []
+        for result in results:
+            if self._gate.not_holder(record, result):
+                await self._gate.reject(
+                    result, "not_attempt_holder", "the signer was never sent this attempt"
+                )
+            else:
+                kept.append(result)
+        return kept
 
     def _fold(self, record: TaskRecord, results: list[TaskResult], now: float) -> list[Step]:
         """The transitions a task's reports make, in order."""

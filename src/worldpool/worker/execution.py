@@ -25,7 +25,9 @@ import orjson
 
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.base import Backend
+from worldpool.envelope import not_started_in_time
 from worldpool.errors import HandlerError, TaskTimeoutError
+from worldpool.identity import sign_result
 from worldpool.models import (
     ArtifactRef,
     Envelope,
@@ -35,6 +37,7 @@ from worldpool.models import (
     WorkerProfile,
 )
 from worldpool.tracing import bind, span
+from worldpool.unchecked import assign
 from worldpool.worker.effects import EffectLedger
 from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
 from worldpool.worker.secrets import resolve, scrub, scrub_text
@@ -76,10 +79,11 @@ class WorkerStats:
 class Reporter:
     """Sends a worker's fenced reports, retrying with backoff."""
 
-    def __init__(self, backend: Backend, worker_id: str) -> None:
+    def __init__(self, backend: Backend, worker_id: str, key: str | None = None) -> None:
         self.backend = backend
         self._backend = backend
         self._worker_id = worker_id
+        self._key = key  # this worker's credential: every report is signed with it
 
     async def report(
         self,
@@ -130,6 +134,8 @@ class Reporter:
             traceparent=traceparent,
             **extra,
         )
+        if self._key:
+            assign(result, signature=sign_result(result, self._key))
         for delay in (0.1, 0.5, 1.0, 2.0, 5.0):
             try:
                 accepted = await self._backend.complete(
@@ -229,6 +235,11 @@ class TaskExecutor:
         except asyncio.CancelledError:
             if not run.revoked and not stopping():
                 raise
+        except EnvelopeExpiredError as exc:  # never started: back for a fresh attempt
+            if not run.revoked:
+                await report(
+                    env.task_id, env.attempt, ResultStatus.REVOKED, error=str(exc), ack=run
+                )
         except Exception as exc:  # any handler failure becomes a failed result
             self._stats.failed += 1
             if not run.revoked:
@@ -264,10 +275,14 @@ class TaskExecutor:
         loop = asyncio.get_running_loop()
         timer.append(loop.call_later(STARTED_AFTER_S, self._report_started, run, started))
 
-    def _in_thread(self, handler: Handler, ctx: TaskContext) -> JSONValue:
+    def _in_thread(
+        self, handler: Handler, ctx: TaskContext, expires_at: float | None = None
+    ) -> JSONValue:
         """A sync handler's call, in its pool thread."""
         if ctx.cancelled.is_set():  # handed back before its thread picked it up
             return None
+        if expires_at is not None and time.time() > expires_at:
+            raise EnvelopeExpiredError()  # it waited for a thread past its window
         with self._busy_lock:
             self.busy_threads += 1
         try:
@@ -362,6 +377,8 @@ class TaskExecutor:
         env = run.envelope
         handler = self._handlers.get(env.handler)
         assert handler is not None  # decode_envelope checked it
+        if not_started_in_time(env):  # it waited past its window (a slow context, a queue)
+            raise EnvelopeExpiredError()
         self._began(run, ctx, timer)
         if inspect.iscoroutinefunction(handler):
             call: Awaitable[JSONValue] = handler(ctx)
@@ -369,7 +386,12 @@ class TaskExecutor:
             # A thread is free: the pool has one per slot, and a slot comes back only when
             # its thread does (even after a timeout), so the handler begins at once.
             call = run.thread = asyncio.get_running_loop().run_in_executor(
-                self._threads(), contextvars.copy_context().run, self._in_thread, handler, ctx
+                self._threads(),
+                contextvars.copy_context().run,
+                self._in_thread,
+                handler,
+                ctx,
+                env.expires_at,
             )
         timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
         try:
@@ -388,6 +410,13 @@ async def _started_reported(timer: list[asyncio.TimerHandle], run: Run) -> None:
     if run.started_report is not None:
         with contextlib.suppress(Exception):
             await run.started_report
+
+
+class EnvelopeExpiredError(Exception):
+    """The envelope's start window closed before its handler began: it never starts."""
+
+    def __init__(self) -> None:
+        super().__init__("the envelope expired before its handler began; handed back")
 
 
 def _call_sync(handler: Handler, ctx: TaskContext) -> JSONValue:

@@ -18,10 +18,12 @@ from collections.abc import Iterable, Mapping
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.base import Backend, Delivery
 from worldpool.config import Settings
-from worldpool.envelope import decode_envelope, peek_task
+from worldpool.envelope import peek_task
 from worldpool.epoch import EpochWatch
 from worldpool.errors import EnvelopeError, NotFoundError
-from worldpool.models import ResultStatus, WorkerProfile, WorkerState, WorkerStatus
+from worldpool.identity import key_for, registration_proof
+from worldpool.models import Envelope, ResultStatus, WorkerProfile, WorkerState, WorkerStatus
+from worldpool.worker.admission import Admission
 from worldpool.worker.execution import Reporter, Run, TaskExecutor, WorkerStats
 from worldpool.worker.handlers import Handler, HandlerTable
 
@@ -59,13 +61,25 @@ class WorkerRuntime:
             )
         if not profile.handlers:
             profile = profile.model_copy(update={"handlers": self.handlers.names()})
+        self.settings = settings or Settings()
+        # This worker's own credential: envelopes are checked and reports signed with it,
+        # and the registration carries the proof of it (identity.py).
+        self.key = key_for(
+            profile.id, secret=self.settings.secret, worker_key_=self.settings.worker_key
+        )
+        if self.key:
+            profile = profile.model_copy(
+                update={"credential_proof": registration_proof(profile.id, self.key)}
+            )
+        self.refused: str | None = None  # why the orchestrator refused us (then we stop)
+        self.ended: asyncio.Future[None] | None = None  # done when refused
         self.profile = profile
         self.backend = backend
-        self.settings = settings or Settings()
         self.artifacts = artifacts or ArtifactStore(backend, self.settings)
         self.state = WorkerState(worker_id=profile.id, cached=list(cached or []))
         self.stats = WorkerStats()
-        self._reporter = Reporter(backend, profile.id)
+        self._reporter = Reporter(backend, profile.id, self.key)
+        self._admission = Admission(backend, profile.id, self.key, self.settings, self.handlers)
         self._executor = TaskExecutor(
             profile, self.handlers, self.artifacts, self._reporter, self.stats, self._advertise
         )
@@ -92,6 +106,7 @@ class WorkerRuntime:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        self.ended = asyncio.get_running_loop().create_future()
         await self.epoch.check()
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
@@ -202,6 +217,8 @@ class WorkerRuntime:
             self.state.consuming = self._consuming()
             try:
                 reply = await self.backend.heartbeat(self.state, self.in_flight)
+                if reply.status is WorkerStatus.OFFLINE and await self._refused():
+                    return
                 if reply.status is WorkerStatus.OFFLINE and not self._draining:
                     # We were declared dead (paused too long): our work went elsewhere.
                     log.warning(
@@ -224,6 +241,30 @@ class WorkerRuntime:
                 with contextlib.suppress(Exception):  # back in reach: the same Redis?
                     await self.epoch.check()
             await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def _refused(self) -> bool:
+        """Whether the orchestrator refused this worker's credential: then say why and
+        stop (the CLI exits non-zero); re-registering would only be refused again."""
+        reason = await self._admission.refusal(self.profile.credential_proof)
+        if reason is None:
+            return False
+        self.refused = reason
+        if self.ended is not None and not self.ended.done():
+            self.ended.set_result(None)
+        log.error(
+            "worker %s was refused by the orchestrator: %s. Get this worker's credential "
+            "with `worldpool credential %s` where WORLDPOOL_SECRET is set, and start the "
+            "worker with --credential KEY (or WORLDPOOL_WORKER_KEY).",
+            self.id,
+            reason,
+            self.id,
+        )
+        self._stopping = True
+        self._revoke(list(self._running))
+        for task in self._loops:
+            if task is not asyncio.current_task():
+                task.cancel()
+        return True
 
     def _consuming(self) -> bool:
         """Whether this worker still takes new work (or has no slot free to take it)."""
@@ -290,8 +331,7 @@ class WorkerRuntime:
                     await self._give_back(delivery)
                     self._slots.release()
                 continue
-            for delivery in deliveries:
-                await self._accept(delivery)
+            await self._accept_all(deliveries)
             if deliveries:  # the runs just accepted start (and short ones report) before
                 await asyncio.sleep(0)  # the next read goes out
 
@@ -307,26 +347,30 @@ class WorkerRuntime:
         for _ in range(count):
             self._slots.release()
 
-    async def _accept(self, delivery: Delivery) -> None:
-        try:
-            envelope = decode_envelope(
-                delivery.data,
-                secret=self.settings.secret,
-                max_bytes=self.settings.max_envelope_bytes,
-                handlers=self.handlers,
-            )
-        except EnvelopeError as exc:
-            await self._reject(delivery, exc)
+    async def _accept_all(self, deliveries: list[Delivery]) -> None:
+        """Admit a batch (each delivery on its own; a bad one never holds up its
+        neighbours), dead-letter what is refused, start the rest."""
+        admitted = await self._admission.admit(deliveries, self._running)
+        for delivery, exc, report in admitted.refused:
+            await self._reject(delivery, exc, report=report)
             self._slots.release()
-            return
+        for delivery, envelope in admitted.start:
+            self._start(delivery, envelope)
+
+    def _start(self, delivery: Delivery, envelope: Envelope) -> None:
         run = Run(envelope=envelope, delivery_id=delivery.id)
         self._running[envelope.task_id] = run
         run.task = asyncio.create_task(self._run(run), name=f"{self.id}:{envelope.task_id}")
 
-    async def _reject(self, delivery: Delivery, exc: EnvelopeError) -> None:
+    async def _reject(self, delivery: Delivery, exc: EnvelopeError, *, report: bool = True) -> None:
+        """Dead-letter a delivery. ``report``: tell the orchestrator (not for a replay:
+        the attempt it names is running or ran, and its own report stands)."""
         self.stats.rejected += 1
         log.warning("worker %s dead-lettered a delivery: %s", self.id, exc)
         await self.backend.dead_letter(self.id, exc.code, str(exc), delivery.data)
+        if not report:
+            await self.backend.ack(self.id, delivery.id)
+            return
         peek = peek_task(delivery.data)
         if peek is not None:
             await self._reporter.report(

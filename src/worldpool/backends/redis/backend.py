@@ -94,6 +94,7 @@ class RedisBackend(RedisRecords):
         self._recovered: set[str] = set()
         self._next_claim_at = 0.0
         self._recovery: dict[str, bytes] = {}
+        self._poisoned: list[tuple[str, dict[bytes, bytes] | None, str]] = []
 
     @classmethod
     def from_url(
@@ -106,6 +107,11 @@ class RedisBackend(RedisRecords):
             raise ConfigError(
                 "no Redis URL: pass --redis redis://host:6379/0 or set WORLDPOOL_REDIS_URL"
             )
+        from worldpool.backends.redis.connection import unprotected_warning
+
+        warning = unprotected_warning(url)
+        if warning:
+            log.warning(warning)
         return cls(connect(url, **connection), settings, url=url)
 
     async def aclose(self) -> None:
@@ -218,11 +224,19 @@ class RedisBackend(RedisRecords):
             entries = await self._read_group(
                 queue, WORKER_GROUP, worker_id, ">", max_count, block_s
             )
-        return [
-            Delivery(id=codec.text(i), data=f[b"d"], task_id=codec.text(f.get(b"t", b"")))
-            for i, f in entries
-            if f
-        ]
+        deliveries, poison = [], []
+        for i, f in entries:
+            data = f.get(b"d") if f else None
+            if f and isinstance(data, bytes):
+                deliveries.append(
+                    Delivery(id=codec.text(i), data=data, task_id=codec.text(f.get(b"t", b"")))
+                )
+            else:  # no envelope in it: dead-letter it alone, never its neighbours
+                poison.append((codec.text(i), f))
+        for delivery_id, fields in poison:
+            await self._dead_letter_poison(worker_id, "bad_entry", "no d field", fields)
+            await self.ack(worker_id, delivery_id)
+        return deliveries
 
     @redis_errors
     async def ack(self, worker_id: str, delivery_id: str) -> None:
@@ -279,6 +293,20 @@ class RedisBackend(RedisRecords):
         block_s: float = 0.0,
         ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
+        messages = await self._receive_results(consumer, max_count, block_s, ack)
+        while self._poisoned:  # a malformed report: out of the stream, with its reason
+            entry_id, fields, reason = self._poisoned.pop()
+            await self._dead_letter_poison("", "bad_report", reason, fields)
+            await self.ack_results([entry_id])
+        return messages
+
+    async def _receive_results(
+        self,
+        consumer: str,
+        max_count: int = 100,
+        block_s: float = 0.0,
+        ack: Sequence[str] = (),
+    ) -> list[ResultMessage]:
         results = self.keys.results
         if consumer not in self._recovered or time.monotonic() >= self._next_claim_at:
             await self.ack_results(list(ack))  # the rare paths: acknowledge on its own
@@ -324,13 +352,19 @@ class RedisBackend(RedisRecords):
             return []
         return self._results(reply[1])
 
-    @staticmethod
-    def _results(entries: StreamEntries) -> list[ResultMessage]:
-        return [
-            ResultMessage(id=codec.text(i), result=TaskResult.model_validate_json(f[b"r"]))
-            for i, f in entries
-            if f
-        ]
+    def _results(self, entries: StreamEntries) -> list[ResultMessage]:
+        """Each entry decoded on its own; a bad one is set aside (``_poisoned``), to be
+        dead-lettered and acknowledged by the caller, never failing its neighbours."""
+        messages = []
+        for i, f in entries:
+            try:
+                result = TaskResult.model_validate_json(f[b"r"]) if f else None
+            except (KeyError, ValueError) as exc:  # pydantic's ValidationError is one
+                self._poisoned.append((codec.text(i), f, f"{type(exc).__name__}: {exc}"[:300]))
+                continue
+            if result is not None:
+                messages.append(ResultMessage(id=codec.text(i), result=result))
+        return messages
 
     @redis_errors
     async def ack_results(self, ids: list[str]) -> None:
@@ -415,3 +449,12 @@ class RedisBackend(RedisRecords):
     @redis_errors
     async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
         return await self._load_workers(list(worker_ids))
+
+    async def _dead_letter_poison(
+        self, worker_id: str, code: str, reason: str, fields: dict[bytes, bytes] | None
+    ) -> None:
+        """Dead-letter a stream entry that is not what its stream holds (its raw fields)."""
+        raw = (
+            b"" if not fields else b"&".join(k + b"=" + bytes(v)[:4096] for k, v in fields.items())
+        )
+        await self.dead_letter(worker_id, code, reason, raw)

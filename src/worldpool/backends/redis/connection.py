@@ -26,6 +26,7 @@ like a lost one.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -154,3 +155,23 @@ def connect(url: str, **overrides: Any) -> Redis:
     client = Redis(connection_pool=pool)
     client.auto_close_connection_pool = True  # aclose() closes the pool too
     return client
+
+
+def unprotected_warning(url: str) -> str | None:
+    """A warning when ``url`` reaches a non-loopback Redis as the default user without a
+    password (anyone who reaches that port can act as the orchestrator)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix" or parts.password:
+        return None
+    host = parts.hostname or "localhost"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or (parts.username not in (None, "", "default")):
+        return None
+    return (
+        f"connected to Redis at {host} as the default user without a password: anyone who "
+        "reaches it can forge work and results. Create users with `worldpool acl` and put "
+        "one in the URL (redis://USER:PASSWORD@host:6379/0)."
+    )

@@ -39,6 +39,9 @@ key                                    type          holds
 ``events``                             stream        event log, capped at ``event_log_max`` exactly
 ``dead``                               stream        dead letters, capped the same way
 ``lease:{name}``                       string        lease holder (SET NX PX)
+``seen:{worker}/{task}:{attempt}``     string        the worker started this attempt (SET NX
+                                                     PX = the envelope's validity): no replay
+``refused:{worker}``                   string        why the orchestrator refused the worker
 =====================================  ============  =============================================
 """
 
@@ -154,3 +157,11 @@ class Keys:
     def pool_changed(self) -> str:
         """sorted set: worker id -> sequence number of its latest change (scripts/_pool.lua)."""
         return self.prefix + "pool:changed"
+
+    # trust (issue 13): "/" cannot be in a worker id, so ``seen:{worker}/*`` is exactly
+    # one worker's claims in an ACL pattern.
+    def seen(self, worker_id: str, task_id: str, attempt: int) -> str:
+        return f"{self.prefix}seen:{worker_id}/{task_id}:{attempt}"
+
+    def refused(self, worker_id: str) -> str:
+        return f"{self.prefix}refused:{worker_id}"

@@ -7,6 +7,7 @@ step); reads are pipelined HMGETs, one round trip for any number of records.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from worldpool.backends.base import EffectClaim, EpochMark, EventPage
@@ -14,6 +15,8 @@ from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
 from worldpool.models import Event, EventKind, TaskRecord, WorkflowRecord
+
+log = logging.getLogger(__name__)
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes] | None]]
 
@@ -28,6 +31,40 @@ def _event(stream_id: bytes, data: bytes) -> Event:
     event = Event.model_validate_json(data)
     event.seq = codec.seq_from_stream_id(stream_id)
     return event
+
+
+def _load_or_skip(
+    model: type[codec.R], key: str, data: bytes | None, version: bytes | None
+) -> codec.R | None:
+    """One record decoded on its own: an undecodable one reads as missing (and is logged),
+    so it never fails the batch around it (a pending-queue pass, a list)."""
+    try:
+        return codec.load_record(model, data, version)
+    except ValueError as exc:
+        log.warning("skipped record %s: it does not decode (%s)", key, str(exc)[:200])
+        return None
+
+
+_warned: set[bytes] = set()
+
+
+def _events(entries: StreamEntries, needles: list[bytes] | None = None) -> list[Event]:
+    """Each entry decoded on its own: one that is not an event (written by hand, or by a
+    newer version) is skipped, with a warning once, never failing the page around it."""
+    events = []
+    for stream_id, fields in entries:
+        data = fields.get(b"e") if fields else None
+        if needles is not None and not (
+            isinstance(data, bytes) and any(n in data for n in needles)
+        ):
+            continue
+        try:
+            events.append(_event(stream_id, data))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            if stream_id not in _warned and len(_warned) < 10_000:
+                _warned.add(stream_id)
+                log.warning("skipped event log entry %r: not an event (%s)", stream_id, exc)
+    return events
 
 
 class RedisRecords(RedisBatchCalls):
@@ -104,7 +141,13 @@ class RedisRecords(RedisBatchCalls):
         pipe = self._r.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, ["data", "version"])
-        return [codec.load_record(model, d, v) for d, v in await pipe.execute()]
+        replies = await pipe.execute()
+        try:  # the fast path: every record decodes
+            return [codec.load_record(model, d, v) for d, v in replies]
+        except ValueError:  # pydantic's ValidationError is one
+            return [
+                _load_or_skip(model, key, d, v) for key, (d, v) in zip(keys, replies, strict=True)
+            ]
 
     @redis_errors
     async def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
@@ -199,9 +242,7 @@ class RedisRecords(RedisBatchCalls):
     async def read_events(
         self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
     ) -> list[Event]:
-        return [
-            _event(i, f[b"e"]) for i, f in await self._event_entries(after, limit, block_s) if f
-        ]
+        return _events(await self._event_entries(after, limit, block_s))
 
     @redis_errors
     async def read_events_of(
@@ -215,11 +256,7 @@ class RedisRecords(RedisBatchCalls):
         # Decode only what may match: an event's JSON, as written here, holds its kind as
         # exactly `"kind":"<value>"` (a nested key can match too; the kind check settles it).
         needles = [f'"kind":"{kind.value}"'.encode() for kind in kinds]
-        events = [
-            _event(i, f[b"e"])
-            for i, f in entries
-            if f and any(needle in f[b"e"] for needle in needles)
-        ]
+        events = _events(entries, needles)
         cursor = codec.seq_from_stream_id(entries[-1][0]) if entries else after
         return EventPage([e for e in events if e.kind in kinds], cursor)
 
@@ -229,6 +266,29 @@ class RedisRecords(RedisBatchCalls):
         start = "0-0" if after is None else codec.stream_id_from_seq(after)
         reply = await self._r.xread({self.keys.events: start}, count=limit, block=block_ms(block_s))
         return list(reply[0][1]) if reply else []
+
+    # ------------------------------------------------------------------ trust (issue 13)
+    @redis_errors
+    async def claim_starts(
+        self, worker_id: str, starts: list[tuple[str, int, float]]
+    ) -> list[bool]:
+        if not starts:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for task_id, attempt, ttl_s in starts:
+            key = self.keys.seen(worker_id, task_id, attempt)
+            pipe.set(key, "1", nx=True, px=max(1, int(ttl_s * 1000)))
+        return [bool(reply) for reply in await pipe.execute()]
+
+    @redis_errors
+    async def refuse_worker(self, worker_id: str, reason: str) -> None:
+        await self._r.set(self.keys.refused(worker_id), reason, ex=24 * 3600)
+        await self.mark_offline(worker_id)
+
+    @redis_errors
+    async def worker_refusal(self, worker_id: str) -> str | None:
+        reason = await self._r.get(self.keys.refused(worker_id))
+        return None if reason is None else codec.text(reason)
 
 
 def _epoch(
