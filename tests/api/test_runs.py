@@ -99,3 +99,27 @@ async def test_retry_a_workflow_runs_on_from_its_failed_step(client: httpx.Async
     assert steps["b"]["attempts"] == 2 and steps["c"]["status"] == "succeeded"
     assert steps["a"]["attempts"] == 1  # the step that had succeeded did not run again
     assert_error(await client.post(f"/api/v1/workflows/{wf}/retry"), 409)
+
+
+async def test_result_of_a_finished_task_and_409_before(client: httpx.AsyncClient) -> None:
+    ok = (await client.post("/api/v1/tasks", json={"handler": "echo", "payload": {"n": 7}})).json()
+    await wait_task(client, ok["spec"]["id"])
+    body = (await client.get(f"/api/v1/tasks/{ok['spec']['id']}/result")).json()
+    assert body == {
+        "task_id": ok["spec"]["id"],
+        "status": "succeeded",
+        "result": {"n": 7},
+        "error": None,
+    }
+    spec = {"handler": "boom", "payload": {}, "retry": {"max_retries": 0}}
+    bad = (await client.post("/api/v1/tasks", json=spec)).json()["spec"]["id"]
+    await wait_task(client, bad)
+    failed = (await client.get(f"/api/v1/tasks/{bad}/result")).json()
+    assert failed["status"] == "failed" and failed["result"] is None and failed["error"]
+    slow = (
+        await client.post("/api/v1/tasks", json={"handler": "nap", "payload": {"s": 30}})
+    ).json()
+    message = assert_error(await client.get(f"/api/v1/tasks/{slow['spec']['id']}/result"), 409)
+    assert "ask again" in message
+    await client.post(f"/api/v1/tasks/{slow['spec']['id']}/cancel")
+    assert_error(await client.get("/api/v1/tasks/nope/result"), 404)

@@ -10,7 +10,7 @@ from worldpool.api.errors import ApiError
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import State
 from worldpool.client.runs import Kind, RunFilter, RunSummary, select_runs
-from worldpool.models import Model
+from worldpool.models import JSONValue, Model
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 
@@ -124,3 +124,24 @@ async def retry_workflow(workflow_id: str, api: State) -> WorkflowRetried:
             "workflow can be retried",
         )
     return WorkflowRetried(workflow_id=record.id, retried_steps=steps)
+
+
+class TaskResult(Model):
+    task_id: str
+    status: str
+    result: JSONValue
+    error: str | None
+
+
+@router.get("/api/v1/tasks/{task_id}/result", response_model=TaskResult)
+async def task_result(task_id: str, api: State) -> TaskResult:
+    """A finished task's value (``result``) or its last error (``error``); 409 while it
+    has not ended (wait for its ``task.succeeded`` / ``task.failed`` event, then ask)."""
+    record = await api.orchestrator.get_task(task_id)
+    if not record.status.terminal:
+        raise ApiError(
+            409, f"task {task_id!r} is {record.status.value}: ask again once it has ended"
+        )
+    return TaskResult(
+        task_id=record.id, status=record.status.value, result=record.result, error=record.error
+    )
