@@ -8,6 +8,7 @@ command group is one module that registers its commands on that app when importe
 * :mod:`.worker` - ``worker`` (profile, handlers, claims check, run);
 * :mod:`.deployment` - ``submit``, ``status``, ``workers``, ``watch``, ``events``,
   ``dead-letters`` (one-shot commands against a deployment's Redis);
+* :mod:`.runs` - ``list``, ``result``, ``cancel``, ``retry``, ``logs`` (on the client);
 * ``simulate``, mounted from :mod:`worldpool.sim.cli`.
 
 :mod:`.watch` (the live view) and :mod:`worldpool.render` (rich tables, shared with the
@@ -21,6 +22,7 @@ from worldpool.cli import demo  # noqa: F401
 from worldpool.cli import serve  # noqa: F401
 from worldpool.cli import worker  # noqa: F401
 from worldpool.cli import deployment  # noqa: F401
+from worldpool.cli import runs  # noqa: F401
 from worldpool.cli import security  # noqa: F401
 
 # isort: on

@@ -6,7 +6,7 @@ from enum import Enum
 
 from pydantic import Field, model_validator
 
-from worldpool.models.base import Model, new_id, now_s
+from worldpool.models.base import JSONValue, Model, new_id, now_s
 from worldpool.models.tasks import ArtifactRef, TaskSpec, TaskStatus
 
 
@@ -111,6 +111,7 @@ class StepStatus(Model):
     reason: str | None = Field(default=None, description="one line: why this worker won")
     pending_reason: str | None = None
     error: str | None = None
+    result: JSONValue = Field(default=None, description="the step's value once it succeeded")
 
 
 class WorkflowStatus(Model):

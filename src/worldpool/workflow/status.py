@@ -199,6 +199,7 @@ def _step_status(
             "reason": routing_reason(task.decision),
             "pending_reason": task.pending_reason,
             "error": task.error,
+            "result": task.result,
         }
     )
 
