@@ -15,6 +15,7 @@ Exit codes (named, documented in ``--help`` and docs/cli.md):
     3  NOT_FOUND     an id names nothing
     4  UNAVAILABLE   the backend (Redis) or server cannot be reached
     5  REFUSED       a worker refused to start (claims it cannot back)
+    6  TIMEOUT       a wait ran out before the work ended (it may still finish)
 """
 
 from __future__ import annotations
@@ -67,11 +68,13 @@ Examples:
       --capabilities coding,planning --cost-per-hour 6.5 --handlers mypkg.handlers:HANDLERS
   worldpool submit workflow.toml --redis redis://hub:6379/0 --wait
   worldpool status wf-1234 --redis redis://hub:6379/0
+  worldpool list --status failed --redis redis://hub:6379/0
+  worldpool result wf-1234.build --timeout-s 60 --redis redis://hub:6379/0
   worldpool simulate --pool seed --workload seed-day --compare random,least-loaded
 
 \b
 Exit codes: 0 ok, 1 task/workflow failed, 2 bad input, 3 unknown id, 4 backend
-unreachable, 5 worker refused to start.
+unreachable, 5 worker refused to start, 6 timed out waiting (the work may still finish).
 """
 
 app = typer.Typer(
