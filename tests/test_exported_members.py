@@ -9,6 +9,8 @@ EXPECTED = {
     "SyncClient",
     "TaskHandle",
     "WorkflowHandle",
+    "TypedHandler",
+    "handler",
     "GPU",
     "Affinity",
     "AffinityMode",

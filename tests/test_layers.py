@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"orchestrator", "worker"},
     {"artifacts", "epoch", "event_log", "sim"},
     {"routing", "backends"},
-    {"config", "geo", "envelope", "identity", "lifecycle", "workflow", "render"},
+    {"config", "geo", "envelope", "identity", "lifecycle", "workflow", "render", "typed"},
     {"models", "plugins"},
     {"errors", "tracing", "unchecked", "service", "redact"},
 ]

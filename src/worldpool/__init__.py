@@ -44,6 +44,7 @@ from worldpool.models import (
     WorkflowStatus,
 )
 from worldpool.orchestrator.core import Orchestrator
+from worldpool.typed import TypedHandler, handler
 from worldpool.worker.handlers import HandlerTable, TaskContext
 from worldpool.worker.runtime import WorkerRuntime
 from worldpool.workflow.builder import Workflow
@@ -81,6 +82,7 @@ __all__ = [
     "TaskRecord",
     "TaskSpec",
     "TaskStatus",
+    "TypedHandler",
     "ValidationError",
     "WorkerProfile",
     "WorkerRuntime",
@@ -91,4 +93,5 @@ __all__ = [
     "WorkflowStatus",
     "WorldpoolError",
     "__version__",
+    "handler",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from worldpool.artifacts.store import ArtifactStore
 from worldpool.backends.memory import MemoryBackend
@@ -24,6 +25,7 @@ from worldpool.models import (
     WorkflowStatus,
 )
 from worldpool.orchestrator.core import Orchestrator
+from worldpool.typed import TypedHandler
 from worldpool.worker.handlers import Handler, HandlerTable
 from worldpool.worker.runtime import WorkerRuntime
 
@@ -40,7 +42,10 @@ class EmbeddedPool:
 
     def __init__(
         self,
-        handlers: HandlerTable | Mapping[str, Handler] | None = None,
+        handlers: HandlerTable
+        | Mapping[str, Handler]
+        | Iterable[TypedHandler[Any, Any]]
+        | None = None,
         workers: Iterable[WorkerProfile] | None = None,
         settings: Settings | None = None,
         *,

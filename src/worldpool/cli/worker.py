@@ -220,8 +220,15 @@ def _redetect_gpus(runtime: WorkerRuntime) -> asyncio.Task[None]:
 
 
 def load_handlers(spec: str) -> HandlerTable:
-    """Import ``module:object``: a mapping of name -> handler, or a HandlerTable."""
+    """Import ``module:object``: a mapping of name -> handler, a HandlerTable, a
+    ``@worldpool.handler`` or a list of them."""
     obj = import_object(spec, "--handlers", "package.module:HANDLERS")
+    from worldpool.typed import TypedHandler
+
+    if isinstance(obj, TypedHandler):  # one declared handler
+        return HandlerTable([obj])
+    if isinstance(obj, list | tuple):  # declared handlers
+        return HandlerTable(obj)
     if callable(obj) and not isinstance(obj, dict | HandlerTable):
         obj = obj()
     if isinstance(obj, HandlerTable):

@@ -3,7 +3,7 @@ in embedded mode (``EmbeddedPool.client``) and against ``worldpool serve`` over 
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import pydantic
 
@@ -17,8 +17,10 @@ from worldpool.errors import BackendError, ValidationError
 from worldpool.models import JSONValue, TaskSpec, WorkflowSpec
 from worldpool.orchestrator import Orchestrator
 from worldpool.redact import redact_url
+from worldpool.typed import TypedHandler
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+O = TypeVar("O")  # noqa: E741  # a typed handler's output
 
 
 class Client:
@@ -75,20 +77,48 @@ class Client:
         await self.aclose()
 
     # ------------------------------------------------------------------ submit
+    @overload
+    async def submit(
+        self, handler: TypedHandler[Any, O], payload: Any = None, **options: Any
+    ) -> TaskHandle[O]: ...
+    @overload
     async def submit(
         self, handler: str, payload: dict[str, JSONValue] | None = None, **options: Any
-    ) -> TaskHandle:
+    ) -> TaskHandle[JSONValue]: ...
+    async def submit(
+        self, handler: str | TypedHandler[Any, Any], payload: Any = None, **options: Any
+    ) -> TaskHandle[Any]:
         """Queue a task: ``options`` are :class:`TaskSpec` fields (``requirements``,
         ``priority``, ``retry``, ``timeout_s``, ``id``, ``idempotency_key``, ...). A field
-        that does not validate is refused here, naming the field and the reason."""
+        that does not validate is refused here, naming the field and the reason.
+
+        ``handler`` is a name, or a ``@worldpool.handler``: then ``payload`` is its input
+        model (validated here), its declared requirements, retries and timeouts are the
+        defaults of ``options``, and the handle's ``result()`` is its output model."""
+        if isinstance(handler, TypedHandler):
+            fields = {**handler.task_defaults(), **options}
+            fields.update(handler=handler.name, payload=handler.dump_input(payload))
+            spec = _validated(TaskSpec, fields)
+            record = await self.orchestrator.submit(spec)
+            return TaskHandle(self, record.id, decode=handler.load_output)
         spec = _validated(TaskSpec, {"handler": handler, "payload": payload or {}, **options})
         record = await self.orchestrator.submit(spec)
         return TaskHandle(self, record.id)
 
-    async def submit_spec(self, spec: TaskSpec) -> TaskHandle:
+    async def submit_spec(self, spec: TaskSpec) -> TaskHandle[JSONValue]:
         record = await self.orchestrator.submit(spec)
         return TaskHandle(self, record.id)
 
+    @overload
+    async def run(
+        self,
+        handler: TypedHandler[Any, O],
+        payload: Any = None,
+        *,
+        timeout_s: float = 60.0,
+        **options: Any,
+    ) -> O: ...
+    @overload
     async def run(
         self,
         handler: str,
@@ -96,8 +126,17 @@ class Client:
         *,
         timeout_s: float = 60.0,
         **options: Any,
-    ) -> JSONValue:
-        """Submit and await the value (TaskFailedError if it failed)."""
+    ) -> JSONValue: ...
+    async def run(
+        self,
+        handler: str | TypedHandler[Any, Any],
+        payload: Any = None,
+        *,
+        timeout_s: float = 60.0,
+        **options: Any,
+    ) -> Any:
+        """Submit and await the value (TaskFailedError if it failed): with a
+        ``@worldpool.handler``, ``await client.run(plan, PlanInput(...))`` is a PlanOutput."""
         handle = await self.submit(handler, payload, **options)
         return await handle.result(timeout_s=timeout_s)
 
@@ -109,7 +148,7 @@ class Client:
         return WorkflowHandle(self, record.id)
 
     # ------------------------------------------------------------------ look up
-    def task(self, task_id: str) -> TaskHandle:
+    def task(self, task_id: str) -> TaskHandle[JSONValue]:
         return TaskHandle(self, task_id)
 
     def workflow(self, workflow_id: str) -> WorkflowHandle:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from worldpool.errors import CancelledError, TaskFailedError, WorldpoolError
 from worldpool.models import (
@@ -19,6 +19,7 @@ from worldpool.workflow.naming import step_task_id
 if TYPE_CHECKING:
     from worldpool.client.core import Client
 
+T = TypeVar("T")
 RECHECK_S = 5.0  # a safety net only: waiters are woken by events, not by re-reading
 
 
@@ -32,12 +33,16 @@ class ResultTimeout(WorldpoolError, TimeoutError):
         self.status = status
 
 
-class TaskHandle:
-    """One task of a deployment (or of an embedded pool)."""
+class TaskHandle(Generic[T]):
+    """One task of a deployment (or of an embedded pool). ``result()`` is its JSON value,
+    or a typed handler's output model (``decode``)."""
 
-    def __init__(self, client: Client, task_id: str) -> None:
+    def __init__(
+        self, client: Client, task_id: str, decode: Callable[[JSONValue], T] | None = None
+    ) -> None:
         self._client = client
         self.task_id = task_id
+        self._decode = decode
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_id!r})"
@@ -58,12 +63,14 @@ class TaskHandle:
                 raise ResultTimeout(self.task_id, timeout_s, record.status.value)
             await self._client.follower.changed(self.task_id, min(left, RECHECK_S))
 
-    async def result(self, timeout_s: float = 60.0) -> JSONValue:
+    async def result(self, timeout_s: float = 60.0) -> T:
         """The task's value; TaskFailedError (the remote error, the attempts) if it failed,
         CancelledError if it was cancelled, ResultTimeout if it had not ended in time."""
         record = await self.wait(timeout_s)
         if record.status is TaskStatus.SUCCEEDED:
-            return record.result
+            if self._decode is not None:
+                return self._decode(record.result)
+            return cast("T", record.result)
         if record.status is TaskStatus.CANCELLED:
             raise CancelledError(f"task {self.task_id} was cancelled: {record.error or ''}")
         raise TaskFailedError(record.id, record.error, attempts=len(record.attempts))
@@ -127,7 +134,7 @@ class WorkflowHandle:
             )
         return status
 
-    def step(self, name: str) -> TaskHandle:
+    def step(self, name: str) -> TaskHandle[JSONValue]:
         """The handle of one step's task."""
         return TaskHandle(self._client, step_task_id(self.workflow_id, name))
 

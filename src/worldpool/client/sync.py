@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from worldpool.client.core import Client
 from worldpool.client.handles import TaskHandle
-from worldpool.models import JSONValue, TaskRecord
+from worldpool.models import TaskRecord
+from worldpool.typed import TypedHandler
 
 T = TypeVar("T")
 
@@ -35,18 +36,18 @@ class SyncClient:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def submit(
-        self, handler: str, payload: dict[str, JSONValue] | None = None, **options: Any
+        self, handler: str | TypedHandler[Any, Any], payload: Any = None, **options: Any
     ) -> SyncTaskHandle:
         return SyncTaskHandle(self, self._call(self._client.submit(handler, payload, **options)))
 
     def run(
         self,
-        handler: str,
-        payload: dict[str, JSONValue] | None = None,
+        handler: str | TypedHandler[Any, Any],
+        payload: Any = None,
         *,
         timeout_s: float = 60.0,
         **options: Any,
-    ) -> JSONValue:
+    ) -> Any:
         return self._call(self._client.run(handler, payload, timeout_s=timeout_s, **options))
 
     def close(self) -> None:
@@ -68,12 +69,12 @@ class SyncClient:
 
 
 class SyncTaskHandle:
-    def __init__(self, owner: SyncClient, handle: TaskHandle) -> None:
+    def __init__(self, owner: SyncClient, handle: TaskHandle[Any]) -> None:
         self._owner = owner
         self._handle = handle
         self.task_id = handle.task_id
 
-    def result(self, timeout_s: float = 60.0) -> JSONValue:
+    def result(self, timeout_s: float = 60.0) -> Any:
         return self._owner._call(self._handle.result(timeout_s))
 
     def status(self) -> TaskRecord:

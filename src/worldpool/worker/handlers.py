@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from worldpool.artifacts.store import digest_of
 from worldpool.errors import ArtifactError, ConfigError, HandlerError
 from worldpool.models import ArtifactRef, JSONValue, WorkerProfile
+from worldpool.typed import TypedHandler
 
 if TYPE_CHECKING:
     from worldpool.worker.effects import EffectLedger
@@ -231,16 +232,36 @@ class TaskContext:
 class HandlerTable:
     """Handlers registered by name on a worker. Names never come from messages' imports."""
 
-    def __init__(self, handlers: Mapping[str, Handler] | None = None) -> None:
+    def __init__(
+        self, handlers: Mapping[str, Handler] | Iterable[TypedHandler[Any, Any]] | None = None
+    ) -> None:
         self._handlers: dict[str, Handler] = {}
-        for name, fn in (handlers or {}).items():
-            self.add(name, fn)
+        if isinstance(handlers, Mapping):
+            for name, fn in handlers.items():
+                self.add(name, fn)
+        else:  # declared handlers (@worldpool.handler) register under their own names
+            for typed in handlers or ():
+                if not isinstance(typed, TypedHandler):
+                    raise ConfigError(
+                        f"{typed!r} is not a @worldpool.handler; give a dict name -> handler "
+                        "or a list of declared handlers"
+                    )
+                self.add(typed.name, typed)
 
     def add(self, name: str, fn: Handler) -> None:
         if name in self._handlers:
             raise ConfigError(f"handler {name!r} is registered twice; pick another name")
         if not callable(fn):
             raise ConfigError(f"handler {name!r} is not callable")
+        if isinstance(fn, TypedHandler):
+            if fn.name != name:
+                raise ConfigError(
+                    f"handler {fn.name!r} is declared with that name but registered as "
+                    f"{name!r}; clients submit it by its declared name, so register it so"
+                )
+            from worldpool.worker.typed import as_handler  # that module imports this one
+
+            fn = as_handler(fn)
         self._handlers[name] = fn
 
     def get(self, name: str) -> Handler | None:

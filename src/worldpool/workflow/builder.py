@@ -22,11 +22,11 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic
 
-from worldpool.errors import WorkflowError
+from worldpool.errors import WorkflowError, WorldpoolError
 from worldpool.models import AffinityMode, StepSpec, TaskSpec, WorkflowSpec
 from worldpool.workflow.dag import blocked_steps, ready_steps, topological_order, workflow_state
 from worldpool.workflow.naming import (
@@ -65,6 +65,18 @@ _STEP_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # --------------------------------------------------------------------------- builder
 
 
+class DeclaredHandler(Protocol):
+    """A handler declared with ``@worldpool.handler`` (``worldpool.typed``), as a step
+    names it: its name, the task fields it sets, its typed input as JSON."""
+
+    @property
+    def name(self) -> str: ...
+
+    def task_defaults(self) -> dict[str, Any]: ...
+
+    def dump_input(self, value: Any) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StepRef:
     """A handle on a declared step; pass it to ``after=`` or ``sticky_to=``."""
@@ -97,7 +109,7 @@ class Workflow:
         self,
         name: str,
         *,
-        handler: str,
+        handler: str | DeclaredHandler,
         after: Iterable[StepLike] | StepLike = (),
         sticky_to: StepLike | None = None,
         sticky_mode: AffinityMode | str = AffinityMode.SOFT,
@@ -116,6 +128,14 @@ class Workflow:
             )
         self._check_new(name)
         self._check_fields(name, task_fields)
+        if not isinstance(handler, str):  # @worldpool.handler: its fields, its typed input
+            if "payload" in task_fields:
+                try:
+                    task_fields["payload"] = handler.dump_input(task_fields["payload"])
+                except WorldpoolError as exc:
+                    raise WorkflowError(f"step {name!r}: {exc}") from None
+            task_fields = {**handler.task_defaults(), **task_fields}
+            handler = handler.name
         if isinstance(after, StepRef | str):  # after="plan" means one parent, not four
             after = [after]
         parents = [self._name_of(ref, name, "after") for ref in after]
