@@ -129,3 +129,21 @@ def test_a_redis_that_is_down_exits_4_without_the_password() -> None:
     result = runner.invoke(app, ["list", "--redis", url], env={"NO_COLOR": "1"})
     assert result.exit_code == Exit.UNAVAILABLE, result.output
     assert "hunter2-secret" not in result.output and "127.0.0.1" in result.output
+
+
+def test_submit_refuses_an_unknown_handler_unless_later(
+    deployment: Cluster, tmp_path: Path
+) -> None:
+    task = tmp_path / "typo.json"
+    task.write_bytes(orjson.dumps({"id": "t-typo", "handler": "ecoh", "payload": {}}))
+    code, out = cli(deployment, "submit", str(task))
+    assert code == Exit.USAGE and "did you mean 'echo'" in out and "--later" in out, out
+    code, out = cli(deployment, "status", "t-typo")
+    assert code == Exit.NOT_FOUND, out  # refused: nothing stored
+    code, out = cli(deployment, "submit", str(task), "--later")
+    assert code == Exit.OK, out
+    for _ in range(100):
+        code, out = cli(deployment, "status", "t-typo", "--json")
+        if orjson.loads(out)["pending_reason"]:
+            break
+    assert "no worker offers handler 'ecoh'" in orjson.loads(out)["pending_reason"], out

@@ -482,6 +482,13 @@ class Backend(ABC):
         refusals: dict[str, str] = self.__dict__.get("_refusals", {})
         return refusals.get(worker_id)
 
+    # ------------------------------------------------------------------ clients (issue 11)
+    async def offered_handlers(self) -> frozenset[str] | None:
+        """Every handler name a worker has offered at registration, even one since gone
+        (the set never shrinks), so a submit naming none of them can be refused with a
+        did-you-mean. None: this backend does not keep the set (nothing is refused)."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class PoolCursor:

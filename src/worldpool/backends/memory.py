@@ -90,6 +90,7 @@ class MemoryBackend(Backend):
     async def register(self, profile: WorkerProfile) -> WorkerState:
         s = self._s
         s.profiles[profile.id] = clone(profile)
+        s.offered.update(profile.handlers)
         slots = s.slots.setdefault(profile.id, set())
         s.queue(profile.id)
         state = WorkerState(
@@ -435,6 +436,10 @@ class MemoryBackend(Backend):
     async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
         known = self._s.profiles
         return [self._worker(i) if i in known else None for i in worker_ids]
+
+    # ------------------------------------------------------------------ clients (issue 11)
+    async def offered_handlers(self) -> frozenset[str] | None:
+        return frozenset(self._s.offered)
 
 
 def _newest_after(

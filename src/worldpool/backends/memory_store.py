@@ -168,6 +168,8 @@ class MemoryStore:
     """worker id -> sequence number of its latest change, oldest change first."""
     heard: OrderedDict[str, float] = field(default_factory=OrderedDict)
     """worker id -> time of its latest heartbeat, oldest first."""
+    offered: set[str] = field(default_factory=set)
+    """Every handler name a worker offered at registration (never shrinks)."""
 
     def pool_change(self, worker_id: str) -> None:
         """``worker_id`` registered, went offline, or changed status or routing state."""

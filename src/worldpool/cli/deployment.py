@@ -51,14 +51,17 @@ def submit(
     namespace: NamespaceOpt = "default",
     wait: Annotated[bool, typer.Option(help="wait for the end and print the result")] = False,
     timeout_s: Annotated[float, typer.Option(min=1)] = 600.0,
+    later: Annotated[
+        bool,
+        typer.Option(help="accept handlers no worker offers yet (held until one registers)"),
+    ] = False,
 ) -> None:
     """Submit a task or a workflow to a deployment."""
     from worldpool.tracing import configure_exporter
 
     configure_exporter()  # the submit hop's span too, when OTEL_* asks (flushed at exit)
-    code = run_async(
-        submit_file(settings_for(need_redis(redis), namespace), file, wait, timeout_s, console)
-    )
+    settings = settings_for(need_redis(redis), namespace)
+    code = run_async(submit_file(settings, file, wait, timeout_s, console, later=later))
     raise typer.Exit(int(code))
 
 
@@ -155,14 +158,26 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 async def submit_file(
-    settings: Settings, path: Path, wait: bool, timeout_s: float, console: Console
+    settings: Settings,
+    path: Path,
+    wait: bool,
+    timeout_s: float,
+    console: Console,
+    *,
+    later: bool = False,
 ) -> int:
-    """Submit a task file or a workflow file (one with ``steps``)."""
+    """Submit a task file or a workflow file (one with ``steps``). A handler no worker
+    has ever offered is refused (exit 2, with a did-you-mean) unless ``later``."""
+    from worldpool.client.offered import OfferedHandlers
+
     data = _read(path)
     async with _backend(settings) as backend:
         orchestrator = Orchestrator(backend, settings)  # loops not started: submit only
+        offered = OfferedHandlers(backend)
         if "steps" in data:
             spec = load_workflow_file(path)
+            if not later:
+                await offered.check(step.task.handler for step in spec.steps)
             await orchestrator.submit_workflow(spec)
             console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
             _print_step_ids(spec, console)
@@ -175,6 +190,8 @@ async def submit_file(
             task = TaskSpec.model_validate(data)
         except pydantic.ValidationError as exc:
             raise ValidationError(f"{path}: {exc}") from None
+        if not later:
+            await offered.check([task.handler])
         await orchestrator.submit(task)
         console.print(f"submitted task {task.id}")
         if not wait:

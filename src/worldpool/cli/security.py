@@ -47,6 +47,7 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
             k.workflow("*"), k.workflows, k.order, k.pending, k.idempotency("*"),
             k.blob("*"), k.events, k.dead, k.epoch, k.workers, k.worker("*"),
             k.heartbeats, k.slots("*"), k.queue("*"), k.results, k.effect("*"),
+            k.handlers_offered,
         ]  # fmt: skip
         return ["resetchannels", *(f"~{x}" for x in patterns), "+@all", *_NEVER, "+time",
                 *_CONNECT]  # fmt: skip
@@ -68,6 +69,7 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
         # selectors: each allows one command on shared keys, nothing else there
         f"(%W~{k.results} %W~{k.dead} %W~{k.events} +xadd)",  # append-only: no read, ack, del
         f"(%W~{k.workers} +sadd)",  # join the registry; never remove anyone
+        f"(%W~{k.handlers_offered} +sadd)",  # the handler names it offers (register.lua)
         f"(%W~{k.heartbeats} +zadd)",
         f"(~{k.pool_changed} +zadd +zrevrange)",  # "my state changed": a re-read, no more
         f"(%R~{k.task('*')} +hmget)",  # the fencing copy the scripts check

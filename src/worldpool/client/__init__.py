@@ -4,6 +4,7 @@ same class against a deployment (``Client.connect``) and an embedded pool
 
 from worldpool.client.core import Client
 from worldpool.client.handles import ResultTimeout, TaskHandle, WorkflowHandle
+from worldpool.client.offered import UnknownHandlerError
 from worldpool.client.runs import RunFilter, RunSummary
 from worldpool.client.sync import SyncClient, SyncTaskHandle
 
@@ -15,5 +16,6 @@ __all__ = [
     "SyncClient",
     "SyncTaskHandle",
     "TaskHandle",
+    "UnknownHandlerError",
     "WorkflowHandle",
 ]

@@ -11,6 +11,7 @@ from worldpool.backends import backend_from_url, probe_backend
 from worldpool.backends.base import Backend, DeadLetter
 from worldpool.client.follow import Follower
 from worldpool.client.handles import TaskHandle, WorkflowHandle
+from worldpool.client.offered import OfferedHandlers
 from worldpool.client.runs import RunFilter, RunSummary, select_runs
 from worldpool.config import Settings
 from worldpool.errors import BackendError, ValidationError
@@ -34,6 +35,7 @@ class Client:
         self.backend = backend
         self.orchestrator = orchestrator  # started (embedded) or not (submit-side only)
         self.follower = Follower(backend)
+        self.offered = OfferedHandlers(backend)
         self._owns_backend = owns_backend
 
     @classmethod
@@ -79,14 +81,29 @@ class Client:
     # ------------------------------------------------------------------ submit
     @overload
     async def submit(
-        self, handler: TypedHandler[Any, O], payload: Any = None, **options: Any
+        self,
+        handler: TypedHandler[Any, O],
+        payload: Any = None,
+        *,
+        later: bool = False,
+        **options: Any,
     ) -> TaskHandle[O]: ...
     @overload
     async def submit(
-        self, handler: str, payload: dict[str, JSONValue] | None = None, **options: Any
+        self,
+        handler: str,
+        payload: dict[str, JSONValue] | None = None,
+        *,
+        later: bool = False,
+        **options: Any,
     ) -> TaskHandle[JSONValue]: ...
     async def submit(
-        self, handler: str | TypedHandler[Any, Any], payload: Any = None, **options: Any
+        self,
+        handler: str | TypedHandler[Any, Any],
+        payload: Any = None,
+        *,
+        later: bool = False,
+        **options: Any,
     ) -> TaskHandle[Any]:
         """Queue a task: ``options`` are :class:`TaskSpec` fields (``requirements``,
         ``priority``, ``retry``, ``timeout_s``, ``id``, ``idempotency_key``, ...). A field
@@ -94,18 +111,23 @@ class Client:
 
         ``handler`` is a name, or a ``@worldpool.handler``: then ``payload`` is its input
         model (validated here), its declared requirements, retries and timeouts are the
-        defaults of ``options``, and the handle's ``result()`` is its output model."""
+        defaults of ``options``, and the handle's ``result()`` is its output model.
+
+        A handler no worker has ever offered is refused (:class:`UnknownHandlerError`, with
+        a did-you-mean) unless ``later=True``: then the task waits for such a worker."""
         if isinstance(handler, TypedHandler):
             fields = {**handler.task_defaults(), **options}
             fields.update(handler=handler.name, payload=handler.dump_input(payload))
             spec = _validated(TaskSpec, fields)
-            record = await self.orchestrator.submit(spec)
-            return TaskHandle(self, record.id, decode=handler.load_output)
+            record = await self.submit_spec(spec, later=later)
+            return TaskHandle(self, record.task_id, decode=handler.load_output)
         spec = _validated(TaskSpec, {"handler": handler, "payload": payload or {}, **options})
-        record = await self.orchestrator.submit(spec)
-        return TaskHandle(self, record.id)
+        return await self.submit_spec(spec, later=later)
 
-    async def submit_spec(self, spec: TaskSpec) -> TaskHandle[JSONValue]:
+    async def submit_spec(self, spec: TaskSpec, *, later: bool = False) -> TaskHandle[JSONValue]:
+        """Queue a ready-made :class:`TaskSpec` (see :meth:`submit` for ``later``)."""
+        if not later:
+            await self.offered.check([spec.handler])
         record = await self.orchestrator.submit(spec)
         return TaskHandle(self, record.id)
 
@@ -140,10 +162,15 @@ class Client:
         handle = await self.submit(handler, payload, **options)
         return await handle.result(timeout_s=timeout_s)
 
-    async def submit_workflow(self, spec: WorkflowSpec | dict[str, Any]) -> WorkflowHandle:
-        """Validate the DAG, store it, queue its first steps."""
+    async def submit_workflow(
+        self, spec: WorkflowSpec | dict[str, Any], *, later: bool = False
+    ) -> WorkflowHandle:
+        """Validate the DAG, store it, queue its first steps. A step naming a handler no
+        worker has ever offered is refused, unless ``later=True`` (see :meth:`submit`)."""
         if not isinstance(spec, WorkflowSpec):
             spec = _validated(WorkflowSpec, spec)
+        if not later:
+            await self.offered.check(step.task.handler for step in spec.steps)
         record = await self.orchestrator.submit_workflow(spec)
         return WorkflowHandle(self, record.id)
 

@@ -45,6 +45,12 @@ def diagnose(
             ["no workers are registered"],
             "start a worker (`worldpool worker`) or add workers to the pool",
         )
+    if not pool.handlers.has_all((ctx.task.handler,)).any():  # plainly, not as a relaxation
+        return Diagnosis(
+            [f"no worker offers handler {ctx.task.handler!r}"],
+            f"no worker offers handler {ctx.task.handler!r}: start one that does "
+            "(`worldpool worker --handlers module:HANDLERS`)",
+        )
     reasons = [_headline(ctx, passes, first_filter)]
     for p, first in zip(passes, first_filter, strict=True):
         count = int(np.count_nonzero(first))

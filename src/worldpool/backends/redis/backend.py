@@ -139,6 +139,7 @@ class RedisBackend(RedisRecords):
                 k.queue(profile.id),
                 k.slots(profile.id),
                 k.pool_changed,
+                k.handlers_offered,
             ],
             args=[
                 profile.id,
@@ -147,6 +148,7 @@ class RedisBackend(RedisRecords):
                 profile.max_concurrency,
                 WORKER_GROUP,
                 pool_feed.routing_state(state),
+                *sorted(profile.handlers),
             ],
         )
         return WorkerState(
@@ -458,3 +460,9 @@ class RedisBackend(RedisRecords):
             b"" if not fields else b"&".join(k + b"=" + bytes(v)[:4096] for k, v in fields.items())
         )
         await self.dead_letter(worker_id, code, reason, raw)
+
+    # ------------------------------------------------------------------ clients (issue 11)
+    @redis_errors
+    async def offered_handlers(self) -> frozenset[str] | None:
+        names = await self._r.smembers(self.keys.handlers_offered)
+        return frozenset(codec.text(n) for n in names)

@@ -42,6 +42,7 @@ key                                    type          holds
 ``seen:{worker}/{task}:{attempt}``     string        the worker started this attempt (SET NX
                                                      PX = the envelope's validity): no replay
 ``refused:{worker}``                   string        why the orchestrator refused the worker
+``handlers:offered``                   set           every handler name a worker ever offered
 =====================================  ============  =============================================
 """
 
@@ -165,3 +166,10 @@ class Keys:
 
     def refused(self, worker_id: str) -> str:
         return f"{self.prefix}refused:{worker_id}"
+
+    # clients (issue 11)
+    @property
+    def handlers_offered(self) -> str:
+        """set: every handler name a worker has offered at registration (never shrinks):
+        a submit naming none of them is refused with a did-you-mean."""
+        return self.prefix + "handlers:offered"
