@@ -6,9 +6,9 @@ command group is one module that registers its commands on that app when importe
 * :mod:`.demo` - ``demo`` and ``explain`` (one process, no deployment);
 * :mod:`.serve` - ``serve`` (the orchestrator, the API and dashboard);
 * :mod:`.worker` - ``worker`` (profile, handlers, claims check, run);
+* :mod:`.runs` - ``list``, ``result``, ``cancel``, ``retry``, ``logs`` (through ``worldpool.Client``);
 * :mod:`.deployment` - ``submit``, ``status``, ``workers``, ``watch``, ``events``,
   ``dead-letters`` (one-shot commands against a deployment's Redis);
-* :mod:`.runs` - ``list``, ``result``, ``cancel``, ``retry``, ``logs`` (on the client);
 * ``simulate``, mounted from :mod:`worldpool.sim.cli`.
 
 :mod:`.watch` (the live view) and :mod:`worldpool.render` (rich tables, shared with the
@@ -22,8 +22,8 @@ from worldpool.cli import demo  # noqa: F401
 from worldpool.cli import serve  # noqa: F401
 from worldpool.cli import worker  # noqa: F401
 from worldpool.cli import deployment  # noqa: F401
-from worldpool.cli import runs  # noqa: F401
 from worldpool.cli import security  # noqa: F401
+from worldpool.cli import runs  # noqa: F401
 
 # isort: on
 from worldpool.cli.app import app, main

@@ -69,7 +69,7 @@ Examples:
   worldpool submit workflow.toml --redis redis://hub:6379/0 --wait
   worldpool status wf-1234 --redis redis://hub:6379/0
   worldpool list --status failed --redis redis://hub:6379/0
-  worldpool result wf-1234.build --timeout-s 60 --redis redis://hub:6379/0
+  worldpool result wf-1234.build --wait-s 60 --redis redis://hub:6379/0
   worldpool simulate --pool seed --workload seed-day --compare random,least-loaded
 
 \b

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("worldpool.cli.serve")
 SUBMITTED = frozenset({EventKind.TASK_SUBMITTED})
-SUBMISSIONS_PACE_S = 0.05
+SUBMISSIONS_PACE_S = 0.002  # batches wakes under load; short enough for a round trip
 """The submission watcher reads at most this often: another process's submit is picked up
 within it (the dispatcher's own idle read of the queue is the fallback)."""
 
