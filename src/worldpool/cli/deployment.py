@@ -39,6 +39,7 @@ from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.render import STATUS_COLUMNS, clock, render_status, status_rows, status_title
 from worldpool.workflow.files import load_workflow_file
+from worldpool.workflow.naming import step_task_id
 
 
 @app.command()
@@ -165,6 +166,8 @@ async def submit_file(
             spec = load_workflow_file(path)
             await orchestrator.submit_workflow(spec)
             console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
+            for step in spec.steps:  # each step's task gets this id once it is ready
+                console.print(f"  step {step.name}: task {step_task_id(spec.id, step.name)}")
             if not wait:
                 return 0
             status = await _follow(orchestrator, spec.id, timeout_s, console)
