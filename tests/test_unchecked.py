@@ -126,6 +126,7 @@ SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "worker_id": "w1",
         "expires_at": 1_700_000_900.0,
         "nonce": "0123456789abcdef",
+        "secrets": {"API_KEY": "env:API_KEY"},
     },
 }
 

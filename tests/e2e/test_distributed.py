@@ -73,6 +73,8 @@ async def test_demo_workflow_across_processes_with_failover(
         if not submit.done():
             submit.cancel()
     assert done.returncode == 0, done.stdout + done.stderr + cluster.logs()
+    for step in spec.steps:  # submit names every task it will create
+        assert f"step {step.name}: task {spec.id}.{step.name}" in done.stdout
 
     shown = cluster.cli("status", spec.id, "--json")
     assert shown.returncode == 0, shown.stderr

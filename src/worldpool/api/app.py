@@ -60,7 +60,7 @@ def create_app(
             metrics.run(
                 orchestrator.backend,
                 after=after,
-                pool=lambda: orchestrator.pool_snapshot.workers,  # no whole-pool reads
+                pool=lambda: orchestrator.pool_snapshot.workers if orchestrator.running else None,
             )
         )
         try:

@@ -325,7 +325,7 @@ class Metrics:
         after: str | None = None,
         poll_s: float = 1.0,
         batch: int = 500,
-        pool: Callable[[], list[Worker]] | None = None,
+        pool: Callable[[], list[Worker] | None] | None = None,
     ) -> None:
         """Follow the event log from ``after`` (None: the oldest kept) until cancelled,
         refreshing the pool gauges about every ``poll_s``, from ``pool()`` when given (the
@@ -339,7 +339,9 @@ class Metrics:
             cancel_checkpoint()
             try:
                 if loop.time() >= next_pool:
-                    workers = pool() if pool is not None else await backend.list_workers()
+                    workers = pool() if pool is not None else None  # a running snapshot
+                    if workers is None:
+                        workers = await backend.list_workers()
                     pending = await backend.list_pending(limit=100_000)
                     self.observe_pool(
                         workers,

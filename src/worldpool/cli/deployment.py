@@ -35,10 +35,11 @@ from worldpool.cli.app import (
 from worldpool.cli.output import emit_json, emit_table
 from worldpool.config import Settings
 from worldpool.errors import NotFoundError, ValidationError
-from worldpool.models import TaskSpec, TaskStatus, WorkflowSpec, WorkflowState, WorkflowStatus
+from worldpool.models import TaskSpec, TaskStatus, WorkflowState, WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.render import STATUS_COLUMNS, clock, render_status, status_rows, status_title
 from worldpool.workflow.files import load_workflow_file
+from worldpool.workflow.naming import step_task_id
 
 
 @app.command()
@@ -180,7 +181,8 @@ async def submit_file(
                 await offered.check(step.task.handler for step in spec.steps)
             await orchestrator.submit_workflow(spec)
             console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
-            _print_step_ids(spec, console)
+            for step in spec.steps:  # each step's task gets this id once it is ready
+                console.print(f"  step {step.name}: task {step_task_id(spec.id, step.name)}")
             if not wait:
                 return 0
             status = await _follow(orchestrator, spec.id, timeout_s, console)
@@ -359,14 +361,3 @@ def _task_id(data: bytes) -> str | None:
     except (orjson.JSONDecodeError, AttributeError):
         return None
     return task_id if isinstance(task_id, str) else None
-
-
-def _print_step_ids(spec: WorkflowSpec, console: Console) -> None:
-    """Every task id the workflow creates (a step's id is WORKFLOW_ID.STEP), so `result`,
-    `logs`, `cancel` and `retry` can name them."""
-    from worldpool.workflow.naming import step_task_id
-
-    for step in spec.steps:
-        console.print(
-            f"  step {step.name}: task {step_task_id(spec.id, step.name)}", highlight=False
-        )

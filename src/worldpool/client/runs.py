@@ -22,6 +22,7 @@ class RunSummary(Model):
     workflow_id: str | None
     created_at: float
     updated_at: float
+    name: str | None = None  # a workflow's name, a step's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class RunFilter:
     region: str | None = None  # glob
     since: float | None = None  # created at or after (epoch s)
     until: float | None = None  # created before (epoch s)
-    q: str | None = None  # substring of the run's id or its workflow id
+    q: str | None = None  # part of the run's id, its workflow id or its name
 
     @property
     def task_only(self) -> bool:
@@ -49,7 +50,10 @@ class RunFilter:
             and _matches(run.region, self.region)
             and (self.since is None or run.created_at >= self.since)
             and (self.until is None or run.created_at < self.until)
-            and (self.q is None or self.q in run.id or self.q in (run.workflow_id or ""))
+            and (
+                self.q is None
+                or any(self.q in (v or "") for v in (run.id, run.workflow_id, run.name))
+            )
         )
 
 
@@ -75,6 +79,7 @@ def task_run(record: TaskRecord) -> RunSummary:
         workflow_id=record.spec.workflow_id,
         created_at=record.submitted_at,
         updated_at=record.ended_at or record.started_at or record.submitted_at,
+        name=record.spec.step,
     )
 
 
@@ -89,6 +94,7 @@ def workflow_run(record: WorkflowRecord) -> RunSummary:
         workflow_id=record.id,
         created_at=record.submitted_at,
         updated_at=record.ended_at or record.submitted_at,
+        name=record.spec.name,
     )
 
 

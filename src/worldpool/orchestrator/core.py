@@ -151,6 +151,11 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def running(self) -> bool:
+        """Whether its loops run (an API-only process holds one that does not)."""
+        return bool(self._loops)
+
     async def start(self) -> None:
         if self._loops:
             return

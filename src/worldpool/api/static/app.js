@@ -191,7 +191,13 @@ async function showStep(name) {
   const art = (label, refs) => Object.entries(refs || {}).map(([k, r]) => `<div>${esc(label)} <b>${esc(k)}</b>
      <a href="/api/v1/artifacts/${esc(r.digest)}" data-artifact="${esc(r.digest)}">${esc(r.name)}</a> <span class="dim">${r.size} B · ${esc(r.media_type)}</span>
      ${r.media_type.startsWith("image/") && r.media_type !== "image/svg+xml" ? `<img class="preview" alt="${esc(r.name)}" data-src="/api/v1/artifacts/${esc(r.digest)}">` : ""}</div>`).join("");
-  const d = t.decision;
+  // A dispatched task's record keeps the winner and runner-up only: the full table (every
+  // candidate, why each was excluded) is explained on demand against the pool as it is now.
+  let d = t.decision;
+  if (d && d.explained === false) {
+    d = await api(`/api/v1/tasks/${encodeURIComponent(step.task_id)}/explain`).catch(() => t.decision);
+    if (state.selected !== name) return;
+  }
   const scorers = d ? [...new Set(d.candidates.flatMap((c) => Object.keys(c.scores)))] : [];
   box.innerHTML = `<h2>Step ${esc(name)} · task ${esc(t.spec.id)} · ${esc(t.spec.handler)} ${badge(t.status)}</h2>
     <div class="grid"><div class="panel"><b>inputs</b><pre>${esc(JSON.stringify(t.spec.payload, null, 2))}</pre>${art("input", t.spec.inputs)}
