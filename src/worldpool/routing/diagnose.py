@@ -45,12 +45,7 @@ def diagnose(
             ["no workers are registered"],
             "start a worker (`worldpool worker`) or add workers to the pool",
         )
-    if not pool.handlers.has_all((ctx.task.handler,)).any():  # plainly, not as a relaxation
-        return Diagnosis(
-            [f"no worker offers handler {ctx.task.handler!r}"],
-            f"no worker offers handler {ctx.task.handler!r}: start one that does "
-            "(`worldpool worker --handlers module:HANDLERS`)",
-        )
+    unoffered = not pool.handlers.has_all((ctx.task.handler,)).any()
     reasons = [_headline(ctx, passes, first_filter)]
     for p, first in zip(passes, first_filter, strict=True):
         count = int(np.count_nonzero(first))
@@ -60,6 +55,12 @@ def diagnose(
             why = p.hooks.verdict(ctx, worker).reason
             noun = "worker" if count == 1 else "workers"
             reasons.append(f"{count} {noun} excluded by {p.hooks.name}: e.g. {worker.id} {why}")
+    if unoffered:  # said plainly first, not as one relaxation among others
+        missing = f"no worker offers handler {ctx.task.handler!r}"
+        return Diagnosis(
+            [missing, *reasons],
+            f"{missing}: start one that does (`worldpool worker --handlers module:HANDLERS`)",
+        )
     return Diagnosis(reasons, _suggest(router, ctx, pool, passes))
 
 
