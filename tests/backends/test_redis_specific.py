@@ -69,6 +69,7 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "events": "stream",
         prefix + "blob:sha256:" + "a" * 64: "string",
         prefix + "lease:sweep": "string",
+        prefix + "queued": "stream",  # t1's create queued it (``dispatched``)
     }  # slots:w1 is gone: the terminal result freed the only slot
     fencing = await backend.client.hmget(prefix + "t:t1", ["attempt", "worker", "terminal"])
     assert fencing == [b"1", b"w1", b"0"]

@@ -83,11 +83,14 @@ class NewTask:
     """One submit for :meth:`Backend.create_tasks`: the new ``record`` (queued) and its
     TASK_SUBMITTED ``event``; with ``dispatch``, the same task already routed
     (``dispatch.expect_version`` is 1, the created record's version), to be sent in the
-    same step if its worker can take it: a submit and its dispatch in one round trip."""
+    same step if its worker can take it: a submit and its dispatch in one round trip.
+    ``only_if_queue_empty``: send it only if the pending queue is empty at that moment (a
+    client routing its own submits passes nothing by), else queue it."""
 
     record: TaskRecord
     event: Event
     dispatch: Dispatch | None = None
+    only_if_queue_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,24 @@ class EventPage:
     seq to read on from (None: nothing was ever read)."""
 
     events: list[Event]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPage:
+    """What :meth:`Backend.read_queued` read: ids of tasks their create queued (or, from
+    a backend without that signal, of every task created), and the cursor to read on from."""
+
+    task_ids: list[str]
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPage:
+    """What :meth:`Backend.read_replies` read: final task records pushed to one client, and
+    the cursor to read on from (None: nothing was ever read)."""
+
+    records: list[TaskRecord]
     cursor: str | None
 
 
@@ -375,6 +396,31 @@ class Backend(ABC):
     ) -> list[Event]:
         """Events with seq after ``after`` (None: from the oldest kept), waiting up to
         ``block_s`` for at least one."""
+
+    @abstractmethod
+    async def read_replies(
+        self, client: str, after: str | None = None, limit: int = 100, block_s: float = 0.0
+    ) -> ReplyPage:
+        """The final records of the tasks submitted with ``reply_to=client``, pushed by the
+        write that ended each (after ``after``; None: from the oldest kept), waiting up to
+        ``block_s`` for at least one. A record may come twice (at least once)."""
+
+    async def read_queued(
+        self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
+    ) -> QueuedPage:
+        """Tasks that creates queued for a dispatch pass (not sent in their create) after
+        ``after`` (None: from now on), waiting up to ``block_s`` for one: what wakes a
+        dispatcher when another process submits. This default reads the event log's
+        submissions (every create); Redis keeps a stream of just the queued ones."""
+        kinds = frozenset({EventKind.TASK_SUBMITTED})
+        if after is None:  # skip to the end of the log: the backlog is no news
+            while True:
+                skipped = await self.read_events_of(frozenset(), after, 5000)
+                if skipped.cursor == after:
+                    break
+                after = skipped.cursor
+        page = await self.read_events_of(kinds, after, limit, block_s)
+        return QueuedPage([e.task_id for e in page.events if e.task_id], page.cursor)
 
     async def read_events_of(
         self,

@@ -38,11 +38,12 @@ from worldpool.backends.base import (
     NewTask,
     PoolChanges,
     PoolCursor,
+    ReplyPage,
     ResultMessage,
 )
-from worldpool.backends.memory_store import MemoryStore, clone
+from worldpool.backends.memory_store import MemoryStore, ReplyBox, clone
 from worldpool.config import Settings
-from worldpool.errors import NotFoundError
+from worldpool.errors import NotFoundError, ValidationError
 from worldpool.models import (
     Event,
     HeartbeatReply,
@@ -274,6 +275,8 @@ class MemoryBackend(Backend):
                 continue
             self._s.events.append(item.event)
             routed = item.dispatch
+            if routed is not None and item.only_if_queue_empty and self._s.pending:
+                routed = None  # tasks wait already: this one queues behind them
             refused = (
                 "" if routed is None else rules.slot_refusal(self._s, routed.worker_id, record.id)
             )
@@ -372,6 +375,15 @@ class MemoryBackend(Backend):
         await log.signal.wait_until(lambda: log.index_after(after) < len(log.items), block_s)
         return log.read(after, limit)
 
+    async def read_replies(
+        self, client: str, after: str | None = None, limit: int = 100, block_s: float = 0.0
+    ) -> ReplyPage:
+        box = self._s.replies.setdefault(client, ReplyBox())
+        seq = _reply_seq(after)
+        await box.signal.wait_until(lambda: bool(box.items) and box.items[-1][0] > seq, block_s)
+        found = box.after(seq, limit)
+        return ReplyPage([r for _, r in found], f"{found[-1][0]:020d}" if found else after)
+
     # ------------------------------------------------------------------ deployment epoch
     async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:
         return rules.touch_epoch(self._s, candidate, previous, self._clock())
@@ -463,3 +475,15 @@ def _routing_part(state: WorkerState) -> tuple[object, ...]:
 
 def _copy_result(message: ResultMessage) -> ResultMessage:
     return ResultMessage(id=message.id, result=clone(message.result))
+
+
+def _reply_seq(after: str | None) -> int:
+    if after is None:
+        return 0
+    try:
+        return int(after)
+    except ValueError:
+        raise ValidationError(
+            f"reply cursor {after!r} is not one the memory backend gave; pass None to read "
+            "from the oldest kept"
+        ) from None

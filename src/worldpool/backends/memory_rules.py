@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from worldpool.backends.base import Delivery, Dispatch, DispatchOutcome, EffectClaim, EpochMark
-from worldpool.backends.memory_store import MemoryStore, clone
+from worldpool.backends.memory_store import MemoryStore, ReplyBox, clone
 from worldpool.lifecycle import timeout_deadline
 from worldpool.models import TaskRecord, WorkerStatus, WorkflowRecord
 
@@ -76,6 +76,10 @@ def put_task(store: MemoryStore, record: TaskRecord, expect_version: int | None)
         store.deadlines.pop(record.id, None)
     else:
         store.deadlines[record.id] = deadline
+    client = record.spec.reply_to
+    if client and record.status.terminal:  # the waiting client is pushed the final record
+        box = store.replies.setdefault(client, ReplyBox())
+        box.push(int(store.next_id()), store.tasks[record.id])
     return True
 
 

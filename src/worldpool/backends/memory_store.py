@@ -135,6 +135,24 @@ class EventLog:
 
 
 @dataclass
+class ReplyBox:
+    """One client's pushed final records: (seq, record), oldest first, capped."""
+
+    cap: int = 10_000
+    items: list[tuple[int, TaskRecord]] = field(default_factory=list)
+    signal: Signal = field(default_factory=Signal)
+
+    def push(self, seq: int, record: TaskRecord) -> None:
+        self.items.append((seq, clone(record)))
+        if len(self.items) > self.cap + self.cap // 4:
+            del self.items[: len(self.items) - self.cap]
+        self.signal.notify()
+
+    def after(self, seq: int, limit: int) -> list[tuple[int, TaskRecord]]:
+        return [(n, clone(r)) for n, r in self.items if n > seq][:limit]
+
+
+@dataclass
 class MemoryStore:
     """All state of one memory deployment; shared by every client made by ``reconnect``."""
 
@@ -168,6 +186,8 @@ class MemoryStore:
     """worker id -> sequence number of its latest change, oldest change first."""
     heard: OrderedDict[str, float] = field(default_factory=OrderedDict)
     """worker id -> time of its latest heartbeat, oldest first."""
+    replies: dict[str, ReplyBox] = field(default_factory=dict)
+    """client id -> the final records pushed to it (TaskSpec.reply_to)."""
     offered: set[str] = field(default_factory=set)
     """Every handler name a worker offered at registration (never shrinks)."""
 

@@ -173,7 +173,7 @@ async def submit_file(
 
     data = _read(path)
     async with _backend(settings) as backend:
-        orchestrator = Orchestrator(backend, settings)  # loops not started: submit only
+        orchestrator = Orchestrator(backend, settings, submit_only=True)  # loops not started
         offered = OfferedHandlers(backend)
         if "steps" in data:
             spec = load_workflow_file(path)

@@ -27,7 +27,6 @@ from worldpool.cli.app import (
 )
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.cli.logs import LogFormat, LogFormatOpt
-from worldpool.models import EventKind
 from worldpool.redact import redact_url
 
 if TYPE_CHECKING:
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from worldpool.orchestrator.core import Orchestrator
 
 log = logging.getLogger("worldpool.cli.serve")
-SUBMITTED = frozenset({EventKind.TASK_SUBMITTED})
-SUBMISSIONS_PACE_S = 0.002  # batches wakes under load; short enough for a round trip
 """The submission watcher reads at most this often: another process's submit is picked up
 within it (the dispatcher's own idle read of the queue is the fallback)."""
 
@@ -99,34 +96,27 @@ async def run_orchestrator(
 
 
 async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> None:
-    """Wake the dispatcher as soon as another process (``worldpool submit``, a replica, the
-    API of another replica) submits a task, instead of on its next idle tick. This
-    replica's own submits (its API's) wake nothing: it queued or sent them itself, and a
-    wake would stop the next submits from being sent at once.
+    """Wake the dispatcher as soon as another process (a client, ``worldpool submit``, a
+    replica, the API of another replica) queues a task, instead of on its next idle tick.
+    Tasks a client sent in their create wake nothing (they need no dispatch pass), nor do
+    this replica's own submits (it queued or sent them itself).
 
-    One blocking read of the event stream at a time: no polling, and only the submissions
-    are decoded (``Backend.read_events_of``), not every event of every task.
+    One blocking read at a time of what creates queued (:meth:`Backend.read_queued`): no
+    polling, no pacing, and nothing decoded for tasks that went straight to a worker.
     """
     cursor: str | None = None
-    while True:  # skip to the end of the (capped) stream once: the backlog is no news
-        skipped = await backend.read_events_of(frozenset(), cursor, 5000)
-        if skipped.cursor == cursor:
-            break
-        cursor = skipped.cursor
     while True:
         try:
-            page = await backend.read_events_of(SUBMITTED, cursor, 1000, block_s=5.0)
+            page = await backend.read_queued(cursor, 1000, block_s=5.0)
         except asyncio.CancelledError:
             raise
         except Exception:  # Redis away: the dispatcher's idle tick covers us meanwhile
             log.warning("reading task submissions failed; retrying", exc_info=True)
             await asyncio.sleep(1.0)
             continue
-        moved, cursor = page.cursor != cursor, page.cursor
-        if any(not orchestrator.knows(e.task_id) for e in page.events):
+        cursor = page.cursor
+        if any(not orchestrator.knows(task_id) for task_id in page.task_ids):
             orchestrator.wake()
-        if moved:  # let events gather: a wake per event would tax every task's fast path
-            await asyncio.sleep(SUBMISSIONS_PACE_S)
 
 
 async def _start_api(

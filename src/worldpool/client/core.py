@@ -3,24 +3,26 @@ in embedded mode (``EmbeddedPool.client``) and against ``worldpool serve`` over 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, TypeVar, overload
 
 import pydantic
 
 from worldpool.backends import backend_from_url, probe_backend
 from worldpool.backends.base import Backend, DeadLetter
-from worldpool.client.follow import Follower
+from worldpool.client.follow import Follower, Replies
 from worldpool.client.handles import TaskHandle, WorkflowHandle
 from worldpool.client.offered import OfferedHandlers
 from worldpool.client.runs import RunFilter, RunSummary, select_runs
 from worldpool.config import Settings
 from worldpool.errors import BackendError, ValidationError
-from worldpool.models import JSONValue, TaskSpec, WorkflowSpec
+from worldpool.models import JSONValue, TaskRecord, TaskSpec, TaskStatus, WorkflowSpec
 from worldpool.orchestrator import Orchestrator
 from worldpool.redact import redact_url
 from worldpool.typed import TypedHandler
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+SENT_HERE_MAX = 100_000
 O = TypeVar("O")  # noqa: E741  # a typed handler's output
 
 
@@ -35,6 +37,10 @@ class Client:
         self.backend = backend
         self.orchestrator = orchestrator  # started (embedded) or not (submit-side only)
         self.follower = Follower(backend)
+        self.client_id = secrets.token_hex(8)
+        self.replies = Replies(backend, self.client_id)
+        self.replies.on_reply(self._slot_back)
+        self._sent_here: dict[str, str] = {}  # task sent in its submit -> its worker
         self.offered = OfferedHandlers(backend)
         self._owns_backend = owns_backend
 
@@ -65,10 +71,12 @@ class Client:
                 f"{redact_url(settings.redis_url)} does not answer ({exc}); is Redis "
                 "running and reachable from here?"
             ) from None
-        return cls(backend, Orchestrator(backend, settings), owns_backend=True)
+        orchestrator = Orchestrator(backend, settings, submit_only=True)
+        return cls(backend, orchestrator, owns_backend=True)
 
     async def aclose(self) -> None:
         await self.follower.stop()
+        await self.replies.stop()
         if self._owns_backend:
             await self.backend.aclose()
 
@@ -119,17 +127,32 @@ class Client:
             fields = {**handler.task_defaults(), **options}
             fields.update(handler=handler.name, payload=handler.dump_input(payload))
             spec = _validated(TaskSpec, fields)
-            record = await self.submit_spec(spec, later=later)
-            return TaskHandle(self, record.task_id, decode=handler.load_output)
+            sent = await self.submit_spec(spec, later=later)
+            return TaskHandle(self, sent.task_id, decode=handler.load_output, pushed=sent.pushed)
         spec = _validated(TaskSpec, {"handler": handler, "payload": payload or {}, **options})
         return await self.submit_spec(spec, later=later)
 
     async def submit_spec(self, spec: TaskSpec, *, later: bool = False) -> TaskHandle[JSONValue]:
-        """Queue a ready-made :class:`TaskSpec` (see :meth:`submit` for ``later``)."""
+        """Queue a ready-made :class:`TaskSpec` (see :meth:`submit` for ``later``). Its
+        final record is pushed to this client (``reply_to``) unless the spec names another."""
         if not later:
             await self.offered.check([spec.handler])
+        if spec.reply_to is None:
+            spec = spec.model_copy(update={"reply_to": self.client_id})
+        self.replies.start()  # reading before the task can end
         record = await self.orchestrator.submit(spec)
-        return TaskHandle(self, record.id)
+        if record.status is TaskStatus.DISPATCHED and record.attempts:
+            if len(self._sent_here) >= SENT_HERE_MAX:  # replies that never came: forget
+                self._sent_here.clear()
+            self._sent_here[record.id] = record.attempts[-1].worker_id
+        return TaskHandle(self, record.id, pushed=record.spec.reply_to == self.client_id)
+
+    def _slot_back(self, record: TaskRecord) -> None:
+        """A task this client sent in its submit ended: its slot is free again in the
+        pool snapshot the client routes with (serve's results do that for the rest)."""
+        worker_id = self._sent_here.pop(record.id, None)
+        if worker_id is not None:
+            self.orchestrator.pool_view.adjust_running(worker_id, -1)
 
     @overload
     async def run(

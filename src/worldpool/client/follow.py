@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 
 from worldpool.backends.base import Backend
 from worldpool.errors import BackendError
 from worldpool.event_log import cancel_checkpoint, tail_seq
-from worldpool.models import EventKind
+from worldpool.models import EventKind, TaskRecord
 
 log = logging.getLogger("worldpool.client")
 
@@ -94,3 +95,79 @@ class Follower:
                         self._wake(ident)
                 self._wake(event.task_id)
                 self._wake(event.workflow_id)
+
+
+ENDED_KEPT = 10_000  # pushed records not yet taken by a handle: the oldest are dropped
+
+
+class Replies:
+    """This client's reply stream: the final record of each task it submitted is pushed
+    there by the write that ends the task (``TaskSpec.reply_to``), so a waiter returns
+    with it at once, without reading the record or the event log. Read from the stream's
+    start (the client's id is new, so it holds only this client's tasks)."""
+
+    def __init__(self, backend: Backend, client_id: str) -> None:
+        self.client_id = client_id
+        self._backend = backend
+        self._ended: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._listeners: list[Callable[[TaskRecord], None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start reading (before the first submit, so no reply can be missed)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="worldpool-client-replies")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def on_reply(self, listener: Callable[[TaskRecord], None]) -> None:
+        """Call ``listener`` with every record pushed (the client gives back its slots)."""
+        self._listeners.append(listener)
+
+    def take(self, task_id: str) -> TaskRecord | None:
+        """The pushed final record of ``task_id`` (once), or None if none came yet."""
+        return self._ended.pop(task_id, None)
+
+    async def changed(self, task_id: str, timeout_s: float) -> bool:
+        """Wait until the final record of ``task_id`` is pushed (True) or ``timeout_s``."""
+        if task_id in self._ended:
+            return True
+        flag = asyncio.Event()
+        self._waiters[task_id].add(flag)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), timeout_s)
+        finally:
+            waiters = self._waiters.get(task_id)
+            if waiters is not None:
+                waiters.discard(flag)
+                if not waiters:
+                    del self._waiters[task_id]
+        return task_id in self._ended
+
+    async def _run(self) -> None:
+        cursor: str | None = None
+        while True:
+            cancel_checkpoint()
+            try:
+                page = await self._backend.read_replies(self.client_id, cursor, 500, BLOCK_S)
+            except (BackendError, ConnectionError, OSError) as exc:
+                log.warning("client: cannot read its replies (%s); retrying", exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            cursor = page.cursor or cursor
+            for record in page.records:
+                self._ended[record.id] = record
+                self._ended.move_to_end(record.id)
+                for listener in self._listeners:
+                    listener(record)
+                for flag in self._waiters.get(record.id, ()):
+                    flag.set()
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)

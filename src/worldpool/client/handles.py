@@ -38,14 +38,25 @@ class TaskHandle(Generic[T]):
     or a typed handler's output model (``decode``)."""
 
     def __init__(
-        self, client: Client, task_id: str, decode: Callable[[JSONValue], T] | None = None
+        self,
+        client: Client,
+        task_id: str,
+        decode: Callable[[JSONValue], T] | None = None,
+        *,
+        pushed: bool = False,
     ) -> None:
         self._client = client
         self.task_id = task_id
         self._decode = decode
+        self._pushed = pushed  # its final record is pushed to this client (reply_to)
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_id!r})"
+
+    @property
+    def pushed(self) -> bool:
+        """Whether the task's final record is pushed to this handle's client."""
+        return self._pushed
 
     async def status(self) -> TaskRecord:
         """The task's record as of now (status, attempts, result, logs, routing)."""
@@ -54,14 +65,23 @@ class TaskHandle(Generic[T]):
     async def wait(self, timeout_s: float = 60.0) -> TaskRecord:
         """The task's record once it has ended, whatever the end (ResultTimeout if not)."""
         deadline = time.monotonic() + timeout_s
+        replies = self._client.replies
         while True:
+            if self._pushed:  # the record comes to us: read it only as a safety net
+                pushed = replies.take(self.task_id)
+                if pushed is not None:
+                    return pushed
+                left = deadline - time.monotonic()
+                if left > 0 and await replies.changed(self.task_id, min(left, RECHECK_S)):
+                    continue
             record = await self.status()
             if record.status.terminal:
                 return record
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ResultTimeout(self.task_id, timeout_s, record.status.value)
-            await self._client.follower.changed(self.task_id, min(left, RECHECK_S))
+            if not self._pushed:
+                await self._client.follower.changed(self.task_id, min(left, RECHECK_S))
 
     async def result(self, timeout_s: float = 60.0) -> T:
         """The task's value; TaskFailedError (the remote error, the attempts) if it failed,

@@ -161,6 +161,11 @@ class TaskSpec(Model):
         description="name -> reference ('env:VAR' or 'file:/path'), resolved on the worker; "
         "the value is never stored (docs/security.md#secrets)",
     )
+    reply_to: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the client pushed the task's final record (set by worldpool.Client)",
+    )
 
     @field_validator("capabilities", mode="before")
     @classmethod

@@ -74,7 +74,11 @@ class Orchestrator:
         artifacts: ArtifactStore | None = None,
         name: str = "orchestrator",
         seed: int | None = None,
+        submit_only: bool = False,
     ) -> None:
+        """``submit_only``: the submit side of a client (never started): it routes its own
+        submits and sends them in their create step when the pending queue is empty then
+        (checked by the backend, as it cannot see the queue), and it refuses no worker."""
         self.backend = backend
         self.settings = settings = settings or Settings()
         self.router = router or Router(RoutingPolicy.from_settings(settings))
@@ -84,7 +88,8 @@ class Orchestrator:
         # State, one owner each.
         self.records = RecordCache()
         self.pending = PendingQueue(backend)
-        self.gate = ReportGate(backend, settings.secret)  # signed reports, proven workers
+        # Signed reports, proven workers.
+        self.gate = ReportGate(backend, settings.secret, refuses=not submit_only)
         self.pool_view = PoolView(backend, settings, self.gate)
         self.changes = Changes()
         clock = BackendClock(backend)
@@ -110,6 +115,7 @@ class Orchestrator:
             clock,
             self.changes,
             self.transitions,
+            submit_only=submit_only,
         )
         self.results = ResultsApplier(
             backend,

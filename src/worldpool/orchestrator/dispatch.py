@@ -72,8 +72,11 @@ class Dispatcher:
         clock: BackendClock,
         changes: Changes,
         transitions: Transitions,
+        *,
+        submit_only: bool = False,
     ) -> None:
         self._backend = backend
+        self._submit_only = submit_only
         self._settings = settings
         self._router = router
         self._pool = pool
@@ -195,7 +198,7 @@ class Dispatcher:
         if routed is not None:  # created (version 1), then sent (version 2)
             self._records.put_predicted(routed.record, 2)
         try:
-            outcome = await self._creates(NewTask(record, event, routed))
+            outcome = await self._creates(NewTask(record, event, routed, self._submit_only))
         except BaseException:
             if routed is not None:  # sent or not, unknown: assume nothing
                 self._unroute(routed, stale_pool=True)
@@ -228,8 +231,11 @@ class Dispatcher:
 
         "Recent" bounds what another process may have queued unseen (it also calls
         ``wake()`` through ``worldpool serve``): the dispatcher reads the queue at least
-        every idle interval, so a submit here passes such a task by for at most two."""
-        if not self._pending.known_empty_since(2 * self.idle_s):
+        every idle interval, so a submit here passes such a task by for at most two.
+
+        A submit-only side (a client) cannot know the queue: the backend sends the task
+        only if the queue is empty at the create (``NewTask.only_if_queue_empty``)."""
+        if not self._submit_only and not self._pending.known_empty_since(2 * self.idle_s):
             return None
         now = await self._clock.now()
         if record.not_before > now:
@@ -247,6 +253,9 @@ class Dispatcher:
             self._pending.queued()  # and later submits queue behind it
             return None
         worker = pool.worker(decision.winner)
+        if self._submit_only and worker.profile.credential_proof and not self._settings.secret:
+            self._pending.queued()  # it takes only envelopes signed for it: serve sends it
+            return None
         pool.adjust_running(worker.id, +1)
         # Sent right after its creation, which makes the stored version 1.
         return self._plan(record, worker, decision, now, expect_version=1)

@@ -21,9 +21,10 @@ log = logging.getLogger("worldpool.orchestrator.trust")
 class ReportGate:
     """Signature and holder checks of reports; refusal of workers with a bad credential."""
 
-    def __init__(self, backend: Backend, secret: str | None) -> None:
+    def __init__(self, backend: Backend, secret: str | None, *, refuses: bool = True) -> None:
         self._backend = backend
         self._secret = secret
+        self._refuses = refuses  # False: only check (a client's view; serve refuses)
         self._refused: set[tuple[str, str | None]] = set()  # (worker, proof) seen bad
         self._admitted: set[tuple[str, str | None]] = set()
 
@@ -89,6 +90,8 @@ class ReportGate:
             self._admitted.add(seen)
             return True
         self._refused.add(seen)
+        if not self._refuses:
+            return False
         what = "no credential" if not proof else "a wrong credential"
         reason = (
             f"worker registered with {what} [proof {(proof or 'none')[:12]}]: it must be "

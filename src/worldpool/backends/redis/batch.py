@@ -148,9 +148,13 @@ class RedisBatchCalls(Backend):
         indexes = [k.tasks]
         if record.spec.workflow_id:
             indexes.append(k.workflow_tasks(record.spec.workflow_id))
-        # The active-set and timeout-index updates and the events ride in the same script.
+        # The active-set and timeout-index updates, the events and the push of a final
+        # record to the client that waits for it ride in the same script.
+        reply = k.events
+        if record.spec.reply_to and record.status.terminal:
+            reply = k.reply(record.spec.reply_to)
         return (
-            [k.task(record.id), k.order, k.active, k.deadlines, k.events, *indexes],
+            [k.task(record.id), k.order, k.active, k.deadlines, k.events, reply, *indexes],
             [
                 expect_arg(expect_version),
                 record.id,
@@ -213,6 +217,7 @@ class RedisBatchCalls(Backend):
                 k.worker(worker),
                 k.slots(worker),
                 k.queue(worker),
+                k.queued,
                 *indexes,
             ],
             [
@@ -224,6 +229,7 @@ class RedisBatchCalls(Backend):
                 self.settings.event_log_max,
                 worker,
                 *send,
+                "1" if item.only_if_queue_empty else "",
                 *codec.fencing_fields(record),
             ],
         )

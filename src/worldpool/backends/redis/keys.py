@@ -34,6 +34,8 @@ key                                    type          holds
 ``workflows``                          sorted set    workflow ids by first-put order
 ``order``                              string        counter that orders the index sets above
 ``pending``                            sorted set    task id -> (100 - priority) * 1e12 + order
+``queued``                             stream        ``t``: id of a task its create queued
+                                                     (capped): wakes the dispatchers
 ``idem:{key}``                         string        idempotency key -> task id (SET NX)
 ``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
 ``events``                             stream        event log, capped at ``event_log_max`` exactly
@@ -43,6 +45,10 @@ key                                    type          holds
                                                      PX = the envelope's validity): no replay
 ``refused:{worker}``                   string        why the orchestrator refused the worker
 ``handlers:offered``                   set           every handler name a worker ever offered
+``reply:{client}``                     stream        the final records of a client's tasks
+                                                     (``d`` record JSON, ``v`` version), pushed
+                                                     by the write that ends each; capped, and
+                                                     expires when its client is gone
 =====================================  ============  =============================================
 """
 
@@ -127,6 +133,11 @@ class Keys:
         return self.prefix + "pending"
 
     @property
+    def queued(self) -> str:
+        """stream: ids of tasks their create queued (what wakes a dispatcher elsewhere)."""
+        return self.prefix + "queued"
+
+    @property
     def epoch(self) -> str:
         """hash: the deployment epoch (id, mark, created_at, lost_from, lost_at)."""
         return self.prefix + "epoch"
@@ -145,6 +156,9 @@ class Keys:
     @property
     def events(self) -> str:
         return self.prefix + "events"
+
+    def reply(self, client: str) -> str:
+        return f"{self.prefix}reply:{client}"
 
     @property
     def dead(self) -> str:

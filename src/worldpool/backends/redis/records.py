@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worldpool.backends.base import EffectClaim, EpochMark, EventPage
+from worldpool.backends.base import EffectClaim, EpochMark, EventPage, QueuedPage, ReplyPage
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
@@ -89,7 +89,15 @@ class RedisRecords(RedisBatchCalls):
         k = self.keys
         return await self._put(
             record,
-            [k.workflow(record.id), k.order, k.active, k.deadlines, k.events, k.workflows],
+            [
+                k.workflow(record.id),
+                k.order,
+                k.active,
+                k.deadlines,
+                k.events,
+                k.events,
+                k.workflows,
+            ],
             [
                 expect_arg(expect_version),
                 record.id,
@@ -266,6 +274,39 @@ class RedisRecords(RedisBatchCalls):
         start = "0-0" if after is None else codec.stream_id_from_seq(after)
         reply = await self._r.xread({self.keys.events: start}, count=limit, block=block_ms(block_s))
         return list(reply[0][1]) if reply else []
+
+    @redis_errors
+    async def read_queued(
+        self, after: str | None = None, limit: int = 1000, block_s: float = 0.0
+    ) -> QueuedPage:
+        key = self.keys.queued
+        if after is None:  # from now on: past the newest entry
+            newest = await self._r.xrevrange(key, count=1)
+            after = codec.text(newest[0][0]) if newest else "0-0"
+        reply = await self._r.xread({key: after}, count=limit, block=block_ms(block_s))
+        entries = list(reply[0][1]) if reply else []
+        ids = [codec.text(fields.get(b"t", b"")) for _, fields in entries]
+        cursor = codec.text(entries[-1][0]) if entries else after
+        return QueuedPage([i for i in ids if i], cursor)
+
+    @redis_errors
+    async def read_replies(
+        self, client: str, after: str | None = None, limit: int = 100, block_s: float = 0.0
+    ) -> ReplyPage:
+        key = self.keys.reply(client)
+        reply = await self._r.xread({key: after or "0-0"}, count=limit, block=block_ms(block_s))
+        entries = list(reply[0][1]) if reply else []
+        records = []
+        for stream_id, fields in entries:
+            try:
+                record = codec.load_record(TaskRecord, fields[b"d"], fields[b"v"])
+            except (KeyError, ValueError) as exc:  # not ours to trust blindly: skip it
+                log.warning("skipped reply entry %r for %s: %s", stream_id, client, exc)
+                continue
+            if record is not None:
+                records.append(record)
+        cursor = codec.text(entries[-1][0]) if entries else after
+        return ReplyPage(records, cursor)
 
     # ------------------------------------------------------------------ trust (issue 13)
     @redis_errors

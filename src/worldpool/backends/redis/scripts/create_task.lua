@@ -13,13 +13,14 @@
 -- KEYS[7] w:{worker}      hash  status, max         } the routed worker's keys; unused
 -- KEYS[8] slots:{worker}  set   task ids with a slot } (any name) without a dispatch
 -- KEYS[9] q:{worker}      stream                      }
--- KEYS[10..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
+-- KEYS[10] queued          stream  ids of the tasks queued here (wakes the dispatchers)
+-- KEYS[11..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
 -- ARGV[1] task id, ARGV[2] record JSON (without its version), ARGV[3] timeout deadline
 -- ("" = none), ARGV[4] priority, ARGV[5] event JSON, ARGV[6] event log cap (exact MAXLEN),
 -- ARGV[7] routed worker id ("" = queue it), ARGV[8] routed record JSON, ARGV[9] its
 -- timeout deadline, ARGV[10] its attempt, ARGV[11] envelope, ARGV[12] TASK_DISPATCHED
--- event JSON, ARGV[13..] the fencing field/value pairs (attempt, worker, terminal) of the
--- queued record
+-- event JSON, ARGV[13] "1": dispatch only if the pending queue is empty (else queue it),
+-- ARGV[14..] the fencing field/value pairs (attempt, worker, terminal) of the queued record
 -- Returns {0} if a record with this id exists (nothing changed), {1, reason} if created
 -- and queued (reason "" without a dispatch, else why the worker could not take it), or
 -- {2, delivery id} if created and dispatched (the stored version is then 2).
@@ -30,13 +31,13 @@ if not version_matches(stored_version(KEYS[1]), '0') then
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 local order = redis.call('INCR', KEYS[2])
-for i = 10, #KEYS do
+for i = 11, #KEYS do
   redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
 end
 append_event(KEYS[6], ARGV[6], ARGV[5])
 
 local refused = ''
-if ARGV[7] ~= '' then
+if ARGV[7] ~= '' and (ARGV[13] ~= '1' or redis.call('ZCARD', KEYS[5]) == 0) then
   refused = slot_refusal(KEYS[7], KEYS[8], ARGV[1])
   if refused == '' then
     local id = dispatch_task(KEYS[1], KEYS[4], KEYS[8], KEYS[9], KEYS[5], KEYS[6],
@@ -45,9 +46,10 @@ if ARGV[7] ~= '' then
   end
 end
 
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 13, #ARGV))
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 14, #ARGV))
 if ARGV[3] ~= '' then  -- a new task: no deadline to take out
   index_deadline(KEYS[4], ARGV[1], ARGV[3])
 end
 queue_pending(KEYS[5], ARGV[1], ARGV[4], order)
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', 1000, '*', 't', ARGV[1])
 return {1, refused}

@@ -8,7 +8,9 @@
 -- KEYS[3]   active                     set   non-terminal task ids
 -- KEYS[4]   deadlines                  sorted set  task id -> next timeout deadline
 -- KEYS[5]   events                     stream (capped)
--- KEYS[6..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
+-- KEYS[6]   reply:{client}             stream: the record is pushed there when written
+--                                      (KEYS[5] again: no push)
+-- KEYS[7..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
 -- ARGV[1] expected version ("" = no compare; a missing record has version 0)
 -- ARGV[2] record id (the index member), ARGV[3] record JSON (without its version),
 -- ARGV[4] "add" / "rem": put the id in / take it out of KEYS[3] ("" for workflows),
@@ -35,11 +37,15 @@ if ARGV[5] ~= '-' then
 end
 if cur == 0 then
   local order = redis.call('INCR', KEYS[2])
-  for i = 6, #KEYS do
+  for i = 7, #KEYS do
     redis.call('ZADD', KEYS[i], 'NX', order, ARGV[2])
   end
 end
 for i = 8, 7 + n do
   append_event(KEYS[5], ARGV[6], ARGV[i])
+end
+if KEYS[6] ~= KEYS[5] then  -- the waiting client is pushed the record it would read
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*', 'd', ARGV[3], 'v', new)
+  redis.call('EXPIRE', KEYS[6], 3600)
 end
 return new
