@@ -49,7 +49,10 @@ MaxWorkspaceOpt = Annotated[
 
 
 def policy_from_flags(
-    memory_mb: int | None, procs: int | None, open_files: int | None, workspace_mb: int | None
+    memory_mb: int | None = None,
+    procs: int | None = None,
+    open_files: int | None = None,
+    workspace_mb: int | None = None,
 ) -> SandboxPolicy:
     """The policy the flags give; a flag not given keeps the policy's default."""
     from worldpool.executors.sandbox.policy import SandboxPolicy

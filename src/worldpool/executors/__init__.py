@@ -89,7 +89,7 @@ def builtin_handlers(
     resolver = snapshot_resolver(workspace_cache) if workspace_cache is not None else None
     table = HandlerTable(
         {
-            "apply_patch": apply_patch_handler(workspace_root, resolver),
+            "apply_patch": apply_patch_handler(workspace_root, resolver, shell_provider),
             "check_syntax": check_syntax_handler(workspace_root, resolver),
         }
     )

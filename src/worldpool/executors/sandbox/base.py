@@ -134,6 +134,9 @@ class SandboxProvider(ABC):
     name: str = "abstract"
     #: whether this provider isolates the command at all (``local`` does not)
     isolated: bool = True
+    #: whether every change the command makes to the workspace is in the host workspace
+    #: afterwards (not only declared outputs): ``apply_patch`` runs git in such a provider
+    syncs_workspace: bool = False
 
     @abstractmethod
     def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:

@@ -76,6 +76,7 @@ class BubblewrapProvider(SandboxProvider):
     """Run commands under bwrap. Construct once per worker; ``run`` is thread-safe."""
 
     name = "bubblewrap"
+    syncs_workspace = True
     _uids_in_use: ClassVar[set[int]] = set()
     _uid_lock: ClassVar[threading.Lock] = threading.Lock()
 

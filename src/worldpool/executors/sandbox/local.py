@@ -22,6 +22,7 @@ class LocalProvider(SandboxProvider):
     """Runs commands directly on the host; refuses unless ``allow`` is True."""
 
     name = "local"
+    syncs_workspace = True
     isolated = False
 
     def __init__(self, allow: bool, policy: SandboxPolicy | None = None) -> None:

@@ -27,6 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from worldpool.errors import HandlerError
+
 SOURCE_MOUNT = "/.workspace-in"
 TMPFS_PAGE = 4096
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -116,8 +118,15 @@ class Receiver:
         try:
             with tarfile.open(fileobj=self.spool, mode="r:") as tar:
                 members = tar.getmembers()  # reads it all: a cut-short archive fails here
-                _clear(dest)
-                return _extract(tar, members, dest)
+                try:
+                    _clear(dest)
+                    return _extract(tar, members, dest)
+                except OSError as exc:  # the host's disk, not the command: another worker
+                    raise HandlerError(
+                        f"copying the sandbox's workspace back to {dest} failed ({exc}): "
+                        "the host workspace is incomplete; free space on the worker",
+                        retryable=True,
+                    ) from exc
         except tarfile.TarError as exc:
             return [f"the workspace was not copied back: its archive is unreadable ({exc})"]
 
