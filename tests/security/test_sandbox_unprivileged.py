@@ -7,7 +7,7 @@ this test re-runs both battery files in a child ``pytest`` under an unused uid, 
 ``WORLDPOOL_REQUIRE_SYSTEM=1`` (a skip there is a failure).
 
 The interpreter, the virtualenv and the checkout may sit under a directory only root may
-enter (``/root/.pyenv``, say): the child runs in a mount namespace (bwrap as root, no user
+enter (a pyenv in root's home, say): the child runs in a mount namespace (bwrap as root, no user
 namespace) where each such directory is a world-readable empty tmpfs holding read-only
 binds of just what is needed. The test skips, saying why, only when this kernel lets no
 unprivileged user make a user namespace (then no non-root worker can sandbox here at all).
