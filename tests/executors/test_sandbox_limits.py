@@ -17,8 +17,9 @@ import pytest
 
 from tests.helpers import require_binary
 from worldpool.errors import HandlerError
-from worldpool.executors.sandbox.base import LimitHit, ShellRequest, ShellResult
+from worldpool.executors.sandbox.base import LimitHit, SandboxProvider, ShellRequest, ShellResult
 from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
+from worldpool.executors.sandbox.local import LocalProvider
 from worldpool.executors.sandbox.policy import SandboxPolicy
 
 FORK_BOMB = (
@@ -73,7 +74,7 @@ def provider(**policy: int) -> BubblewrapProvider:
     return BubblewrapProvider(policy=SandboxPolicy(**policy))
 
 
-def run(p: BubblewrapProvider, ws: Path, command: list[str] | str, **kw: object) -> ShellResult:
+def run(p: SandboxProvider, ws: Path, command: list[str] | str, **kw: object) -> ShellResult:
     return p.run(ShellRequest.model_validate({"command": command, "workspace": ws, **kw}))
 
 
@@ -275,3 +276,11 @@ def test_the_only_writable_places_are_the_capped_ones(tmp_path: Path) -> None:
     result = run(provider(), tmp_path, script, timeout_s=30)
     codes = dict(line.split("=") for line in result.stdout.split())
     assert codes == {p: ("0" if p in ("/tmp", "/workspace") else "1") for p in places}, codes
+
+
+def test_the_local_provider_caps_its_rlimits_to_the_policy_too(tmp_path: Path) -> None:
+    require_binary("prlimit", "util-linux")
+    local = LocalProvider(allow=True, policy=SandboxPolicy(max_memory_mb=256))
+    result = run(local, tmp_path, py("b = bytearray(1 << 30)"), limits={"memory_mb": 8192})
+    assert result.limit_hit is LimitHit.MEMORY, result
+    assert result.capped == ["memory_mb: the task asked 8192, this worker's policy allows 256"]
