@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import require_binary
 from worldpool.demo import handlers
 from worldpool.demo.handlers import BUBBLEWRAP, CHROMIUM, review, unverified
 from worldpool.demo.scenario import demo_pool, demo_workflow, preflight
@@ -126,3 +128,36 @@ def test_this_machine_runs_every_step() -> None:
             pytest.skip(f"{tool} is not installed")
     checked = preflight()
     assert checked.refused == {} and checked.left_out == {}
+
+
+def test_the_demos_patch_is_applied_inside_the_sandbox(tmp_path: Path) -> None:
+    require_binary("bwrap", "bubblewrap")
+    require_binary("git", "git")
+    handlers._copy_tree(handlers.PROJECT, tmp_path)
+    login = tmp_path / "auth" / "login.py"
+    assert "self._users.get(email)" in login.read_text()
+    sandbox_id = handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+    assert sandbox_id.startswith("bwrap-")  # the id of the bubblewrap run that applied it
+    assert "self._users.get(email.strip().lower())" in login.read_text()
+    assert not (tmp_path / handlers.PATCH_FILE).exists()
+    # applied once: a second time it no longer applies, and git's reason is given
+    with pytest.raises(HandlerError, match="patch does not apply") as caught:
+        handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+    assert not caught.value.retryable
+    assert not (tmp_path / handlers.PATCH_FILE).exists()
+
+
+def test_patches_are_never_applied_on_the_host(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name)
+    )
+    assert BUBBLEWRAP in handlers.missing_for("fix")
+    handlers._copy_tree(handlers.PROJECT, tmp_path)
+    before = (tmp_path / "auth" / "login.py").read_text()
+    with pytest.raises(HandlerError, match="bubblewrap") as caught:
+        handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+    assert caught.value.retryable  # another worker may have it
+    assert (tmp_path / "auth" / "login.py").read_text() == before

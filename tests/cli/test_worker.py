@@ -83,3 +83,40 @@ def test_named_provider_backs_the_shell_handlers(tmp_path: Path) -> None:
         WorkerOptions(builtin=False, handler_specs=["worldpool.demo.handlers:HANDLERS"])
     )
     assert "shell" not in bare.names()
+
+
+def test_the_workers_sandbox_policy_flags_cap_a_shell_task(tmp_path: Path) -> None:
+    # `worldpool worker --sandbox-max-memory-mb 256`: the built-in shell handler's sandbox
+    # runs a task asking 8192 MB with 256 MB, and its result says so
+    from tests.executors.context import make_ctx
+    from tests.helpers import require_binary
+
+    require_binary("bwrap", "bubblewrap")
+    options = WorkerOptions(
+        sandbox="bubblewrap", workspace_cache=tmp_path, sandbox_limits={"memory_mb": 256}
+    )
+    shell = collect_handlers(options).get("shell")
+    assert shell is not None
+    ctx = make_ctx(
+        {
+            "command": ["python3", "-c", "b = bytearray(1 << 30)"],
+            "limits": {"memory_mb": 8192},
+            "timeout_s": 30,
+        }
+    )
+    result = shell(ctx)
+    assert result["limit_hit"] == "memory", result
+    assert result["capped"] == ["memory_mb: the task asked 8192, this worker's policy allows 256"]
+
+
+def test_the_sandbox_policy_flags_are_read_from_the_command_line() -> None:
+    help_text = CliRunner().invoke(app, ["worker", "--help"], env={"COLUMNS": "200"}).output
+    for flag in (
+        "--sandbox-max-memory-mb",
+        "--sandbox-max-procs",
+        "--sandbox-max-open-files",
+        "--sandbox-max-workspace-mb",
+    ):
+        assert flag in help_text
+    refused = CliRunner().invoke(app, ["worker", "--sandbox-max-memory-mb", "4"])
+    assert refused.exit_code == 2  # under the usable minimum: a usage error

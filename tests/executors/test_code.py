@@ -68,6 +68,7 @@ def test_patch_check_and_test_across_workers(table: HandlerTable, tmp_path: Path
     patched = snapshot_ctx(repo, {"patch": PATCH})
     result = call(table, "apply_patch", patched)
     assert result["changed"] == ["app.py", "test_app.py"]
+    assert result["sandbox"] == "bubblewrap"  # git ran inside the sandbox, not on the host
     # Then the new snapshot carries the change to the next steps
     nxt = transfer(patched)
     nxt.payload = {"snapshot": result["snapshot"]}

@@ -40,6 +40,13 @@ from worldpool.cli.app import (
 )
 from worldpool.cli.blobs import ArtifactStoreOpt, S3EndpointOpt, blob_settings
 from worldpool.cli.logs import LogFormat, LogFormatOpt
+from worldpool.cli.sandbox_policy import (
+    MaxMemoryOpt,
+    MaxOpenFilesOpt,
+    MaxProcsOpt,
+    MaxWorkspaceOpt,
+    policy_from_flags,
+)
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import GPU, ServedModel, WorkerProfile
@@ -65,6 +72,8 @@ class WorkerOptions:
     sandbox: str | None = None
     """The shell sandbox provider by registered name; None: bubblewrap when ``bwrap`` is
     installed (``local`` with ``unsafe_local_shell``), else no shell executors."""
+    sandbox_limits: dict[str, int | None] = field(default_factory=dict)
+    """``--sandbox-max-*``: the most any task's sandbox limits may have (None: default)"""
     browser: bool = False
     workspace_cache: Path = field(
         default_factory=lambda: Path.home() / ".cache" / "worldpool" / "workspaces"
@@ -106,6 +115,10 @@ def worker(
             "(default: bubblewrap when installed; local with --unsafe-local-shell)"
         ),
     ] = None,
+    sandbox_max_memory_mb: MaxMemoryOpt = None,
+    sandbox_max_procs: MaxProcsOpt = None,
+    sandbox_max_open_files: MaxOpenFilesOpt = None,
+    sandbox_max_workspace_mb: MaxWorkspaceOpt = None,
     browser: Annotated[
         bool, typer.Option(help="run the browser executor (Playwright on /usr/bin/chromium)")
     ] = False,
@@ -170,6 +183,12 @@ def worker(
         builtin=builtin,
         unsafe_local_shell=unsafe_local_shell,
         sandbox=sandbox,
+        sandbox_limits={
+            "memory_mb": sandbox_max_memory_mb,
+            "procs": sandbox_max_procs,
+            "open_files": sandbox_max_open_files,
+            "workspace_mb": sandbox_max_workspace_mb,
+        },
         browser=browser,
         llm_url=llm_url,
         llm_model=llm_model,
@@ -336,7 +355,11 @@ def collect_handlers(options: WorkerOptions) -> HandlerTable:
 
         sandbox = sandbox_provider_name(options)
         provider = (
-            make_provider(sandbox, unsafe_local_shell=options.unsafe_local_shell)
+            make_provider(
+                sandbox,
+                unsafe_local_shell=options.unsafe_local_shell,
+                policy=policy_from_flags(**options.sandbox_limits),
+            )
             if sandbox is not None
             else None
         )

@@ -2,7 +2,8 @@
 
 * tests run for real, in bubblewrap; without it the step fails (retryable, so another
   worker can take it) naming the package to install: never unsandboxed;
-* the patch is really applied and its syntax checked;
+* the patch is really applied, with ``git apply`` inside the bubblewrap sandbox (a patch
+  comes from a model: never applied on the host), and its syntax checked;
 * the browser check really logs in on the sample app's page in Chromium; without Chromium
   the step fails the same way, never "succeeds" without having run;
 * the review approves only what was verified: tests run in the sandbox and passing, and a
@@ -27,7 +28,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +38,7 @@ from typing import Any
 
 from worldpool.demo.llm import ask, read_screenshot, with_call
 from worldpool.errors import HandlerError
+from worldpool.executors.sandbox.base import SandboxProvider
 from worldpool.worker.handlers import Handler, TaskContext
 
 # Package data, not a package: read through importlib.resources so an installed wheel has it.
@@ -70,13 +71,13 @@ PLAYWRIGHT = "playwright: pip install 'worldpool[browser]' (never 'playwright in
 def missing_for(handler: str) -> list[str]:
     """What ``handler`` needs that this machine lacks, each with how to install it."""
     missing: list[str] = []
-    if handler in {"run_tests", "fix", "browser_check"} and shutil.which("git") is None:
-        missing.append(GIT)
-    if handler == "run_tests":
-        if shutil.which("bwrap") is None:
+    if handler in {"run_tests", "fix", "browser_check"}:
+        if shutil.which("git") is None:
+            missing.append(GIT)
+        if shutil.which("bwrap") is None:  # tests run, and patches are applied, in it
             missing.append(BUBBLEWRAP)
-        if importlib.util.find_spec("pytest") is None:
-            missing.append(PYTEST)
+    if handler == "run_tests" and importlib.util.find_spec("pytest") is None:
+        missing.append(PYTEST)
     if handler == "browser_check":
         from worldpool.executors.browser import BrowserConfig
 
@@ -113,22 +114,44 @@ def _copy_tree(source: Traversable, dest: Path) -> None:
             (dest / entry.name).write_bytes(entry.read_bytes())
 
 
-def _apply_patch(root: Path, diff: bytes) -> None:
-    git = shutil.which("git")
-    if git is None:
+PATCH_FILE = ".worldpool-patch.diff"
+
+
+def _sandbox() -> SandboxProvider:
+    """The demo's bubblewrap sandbox (the worker's Python visible read-only, for pytest)."""
+    from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
+
+    return BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
+
+
+def _apply_patch(root: Path, diff: bytes) -> str:
+    """``git apply`` the diff to ``root`` inside the sandbox; the sandbox's id."""
+    missing = [
+        need for need, tool in ((GIT, "git"), (BUBBLEWRAP, "bwrap")) if not shutil.which(tool)
+    ]
+    if missing:  # never on the host: fail where another worker can apply it
         raise HandlerError(
-            "git is not installed: install the Debian package 'git'", retryable=False
+            f"this worker cannot apply the patch in a sandbox: missing {'; '.join(missing)}",
+            retryable=True,
         )
-    done = subprocess.run(
-        [git, "apply", "--whitespace=nowarn", "-"],
-        cwd=root,
-        input=diff,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise HandlerError(f"patch does not apply: {done.stderr.decode().strip()}", retryable=False)
+    from worldpool.executors.sandbox.base import ShellRequest
+
+    (root / PATCH_FILE).write_bytes(diff)
+    try:
+        outcome = _sandbox().run(
+            ShellRequest(
+                command=f"git apply --whitespace=nowarn {PATCH_FILE}; rc=$?; "
+                f'rm -f {PATCH_FILE}; exit "$rc"',
+                workspace=root,
+                timeout_s=30,
+            )
+        )
+    finally:
+        (root / PATCH_FILE).unlink(missing_ok=True)
+    if not outcome.ok:
+        why = outcome.stderr.strip() or f"exit code {outcome.exit_code}"
+        raise HandlerError(f"patch does not apply: {why}", retryable=False)
+    return outcome.sandbox_id
 
 
 def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any]:
@@ -145,10 +168,8 @@ def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any
             f"this worker cannot run the tests in a sandbox: missing {BUBBLEWRAP}", retryable=True
         )
     from worldpool.executors.sandbox.base import ShellRequest
-    from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
 
-    provider = BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
-    outcome = provider.run(
+    outcome = _sandbox().run(
         ShellRequest(command=argv, workspace=root, env=env, timeout_s=120), ctx.cancelled
     )
     ctx.set_meta("sandbox_id", outcome.sandbox_id)
@@ -263,7 +284,7 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
         engine += f"; patch from the offline rule (the model's patch {note})"
     root = _workspace(ctx)
     try:
-        _apply_patch(root, patch.encode())
+        patch_sandbox = _apply_patch(root, patch.encode())
         code = (root / "auth" / "login.py").read_text()
         try:
             ast.parse(code, "auth/login.py")
@@ -278,6 +299,7 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
         "patch_note": note,
         "files_changed": ["auth/login.py"],
         "syntax": "ok",
+        "patch_applied_in": patch_sandbox,
     }
     return with_call(result, call)
 

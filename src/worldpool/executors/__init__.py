@@ -22,6 +22,7 @@ from worldpool.executors.registry import (
     register_sandbox_provider,
 )
 from worldpool.executors.sandbox.base import SandboxProvider
+from worldpool.executors.sandbox.policy import SandboxPolicy
 from worldpool.executors.shell import shell_handler
 from worldpool.executors.workspace import WorkspaceCache, snapshot_resolver
 from worldpool.worker.handlers import Handler, HandlerTable
@@ -32,6 +33,7 @@ __all__ = [
     "OPTIONAL_EXECUTORS",
     "SANDBOX_PROVIDERS",
     "SandboxOptions",
+    "SandboxPolicy",
     "builtin_handlers",
     "make_provider",
     "register_sandbox_provider",
@@ -87,7 +89,7 @@ def builtin_handlers(
     resolver = snapshot_resolver(workspace_cache) if workspace_cache is not None else None
     table = HandlerTable(
         {
-            "apply_patch": apply_patch_handler(workspace_root, resolver),
+            "apply_patch": apply_patch_handler(workspace_root, resolver, shell_provider),
             "check_syntax": check_syntax_handler(workspace_root, resolver),
         }
     )

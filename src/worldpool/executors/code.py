@@ -5,7 +5,9 @@ payload, as for ``shell``). ``apply_patch`` returns a new snapshot of the patche
 workspace, so the next step (on any worker) continues from it.
 
 * ``apply_patch``: ``{"patch": "<unified diff>"}`` or ``{"patch_artifact": "fix.diff"}``
-  -> ``{"changed": [...], "snapshot": {...}}``; a patch that does not apply fails the step
+  -> ``{"changed": [...], "snapshot": {...}, "sandbox": "bubblewrap"}``; ``git apply`` runs
+  inside the worker's sandbox when it has one that brings the workspace back (bubblewrap,
+  local), else on the host (``sandbox: null``); a patch that does not apply fails the step
   (not retryable) with git's reason.
 * ``check_syntax``: ``{"paths": [...]}`` (default: the files changed against HEAD, or every
   ``.py`` file outside git) -> ``{"ok", "checked", "errors": ["file:line:col: message"]}``.
@@ -24,7 +26,7 @@ from typing import Any
 import jedi
 
 from worldpool.errors import HandlerError, ValidationError
-from worldpool.executors.sandbox.base import SandboxProvider, check_relative
+from worldpool.executors.sandbox.base import SandboxProvider, ShellRequest, check_relative
 from worldpool.executors.shell import WorkspaceResolver, execute, prepared_workspace
 from worldpool.executors.workspace import git, snapshot
 from worldpool.worker.handlers import TaskContext
@@ -40,10 +42,25 @@ Handler = Callable[[TaskContext], dict[str, Any]]
 # --------------------------------------------------------------------------- apply_patch
 
 
-def apply_patch(worktree: Path, patch: bytes) -> list[str]:
-    """Apply a unified diff with ``git apply``; the files it touched, sorted."""
+PATCH_FILE = ".worldpool-patch.diff"
+_SANDBOXED_APPLY = (
+    f"git apply --numstat {PATCH_FILE} 2>/dev/null; "
+    f"git apply --whitespace=nowarn --check {PATCH_FILE} && "
+    f"git apply --whitespace=nowarn {PATCH_FILE}; "
+    f'rc=$?; rm -f {PATCH_FILE}; exit "$rc"'
+)
+
+
+def apply_patch(worktree: Path, patch: bytes, sandbox: SandboxProvider | None = None) -> list[str]:
+    """Apply a unified diff with ``git apply``; the files it touched, sorted.
+
+    With ``sandbox`` (a provider that brings the workspace back, such as bubblewrap), git
+    runs inside it: the patch is untrusted input and git's own checks are the only thing
+    between it and the host otherwise."""
     if not patch.strip():
         raise ValidationError("the patch is empty")
+    if sandbox is not None:
+        return _apply_in_sandbox(worktree, patch, sandbox)
     numstat = git(worktree, "apply", "--numstat", "-", data=patch, check=False)
     check = _git_apply(worktree, patch, "--check")
     if check:
@@ -56,6 +73,21 @@ def apply_patch(worktree: Path, patch: bytes) -> list[str]:
     return sorted(changed)
 
 
+def _apply_in_sandbox(worktree: Path, patch: bytes, sandbox: SandboxProvider) -> list[str]:
+    (worktree / PATCH_FILE).write_bytes(patch)
+    try:
+        result = sandbox.run(
+            ShellRequest(command=_SANDBOXED_APPLY, workspace=worktree, timeout_s=60)
+        )
+    finally:
+        (worktree / PATCH_FILE).unlink(missing_ok=True)
+    if not result.ok:
+        why = result.stderr.strip() or f"exit code {result.exit_code} ({result.limit_hit})"
+        raise HandlerError(f"patch does not apply: {why}", retryable=False)
+    lines = result.stdout.splitlines()
+    return sorted({line.split("\t", 2)[2] for line in lines if line.count("\t") >= 2})
+
+
 def _git_apply(worktree: Path, patch: bytes, *flags: str) -> str:
     try:
         git(worktree, "apply", "--whitespace=nowarn", *flags, "-", data=patch)
@@ -65,14 +97,23 @@ def _git_apply(worktree: Path, patch: bytes, *flags: str) -> str:
 
 
 def apply_patch_handler(
-    workspace_root: Path | None = None, snapshot_resolver: WorkspaceResolver | None = None
+    workspace_root: Path | None = None,
+    snapshot_resolver: WorkspaceResolver | None = None,
+    sandbox: SandboxProvider | None = None,
 ) -> Handler:
+    """The ``apply_patch`` handler; ``git apply`` runs in ``sandbox`` when it brings the
+    workspace back (:attr:`SandboxProvider.syncs_workspace`), else on the host."""
+    inside = sandbox if sandbox is not None and sandbox.syncs_workspace else None
+
     def handler(ctx: TaskContext) -> dict[str, Any]:
         patch = _patch_bytes(ctx)
         with prepared_workspace(ctx, workspace_root, snapshot_resolver) as worktree:
-            changed = apply_patch(worktree, patch)
+            changed = apply_patch(worktree, patch, inside)
             ctx.log.info("patched %d file(s): %s", len(changed), ", ".join(changed))
-            result: dict[str, Any] = {"changed": changed}
+            result: dict[str, Any] = {
+                "changed": changed,
+                "sandbox": inside.name if inside else None,
+            }
             if (worktree / ".git").exists():
                 result["snapshot"] = snapshot(ctx, worktree).model_dump(mode="json")
         return result

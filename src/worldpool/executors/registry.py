@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldpool.executors.sandbox.base import SandboxProvider
+from worldpool.executors.sandbox.policy import DEFAULT_POLICY, SandboxPolicy
 from worldpool.plugins import NamedRegistry
 
 
@@ -31,6 +32,8 @@ class SandboxOptions:
     unsafe_local_shell: bool = False
     ro_paths: list[Path] = field(default_factory=list)
     locale2b_url: str | None = None
+    policy: SandboxPolicy = DEFAULT_POLICY
+    """the most any task may have (memory, processes, files, workspace): not raisable"""
 
 
 SandboxFactory = Callable[[SandboxOptions], SandboxProvider]
@@ -60,6 +63,7 @@ def make_provider(
     unsafe_local_shell: bool = False,
     ro_paths: list[Path] | None = None,
     locale2b_url: str | None = None,
+    policy: SandboxPolicy | None = None,
 ) -> SandboxProvider:
     """The registered sandbox provider ``name``, built with these options."""
     options = SandboxOptions(
@@ -67,6 +71,7 @@ def make_provider(
         unsafe_local_shell=unsafe_local_shell,
         ro_paths=list(ro_paths or []),
         locale2b_url=locale2b_url,
+        policy=policy or DEFAULT_POLICY,
     )
     return SANDBOX_PROVIDERS.create(name, options)
 
@@ -74,7 +79,9 @@ def make_provider(
 def _bubblewrap(options: SandboxOptions) -> SandboxProvider:
     from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
 
-    return BubblewrapProvider(allow_network=options.allow_network, ro_paths=options.ro_paths)
+    return BubblewrapProvider(
+        allow_network=options.allow_network, ro_paths=options.ro_paths, policy=options.policy
+    )
 
 
 def _locale2b(options: SandboxOptions) -> SandboxProvider:
@@ -86,7 +93,7 @@ def _locale2b(options: SandboxOptions) -> SandboxProvider:
 def _local(options: SandboxOptions) -> SandboxProvider:
     from worldpool.executors.sandbox.local import LocalProvider
 
-    return LocalProvider(allow=options.unsafe_local_shell)
+    return LocalProvider(allow=options.unsafe_local_shell, policy=options.policy)
 
 
 register_sandbox_provider("bubblewrap", _bubblewrap)

@@ -35,10 +35,13 @@ class LimitHit(StrEnum):
     PROCESSES = "processes"
     OUTPUT = "output"
     CANCELLED = "cancelled"
+    DISK = "disk"  # the workspace or /tmp filesystem is full (ENOSPC)
 
 
 class Limits(Model):
-    """Resource limits for one command. Memory is address space (RLIMIT_AS)."""
+    """Resource limits a task asks for one command. Memory is address space (RLIMIT_AS).
+
+    A provider lowers them to its worker's policy (:mod:`.policy`) before running."""
 
     memory_mb: int = Field(default=2048, ge=16)
     cpu_s: int = Field(default=300, ge=1, description="CPU seconds per process (RLIMIT_CPU)")
@@ -52,6 +55,7 @@ class Limits(Model):
         default=64 * 1_048_576, ge=1024, description="total output read before the flood is killed"
     )
     tmp_mb: int = Field(default=256, ge=1, description="size of the private /tmp")
+    workspace_mb: int = Field(default=1024, ge=1, description="size of the /workspace filesystem")
 
 
 class ShellRequest(Model):
@@ -109,6 +113,12 @@ class ShellResult(Model):
     outputs: dict[str, str] = Field(
         default_factory=dict, description="output path -> artifact digest (set by the executor)"
     )
+    capped: list[str] = Field(
+        default_factory=list, description="limits the worker's policy lowered, one line each"
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="what else the sandbox did (workspace not copied back)"
+    )
 
     @property
     def ok(self) -> bool:
@@ -124,6 +134,9 @@ class SandboxProvider(ABC):
     name: str = "abstract"
     #: whether this provider isolates the command at all (``local`` does not)
     isolated: bool = True
+    #: whether every change the command makes to the workspace is in the host workspace
+    #: afterwards (not only declared outputs): ``apply_patch`` runs git in such a provider
+    syncs_workspace: bool = False
 
     @abstractmethod
     def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:

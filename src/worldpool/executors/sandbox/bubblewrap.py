@@ -14,6 +14,11 @@ processes, and stopping it kills every process of that uid. When the worker is n
 bwrap makes a user namespace; the limit then also counts the worker user's other
 processes, so it is raised by their number, and the watchdog counts the processes under
 the sandbox and kills it at the limit.
+
+The worker's :class:`~.policy.SandboxPolicy` caps every limit a task asks for (the result's
+``capped`` says which); ``/workspace`` is a tmpfs of ``workspace_mb`` the workspace is
+copied into and back out of (:mod:`.transfer`); a seccomp filter (:mod:`.seccomp`) answers
+EPERM to ptrace, mount, unshare, bpf and the other syscalls an escape needs.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from typing import ClassVar
 import psutil  # type: ignore[import-untyped]  # no stubs installed
 
 from worldpool.errors import ConfigError, HandlerError
+from worldpool.executors.sandbox import seccomp
 from worldpool.executors.sandbox.base import SandboxProvider, ShellRequest, ShellResult
+from worldpool.executors.sandbox.policy import DEFAULT_POLICY, SandboxPolicy
 from worldpool.executors.sandbox.runner import ProcessSpec, rlimit_prefix, run_process
+from worldpool.executors.sandbox.transfer import SOURCE_MOUNT, WRAPPER, Receiver, tmpfs_bytes
 
 WORKSPACE_MOUNT = "/workspace"
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -55,14 +63,20 @@ _ETC_FILES = (
 # Sandboxed commands run as root-started workers get uids from this range (never a login).
 UID_BASE = 2_000_000_000
 UID_SPAN = 1 << 24
-# bwrap's own processes (the monitor and pid 1 of the namespace) count against the limit
-BWRAP_OVERHEAD = 2
+# Without root, the limit counts the worker user's processes: bwrap's monitor, pid 1 of the
+# namespace and the workspace wrapper's sh come on top of the command's own. The watchdog
+# counts what runs under the monitor (pid 1, sh, the command) and stops the sandbox one
+# process before RLIMIT_NPROC would refuse forks, so a drift in the worker's own process
+# count cannot leave a fork bomb spinning until the wall clock.
+BWRAP_OVERHEAD = 3
+MB = 1024 * 1024
 
 
 class BubblewrapProvider(SandboxProvider):
     """Run commands under bwrap. Construct once per worker; ``run`` is thread-safe."""
 
     name = "bubblewrap"
+    syncs_workspace = True
     _uids_in_use: ClassVar[set[int]] = set()
     _uid_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -72,6 +86,8 @@ class BubblewrapProvider(SandboxProvider):
         allow_network: bool = False,
         ro_paths: list[Path] | None = None,
         bwrap: str | None = None,
+        policy: SandboxPolicy | None = None,
+        seccomp_filter: bool = True,
     ) -> None:
         found = bwrap or shutil.which("bwrap")
         if found is None:
@@ -87,6 +103,9 @@ class BubblewrapProvider(SandboxProvider):
                 raise ConfigError(f"sandbox read-only path {path} must be absolute")
         self.setpriv = shutil.which("setpriv")
         self.as_root = os.geteuid() == 0 and self.setpriv is not None
+        self.policy = policy or DEFAULT_POLICY
+        # built once: ConfigError here (an unknown architecture) stops the worker at start
+        self.seccomp = seccomp.build_filter() if seccomp_filter else None
 
     # ------------------------------------------------------------------ public
     def run(self, request: ShellRequest, cancelled: threading.Event | None = None) -> ShellResult:
@@ -99,21 +118,51 @@ class BubblewrapProvider(SandboxProvider):
         workspace = request.workspace.resolve()
         if not workspace.is_dir():
             raise HandlerError(f"workspace {workspace} is not a directory", retryable=False)
+        limits, capped = self.policy.apply(request.limits)
+        request = request.model_copy(update={"limits": limits})
+        needed = tmpfs_bytes(workspace)
+        if needed > limits.workspace_mb * MB:
+            raise HandlerError(
+                f"the workspace holds {needed // MB + 1} MB, over the {limits.workspace_mb} MB "
+                "the sandbox's /workspace may hold (limits.workspace_mb, capped by the "
+                "worker's --sandbox-max-workspace-mb): send a smaller workspace",
+                retryable=False,
+            )
         sandbox_id = f"bwrap-{uuid.uuid4().hex[:12]}"
         uid = self._take_uid() if self.as_root else None
         owner = workspace.stat()
+        receiver = Receiver(cap=2 * limits.workspace_mb * MB + 16 * MB)
+        filter_fd = seccomp.filter_fd(self.seccomp) if self.seccomp is not None else None
         try:
             if uid is not None:
                 _chown_tree(workspace, uid, uid)
-            spec = self._spec(request, workspace, uid, cancelled)
-            outcome = run_process(spec)
+            spec = self._spec(request, workspace, uid, cancelled, filter_fd)
+            spec.stdin_fd = receiver.child_fd
+            receiver.start()
+            try:
+                outcome = run_process(spec)
+            finally:
+                receiver.finish()
+            hit = outcome.limit_hit
+            notes = receiver.copy_back(workspace, hit.value if hit else None)
         finally:
+            receiver.close()
+            if filter_fd is not None:
+                os.close(filter_fd)
             if uid is not None:
                 _chown_tree(workspace, owner.st_uid, owner.st_gid)
                 self._give_uid(uid)
-        return outcome.result(self.name, sandbox_id)
+        result = outcome.result(self.name, sandbox_id)
+        result.capped, result.notes = capped, notes
+        return result
 
-    def argv(self, request: ShellRequest, workspace: Path, uid: int | None) -> list[str]:
+    def argv(
+        self,
+        request: ShellRequest,
+        workspace: Path,
+        uid: int | None,
+        seccomp_fd: int | None = None,
+    ) -> list[str]:
         """The full bwrap command line (exposed for docs and debugging)."""
         net = request.network and self.allow_network
         if uid is not None:  # root: no user namespace, the uid switch happens in setpriv
@@ -128,6 +177,9 @@ class BubblewrapProvider(SandboxProvider):
                 argv += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 argv += ["--ro-bind", path, path]
+        # bwrap makes a mount point's missing parents 0700: a dropped uid could read none
+        # of the /etc files below (git's config, TLS roots, ld.so.cache) without this
+        argv += ["--perms", "0755", "--dir", "/etc"]
         for path in _ETC_FILES:
             argv += ["--ro-bind-try", path, path]
         # The private /tmp first, so read-only paths that live under /tmp (a CI checkout's
@@ -156,13 +208,27 @@ class BubblewrapProvider(SandboxProvider):
                     argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind-try", str(extra), str(extra)]
         argv += [
-            "--bind",
+            "--ro-bind",
             str(workspace),
+            SOURCE_MOUNT,
+            "--size",
+            str(request.limits.workspace_mb * MB),
+            "--perms",
+            "0777",
+            "--tmpfs",
             WORKSPACE_MOUNT,
+            # the root bwrap builds and its /dev are tmpfs with no size cap, owned (without
+            # root) by the worker's user: read-only, or they are uncapped writable space
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
             "--chdir",
             WORKSPACE_MOUNT,
-            "--",
         ]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
+        argv.append("--")
         if uid is not None:
             assert self.setpriv is not None
             argv += [
@@ -175,7 +241,7 @@ class BubblewrapProvider(SandboxProvider):
                 "--bounding-set=-all",
                 "--",
             ]
-        return argv + request.argv()
+        return [*argv, "/bin/sh", "-c", WRAPPER, "sh", *request.argv()]
 
     # ------------------------------------------------------------------ internals
     def _spec(
@@ -184,16 +250,17 @@ class BubblewrapProvider(SandboxProvider):
         workspace: Path,
         uid: int | None,
         cancelled: threading.Event | None,
+        seccomp_fd: int | None,
     ) -> ProcessSpec:
         limits = request.limits
         if uid is not None:  # bwrap itself stays root: only the command counts
             nproc = watch = limits.processes
         else:
             nproc = _processes_of(os.getuid()) + limits.processes + BWRAP_OVERHEAD
-            watch = limits.processes + BWRAP_OVERHEAD
+            watch = limits.processes + BWRAP_OVERHEAD - 2
         prefix, _ = rlimit_prefix(limits, nproc)
         return ProcessSpec(
-            argv=prefix + self.argv(request, workspace, uid),
+            argv=prefix + self.argv(request, workspace, uid, seccomp_fd),
             env=request.base_env(home="/tmp"),
             limits=limits,
             timeout_s=request.timeout_s,
@@ -201,6 +268,7 @@ class BubblewrapProvider(SandboxProvider):
             watch_processes=watch,
             sweep_uid=uid,
             cancelled=cancelled,
+            pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
         )
 
     def _take_uid(self) -> int:

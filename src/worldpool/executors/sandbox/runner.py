@@ -33,6 +33,7 @@ _MEMORY_ERRORS = re.compile(
     rb"|failed to allocate|Killed: 9",
     re.IGNORECASE,
 )
+_DISK_FULL = re.compile(rb"No space left on device|ENOSPC|Disk quota exceeded")
 _FORK_ERRORS = re.compile(
     rb"Cannot fork|fork: retry|fork: Resource temporarily unavailable"
     rb"|can't start new thread|BlockingIOError: \[Errno 11\]"
@@ -93,6 +94,8 @@ class ProcessSpec:
     watch_processes: int | None = None  # kill when this many processes run under it
     sweep_uid: int | None = None  # kill every process of this uid when stopping
     cancelled: threading.Event | None = None
+    stdin_fd: int | None = None  # None: /dev/null
+    pass_fds: tuple[int, ...] = ()  # kept open, at the same numbers, in the child
 
 
 @dataclass
@@ -146,11 +149,12 @@ def run_process(spec: ProcessSpec) -> ProcessOutcome:
         spec.argv,
         cwd=spec.cwd,
         env=spec.env,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if spec.stdin_fd is None else spec.stdin_fd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         process_group=0,
         close_fds=True,
+        pass_fds=spec.pass_fds,
     )
     assert proc.stdout is not None and proc.stderr is not None
     readers = [
@@ -273,6 +277,8 @@ def _classify(returncode: int | None, sig: int | None, err: CappedStream) -> Lim
         return LimitHit.FILE_SIZE
     if returncode not in (0, None) and _MEMORY_ERRORS.search(err.raw()):
         return LimitHit.MEMORY
+    if returncode not in (0, None) and _DISK_FULL.search(err.raw()):
+        return LimitHit.DISK
     if _FORK_ERRORS.search(err.raw()):  # forks refused at RLIMIT_NPROC, even if it exited 0
         return LimitHit.PROCESSES
     return None
