@@ -124,12 +124,13 @@ class Client:
         A handler no worker has ever offered is refused (:class:`UnknownHandlerError`, with
         a did-you-mean) unless ``later=True``: then the task waits for such a worker."""
         if isinstance(handler, TypedHandler):
-            fields = {**handler.task_defaults(), **options}
+            fields = {"reply_to": self.client_id, **handler.task_defaults(), **options}
             fields.update(handler=handler.name, payload=handler.dump_input(payload))
             spec = _validated(TaskSpec, fields)
             sent = await self.submit_spec(spec, later=later)
             return TaskHandle(self, sent.task_id, decode=handler.load_output, pushed=sent.pushed)
-        spec = _validated(TaskSpec, {"handler": handler, "payload": payload or {}, **options})
+        fields = {"handler": handler, "payload": payload or {}, "reply_to": self.client_id}
+        spec = _validated(TaskSpec, {**fields, **options})
         return await self.submit_spec(spec, later=later)
 
     async def submit_spec(self, spec: TaskSpec, *, later: bool = False) -> TaskHandle[JSONValue]:

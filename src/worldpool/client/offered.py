@@ -8,6 +8,7 @@ is remembered here, so the usual submit costs no backend read.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from worldpool.backends.base import Backend
@@ -34,16 +35,21 @@ class OfferedHandlers:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._known: frozenset[str] = frozenset()
+        self._reading = asyncio.Lock()  # concurrent submits of a new name: one read
 
     async def check(self, names: Iterable[str]) -> None:
         """Raise :class:`UnknownHandlerError` naming those no worker ever offered."""
         missing = [n for n in dict.fromkeys(names) if n not in self._known]
         if not missing:
             return
-        offered = await self._backend.offered_handlers()
-        if offered is None:  # this backend keeps no such set: nothing to check against
-            return
-        self._known = offered
+        async with self._reading:
+            missing = [n for n in missing if n not in self._known]  # read meanwhile?
+            if not missing:
+                return
+            offered = await self._backend.offered_handlers()
+            if offered is None:  # this backend keeps no such set: nothing to check against
+                return
+            self._known = offered
         unknown = [n for n in missing if n not in offered]
         if unknown:
             raise UnknownHandlerError(unknown, offered)

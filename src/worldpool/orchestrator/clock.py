@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from worldpool.backends.base import Backend
@@ -22,11 +23,23 @@ class BackendClock:
         self._backend = backend
         self._base = 0.0  # a backend clock reading ...
         self._read_at = -CLOCK_RESYNC_S  # ... and the monotonic time it was taken
+        self._reading: asyncio.Future[float] | None = None  # one read at a time, shared
 
     async def now(self) -> float:
         mono = time.monotonic()
         if self._backend.now_is_round_trip and mono - self._read_at < CLOCK_RESYNC_S:
             return self._base + (mono - self._read_at)
-        reading = await self._backend.now()
+        if self._reading is not None:  # 200 concurrent submits make one read, not 200
+            return await asyncio.shield(self._reading)
+        self._reading = asyncio.get_running_loop().create_future()
+        try:
+            reading = await self._backend.now()
+        except BaseException as exc:
+            self._reading.set_exception(exc)
+            self._reading.exception()  # retrieved: no warning when nobody else waits
+            raise
+        finally:
+            future, self._reading = self._reading, None
         self._base, self._read_at = reading, time.monotonic()
+        future.set_result(reading)
         return reading

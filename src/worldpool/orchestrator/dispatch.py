@@ -77,6 +77,7 @@ class Dispatcher:
     ) -> None:
         self._backend = backend
         self._submit_only = submit_only
+        self._queue_seen_busy = -1e9  # submit-only: when a create found tasks queued
         self._settings = settings
         self._router = router
         self._pool = pool
@@ -205,6 +206,8 @@ class Dispatcher:
             raise
         if routed is not None and not outcome.sent:
             self._unroute(routed, stale_pool=bool(outcome.reason))
+            if not outcome.reason and not outcome.conflict:  # tasks were queued already
+                self._queue_seen_busy = time.monotonic()
         if outcome.conflict:
             return None
         if routed is not None and outcome.sent:
@@ -235,7 +238,10 @@ class Dispatcher:
 
         A submit-only side (a client) cannot know the queue: the backend sends the task
         only if the queue is empty at the create (``NewTask.only_if_queue_empty``)."""
-        if not self._submit_only and not self._pending.known_empty_since(2 * self.idle_s):
+        if self._submit_only:  # while the queue was busy lately, routing here is wasted
+            if time.monotonic() - self._queue_seen_busy < 2 * self.idle_s:
+                return None
+        elif not self._pending.known_empty_since(2 * self.idle_s):
             return None
         now = await self._clock.now()
         if record.not_before > now:
