@@ -101,3 +101,25 @@ async def test_sigterm_drain_kills_deaf_sync_handlers_run_in_processes(
     assert not [r for r in rows if r[2] == "draining" and r[3] == "end"], rows
     assert sorted(effects.read_text().splitlines()) == [f"{t} rescuer 2" for t in ids]
     assert "ignored the stop" not in draining.log()
+
+
+async def test_a_sigkilled_worker_takes_its_handler_processes_with_it(
+    cluster: Cluster, client: Backend
+) -> None:
+    """A worker that dies without a word (SIGKILL) leaves no child behind: each child
+    exits when its socket to the worker closes."""
+    cluster.serve()
+    victim = cluster.worker(
+        "victim", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
+        "--max-concurrency", "2", "--sync-handlers", "process",
+        env={"WP_E2E_COUNT_FILE": str(count_file(cluster))},
+    )  # fmt: skip
+    await wait_workers(client, [victim])
+    submitter = Orchestrator(client, SETTINGS)
+    await submitter.submit(TaskSpec(id="orphan", handler="stubborn", payload={"sleep_s": 30}))
+    await wait_count(cluster, "start", 1)
+    children = psutil.Process(victim.pid).children(recursive=True)
+    assert children  # the busy one (and the one started with the worker, if idle)
+    victim.kill()
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, 5.0)
+    assert not alive, [p.pid for p in alive]

@@ -6,6 +6,7 @@ short line are atomic across processes), so a test reads off what really ran whe
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -23,7 +24,10 @@ def note(ctx: TaskContext, what: str) -> None:
 
 
 def deaf(ctx: TaskContext) -> dict[str, Any]:
-    """Sleeps without looking at ``ctx.cancelled``, then writes its end and its effect."""
+    """Sleeps without looking at ``ctx.cancelled``, then writes its end and its effect;
+    with ``payload["ignore_term"]`` it ignores SIGTERM too."""
+    if ctx.payload.get("ignore_term"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     note(ctx, "start")
     time.sleep(float(ctx.payload.get("sleep_s", 0) or 0))  # type: ignore[arg-type]
     note(ctx, "end")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.worker.process_handlers import HANDLERS
+from worldpool.cli.worker import SyncMode, WorkerOptions, sync_processes
+from worldpool.errors import ConfigError
 from worldpool.models import AttemptOutcome, TaskSpec, TaskStatus
 from worldpool.testing import EmbeddedPool, make_worker
 from worldpool.worker.processes import SyncProcesses
@@ -90,12 +92,11 @@ async def test_a_cancelled_handler_deaf_to_its_stop_is_killed_and_its_slot_freed
     assert record.status is TaskStatus.CANCELLED and record.result is None
 
 
-async def test_a_timed_out_deaf_handler_is_killed_after_the_grace(tmp_path: Path) -> None:
+async def test_a_timed_out_handler_deaf_to_sigterm_too_is_killed(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
+    payload = {"ledger": str(ledger), "sleep_s": 3.0, "ignore_term": True}
     async with process_pool(slots=1, grace_s=0.2) as pool:
-        spec = TaskSpec(
-            handler="deaf", payload={"ledger": str(ledger), "sleep_s": 3.0}, execution_timeout_s=0.5
-        )
+        spec = TaskSpec(handler="deaf", payload=payload, execution_timeout_s=0.5)
         spec.retry.max_retries = 0
         await pool.submit(spec)
         pid = await started_pid(ledger, spec.id)
@@ -189,3 +190,13 @@ async def test_a_spec_that_does_not_load_stops_the_worker_at_its_start() -> None
     )
     with pytest.raises(Exception, match="could not load --handlers"):
         await worker.start()
+
+
+def test_process_mode_needs_handler_specs() -> None:
+    options = WorkerOptions(sync_handlers=SyncMode.PROCESS, builtin=False)
+    with pytest.raises(ConfigError, match="add --handlers"):
+        sync_processes(options)
+    options.handler_specs = [SPEC]
+    options.cancel_grace_s = 0.5
+    assert sync_processes(options) == SyncProcesses((SPEC,), cancel_grace_s=0.5)
+    assert sync_processes(WorkerOptions(handler_specs=[SPEC])) is None  # threads by default
