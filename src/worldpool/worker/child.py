@@ -102,8 +102,9 @@ class _Child:
     def serve(self) -> None:
         threading.Thread(target=self._read, name="worldpool-child-reader", daemon=True).start()
         while True:
-            message = self._calls.get()
-            self._conn.send_bytes(self._run(message))
+            outcome = self._run(self._calls.get())
+            with self._send_lock:  # a thread of the handler's may be reporting progress
+                self._conn.send_bytes(outcome)
 
     def _read(self) -> None:
         while True:

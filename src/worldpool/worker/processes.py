@@ -131,12 +131,6 @@ class ChildPool:
         self.names: frozenset[str] = frozenset()
         """The sync handlers the children run (what the first child said it has)."""
 
-    @property
-    def pids(self) -> list[int]:
-        """The children's process ids (alive or not yet reaped)."""
-        with self._lock:
-            return [c.process.pid for c in self._all]
-
     def warm(self) -> frozenset[str]:
         """Start one child now (at the worker's start: a spec that does not load is said
         then, not at the first task) and learn which sync handlers the children run."""
@@ -186,6 +180,12 @@ class ChildPool:
         give_up: float | None = None  # when a stopped call's child is killed
         while True:
             if kill.is_set():
+                log.warning(
+                    "worker %s: %s for task %s was handed back; killing its process",
+                    self._worker_id,
+                    name,
+                    ctx.task_id,
+                )
                 raise HandlerError("the task was handed back; its process was killed")
             if give_up is None and ctx.cancelled.is_set():
                 give_up = time.monotonic() + self.mode.cancel_grace_s
@@ -222,8 +222,8 @@ class ChildPool:
                 ) from None
 
     def _request(self, child: _Child, ctx: TaskContext, message: Message, stopped: bool) -> None:
-        """Serve one of the context's requests. After the stop, effects are refused and
-        progress and metadata dropped: a stopped call changes nothing any more."""
+        """Serve one of the context's requests. After the stop, new effects are refused and
+        progress and metadata dropped: a stopped call starts nothing any more."""
         op = message["op"]
         if op == "progress":
             if not stopped:
@@ -325,9 +325,11 @@ class ChildPool:
 def _effect(
     ctx: TaskContext, op: str, name: str, value: JSONValue, stopped: bool
 ) -> dict[str, Any]:
-    """``ctx.once`` for a child: claim or record ``name`` in the backend's ledger."""
+    """``ctx.once`` for a child: claim or record ``name`` in the backend's ledger. After
+    the stop no claim is granted; a record still is (its effect happened: no later attempt
+    may apply it again)."""
     ledger = ctx.effects
-    if stopped:
+    if stopped and op == "claim":
         return {"state": "fenced"}
     if not isinstance(ledger, EffectLedger):
         return {"state": "error", "error": "this worker has no effect ledger"}
