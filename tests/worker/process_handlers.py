@@ -35,6 +35,15 @@ def deaf(ctx: TaskContext) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+def polite(ctx: TaskContext) -> dict[str, Any]:
+    """Waits for ``ctx.cancelled`` (told by the worker), then says so and returns."""
+    note(ctx, "start")
+    while not ctx.cancelled.wait(0.02):
+        pass
+    note(ctx, "stopped")
+    return {"pid": os.getpid()}
+
+
 def charge(ctx: TaskContext) -> Any:
     """Applies its effect through ``ctx.once``; the first attempt then fails (retried)."""
     value = ctx.once("charge", lambda token: note(ctx, f"charge {token}") or {"charged": token})
@@ -79,6 +88,7 @@ async def in_parent(ctx: TaskContext) -> dict[str, Any]:
 
 HANDLERS: dict[str, Handler] = {
     "deaf": deaf,
+    "polite": polite,
     "charge": charge,
     "crash": crash,
     "context": context,

@@ -92,6 +92,23 @@ async def test_a_cancelled_handler_deaf_to_its_stop_is_killed_and_its_slot_freed
     assert record.status is TaskStatus.CANCELLED and record.result is None
 
 
+async def test_a_handler_that_heeds_its_stop_returns_and_its_process_is_kept(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger"
+    async with process_pool(slots=1, grace_s=10.0) as pool:
+        spec = TaskSpec(id="polite-1", handler="polite", payload={"ledger": str(ledger)})
+        await pool.submit(spec)
+        pid = await started_pid(ledger, spec.id)
+        assert await pool.orchestrator.cancel(spec.id)
+        after = await pool.run_task(TaskSpec(handler="quick", payload={"ledger": str(ledger)}))
+    assert [row[2:] for row in lines(ledger) if row[0] == spec.id] == [
+        [str(pid), "start"],
+        [str(pid), "stopped"],  # ctx.cancelled reached the child
+    ]
+    assert after.result == {"pid": pid}  # not killed: the same child took the next task
+
+
 async def test_a_timed_out_handler_deaf_to_sigterm_too_is_killed(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger"
     payload = {"ledger": str(ledger), "sleep_s": 3.0, "ignore_term": True}

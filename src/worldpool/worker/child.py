@@ -84,6 +84,7 @@ class _Child:
         self._replies: dict[int, _Reply] = {}
         self._ids = itertools.count(1)
         self._current: tuple[int, TaskContext] | None = None
+        self._cancelled: set[int] = set()  # calls the parent stopped (maybe not begun yet)
         self._worker: WorkerProfile | None = None
 
     def send(self, message: Message) -> None:
@@ -116,8 +117,9 @@ class _Child:
             if op == "run":
                 self._calls.put(message)
             elif op == "cancel":
+                self._cancelled.add(int(message.get("call", 0)))
                 current = self._current
-                if current is not None and current[0] == message.get("call"):
+                if current is not None and current[0] in self._cancelled:
                     current[1].cancelled.set()
             elif op == "reply":
                 reply = self._replies.pop(int(message.get("rid", 0)), None)
@@ -144,6 +146,8 @@ class _Child:
             )
         ctx = self._context(call, name, message, self._worker)
         self._current = (call, ctx)
+        if call in self._cancelled:  # the stop came before the call began
+            ctx.cancelled.set()
         try:
             value = handler(ctx)
             outcome: Message = {"op": "done", "call": call, "value": value}
@@ -155,6 +159,7 @@ class _Child:
             outcome["retryable"] = retryable
         finally:
             self._current = None
+            self._cancelled.discard(call)
             ctx.close_log()
         outcome["context"] = _context_out(ctx)
         try:

@@ -151,7 +151,7 @@ class WorkerRuntime:
                 await task
         self._loops.clear()
         self._executor.close()
-        for _ in range(40):  # threads serving killed children end at once
+        for _ in range(80):  # threads serving killed children end at once
             if not self.busy_threads or self._executor.children is None:
                 break
             await asyncio.sleep(0.025)
