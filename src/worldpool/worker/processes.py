@@ -138,6 +138,12 @@ class ChildPool:
         child = self._spawn()
         self.names = child.names
         self._put_back(child)
+        if self.names:
+            log.info("worker %s runs %s in child processes", self._worker_id, sorted(self.names))
+        else:
+            log.warning(
+                "worker %s: no sync handler in --handlers to run in a child", self._worker_id
+            )
         return self.names
 
     def close(self) -> None:
@@ -299,6 +305,11 @@ class ChildPool:
             child = _Child(process, Connection(ours.detach()))
         with self._lock:
             self._all.add(child)
+            closed = self._closed  # close() began meanwhile: it may not have seen this one
+        if closed:
+            child.kill()
+            self._forget(child)
+            raise HandlerError("the worker is stopping; the handler was not started")
         try:
             child.send({"op": "load", "specs": self._specs})
             if not child.conn.poll(self.mode.start_timeout_s):

@@ -120,8 +120,7 @@ class WorkerRuntime:
         await self.epoch.check()
         children = self._executor.children
         if children is not None:  # one child now: a spec that does not load is said here
-            names = await asyncio.to_thread(children.warm)
-            log.info("worker %s runs %s in child processes", self.id, ", ".join(sorted(names)))
+            await asyncio.to_thread(children.warm)
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
         self._loops = [
