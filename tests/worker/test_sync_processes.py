@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.worker.process_handlers import HANDLERS
@@ -17,7 +18,7 @@ from worldpool.cli.worker import SyncMode, WorkerOptions, sync_processes
 from worldpool.errors import ConfigError
 from worldpool.models import AttemptOutcome, TaskSpec, TaskStatus
 from worldpool.testing import EmbeddedPool, make_worker
-from worldpool.worker.processes import SyncProcesses
+from worldpool.worker.processes import CHILD_MAIN, SyncProcesses
 from worldpool.worker.runtime import WorkerRuntime
 
 SPEC = "tests.worker.process_handlers:HANDLERS"
@@ -49,6 +50,11 @@ async def started_pid(ledger: Path, task_id: str) -> int:
                 return int(row[2])
         await asyncio.sleep(0.02)
     raise AssertionError(f"{task_id} never started: {lines(ledger)}")
+
+
+def handler_processes() -> list[int]:
+    """This process's children that are handler processes (not, say, a redis-server)."""
+    return [c.pid for c in psutil.Process().children() if CHILD_MAIN in " ".join(c.cmdline())]
 
 
 def alive(pid: int) -> bool:
@@ -84,6 +90,7 @@ async def test_a_cancelled_handler_deaf_to_its_stop_is_killed_and_its_slot_freed
         # The one slot is free again: the next task runs now, in a new child.
         after = await pool.run_task(TaskSpec(handler="quick", payload={"ledger": str(ledger)}))
         assert after.result["pid"] != pid  # type: ignore[index]
+        assert handler_processes() == [after.result["pid"]]  # type: ignore[index]  # one slot
         await asyncio.sleep(max(0.0, began + sleep_s + 0.5 - time.monotonic()))
         record = await pool.orchestrator.get_task(spec.id)
     print(f"cancelled deaf handler: its process gone {gone_s:.2f}s after the cancel (grace 0.3s)")

@@ -48,8 +48,12 @@ def main() -> None:
     _detach()
     conn = Connection(int(sys.argv[1]))
     try:
+        specs = orjson.loads(conn.recv_bytes())["specs"]
+    except (EOFError, OSError):
+        os._exit(0)  # the worker stopped before it sent them
+    try:
         table = HandlerTable()
-        for spec in orjson.loads(conn.recv_bytes())["specs"]:
+        for spec in specs:
             table.update(load_handlers(str(spec)))
     except Exception as exc:
         conn.send_bytes(orjson.dumps({"op": "error", "error": f"{type(exc).__name__}: {exc}"}))

@@ -172,7 +172,9 @@ class TaskExecutor:
         processes: SyncProcesses | None = None,
     ) -> None:
         self._profile = profile
-        self.children = None if processes is None else ChildPool(processes, profile.id)
+        self.children = (
+            None if processes is None else ChildPool(processes, profile.id, profile.max_concurrency)
+        )
         self._handlers = handlers
         self._artifacts = artifacts
         self._reporter = reporter

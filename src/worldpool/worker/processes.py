@@ -119,11 +119,13 @@ class _Child:
 class ChildPool:
     """A worker's child processes for its sync handlers (at most one per busy slot)."""
 
-    def __init__(self, mode: SyncProcesses, worker_id: str) -> None:
+    def __init__(self, mode: SyncProcesses, worker_id: str, slots: int = 1) -> None:
         self.mode = mode
         self._worker_id = worker_id
+        self._slots = slots  # never more children than slots
         self._specs = list(mode.specs)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # notified when a child becomes idle
+        self._starting = 0  # children started in the background, not ready yet
         self._idle: list[_Child] = []
         self._all: set[_Child] = set()
         self._calls = itertools.count(1)
@@ -151,6 +153,7 @@ class ChildPool:
         self._closed = True
         with self._lock:
             children, self._idle = list(self._all), []
+            self._lock.notify_all()
         for child in children:
             child.terminate()
         until = time.monotonic() + TERM_WAIT_S
@@ -170,6 +173,7 @@ class ChildPool:
         except BaseException:
             child.kill()  # stopped, crashed or confused: never reused
             self._forget(child)
+            self._replace()
             raise
         self._put_back(child)
         _merge(ctx, outcome.get("context") or {})
@@ -267,21 +271,52 @@ class ChildPool:
 
     # ------------------------------------------------------------------ children
     def _take(self) -> _Child:
+        """An idle child, or the one being started for a slot (waited for), or a new one."""
         with self._lock:
-            while self._idle:
-                child = self._idle.pop()
-                if child.alive():
-                    return child
-                self._all.discard(child)
+            while True:
+                while self._idle:
+                    child = self._idle.pop()
+                    if child.alive():
+                        return child
+                    self._all.discard(child)
+                if not self._starting or self._closed:
+                    break
+                self._lock.wait(self.mode.start_timeout_s)
         return self._spawn()
 
     def _put_back(self, child: _Child) -> None:
         with self._lock:
-            if not self._closed:
+            if not self._closed and len(self._all) <= self._slots:
                 self._idle.append(child)
+                self._lock.notify()
                 return
-        child.kill()
+        child.kill()  # stopping, or one too many
         self._forget(child)
+
+    def _replace(self) -> None:
+        """Start a child in the background for a slot whose child was killed or died, so
+        that the slot's next task finds one ready (or on its way) instead of starting one."""
+        with self._lock:
+            if self._closed or len(self._all) + self._starting >= self._slots:
+                return
+            self._starting += 1
+
+        def start() -> None:
+            try:
+                self._put_back(self._spawn())
+            except Exception as exc:  # the next call starts its own, and says why
+                if not self._closed:
+                    log.warning(
+                        "worker %s: a handler process did not start: %s", self._worker_id, exc
+                    )
+            finally:
+                with self._lock:
+                    self._starting -= 1
+                    self._lock.notify_all()
+
+        threading.Thread(
+            target=start, name=f"worldpool-{self._worker_id}-respawn", daemon=True
+        ).start()
 
     def _forget(self, child: _Child) -> None:
         with self._lock:
