@@ -18,6 +18,7 @@ import socket
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,11 +51,16 @@ from worldpool.cli.sandbox_policy import (
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.models import GPU, ServedModel, WorkerProfile
-from worldpool.plugins import import_object
-from worldpool.worker.handlers import HandlerTable
+from worldpool.worker.handlers import HandlerTable, load_handlers
+from worldpool.worker.processes import SyncProcesses
 from worldpool.worker.runtime import WorkerRuntime
 
 __all__ = ["WorkerOptions", "WorkerRefused", "build_profile", "collect_handlers", "run_worker"]
+
+
+class SyncMode(str, Enum):
+    THREAD = "thread"
+    PROCESS = "process"
 
 
 @dataclass
@@ -84,6 +90,11 @@ class WorkerOptions:
     celery_app: str | None = None
     """``module:app`` of a Celery app: its tasks become handlers run on its fleet."""
     celery_queue: str | None = None
+    sync_handlers: SyncMode = field(default_factory=lambda: SyncMode.THREAD)
+    """Where the sync handlers of ``--handlers`` run: threads, or child processes that a
+    stop can kill (:mod:`worldpool.worker.processes`)."""
+    cancel_grace_s: float = 2.0
+    """In process mode: how long a stopped handler's process gets before it is killed."""
 
 
 @app.command()
@@ -154,6 +165,24 @@ def worker(
             "stopped and handed back (default 10; tasks not started go back at once)",
         ),
     ] = None,
+    sync_handlers: Annotated[
+        SyncMode,
+        typer.Option(
+            help="where the sync handlers of --handlers run: thread (a stopped handler deaf "
+            "to ctx.cancelled runs on until it returns) or process (a child process per "
+            "busy slot, killed after --cancel-grace-s, or at once when a drain hands its "
+            "task back)"
+        ),
+    ] = SyncMode.THREAD,
+    cancel_grace_s: Annotated[
+        float,
+        typer.Option(
+            "--cancel-grace-s",
+            min=0,
+            help="with --sync-handlers process: how long a cancelled or timed-out "
+            "handler's process gets to return before it is killed",
+        ),
+    ] = 2.0,
     celery_app: Annotated[
         str | None,
         typer.Option(help="module:app of a Celery app: run its tasks on its Celery fleet"),
@@ -195,6 +224,8 @@ def worker(
         verify_claims=verify_claims,
         celery_app=celery_app,
         celery_queue=celery_queue,
+        sync_handlers=sync_handlers,
+        cancel_grace_s=cancel_grace_s,
     )
     if workspace_cache is not None:
         options.workspace_cache = workspace_cache
@@ -236,25 +267,6 @@ def _redetect_gpus(runtime: WorkerRuntime) -> asyncio.Task[None]:
         await runtime.backend.register(runtime.profile)
 
     return asyncio.create_task(redetect_loop(lambda: runtime.profile.hardware.gpus, update))
-
-
-def load_handlers(spec: str) -> HandlerTable:
-    """Import ``module:object``: a mapping of name -> handler, a HandlerTable, a
-    ``@worldpool.handler`` or a list of them."""
-    obj = import_object(spec, "--handlers", "package.module:HANDLERS")
-    from worldpool.typed import TypedHandler
-
-    if isinstance(obj, TypedHandler):  # one declared handler
-        return HandlerTable([obj])
-    if isinstance(obj, list | tuple):  # declared handlers
-        return HandlerTable(obj)
-    if callable(obj) and not isinstance(obj, dict | HandlerTable):
-        obj = obj()
-    if isinstance(obj, HandlerTable):
-        return obj
-    if isinstance(obj, dict):
-        return HandlerTable(obj)
-    raise ConfigError(f"--handlers {spec!r} is a {type(obj).__name__}, not a dict of handlers")
 
 
 def _profile_overrides(options: WorkerOptions) -> dict[str, Any]:
@@ -421,6 +433,7 @@ async def run_worker(
         problems = []
     if problems:
         raise WorkerRefused("refusing to start: " + "; ".join(problems))
+    processes = sync_processes(options)
     from worldpool.service import stop_on_signals, tune_gc
 
     stop = stop_on_signals()
@@ -430,7 +443,9 @@ async def run_worker(
             from worldpool.executors.workspace import WorkspaceCache
 
             cached = WorkspaceCache(options.workspace_cache).keys()
-        runtime = WorkerRuntime(backend, profile, handlers, settings, cached=cached)
+        runtime = WorkerRuntime(
+            backend, profile, handlers, settings, cached=cached, sync_processes=processes
+        )
         await runtime.start()
         from worldpool.worker.gpus import detect_gpus
 
@@ -443,6 +458,7 @@ async def run_worker(
         console.print(
             f"worker {profile.id} online in {profile.location.region} with "
             f"{len(handlers)} handlers, {profile.max_concurrency} slots"
+            + (", sync handlers in child processes" if processes else "")
         )
         stopped = asyncio.ensure_future(stop.wait())
         assert runtime.ended is not None  # set by start()
@@ -466,6 +482,18 @@ async def run_worker(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def sync_processes(options: WorkerOptions) -> SyncProcesses | None:
+    """What ``--sync-handlers process`` asks for (None: threads)."""
+    if options.sync_handlers is SyncMode.THREAD:
+        return None
+    if not options.handler_specs:
+        raise ConfigError(
+            "--sync-handlers process runs the sync handlers of --handlers in child "
+            "processes, and this worker has none: add --handlers module:HANDLERS"
+        )
+    return SyncProcesses(tuple(options.handler_specs), cancel_grace_s=options.cancel_grace_s)
 
 
 def _require_worker_extra() -> None:

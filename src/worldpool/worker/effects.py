@@ -82,6 +82,45 @@ class EffectLedger:
 
     def run(self, name: str, effect: Callable[[int], Any]) -> JSONValue:
         """:meth:`run_async` from a sync handler's thread (``effect`` runs in that thread)."""
+        state, value = self.claim(name)
+        if state == "done":
+            return value
+        value = effect(self.attempt)
+        self.finish(name, value)
+        return value
+
+    def claim(self, name: str) -> tuple[str, JSONValue]:
+        """Ask the ledger for ``name``, from a thread: ``("claimed", None)`` (apply it now)
+        or ``("done", value)``; raises :class:`FencedError` if this attempt lost its task.
+        (A child process's ``ctx.once`` asks through this and :meth:`finish`.)"""
+        self._not_on_loop()
+        claim = asyncio.run_coroutine_threadsafe(
+            self._backend.claim_effect(
+                f"{self.key}:{name}", self.task_id, self.worker_id, self.attempt, EFFECT_TTL_S
+            ),
+            self._loop,
+        ).result()
+        if claim.state == "fenced":
+            raise FencedError(self.task_id, self.attempt)
+        if claim.state == "done":
+            return "done", None if claim.value is None else orjson.loads(claim.value)
+        return "claimed", None
+
+    def finish(self, name: str, value: JSONValue) -> None:
+        """Record ``name`` as applied with ``value``, from a thread."""
+        self._not_on_loop()
+        asyncio.run_coroutine_threadsafe(
+            self._backend.finish_effect(
+                f"{self.key}:{name}",
+                self.task_id,
+                self.worker_id,
+                self.attempt,
+                orjson.dumps(value),
+            ),
+            self._loop,
+        ).result()
+
+    def _not_on_loop(self) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -91,22 +130,3 @@ class EffectLedger:
                 "ctx.once blocks: call it from a sync handler, or await ctx.once_async",
                 retryable=False,
             )
-        key = f"{self.key}:{name}"
-        claim = asyncio.run_coroutine_threadsafe(
-            self._backend.claim_effect(
-                key, self.task_id, self.worker_id, self.attempt, EFFECT_TTL_S
-            ),
-            self._loop,
-        ).result()
-        if claim.state == "fenced":
-            raise FencedError(self.task_id, self.attempt)
-        if claim.state == "done":
-            return None if claim.value is None else orjson.loads(claim.value)
-        value = effect(self.attempt)
-        asyncio.run_coroutine_threadsafe(
-            self._backend.finish_effect(
-                key, self.task_id, self.worker_id, self.attempt, orjson.dumps(value)
-            ),
-            self._loop,
-        ).result()
-        return value

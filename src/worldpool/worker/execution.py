@@ -4,7 +4,9 @@ deadline, uploads what it staged and reports the outcome through :class:`Reporte
 one way a worker's reports leave it.
 
 A task is RUNNING from the moment its handler begins (for a sync handler: when its thread
-picks it up), and its execution timeout counts from then, not from the dispatch.
+picks it up), and its execution timeout counts from then, not from the dispatch. With
+:class:`~worldpool.worker.processes.SyncProcesses` the sync handlers of the operator's
+``--handlers`` run in child processes that a stop can kill (:mod:`.processes`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from worldpool.tracing import bind, span
 from worldpool.unchecked import assign
 from worldpool.worker.effects import EffectLedger
 from worldpool.worker.handlers import Handler, HandlerTable, TaskContext
+from worldpool.worker.processes import ChildPool, SyncProcesses
 from worldpool.worker.secrets import resolve, scrub, scrub_text
 
 log = logging.getLogger("worldpool.worker.runtime")
@@ -64,6 +67,8 @@ class Run:
     context: TaskContext | None = None
     task: asyncio.Task[None] | None = None
     revoked: bool = False
+    kill: threading.Event = field(default_factory=threading.Event)
+    """Set when the task is handed back: a child process running its handler dies now."""
     started_report: asyncio.Task[bool] | None = None
     acked: bool = False
 
@@ -164,8 +169,12 @@ class TaskExecutor:
         reporter: Reporter,
         stats: WorkerStats,
         advertise: Callable[[Iterable[str]], None],
+        processes: SyncProcesses | None = None,
     ) -> None:
         self._profile = profile
+        self.children = (
+            None if processes is None else ChildPool(processes, profile.id, profile.max_concurrency)
+        )
         self._handlers = handlers
         self._artifacts = artifacts
         self._reporter = reporter
@@ -187,7 +196,10 @@ class TaskExecutor:
         return self._pool
 
     def close(self) -> None:
-        """Stop the sync handlers' pool (threads still running are left to finish)."""
+        """Stop the sync handlers' pool (threads still running are left to finish) and
+        kill the child processes, if any."""
+        if self.children is not None:
+            self.children.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -254,7 +266,7 @@ class TaskExecutor:
                     env.task_id,
                     env.attempt,
                     ResultStatus.FAILED,
-                    error=_describe(exc),
+                    error=describe_failure(exc),
                     retryable=retryable,
                     outputs=failed_outputs,
                     ctx=run.context,
@@ -275,10 +287,10 @@ class TaskExecutor:
         loop = asyncio.get_running_loop()
         timer.append(loop.call_later(STARTED_AFTER_S, self._report_started, run, started))
 
-    def _in_thread(
-        self, handler: Handler, ctx: TaskContext, expires_at: float | None = None
-    ) -> JSONValue:
-        """A sync handler's call, in its pool thread."""
+    def _in_thread(self, handler: Handler, ctx: TaskContext, run: Run) -> JSONValue:
+        """A sync handler's call, in its pool thread (in a child process if it is one of
+        the handlers the children run)."""
+        expires_at = run.envelope.expires_at
         if ctx.cancelled.is_set():  # handed back before its thread picked it up
             return None
         if expires_at is not None and time.time() > expires_at:
@@ -286,6 +298,9 @@ class TaskExecutor:
         with self._busy_lock:
             self.busy_threads += 1
         try:
+            children, name = self.children, run.envelope.handler
+            if children is not None and name in children.names:
+                return children.call(name, ctx, run.kill)
             return _call_sync(handler, ctx)
         finally:
             with self._busy_lock:
@@ -391,7 +406,7 @@ class TaskExecutor:
                 self._in_thread,
                 handler,
                 ctx,
-                env.expires_at,
+                run,
             )
         timeout = None if ctx.deadline is None else max(0.0, ctx.deadline - time.time())
         try:
@@ -423,7 +438,7 @@ def _call_sync(handler: Handler, ctx: TaskContext) -> JSONValue:
     return handler(ctx)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, HandlerError):
         return str(exc)
     frames = traceback.extract_tb(exc.__traceback__)

@@ -13,17 +13,28 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from worldpool.artifacts.store import digest_of
 from worldpool.errors import ArtifactError, ConfigError, HandlerError
 from worldpool.models import ArtifactRef, JSONValue, WorkerProfile
+from worldpool.plugins import import_object
 from worldpool.typed import TypedHandler
 
-if TYPE_CHECKING:
-    from worldpool.worker.effects import EffectLedger
-
 Handler = Callable[["TaskContext"], Any | Awaitable[Any]]
+
+
+class Effects(Protocol):
+    """What ``ctx.once`` applies effects through: the backend's ledger
+    (:class:`~worldpool.worker.effects.EffectLedger`), or in a child process
+    (``--sync-handlers process``) the same ledger asked through the parent."""
+
+    def run(self, name: str, effect: Callable[[int], Any]) -> JSONValue: ...
+
+    async def run_async(
+        self, name: str, effect: Callable[[int], Awaitable[Any]] | Callable[[int], Any]
+    ) -> JSONValue: ...
+
 
 MAX_LOG_LINES = 500
 
@@ -73,7 +84,7 @@ class TaskContext:
     # Sends the metadata (and the artifacts named) now, not only with the step's end.
     on_meta: Callable[[tuple[str, ...]], None] | None = field(default=None, repr=False)
     cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
-    effects: EffectLedger | None = field(default=None, repr=False)
+    effects: Effects | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logger: logging.Logger | None = field(default=None, init=False, repr=False, compare=False)
     secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -282,3 +293,21 @@ class HandlerTable:
 
     def __len__(self) -> int:
         return len(self._handlers)
+
+
+def load_handlers(spec: str) -> HandlerTable:
+    """Import ``module:object`` given by the operator (``--handlers``, never a message): a
+    mapping of name -> handler, a HandlerTable, a ``@worldpool.handler`` or a list of
+    them, or a function returning one of those."""
+    obj = import_object(spec, "--handlers", "package.module:HANDLERS")
+    if isinstance(obj, TypedHandler):  # one declared handler
+        return HandlerTable([obj])
+    if isinstance(obj, list | tuple):  # declared handlers
+        return HandlerTable(obj)
+    if callable(obj) and not isinstance(obj, dict | HandlerTable):
+        obj = obj()
+    if isinstance(obj, HandlerTable):
+        return obj
+    if isinstance(obj, dict):
+        return HandlerTable(obj)
+    raise ConfigError(f"--handlers {spec!r} is a {type(obj).__name__}, not a dict of handlers")

@@ -26,6 +26,7 @@ from worldpool.models import Envelope, ResultStatus, WorkerProfile, WorkerState,
 from worldpool.worker.admission import Admission
 from worldpool.worker.execution import Reporter, Run, TaskExecutor, WorkerStats
 from worldpool.worker.handlers import Handler, HandlerTable
+from worldpool.worker.processes import SyncProcesses
 
 log = logging.getLogger("worldpool.worker.runtime")
 
@@ -50,7 +51,10 @@ class WorkerRuntime:
         *,
         artifacts: ArtifactStore | None = None,
         cached: list[str] | None = None,
+        sync_processes: SyncProcesses | None = None,
     ) -> None:
+        """``sync_processes``: run the sync handlers of those specs in child processes,
+        which a stop can kill (``--sync-handlers process``); default: in threads."""
         self.handlers = handlers if isinstance(handlers, HandlerTable) else HandlerTable(handlers)
         missing = set(profile.handlers) - set(self.handlers.names())
         if missing:
@@ -81,7 +85,13 @@ class WorkerRuntime:
         self._reporter = Reporter(backend, profile.id, self.key)
         self._admission = Admission(backend, profile.id, self.key, self.settings, self.handlers)
         self._executor = TaskExecutor(
-            profile, self.handlers, self.artifacts, self._reporter, self.stats, self._advertise
+            profile,
+            self.handlers,
+            self.artifacts,
+            self._reporter,
+            self.stats,
+            self._advertise,
+            sync_processes,
         )
         self._running: dict[str, Run] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -108,6 +118,9 @@ class WorkerRuntime:
     async def start(self) -> None:
         self.ended = asyncio.get_running_loop().create_future()
         await self.epoch.check()
+        children = self._executor.children
+        if children is not None:  # one child now: a spec that does not load is said here
+            await asyncio.to_thread(children.warm)
         await self.backend.register(self.profile)
         self._stopping = self._draining = False
         self._loops = [
@@ -137,6 +150,10 @@ class WorkerRuntime:
                 await task
         self._loops.clear()
         self._executor.close()
+        for _ in range(80):  # threads serving killed children end at once
+            if not self.busy_threads or self._executor.children is None:
+                break
+            await asyncio.sleep(0.025)
         if drain:
             with contextlib.suppress(Exception):
                 await self.backend.mark_offline(self.id)
@@ -148,6 +165,7 @@ class WorkerRuntime:
         the missing heartbeats."""
         self._stopping = True
         for run in list(self._running.values()):
+            run.kill.set()
             if run.context:
                 run.context.cancelled.set()
             if run.task:
@@ -160,7 +178,8 @@ class WorkerRuntime:
     @property
     def busy_threads(self) -> int:
         """Sync handlers still running in their threads (stopped or not: a thread cannot be
-        killed; a process that exits takes them with it)."""
+        killed; a process that exits takes them with it). In child processes
+        (``sync_processes``) a stopped one is killed, and its thread ends with it."""
         return self._executor.busy_threads
 
     async def drain(self, grace_s: float | None = None) -> None:
@@ -196,8 +215,10 @@ class WorkerRuntime:
         await self.backend.ack(self.id, delivery.id)
 
     async def _hand_back(self, task_id: str, run: Run) -> None:
-        """Stop a run (its report, if it comes, is dropped) and give its task back."""
+        """Stop a run (its report, if it comes, is dropped; a child process running it is
+        killed) and give its task back."""
         run.revoked = True
+        run.kill.set()
         if run.context:
             run.context.cancelled.set()
         if run.thread is not None:
