@@ -1,12 +1,14 @@
-"""Contract: the final record of a task submitted with ``reply_to`` is pushed to that
-client's reply stream by the write that ends it, and only then."""
+"""Contract: what a client process relies on. The final record of a task submitted with ``reply_to`` is pushed to that
+client's reply stream by the write that ends it, and only then; a create routed by a client
+is sent only while nothing is queued; the tasks creates queue can be followed."""
 
 from __future__ import annotations
 
 import asyncio
 
-from tests.backends.builders import task
+from tests.backends.builders import plan, profile, submitted_event, task
 from worldpool.backends import Backend
+from worldpool.backends.base import DispatchOutcome, NewTask
 from worldpool.models import TaskStatus
 
 
@@ -60,3 +62,46 @@ async def test_a_task_without_reply_to_pushes_to_no_one(backend: Backend) -> Non
     record.status = TaskStatus.SUCCEEDED
     assert await backend.put_task(record, expect_version=1)
     assert (await backend.read_replies("client-a", None, block_s=0.05)).records == []
+
+
+async def _routed(backend: Backend, task_id: str, *, only_if_queue_empty: bool) -> DispatchOutcome:
+    record = task(task_id)
+    routed = plan(record, "w1", expect=1)
+    item = NewTask(record, submitted_event(task_id), routed, only_if_queue_empty)
+    [outcome] = await backend.create_tasks([item])
+    return outcome
+
+
+async def test_a_client_routed_create_is_sent_only_while_nothing_is_queued(
+    backend: Backend,
+) -> None:
+    await backend.register(profile("w1", slots=4))
+
+    sent = await _routed(backend, "first", only_if_queue_empty=True)
+    assert sent.sent and await backend.list_pending() == []
+
+    await backend.add_pending("waiting")  # a task is queued (say, for a GPU no one has)
+    held = await _routed(backend, "second", only_if_queue_empty=True)
+    assert held == DispatchOutcome(sent=False)  # queued behind it, nothing refused
+    assert await backend.list_pending() == ["waiting", "second"]
+    stored = await backend.get_task("second")
+    assert stored is not None and stored.status is TaskStatus.PENDING
+
+    # An orchestrator that knows the queue (its own passes) is not held back.
+    assert (await _routed(backend, "third", only_if_queue_empty=False)).sent
+
+
+async def test_read_queued_names_only_the_tasks_a_create_queued(backend: Backend) -> None:
+    await backend.register(profile("w1", slots=4))
+    start = await backend.read_queued(None)  # from now on
+    assert start.task_ids == []
+
+    await _routed(backend, "sent", only_if_queue_empty=True)
+    [outcome] = await backend.create_tasks([NewTask(task("queued"), submitted_event("queued"))])
+    assert not outcome.sent
+
+    page = await backend.read_queued(start.cursor, block_s=1.0)
+    # Redis keeps a stream of the queued ones; the default reads every submission.
+    assert "queued" in page.task_ids
+    assert set(page.task_ids) <= {"sent", "queued"}
+    assert (await backend.read_queued(page.cursor)).task_ids == []

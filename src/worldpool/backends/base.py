@@ -419,8 +419,9 @@ class Backend(ABC):
                 if skipped.cursor == after:
                     break
                 after = skipped.cursor
-        page = await self.read_events_of(kinds, after, limit, block_s)
-        return QueuedPage([e.task_id for e in page.events if e.task_id], page.cursor)
+        # "": the log's start (it was empty), where None would mean "from now" again
+        page = await self.read_events_of(kinds, after or None, limit, block_s)
+        return QueuedPage([e.task_id for e in page.events if e.task_id], page.cursor or "")
 
     async def read_events_of(
         self,

@@ -102,6 +102,7 @@ class TaskHandle(Generic[T]):
     async def retry(self) -> bool:
         """Queue a failed or cancelled task again (a fresh retry budget; a workflow's step:
         its workflow runs on from it). False if it had not failed or been cancelled."""
+        self._client.replies.take(self.task_id)  # the end it had is no longer its end
         return bool(await self._client.orchestrator.retry(self.task_id))
 
     async def logs(self, follow: bool = False, timeout_s: float = 3600.0) -> AsyncIterator[str]:
