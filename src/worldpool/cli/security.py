@@ -47,7 +47,7 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
             k.workflow("*"), k.workflows, k.order, k.pending, k.idempotency("*"),
             k.blob("*"), k.events, k.dead, k.epoch, k.workers, k.worker("*"),
             k.heartbeats, k.slots("*"), k.queue("*"), k.results, k.effect("*"),
-            k.handlers_offered,
+            k.handlers_offered, k.reply("*"), k.queued, k.pool_changed,
         ]  # fmt: skip
         return ["resetchannels", *(f"~{x}" for x in patterns), "+@all", *_NEVER, "+time",
                 *_CONNECT]  # fmt: skip

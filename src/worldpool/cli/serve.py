@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
     from worldpool.orchestrator.core import Orchestrator
 
 log = logging.getLogger("worldpool.cli.serve")
+# Tasks are queued (not sent by their client) when work waits already. A burst of them
+# wakes the dispatcher at most every BURST_PACE_S, so each pass takes many; a lone one
+# (the last wake over BUSY_WAKES_S ago) wakes it at once.
+BUSY_WAKES_S = 0.02
+BURST_PACE_S = 0.002
 """The submission watcher reads at most this often: another process's submit is picked up
 within it (the dispatcher's own idle read of the queue is the fallback)."""
 
@@ -105,6 +111,7 @@ async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> Non
     polling, no pacing, and nothing decoded for tasks that went straight to a worker.
     """
     cursor: str | None = None
+    woke = 0.0
     while True:
         try:
             page = await backend.read_queued(cursor, 1000, block_s=5.0)
@@ -117,6 +124,9 @@ async def watch_submissions(backend: Backend, orchestrator: Orchestrator) -> Non
         cursor = page.cursor
         if any(not orchestrator.knows(task_id) for task_id in page.task_ids):
             orchestrator.wake()
+            woke, last_wake = time.monotonic(), woke
+            if woke - last_wake < BUSY_WAKES_S:  # a burst: let the next pass take more
+                await asyncio.sleep(BURST_PACE_S)
 
 
 async def _start_api(

@@ -11,6 +11,7 @@ second, are the workers it believes full (another replica may have freed their s
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -48,6 +49,7 @@ class PoolView:
         self._full_checked_at = 0.0
         self._stuck: set[str] = set()  # workers whose heartbeat says they cannot consume
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
+        self._refreshing = asyncio.Lock()
 
     @property
     def stale(self) -> bool:
@@ -64,6 +66,16 @@ class PoolView:
         self._read_at = 0.0
 
     async def refresh(self) -> None:
+        """Read the pool's changes since the last refresh. Concurrent callers (a burst of
+        submits) share one read: those that waited find the snapshot fresh."""
+        if self._refreshing.locked():
+            async with self._refreshing:
+                if not self.stale:
+                    return
+        async with self._refreshing:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         self._read_at = time.monotonic()
         changes = await self._backend.pool_changes(self._cursor)
         self._cursor = changes.cursor
