@@ -22,8 +22,8 @@ from worldpool.redact import redact_url
 from worldpool.typed import TypedHandler
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-SENT_HERE_MAX = 100_000
 O = TypeVar("O")  # noqa: E741  # a typed handler's output
+SENT_HERE_MAX = 100_000  # tasks sent at submit whose end has not come back yet
 
 
 class Client:
