@@ -41,6 +41,7 @@ from worldpool.orchestrator.pool import PoolView
 from worldpool.orchestrator.records import RecordCache
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
+from worldpool.orchestrator.waiting import WaitNotes
 from worldpool.routing import Router
 from worldpool.routing.engine import WAITING_FOR_SLOT
 from worldpool.tracing import hop, hop_attributes
@@ -52,9 +53,6 @@ log = logging.getLogger("worldpool.orchestrator.core")
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
-# A waiting task's recorded explanation is redone at most this often (the pool moves on).
-EXPLAIN_AGAIN_S = 5.0
-EXPLAINED_MAX = 100_000
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
@@ -86,7 +84,7 @@ class Dispatcher:
         self._clock = clock
         self._changes = changes
         self._transitions = transitions
-        self._explained: dict[str, float] = {}  # waiting task -> when it was last explained
+        self._waits = WaitNotes(backend, records, changes, transitions)
         self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(backend.create_tasks)
         # The longest the dispatcher sleeps, and the longest it goes without reading the
         # pending queue.
@@ -126,6 +124,7 @@ class Dispatcher:
         now = await self._clock.now()
         plans: list[tuple[TaskRecord, Dispatch]] = []
         stale: list[str] = []
+        waiting: list[TaskRecord] = []  # fit, but no slot now (in queue order)
         records = await self._transitions.records_of(ids)
         odd = [r.id for r in records if r is not None and r.status not in QUEUED]
         if odd:  # queued, yet the cached record says otherwise: another writer moved it
@@ -145,18 +144,20 @@ class Dispatcher:
                 continue
             if record.not_before > now:
                 continue
-            if free <= 0:
-                break  # every slot is taken: the rest wait for a slot to come back
+            if free <= 0:  # every slot is taken: the rest wait for a slot to come back
+                waiting.append(record)
+                continue
             # Lean (winner and runner-up only); a task that waits gets the full
             # explanation, recorded (again every EXPLAIN_AGAIN_S while it waits).
             ctx = await pool.context(record, now)
             decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
-                if _backlog(decision):
-                    continue  # it fits once a slot is free: explained on demand only
-                if self._explain_due(record.id, now):
+                if _backlog(decision):  # it fits once a slot is free
+                    waiting.append(record)
+                    continue
+                if self._waits.due(record.id, now):
                     decision = self._router.decide(ctx, pool.snapshot)
-                    await self._mark_unschedulable(record, decision, now)
+                    await self._waits.unschedulable(record, decision, now)
                 continue
             worker = pool.worker(decision.winner)
             pool.adjust_running(worker.id, +1)  # taken now, so the next decision sees it
@@ -179,6 +180,7 @@ class Dispatcher:
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._transitions.put(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
+        await self._waits.busy(waiting, now)
         self._pending.pass_done(read=len(ids), sent=sent)
         if sent:  # another pass at once only if the queue was longer than what was read
             self._changes.notify(wake_dispatcher=len(ids) >= limit)
@@ -357,33 +359,6 @@ class Dispatcher:
         )
         secret = self._settings.secret
         return encode_envelope(envelope, worker_key(secret, worker_id) if secret else None)
-
-    def _explain_due(self, task_id: str, now: float) -> bool:
-        """Whether a waiting task's full explanation is due: its first pass, then every
-        EXPLAIN_AGAIN_S (the table forgets old entries: at worst one more explanation)."""
-        last = self._explained.get(task_id)
-        if last is not None and now - last < EXPLAIN_AGAIN_S:
-            return False
-        if len(self._explained) >= EXPLAINED_MAX:
-            self._explained.clear()
-        self._explained[task_id] = now
-        return True
-
-    async def _mark_unschedulable(
-        self, record: TaskRecord, decision: RoutingDecision, now: float
-    ) -> None:
-        reason = decision.suggestion or "; ".join(decision.reasons) or "no worker available"
-        if decision.waiting_for_affinity:
-            reason = "; ".join(decision.reasons) or "waiting for its sticky worker"
-        if record.pending_reason == reason:
-            return
-        update = record.model_copy(update={"pending_reason": reason, "decision": decision})
-        if await self._transitions.put(update, expect_version=record.version):
-            if not decision.waiting_for_affinity:
-                await self._transitions.emit(
-                    EventKind.TASK_UNSCHEDULABLE, update, message=reason, at=now
-                )
-            self._changes.notify()
 
 
 def _backlog(decision: RoutingDecision) -> bool:
