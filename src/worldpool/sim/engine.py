@@ -12,7 +12,7 @@ How long an attempt takes, and when workers crash, is modelled in
 :mod:`worldpool.sim.timing` (with the run's :class:`SimConfig`). Each attempt fails with
 ``fail_p`` (retried with the task's RetryPolicy backoff, preferring another worker); a
 crash is noticed after ``detect_s`` (3 missed heartbeats) and the worker's tasks fail
-over. Cost is the slot's share of the worker's price for the time it was held, plus
+over (:mod:`worldpool.sim.failover`). Cost is the slot's share of the worker's price for the time it was held, plus
 egress for cross-region bytes. :mod:`worldpool.sim.results` reads the result off the run.
 
 What really happens may differ from what the router believes (batching slowdown, noise,
@@ -38,6 +38,7 @@ from worldpool.models import (
     WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
+from worldpool.sim import failover
 from worldpool.sim.clock import Ev, EventQueue, VirtualClock
 from worldpool.sim.metrics import Counters, RunResult
 from worldpool.sim.policies import Placer
@@ -188,11 +189,11 @@ class Simulation:
                 self._drop_waiter(a)
                 self._try_place(a)
         elif kind is Ev.CRASH:
-            self._crash(a)
+            failover.crash(self, a)
         elif kind is Ev.DETECT:
-            self._detect(a)
+            failover.detect(self, a)
         elif kind is Ev.RECOVER:
-            self._recover(a)
+            failover.recover(self, a)
         elif kind is Ev.SYNC:
             self._sync()
         elif kind is Ev.SAMPLE:
@@ -437,47 +438,3 @@ class Simulation:
             self.avoid[i] = self.avoid.get(i, frozenset()) | {self.ids[row]}
         self.status[i] = PENDING
         self.q.push(self.clock.now + delay, Ev.RETRY, i, int(self.attempt[i]))
-
-    # ------------------------------------------------------------------ failures
-
-    def _crash(self, row: int) -> None:
-        self.down[row] += 1
-        if not self.alive[row]:
-            return
-        self.c.crashes += 1
-        self.alive[row] = False
-        self.incarnation[row] += 1
-        self.q.push(self.clock.now + self.cfg.detect_s, Ev.DETECT, row, int(self.incarnation[row]))
-
-    def _detect(self, row: int) -> None:
-        if self.alive[row] or not self.known_online[row]:
-            return
-        self.known_online[row] = False
-        self._reschedulable()
-        for i in list(self.on_worker[row]):
-            self._free(i)
-            self.c.failovers += 1
-            self.avoid[i] = self.avoid.get(i, frozenset()) | {self.ids[row]}
-            self.status[i] = PENDING
-            self._try_place(i)
-        self._push_state(row)
-        for i in list(self.affinity_waiters.pop(row, {})):  # its hard-sticky waiters move on
-            if self.status[i] == PENDING:
-                self._try_place(i)
-
-    def _recover(self, row: int) -> None:
-        self.down[row] -= 1
-        if self.alive[row] or self.down[row] > 0:
-            return
-        if self.known_online[row]:  # repaired before anyone noticed: detect now
-            self._detect(row)
-        self.alive[row] = True
-        self.known_online[row] = True
-        self._push_state(row)
-        self._reschedulable()
-        self._released(row)
-
-    def _reschedulable(self) -> None:
-        for g in self.groups.values():
-            g.settle(self.clock.now, self.c)
-            g.unschedulable = not bool((g.eligible & self.known_online).any())
