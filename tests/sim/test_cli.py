@@ -52,3 +52,12 @@ def test_cli_rejects_unknown_policy(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--workload", str(trace), "--policy", "fastest"])
     assert result.exit_code == 2
     assert "unknown policy 'fastest'" in result.output
+
+
+def test_honest_flag_turns_on_the_honest_simulator(tmp_path: Path) -> None:
+    trace = _trace(tmp_path / "t.jsonl")
+    out = tmp_path / "r.json"
+    simulate("seed", str(trace), ["default"], out_json=out, honest=True, crash_per_worker_day=0)
+    data = json.loads(out.read_text())
+    assert data["honest"]["deciders"] == 4 and data["honest"]["batching"] == 0.04
+    assert data["runs"][0]["succeeded"] == 60 and data["runs"][0]["lost"] == 0

@@ -26,6 +26,7 @@ from worldpool.sim.policies import make_placer
 from worldpool.sim.pools import load_pool_file, seed_pool, world_pool
 from worldpool.sim.report import print_results, write_json, write_plots
 from worldpool.sim.traces import load_event_log, load_trace
+from worldpool.sim.truth import HONEST
 from worldpool.sim.workload import DAY_S, Workload, world_workload
 
 SEED_WORKLOAD_TASKS = 20_000
@@ -102,6 +103,7 @@ def simulate(
     outages: list[str] | None = None,
     console: Console | None = None,
     png_prefix: str = "",
+    honest: bool = False,
 ) -> list[RunResult]:
     """Run each policy on the same pool and workload; print, and optionally save, results."""
     names = list(dict.fromkeys([*policies, *(compare or [])]))
@@ -116,12 +118,14 @@ def simulate(
             DAY_S if workload.startswith("world") or workload == "seed" else 0.0,
         )
     )
+    truth = {k: v for k, v in HONEST.items() if k not in ("fail_p", "crash_per_worker_day")}
     cfg = SimConfig(
         seed=seed,
         horizon_s=horizon,
         fail_p=fail_p,
         crash_per_worker_day=crash_per_worker_day,
         outages=[parse_outage(o) for o in outages or []],
+        **(truth if honest else {}),  # type: ignore[arg-type]
     )
     results = [Simulation(profiles, wl, placer, cfg).run() for placer in placers]
     if out_json is None or str(out_json) != "-":  # `--json -`: only the JSON, on stdout
@@ -134,6 +138,7 @@ def simulate(
         "fail_p": fail_p,
         "crash_per_worker_day": crash_per_worker_day,
         "outages": outages or [],
+        "honest": truth if honest else {},
     }
     if out_json is not None:
         write_json(results, out_json, extra)
@@ -167,6 +172,13 @@ def simulate_cmd(
     outage: Annotated[
         list[str] | None, typer.Option(help="REGION@HOUR+MINUTES, e.g. eu-west-1@14+60")
     ] = None,
+    honest: Annotated[
+        bool,
+        typer.Option(
+            help="batching curve, belief noise, 4 deciders on 2 s stale views, "
+            "time-of-day prices (docs/simulation.md)"
+        ),
+    ] = False,
 ) -> None:
     """Compare routing policies on a simulated pool and workload.
 
@@ -189,6 +201,7 @@ def simulate_cmd(
             fail_p=fail_p,
             crash_per_worker_day=crash_rate,
             outages=outage,
+            honest=honest,
         )
     except ConfigError as exc:
         Console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)

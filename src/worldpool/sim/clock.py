@@ -27,6 +27,7 @@ class Ev(IntEnum):
     DETECT = 5  # its missed heartbeats are noticed: (row, 0)
     RECOVER = 6  # it comes back empty: (row, 0)
     SAMPLE = 7  # record load by region: (0, 0)
+    SYNC = 8  # the deciders' views refresh from what workers report: (0, 0)
 
 
 @dataclass(slots=True)

@@ -12,8 +12,12 @@ How long an attempt takes, and when workers crash, is modelled in
 :mod:`worldpool.sim.timing` (with the run's :class:`SimConfig`). Each attempt fails with
 ``fail_p`` (retried with the task's RetryPolicy backoff, preferring another worker); a
 crash is noticed after ``detect_s`` (3 missed heartbeats) and the worker's tasks fail
-over. Cost is the slot's share of the worker's price for the time it was held, plus
+over (:mod:`worldpool.sim.failover`). Cost is the slot's share of the worker's price for the time it was held, plus
 egress for cross-region bytes. :mod:`worldpool.sim.results` reads the result off the run.
+
+What really happens may differ from what the router believes (batching slowdown, noise,
+time-of-day prices: :mod:`worldpool.sim.truth`), and decisions may be made on stale
+views by several deciders (:mod:`worldpool.sim.views`); all of it is off by default.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ from worldpool.models import (
     WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
+from worldpool.sim import failover
 from worldpool.sim.clock import Ev, EventQueue, VirtualClock
 from worldpool.sim.metrics import Counters, RunResult
 from worldpool.sim.policies import Placer
 from worldpool.sim.pools import ORCHESTRATOR_REGION
 from worldpool.sim.results import DEAD, DONE, PENDING, RUNNING, collect
 from worldpool.sim.timing import EGRESS_USD_PER_GB, AttemptTimer, SimConfig, schedule_failures
+from worldpool.sim.truth import Truth
+from worldpool.sim.views import Views
 from worldpool.sim.workload_table import Workload
 from worldpool.unchecked import construct
 
@@ -94,7 +101,24 @@ class Simulation:
         self.incarnation = np.zeros(nw, np.int64)
         self.on_worker: list[dict[int, None]] = [{} for _ in range(nw)]
         self.region_of = self.pool.region_index
-        self.timer = AttemptTimer(workload, self.profiles)
+        cfg = self.cfg
+        self.truth = Truth(
+            self.profiles,
+            start_epoch=cfg.start_epoch,
+            seed=cfg.seed,
+            noise=cfg.noise,
+            batching=cfg.batching,
+            time_of_day=cfg.time_of_day,
+        )
+        self.timer = AttemptTimer(workload, self.profiles, self.truth)
+        self.views = (
+            Views(self.profiles, cfg.deciders, cfg.stale_s)
+            if cfg.deciders > 1 or cfg.stale_s > 0
+            else None
+        )
+        self.slots = self.pool.max_concurrency.copy()
+        self.active = 0  # tasks ready, pending or running (SYNC stops when none are left)
+        self.arrivals_left = 0
         self.orch = geo.location_for(ORCHESTRATOR_REGION)
         self.status = np.zeros(n, np.int8)
         self.queued = np.zeros(n, np.bool_)
@@ -135,6 +159,9 @@ class Simulation:
         roots = np.flatnonzero(self.parents_left == 0)
         roots = roots[np.argsort(self.wl.arrival[roots], kind="stable")]
         arrivals = self.wl.arrival[roots]
+        self.arrivals_left = len(roots)
+        if self.views is not None:
+            self.q.push(0.0, Ev.SYNC)
         until = self.cfg.until_s if self.cfg.until_s is not None else self.cfg.horizon_s + 86_400.0
         k = 0
         while True:
@@ -145,6 +172,7 @@ class Simulation:
                 break
             self.clock.advance(float(t))
             if t_arr <= t_ev:
+                self.arrivals_left -= 1
                 self._ready(int(roots[k]))
                 k += 1
             else:
@@ -161,11 +189,13 @@ class Simulation:
                 self._drop_waiter(a)
                 self._try_place(a)
         elif kind is Ev.CRASH:
-            self._crash(a)
+            failover.crash(self, a)
         elif kind is Ev.DETECT:
-            self._detect(a)
+            failover.detect(self, a)
         elif kind is Ev.RECOVER:
-            self._recover(a)
+            failover.recover(self, a)
+        elif kind is Ev.SYNC:
+            self._sync()
         elif kind is Ev.SAMPLE:
             self.loads.append(
                 np.bincount(self.region_of, weights=self.running, minlength=len(self.pool.regions))
@@ -173,8 +203,20 @@ class Simulation:
 
     # ------------------------------------------------------------------ placing
 
+    def _sync(self) -> None:
+        """Every view refreshes from what workers report; retry where slots appeared."""
+        assert self.views is not None
+        before = self.views.views[0].free_slots.copy()
+        self.views.sync(self.running, self.known_online)
+        if any(g.queue for g in self.groups.values()):
+            for row in np.flatnonzero(self.views.views[0].free_slots > before).tolist():
+                self._released(row)
+        if self.active > 0 or self.arrivals_left > 0:
+            self.q.push(self.clock.now + max(self.views.stale_s, 1e-3), Ev.SYNC)
+
     def _ready(self, i: int) -> None:
         now = self.clock.now
+        self.active += 1
         self.status[i] = PENDING
         self.ready_t[i] = now
         w = int(self.wl.wf[i])
@@ -207,7 +249,19 @@ class Simulation:
             heartbeat_timeout_s=math.inf,  # liveness is modelled by crash/detect events
         )
         self.c.decisions += 1
-        placement = self.placer.place(ctx, self.pool)
+        view = self.pool if self.views is None else self.views.for_task(i)
+        placement = self.placer.place(ctx, view)
+        while self.views is not None and placement.row is not None:
+            row = placement.row
+            if self.running[row] < self.slots[row]:
+                self.views.reserve(view, row)
+                break
+            # The backend refuses a reservation on a full worker (atomic, as production):
+            # the decider re-reads that worker and routes again.
+            self.c.lost_reservations += 1
+            self.views.correct(view, row, int(self.running[row]), bool(self.known_online[row]))
+            self.c.decisions += 1
+            placement = self.placer.place(ctx, view)
         if placement.row is not None:
             self._dispatch(i, placement.row, owner)
             return True
@@ -215,7 +269,9 @@ class Simulation:
         if placement.waiting_for_affinity and owner is not None:
             self.affinity_waiters.setdefault(owner, {})[i] = None
             wait_s = spec.affinity.wait_s if spec.affinity else 0.0
-            self.q.push(float(self.ready_t[i]) + wait_s, Ev.WAKE, i, int(self.attempt[i]))
+            wake_at = float(self.ready_t[i]) + wait_s
+            if wake_at > now:  # a hard-sticky wait has no budget: the owner's release wakes it
+                self.q.push(wake_at, Ev.WAKE, i, int(self.attempt[i]))
         else:
             g = self._group(int(self.wl.template[i]), ctx)
             g.settle(now, self.c)
@@ -269,16 +325,16 @@ class Simulation:
         self.status[i] = RUNNING
         self.attempt[i] += 1
         self.worker[i] = row
-        self.dispatch_t[i] = now
         self.dispatch_inc[i] = self.incarnation[row]
+        self.on_worker[row][i] = None
+        self.placer.placed(row, now)
+        self.dispatch_t[i] = now
         if math.isnan(self.first_dispatch[i]):
             self.first_dispatch[i] = now
-        self.on_worker[row][i] = None
         self.running[row] += 1
         self._push_state(row)
-        self.placer.placed(row, now)
 
-        timed = self.timer.attempt(i, row, self.worker, owner)
+        timed = self.timer.attempt(i, row, self.worker, owner, int(self.running[row]))
         dur = timed.duration_s
         for nbytes in timed.cross_region_bytes:
             self.c.cross_region_bytes += nbytes
@@ -318,7 +374,12 @@ class Simulation:
         self.running[row] -= 1
         prof = self.profiles[row]
         held = self.clock.now - float(self.dispatch_t[i])
-        self.cost[i] += prof.cost_per_hour / prof.max_concurrency * held / 3600.0
+        mid = float(self.dispatch_t[i]) + held / 2
+        price = prof.cost_per_hour * self.truth.price(row, mid)
+        self.cost[i] += price / prof.max_concurrency * held / 3600.0
+        self.c.carbon_kg += self.truth.carbon_kg(row, mid, held)
+        if self.truth.gpu[row]:
+            self.c.gpu_busy_slot_s += held
         self._push_state(row)
         return row
 
@@ -342,6 +403,7 @@ class Simulation:
     def _succeeded(self, i: int) -> None:
         now, wl = self.clock.now, self.wl
         self.status[i] = DONE
+        self.active -= 1
         self.end_t[i] = now
         proto = wl.templates[wl.template[i]]
         if proto.affinity is not None:
@@ -360,6 +422,7 @@ class Simulation:
         retry = self.wl.templates[self.wl.template[i]].retry
         if self.tries[i] >= retry.max_retries:
             self.status[i] = DEAD
+            self.active -= 1
             self.end_t[i] = self.clock.now
             self.c.dead_lettered += 1
             return
@@ -375,44 +438,3 @@ class Simulation:
             self.avoid[i] = self.avoid.get(i, frozenset()) | {self.ids[row]}
         self.status[i] = PENDING
         self.q.push(self.clock.now + delay, Ev.RETRY, i, int(self.attempt[i]))
-
-    # ------------------------------------------------------------------ failures
-
-    def _crash(self, row: int) -> None:
-        self.down[row] += 1
-        if not self.alive[row]:
-            return
-        self.c.crashes += 1
-        self.alive[row] = False
-        self.incarnation[row] += 1
-        self.q.push(self.clock.now + self.cfg.detect_s, Ev.DETECT, row, int(self.incarnation[row]))
-
-    def _detect(self, row: int) -> None:
-        if self.alive[row] or not self.known_online[row]:
-            return
-        self.known_online[row] = False
-        self._reschedulable()
-        for i in list(self.on_worker[row]):
-            self._free(i)
-            self.c.failovers += 1
-            self.avoid[i] = self.avoid.get(i, frozenset()) | {self.ids[row]}
-            self.status[i] = PENDING
-            self._try_place(i)
-        self._push_state(row)
-
-    def _recover(self, row: int) -> None:
-        self.down[row] -= 1
-        if self.alive[row] or self.down[row] > 0:
-            return
-        if self.known_online[row]:  # repaired before anyone noticed: detect now
-            self._detect(row)
-        self.alive[row] = True
-        self.known_online[row] = True
-        self._push_state(row)
-        self._reschedulable()
-        self._released(row)
-
-    def _reschedulable(self) -> None:
-        for g in self.groups.values():
-            g.settle(self.clock.now, self.c)
-            g.unschedulable = not bool((g.eligible & self.known_online).any())

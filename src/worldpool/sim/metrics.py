@@ -33,6 +33,9 @@ class Counters:
     crashes: int = 0
     unschedulable_task_s: float = 0.0
     egress_cost_usd: float = 0.0
+    carbon_kg: float = 0.0  # busy slots' share of their box's power x grid intensity
+    gpu_busy_slot_s: float = 0.0  # slot-seconds held on GPU workers
+    lost_reservations: int = 0  # decisions refused by a full worker (stale views)
 
 
 @dataclass
@@ -73,6 +76,18 @@ class RunResult:
     region_names: list[str] = field(default_factory=list)
     region_load: F64 = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
     sample_s: float = 900.0
+    fleet_cost_usd: float = 0.0  # every worker for the whole run, busy or idle
+    gpu_slot_s: float = 0.0  # GPU slots x the day: the denominator of GPU utilisation
+
+    @property
+    def idle_cost_usd(self) -> float:
+        """What the fleet cost while its slots were idle (fleet minus busy compute)."""
+        return max(0.0, self.fleet_cost_usd - (self.total_cost_usd - self.counters.egress_cost_usd))
+
+    @property
+    def gpu_utilisation(self) -> float:
+        """Share of GPU slot time held by tasks (busy slot-s / slots x day)."""
+        return self.counters.gpu_busy_slot_s / self.gpu_slot_s if self.gpu_slot_s > 0 else 0.0
 
     @property
     def tasks_per_wall_s(self) -> float:
@@ -101,6 +116,9 @@ class RunResult:
             "region_names": self.region_names,
             "region_load_slots": self.region_load.round(2).tolist(),
             "sample_s": self.sample_s,
+            "fleet_cost_usd": round(self.fleet_cost_usd, 4),
+            "idle_cost_usd": round(self.idle_cost_usd, 4),
+            "gpu_utilisation": round(self.gpu_utilisation, 4),
         }
 
 

@@ -11,11 +11,18 @@ random             uniform among feasible workers
 round-robin        next feasible worker after the last one picked (a cursor)
 least-loaded       lowest running / slots (ties at random)
 label-weight       Hatchet worker affinity: sum of weights of matching labels
-                   (kind 2, user's macro-region 1); ties: first in id order
+                   (kind 2, user's macro-region 1); ties: first in id order; a
+                   sticky step uses Hatchet's SOFT sticky (its earlier step's worker
+                   when that one has a free slot, else by labels)
+label-weight-hard  the same with Hatchet's HARD sticky: a sticky step waits for its
+                   earlier step's worker while that worker is online
 capability-fifo    Celery queues per capability: the worker idle longest takes it
 power-of-two       Sparrow: probe two random feasible workers, take the less loaded
 cheapest-region    SkyPilot-style: cheapest per unit of work ($/1k tokens or
-                   $/slot-hour) first, then least loaded, ties at random
+                   $/slot-hour) first, then least loaded, ties at random; its
+                   failover order: a region where this task already failed goes
+                   last (SkyPilot blocks a failed region and tries the next
+                   cheapest)
 =================  ===========================================================
 
 Names: ``default``, ``weights:load=0.6,cost=0.1`` (a variant; unnamed scorers keep their
@@ -36,6 +43,7 @@ from worldpool.config import parse_weights
 from worldpool.errors import ConfigError
 from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
 from worldpool.routing.interface import Mask
+from worldpool.routing.pool import STATUS_ONLINE
 from worldpool.routing.scorers.work import usd_per_unit
 
 
@@ -85,8 +93,9 @@ Picker = Callable[["Baseline", RoutingContext, PoolSnapshot, np.ndarray], int]
 class Baseline:
     """Feasibility from the router's filters, then ``pick`` among the feasible rows."""
 
-    def __init__(self, name: str, pick: Picker, seed: int) -> None:
+    def __init__(self, name: str, pick: Picker, seed: int, sticky: str = "") -> None:
         self.name = name
+        self.sticky = sticky  # "", "soft" or "hard": Hatchet's sticky strategies
         self.router = Router(RoutingPolicy())
         self.pick = pick
         self.rng = np.random.default_rng(seed)
@@ -100,7 +109,16 @@ class Baseline:
         return mask
 
     def place(self, ctx: RoutingContext, pool: PoolSnapshot) -> Placement:
-        rows = np.flatnonzero(self.feasible(ctx, pool))
+        mask = self.feasible(ctx, pool)
+        rows = np.flatnonzero(mask)
+        sticky = self.sticky
+        owner = ctx.affinity_worker if sticky and ctx.task.affinity is not None else None
+        if owner is not None and owner in pool:
+            row = pool.row_of(owner)
+            if mask[row]:
+                return Placement(row)  # soft and hard sticky: the earlier step's worker
+            if sticky == "hard" and pool.status[row] == STATUS_ONLINE:
+                return Placement(None, True, (f"hard sticky: waiting for {owner}",))
         if len(rows) == 0:
             d = self.router.decide(ctx, pool)  # only to explain why not
             return Placement(None, False, tuple(d.reasons), d.suggestion)
@@ -175,7 +193,11 @@ def _cheapest(b: Baseline, ctx: RoutingContext, pool: PoolSnapshot, rows: np.nda
     # SkyPilot's optimizer ranks by cost of the job, not $/h: price per unit of work
     # ($/1k tokens for a model task, $/slot-hour otherwise), then least loaded, then random.
     price, _ = usd_per_unit(ctx, pool, rows)
-    return _random_min(b, rows, _load(pool, rows), np.round(price, 9))
+    blocked = np.zeros(len(rows))
+    if ctx.avoid_workers:
+        failed = {pool.region_index[pool.row_of(w)] for w in ctx.avoid_workers if w in pool}
+        blocked = np.isin(pool.region_index[rows], list(failed)).astype(np.float64)
+    return _random_min(b, rows, _load(pool, rows), np.round(price, 9), blocked)
 
 
 BASELINES: dict[str, Picker] = {
@@ -183,6 +205,7 @@ BASELINES: dict[str, Picker] = {
     "round-robin": _round_robin,
     "least-loaded": _least_loaded,
     "label-weight": _label_weight,
+    "label-weight-hard": _label_weight,
     "capability-fifo": _fifo,
     "power-of-two": _two_choices,
     "cheapest-region": _cheapest,
@@ -190,6 +213,8 @@ BASELINES: dict[str, Picker] = {
 #: Weight variants worth comparing with the default (see docs/simulation.md).
 VARIANTS: dict[str, str] = {
     "default": "",
+    # The seed's composite weights, by name, whatever the default becomes.
+    "seed-default": "",
     "load-heavy": "load=0.6,latency=0.1,cost=0.05",
     "geo-heavy": "geo_proximity=0.6,latency=0.4",
     "cost-heavy": "cost=0.5",
@@ -201,13 +226,20 @@ VARIANTS: dict[str, str] = {
         "completion_time=0.3,cost_per_work=0.5,throughput=0.2,load=0.1,"
         "latency=0,geo_proximity=0,cost=0"
     ),
+    # Tuned on the honest simulator (one seed, mid and high load): more load weight
+    # spreads work before slots run out, a little latency keeps browser round trips short.
+    "work-aware-balanced": (
+        "completion_time=0.3,cost_per_work=0.5,throughput=0.2,load=0.3,"
+        "latency=0.1,geo_proximity=0,cost=0"
+    ),
 }
 
 
 def make_placer(name: str, seed: int = 0) -> WorldpoolPlacer | Baseline:
     """A policy by name: a baseline, a variant in :data:`VARIANTS`, or ``weights:a=1,b=2``."""
     if name in BASELINES:
-        return Baseline(name, BASELINES[name], seed)
+        sticky = {"label-weight": "soft", "label-weight-hard": "hard"}.get(name, "")
+        return Baseline(name, BASELINES[name], seed, sticky)
     spec = VARIANTS.get(name)
     if spec is None and name.startswith("weights:"):
         spec = name.removeprefix("weights:")

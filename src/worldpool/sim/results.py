@@ -70,6 +70,8 @@ def collect(sim: Simulation, wall_s: float) -> RunResult:
         region_names=list(sim.pool.regions),
         region_load=loads,
         sample_s=sim.cfg.sample_s,
+        fleet_cost_usd=sim.truth.fleet_cost(sim.pool.cost_per_hour, max(sim.cfg.horizon_s, now)),
+        gpu_slot_s=float(sim.slots[sim.truth.gpu].sum()) * sim.cfg.horizon_s,
     )
 
 

@@ -5,6 +5,7 @@ Time of one attempt on worker ``w`` (all from :mod:`worldpool.geo` and the profi
     dispatch  = latency_to_orchestrator_ms(w) / 2
     transfer  = per input from another region: RTT + bytes / (125 MB/s * min(1, 30 ms / RTT))
     run       = work_s / speed(w)   (speed = served tokens/s / 50 for LLM handlers, else 1)
+                x batching slowdown x noise   (both 1 unless configured: worldpool.sim.truth)
     context   = context_s if a sticky step missed its warm worker
     user      = rounds * RTT(user, w)              (interactive round trips)
     result    = latency_to_orchestrator_ms(w) / 2
@@ -25,6 +26,7 @@ from worldpool import geo
 from worldpool.config import DEFAULT_HEARTBEAT_S, DEFAULT_OFFLINE_AFTER_HEARTBEATS
 from worldpool.models import Location, WorkerProfile
 from worldpool.sim.clock import DEFAULT_START_EPOCH, Ev, EventQueue
+from worldpool.sim.truth import Truth
 from worldpool.sim.workload_table import Workload
 
 LLM_HANDLERS = frozenset({"plan", "analyze", "fix", "review", "llm"})
@@ -48,6 +50,12 @@ class SimConfig:
     detect_s: float = DEFAULT_HEARTBEAT_S * DEFAULT_OFFLINE_AFTER_HEARTBEATS
     outages: list[tuple[str, float, float]] = field(default_factory=list)  # region, at, for
     sample_s: float = 900.0
+    # The honest simulator (worldpool.sim.truth, worldpool.sim.views); all off by default.
+    batching: float = 0.0  # LLM slowdown per extra request in flight (0.04: 78 % at 8)
+    noise: float = 0.0  # sigma of lognormal gaps between advertised and true speed/RTT
+    time_of_day: bool = False  # charge the grid model's time-of-day price factor
+    stale_s: float = 0.0  # decisions on views refreshed every stale_s (0: live)
+    deciders: int = 1  # orchestrators deciding at once, each on its own view
 
 
 @dataclass(slots=True)
@@ -62,27 +70,38 @@ class Attempt:
 class AttemptTimer:
     """Durations of attempts of ``workload`` tasks on ``profiles`` (rows of the pool)."""
 
-    def __init__(self, workload: Workload, profiles: list[WorkerProfile]) -> None:
+    def __init__(
+        self, workload: Workload, profiles: list[WorkerProfile], truth: Truth | None = None
+    ) -> None:
         self.wl = workload
         self.profiles = profiles
+        self.truth = truth or Truth(profiles, start_epoch=0.0, seed=0)
         self.speed_llm = np.array([llm_speed(p) for p in profiles])
         self.user_locs: list[Location] = [geo.location_for(u) for u in workload.users]
 
-    def attempt(self, i: int, row: int, worker_of: np.ndarray, owner: int | None) -> Attempt:
+    def attempt(
+        self, i: int, row: int, worker_of: np.ndarray, owner: int | None, in_flight: int = 1
+    ) -> Attempt:
         """Task ``i`` on ``row``; ``worker_of`` gives the row each parent ran on and
-        ``owner`` the row holding the task's sticky context (if any)."""
-        wl, prof = self.wl, self.profiles[row]
-        half = prof.latency_to_orchestrator_ms / 2000.0
+        ``owner`` the row holding the task's sticky context (if any); ``in_flight`` the
+        requests on the box with this one (the batching curve)."""
+        wl, prof, truth = self.wl, self.profiles[row], self.truth
+        far = float(truth.distance[row])
+        half = prof.latency_to_orchestrator_ms / 2000.0 * far
         proto = wl.templates[wl.template[i]]
-        speed = float(self.speed_llm[row]) if proto.handler in LLM_HANDLERS else 1.0
-        dur = 2 * half + float(wl.work_s[i]) / speed
+        speed = 1.0
+        run = float(wl.work_s[i]) * truth.jitter()
+        if proto.handler in LLM_HANDLERS:  # the box's model speed: measured, and off
+            speed = float(self.speed_llm[row]) * float(truth.speed[row])
+            run *= truth.slowdown(in_flight)
+        dur = 2 * half + run / speed
         here = prof.location
         crossed = []
         for p in wl.parent_idx[wl.parent_ptr[i] : wl.parent_ptr[i + 1]].tolist():
             src = self.profiles[worker_of[p]].location
             if src.region != here.region:
                 nbytes = int(wl.out_bytes[p])
-                rtt = geo.rtt_ms(src, here)
+                rtt = geo.rtt_ms(src, here) * far
                 dur += rtt / 1000 + nbytes / (CROSS_REGION_BPS * min(1.0, 30.0 / rtt))
                 crossed.append(nbytes)
             else:
@@ -94,7 +113,7 @@ class AttemptTimer:
                 dur += float(wl.context_s[i])
         u = int(wl.user[i])
         if u >= 0 and wl.rounds[i] > 0:
-            dur += int(wl.rounds[i]) * geo.rtt_ms(self.user_locs[u], here) / 1000
+            dur += int(wl.rounds[i]) * geo.rtt_ms(self.user_locs[u], here) * far / 1000
         return Attempt(dur, crossed, hit)
 
 
