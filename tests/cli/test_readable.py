@@ -203,15 +203,21 @@ def test_serve_banner_commands_are_never_broken_across_lines() -> None:
 
 
 @pytest.mark.slow
-def test_demo_hop_log_in_a_pipe_is_complete() -> None:
-    from worldpool.demo.scenario import main
+@pytest.mark.parametrize("live", [False, True], ids=["pipe", "live-terminal"])
+def test_demo_hop_log_is_complete_in_a_pipe_and_a_terminal(live: bool) -> None:
+    from worldpool.demo.scenario import LIVE_HOP_LINES, main
 
     for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
         require_binary(binary, package)
 
     out = io.StringIO()
-    assert main("london", live=False, as_json=False, console=Console(file=out, width=80)) == 0
-    hops = out.getvalue().split("What the run cost", 1)[0]
+    console = Console(file=out, width=80, force_terminal=live, color_system=None)
+    assert main("london", live=live, as_json=False, console=console) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # the live view's redraws
+    hops = text.split("What the run cost", 1)[0]
+    # More hop lines than the live panel holds: the whole log, in a terminal too.
+    hop_lines = [h for h in hops.splitlines() if re.match(r"\d\d:\d\d:\d\d  ", h)]
+    assert len(hop_lines) > LIVE_HOP_LINES, hops
     for step in ("verify_tests", "verify_browser", "review"):
         assert f"{step} done on" in hops, hops
     assert "workflow succeeded" in hops
