@@ -186,6 +186,18 @@ def test_explain_and_worker_profile_json(tmp_path: Path) -> None:
     assert orjson.loads(done.stdout)["id"] == "p1"
 
 
+@pytest.mark.slow
+def test_demo_json_is_the_status_document_alone() -> None:
+    from tests.helpers import require_binary
+
+    for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
+        require_binary(binary, package)
+    done = cli("demo", "--json")
+    assert done.returncode == Exit.OK, done.stderr[-2000:]
+    status = orjson.loads(done.stdout)  # nothing else on stdout: no banner, no hop log
+    assert status["status"] == "succeeded" and len(status["steps"]) == 7
+
+
 def test_credential_and_acl_json() -> None:
     done = cli("credential", "gpu-1", "--json", env={"WORLDPOOL_SECRET": "s" * 32})
     doc = as_json(done)
@@ -241,7 +253,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         env={**base, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}", **(env or {})},
-        timeout=60,
+        timeout=180,
         check=False,
         cwd=root,
     )

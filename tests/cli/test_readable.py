@@ -278,3 +278,27 @@ def test_workers_in_a_real_terminal_fold_at_its_width(pool: RedisServer, width: 
         assert sum(line.split() == ["status", "online"] for line in lines) == len(demo_pool())
         hardware = [line for line in lines if "8x A100-80GB;" in line]
         assert len(hardware) == 2
+
+
+def test_any_table_or_json_into_a_closed_pipe_exits_0_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``worldpool list | head``: whichever command prints, the reader leaving is exit 0."""
+    import typer
+
+    silenced: list[bool] = []  # stdout pointed at /dev/null: here, only recorded
+    monkeypatch.setattr("worldpool.cli.app.silence_stdout", lambda: silenced.append(True))
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    for emit in (
+        lambda c: emit_json({"id": LONG_ID}, console=c),
+        lambda c: emit_table(("id",), [(LONG_ID,)], console=c),
+        lambda c: emit_table(("id",), [(LONG_ID,)], console=c, json_mode=True),
+    ):
+        with pytest.raises(typer.Exit) as ended:
+            emit(Console(file=Gone(), width=80))
+        assert ended.value.exit_code == Exit.OK
+    assert len(silenced) == 3

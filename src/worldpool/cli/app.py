@@ -114,7 +114,7 @@ def run_async(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except BrokenPipeError:  # `worldpool events | head`: the reader left, nothing went wrong
-        _silence_stdout()
+        silence_stdout()
         raise typer.Exit(int(Exit.OK)) from None
     except NotFoundError as exc:
         raise fail(Exit.NOT_FOUND, str(exc)) from None
@@ -130,7 +130,7 @@ def run_async(coro: Any) -> Any:
         raise fail(Exit.FAILED, str(exc)) from None
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
     import sys
 
@@ -190,7 +190,7 @@ def main(args: list[str] | None = None) -> None:
     except typer.Abort:
         code = 130
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         code = int(Exit.OK)
     sys.exit(code if isinstance(code, int) else 0)
 

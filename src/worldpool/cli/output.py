@@ -16,10 +16,12 @@ console with a fixed width and ``force_terminal``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -33,8 +35,22 @@ def emit_json(obj: Any, *, console: Console | None = None) -> None:
     """Print ``obj`` as one indented JSON document (pydantic models and lists of them too)."""
     out = _console(console)
     data = orjson.dumps(obj, default=_model_json, option=orjson.OPT_INDENT_2)
-    out.file.write(data.decode() + "\n")
-    out.file.flush()
+    with _reader_may_leave():
+        out.file.write(data.decode() + "\n")
+        out.file.flush()
+
+
+@contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    """``worldpool list --json | head``: the reader left, nothing failed. Exit 0 quietly,
+    whichever command was printing (not click's exit 1, nor a traceback)."""
+    try:
+        yield
+    except BrokenPipeError:
+        from worldpool.cli.app import Exit, silence_stdout
+
+        silence_stdout()
+        raise typer.Exit(int(Exit.OK)) from None
 
 
 def emit_table(
@@ -51,7 +67,13 @@ def emit_table(
     if json_mode:
         emit_json([dict(zip(columns, row, strict=True)) for row in cells], console=console)
         return
-    out = _console(console)
+    with _reader_may_leave():
+        _emit_text(_console(console), columns, cells, title)
+
+
+def _emit_text(
+    out: Console, columns: Sequence[str], cells: list[list[str]], title: str | None
+) -> None:
     if not out.is_terminal:
         out.file.write((f"{title}\n" if title else "") + plain_table(columns, cells))
         out.file.flush()
