@@ -287,7 +287,8 @@ def test_any_table_or_json_into_a_closed_pipe_exits_0_quietly(
     import typer
 
     silenced: list[bool] = []  # stdout pointed at /dev/null: here, only recorded
-    monkeypatch.setattr("worldpool.cli.app.silence_stdout", lambda: silenced.append(True))
+    app_module = sys.modules["worldpool.cli.app"]  # the module, not the Typer named `app`
+    monkeypatch.setattr(app_module, "silence_stdout", lambda: silenced.append(True))
 
     class Gone(io.StringIO):
         def write(self, text: str) -> int:
