@@ -303,3 +303,33 @@ def test_any_table_or_json_into_a_closed_pipe_exits_0_quietly(
             emit(Console(file=Gone(), width=80))
         assert ended.value.exit_code == Exit.OK
     assert len(silenced) == 3
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_status_view_splits_no_word_at_any_width(width: int) -> None:
+    """`worldpool status`, `watch` and the demo's live view: at 80 columns no
+    ``succeede``/``d``, no ``sandbo``/``x-aws-``: a table where it fits, else blocks."""
+    from worldpool.models import StepStatus, WorkflowState, WorkflowStatus
+    from worldpool.render import render_status
+
+    why = "sandbox-aws-uswest-02 scored 0.706, the only feasible worker of 8; top scorers"
+    steps = [
+        StepStatus(step=name, handler="h", status="succeeded", worker=f"{LONG_ID}-{i}",
+                   region="us-west-2", reason=why)
+        for i, name in enumerate(["localization", "verify_browser"])
+    ]  # fmt: skip
+    status = WorkflowStatus(
+        id="wf-1", name="fix-auth-bug", status=WorkflowState.SUCCEEDED, submitted_at=0.0,
+        steps=steps,
+    )  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=width, force_terminal=True, color_system=None).print(
+        render_status(status)
+    )
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "[wf-1]" in lines[0]  # the title is text, not markup
+    for word in ("succeeded", f"{LONG_ID}-0", f"{LONG_ID}-1", "verify_browser", "us-west-2"):
+        assert word in text, (word, text)
+    assert ("┃" in text) == (width == 200)  # a table where it fits, else one block a step
