@@ -205,6 +205,23 @@ def check_backend_url(url: str) -> None:
     del port  # parsed only to be checked
 
 
+def check_http_url(url: str, name: str = "URL") -> str:
+    """``url`` when it is ``http(s)://HOST[:PORT][/path]``; a one-line ConfigError naming
+    ``name`` (the flag) otherwise: ``http:/pool`` or ``pool:8600`` is an error, never a
+    request to some default host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed only to be checked
+    except ValueError as exc:
+        raise ConfigError(f"{name} {url!r} is malformed ({exc}); {_HTTP_HINT}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"{name} {url!r} is not an http(s) URL; {_HTTP_HINT}")
+    if not url[len(parts.scheme) :].startswith("://") or not parts.hostname:
+        raise ConfigError(f"{name} {url!r} names no host; {_HTTP_HINT}")
+    return url
+
+
+_HTTP_HINT = "write it as http://HOST:8700 (https:// for TLS)"
 _URL_HINT = "write it as redis://HOST:6379/0 (rediss:// for TLS, memory:// for embedded)"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -79,20 +80,66 @@ def status_rows(status: WorkflowStatus) -> list[list[str]]:
     ]
 
 
-def render_status(status: WorkflowStatus) -> Table:
+def render_status(status: WorkflowStatus) -> FitTable:
     """The status document as a table: one row per step, its cost (each attempt's when
     it took more than one) and the workflow's total split into compute and tokens."""
-    table = Table(title=status_title(status), title_justify="left", expand=False)
-    for column in STATUS_COLUMNS:
-        table.add_column(column, overflow="fold")
-    for step, row in zip(status.steps, status_rows(status), strict=True):
-        table.add_row(
+    rows: list[list[str | Text]] = [
+        [
             *row[:1],
             Text(row[1], style=STATUS_STYLE.get(row[1], "")),
             *row[2:-1],
             Text(row[-1], style="red" if step.error else "dim"),
-        )
-    return table
+        ]
+        for step, row in zip(status.steps, status_rows(status), strict=True)
+    ]
+    return FitTable(STATUS_COLUMNS, rows, status_title(status))
+
+
+class FitTable:
+    """A table that fits the width it is drawn at (a terminal's, a live view's, at every
+    redraw): ids (the first column) whole on one line, other cells wrapped between words,
+    never cut with an ellipsis nor split inside a word; where that cannot fit (each
+    column needs its header and its longest word), one block per row: the id, then
+    ``column  value`` lines (a value folds only where one word is wider than the screen)."""
+
+    def __init__(
+        self, columns: Sequence[str], rows: Sequence[Sequence[str | Text]], title: str | None
+    ) -> None:
+        self.columns, self.title = list(columns), title
+        self.rows = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+
+    def min_widths(self) -> list[int]:
+        widths = [len(c) for c in self.columns]
+        for row in self.rows:
+            for i, cell in enumerate(row):
+                words = [cell.plain] if i == 0 else cell.plain.split() or [""]
+                widths[i] = max(widths[i], *map(len, words))
+        return widths
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = self.min_widths()
+        title = Text(self.title, style="bold") if self.title else None
+        if sum(widths) + 3 * len(widths) + 1 > options.max_width:
+            yield from self._records(title)
+            return
+        table = Table(title=title, title_justify="left")
+        for i, (name, width) in enumerate(zip(self.columns, widths, strict=True)):
+            table.add_column(name, no_wrap=i == 0, overflow="fold", min_width=width)
+        for row in self.rows:
+            table.add_row(*row)
+        yield table
+
+    def _records(self, title: Text | None) -> RenderResult:
+        if title is not None:
+            yield title
+        for row in self.rows:
+            yield Text(row[0].plain, style="bold")
+            grid = Table.grid(padding=(0, 2), pad_edge=True)  # values wrap in their column
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            for name, value in zip(self.columns[1:], row[1:], strict=True):
+                grid.add_row(name, value)
+            yield grid
 
 
 def hardware_summary(hw: Hardware) -> str:

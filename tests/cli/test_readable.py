@@ -203,15 +203,21 @@ def test_serve_banner_commands_are_never_broken_across_lines() -> None:
 
 
 @pytest.mark.slow
-def test_demo_hop_log_in_a_pipe_is_complete() -> None:
-    from worldpool.demo.scenario import main
+@pytest.mark.parametrize("live", [False, True], ids=["pipe", "live-terminal"])
+def test_demo_hop_log_is_complete_in_a_pipe_and_a_terminal(live: bool) -> None:
+    from worldpool.demo.scenario import LIVE_HOP_LINES, main
 
     for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
         require_binary(binary, package)
 
     out = io.StringIO()
-    assert main("london", live=False, as_json=False, console=Console(file=out, width=80)) == 0
-    hops = out.getvalue().split("What the run cost", 1)[0]
+    console = Console(file=out, width=80, force_terminal=live, color_system=None)
+    assert main("london", live=live, as_json=False, console=console) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # the live view's redraws
+    hops = text.split("What the run cost", 1)[0]
+    # More hop lines than the live panel holds: the whole log, in a terminal too.
+    hop_lines = [h for h in hops.splitlines() if re.match(r"\d\d:\d\d:\d\d  ", h)]
+    assert len(hop_lines) > LIVE_HOP_LINES, hops
     for step in ("verify_tests", "verify_browser", "review"):
         assert f"{step} done on" in hops, hops
     assert "workflow succeeded" in hops
@@ -272,3 +278,58 @@ def test_workers_in_a_real_terminal_fold_at_its_width(pool: RedisServer, width: 
         assert sum(line.split() == ["status", "online"] for line in lines) == len(demo_pool())
         hardware = [line for line in lines if "8x A100-80GB;" in line]
         assert len(hardware) == 2
+
+
+def test_any_table_or_json_into_a_closed_pipe_exits_0_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``worldpool list | head``: whichever command prints, the reader leaving is exit 0."""
+    import typer
+
+    silenced: list[bool] = []  # stdout pointed at /dev/null: here, only recorded
+    app_module = sys.modules["worldpool.cli.app"]  # the module, not the Typer named `app`
+    monkeypatch.setattr(app_module, "silence_stdout", lambda: silenced.append(True))
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    for emit in (
+        lambda c: emit_json({"id": LONG_ID}, console=c),
+        lambda c: emit_table(("id",), [(LONG_ID,)], console=c),
+        lambda c: emit_table(("id",), [(LONG_ID,)], console=c, json_mode=True),
+    ):
+        with pytest.raises(typer.Exit) as ended:
+            emit(Console(file=Gone(), width=80))
+        assert ended.value.exit_code == Exit.OK
+    assert len(silenced) == 3
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_status_view_splits_no_word_at_any_width(width: int) -> None:
+    """`worldpool status`, `watch` and the demo's live view: at 80 columns no
+    ``succeede``/``d``, no ``sandbo``/``x-aws-``: a table where it fits, else blocks."""
+    from worldpool.models import StepStatus, WorkflowState, WorkflowStatus
+    from worldpool.render import render_status
+
+    why = "sandbox-aws-uswest-02 scored 0.706, the only feasible worker of 8; top scorers"
+    steps = [
+        StepStatus(step=name, handler="h", status="succeeded", worker=f"{LONG_ID}-{i}",
+                   region="us-west-2", reason=why)
+        for i, name in enumerate(["localization", "verify_browser"])
+    ]  # fmt: skip
+    status = WorkflowStatus(
+        id="wf-1", name="fix-auth-bug", status=WorkflowState.SUCCEEDED, submitted_at=0.0,
+        steps=steps,
+    )  # fmt: skip
+    out = io.StringIO()
+    Console(file=out, width=width, force_terminal=True, color_system=None).print(
+        render_status(status)
+    )
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "[wf-1]" in lines[0]  # the title is text, not markup
+    for word in ("succeeded", f"{LONG_ID}-0", f"{LONG_ID}-1", "verify_browser", "us-west-2"):
+        assert word in text, (word, text)
+    assert ("┃" in text) == (width == 200)  # a table where it fits, else one block a step

@@ -9,8 +9,6 @@ reload), opens a step's routing table, and saves screenshots. Set
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.api.support import ADMIN, ThreadedServer
+from tests.e2e.screenshots import keep
 from tests.helpers import require_binary
 
 CHROMIUM_ARGS = [
@@ -70,10 +69,7 @@ def server() -> Iterator[ThreadedServer]:
 def shoot(page: Any, tmp_path: Path, name: str) -> Path:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
-    keep = os.environ.get("WORLDPOOL_SCREENSHOTS_DIR")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / name)
+    keep(path, name)  # into $WORLDPOOL_SCREENSHOTS_DIR (docs/img), compressed
     assert path.stat().st_size > 10_000
     return path
 

@@ -21,6 +21,7 @@ Exit codes (named, documented in ``--help`` and docs/cli.md):
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from enum import IntEnum
 from typing import Annotated, Any
@@ -113,7 +114,7 @@ def run_async(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except BrokenPipeError:  # `worldpool events | head`: the reader left, nothing went wrong
-        _silence_stdout()
+        silence_stdout()
         raise typer.Exit(int(Exit.OK)) from None
     except NotFoundError as exc:
         raise fail(Exit.NOT_FOUND, str(exc)) from None
@@ -129,7 +130,7 @@ def run_async(coro: Any) -> Any:
         raise fail(Exit.FAILED, str(exc)) from None
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
     import sys
 
@@ -171,6 +172,48 @@ def need_redis(redis: str | None) -> str:
     return redis
 
 
-def main() -> None:
-    """The ``worldpool`` script (and ``python -m worldpool``)."""
-    app()
+def main(args: list[str] | None = None) -> None:
+    """The ``worldpool`` script (and ``python -m worldpool``). Click's own errors (a
+    missing argument, a bad option value, an unknown command) read like every other
+    error: one line, ``error: WHAT; see `worldpool CMD --help```, exit 2; a pipe whose
+    reader left ends quietly, whichever command was printing."""
+    import sys
+
+    click_error, help_error = _click_errors()
+    try:
+        code = app(args=args, standalone_mode=False)
+    except help_error as exc:  # bare `worldpool`: the help, as click prints it
+        exc.show()  # type: ignore[attr-defined]
+        code = exc.exit_code  # type: ignore[attr-defined]
+    except click_error as exc:
+        raise SystemExit(fail(Exit.USAGE, usage_line(exc)).exit_code) from None
+    except typer.Abort:
+        code = 130
+    except BrokenPipeError:
+        silence_stdout()
+        code = int(Exit.OK)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(exc: Exception) -> str:
+    """Click's message for a usage error, on one line, with where to look."""
+    format_message = getattr(exc, "format_message", None)
+    message = str(format_message() if format_message else exc)
+    text = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    ctx = getattr(exc, "ctx", None)
+    where = getattr(ctx, "command_path", None) or "worldpool"
+    return f"{text.rstrip('.')}; see `{where} --help`"
+
+
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """``(ClickException, NoArgsIsHelpError)`` of the click that typer runs on (recent
+    typer vendors its own copy; older ones use click itself)."""
+    exceptions = importlib.import_module("typer._click.exceptions")
+    if not hasattr(exceptions, "ClickException"):  # pragma: no cover - typer < 0.25
+        exceptions = importlib.import_module("click.exceptions")
+    help_error = getattr(exceptions, "NoArgsIsHelpError", _NeverRaised)
+    return exceptions.ClickException, help_error
+
+
+class _NeverRaised(Exception):
+    """Stands in for click's NoArgsIsHelpError where that click has none."""

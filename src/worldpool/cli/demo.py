@@ -119,7 +119,9 @@ def explain(
     )
     decision = Router(policy).decide(ctx, PoolSnapshot(workers))
     if as_json:
-        console.print_json(decision.model_dump_json())
+        from worldpool.cli.output import emit_json
+
+        emit_json(decision, console=console)
     else:
         typer.echo(explain_table(decision))  # plain text: never re-wrapped to the terminal
     raise typer.Exit(int(Exit.OK if decision.winner else Exit.FAILED))

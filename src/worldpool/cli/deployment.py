@@ -56,13 +56,18 @@ def submit(
         bool,
         typer.Option(help="accept handlers no worker offers yet (held until one registers)"),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the ids (with --wait: the end) as JSON")
+    ] = False,
 ) -> None:
     """Submit a task or a workflow to a deployment."""
     from worldpool.tracing import configure_exporter
 
     configure_exporter()  # the submit hop's span too, when OTEL_* asks (flushed at exit)
     settings = settings_for(need_redis(redis), namespace)
-    code = run_async(submit_file(settings, file, wait, timeout_s, console, later=later))
+    code = run_async(
+        submit_file(settings, file, wait, timeout_s, console, later=later, as_json=as_json)
+    )
     raise typer.Exit(int(code))
 
 
@@ -97,9 +102,13 @@ def watch(
         str | None,
         typer.Option(envvar="WORLDPOOL_API_TOKEN_READ", help="API bearer token (read role)"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one status document per change, as JSON lines")
+    ] = False,
 ) -> None:
     """Watch a workflow live in the terminal; exits when it ends."""
-    code = run_async(watch_workflow(settings_for(redis, namespace), ident, url, console, token))
+    settings = settings_for(redis, namespace)
+    code = run_async(watch_workflow(settings, ident, url, console, token, as_json=as_json))
     raise typer.Exit(int(code))
 
 
@@ -166,9 +175,11 @@ async def submit_file(
     console: Console,
     *,
     later: bool = False,
+    as_json: bool = False,
 ) -> int:
     """Submit a task file or a workflow file (one with ``steps``). A handler no worker
-    has ever offered is refused (exit 2, with a did-you-mean) unless ``later``."""
+    has ever offered is refused (exit 2, with a did-you-mean) unless ``later``. With
+    ``as_json``, one JSON document: the ids, or (``wait``) the final status or record."""
     from worldpool.client.offered import OfferedHandlers
 
     data = _read(path)
@@ -180,12 +191,16 @@ async def submit_file(
             if not later:
                 await offered.check(step.task.handler for step in spec.steps)
             await orchestrator.submit_workflow(spec)
-            console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
-            for step in spec.steps:  # each step's task gets this id once it is ready
-                console.print(f"  step {step.name}: task {step_task_id(spec.id, step.name)}")
+            steps = {step.name: step_task_id(spec.id, step.name) for step in spec.steps}
+            if as_json and not wait:
+                emit_json({"kind": "workflow", "id": spec.id, "tasks": steps}, console=console)
+            elif not as_json:
+                console.print(f"submitted workflow {spec.id} ({len(spec.steps)} steps)")
+                for name, task_id in steps.items():  # each step's task, once it is ready
+                    console.print(f"  step {name}: task {task_id}")
             if not wait:
                 return 0
-            status = await _follow(orchestrator, spec.id, timeout_s, console)
+            status = await _follow(orchestrator, spec.id, timeout_s, None if as_json else console)
             emit_json(status, console=console)
             return 0 if status.status is WorkflowState.SUCCEEDED else 1
         try:
@@ -195,7 +210,10 @@ async def submit_file(
         if not later:
             await offered.check([task.handler])
         await orchestrator.submit(task)
-        console.print(f"submitted task {task.id}")
+        if as_json and not wait:
+            emit_json({"kind": "task", "id": task.id}, console=console)
+        elif not as_json:
+            console.print(f"submitted task {task.id}")
         if not wait:
             return 0
         deadline = time.monotonic() + timeout_s
@@ -211,13 +229,16 @@ async def submit_file(
 
 
 async def _follow(
-    orchestrator: Orchestrator, workflow_id: str, timeout_s: float, console: Console
+    orchestrator: Orchestrator, workflow_id: str, timeout_s: float, console: Console | None
 ) -> WorkflowStatus:
-    """Wait for a workflow's end, live, driven by the event stream (no record polling)."""
-    from worldpool.cli.watch import watch
+    """Wait for a workflow's end, live on ``console`` (None: quietly), driven by the event
+    stream (no record polling)."""
+    from worldpool.cli.watch import follow_lines, watch
 
     try:
         async with asyncio.timeout(timeout_s):
+            if console is None:
+                return await follow_lines(orchestrator, workflow_id, None)
             return await watch(orchestrator, workflow_id, console=console)
     except TimeoutError:
         raise TimeoutError(f"workflow {workflow_id} did not end within {timeout_s:g}s") from None
@@ -275,15 +296,30 @@ async def show_workers(settings: Settings, as_json: bool, console: Console) -> N
 
 
 async def watch_workflow(
-    settings: Settings, ident: str, url: str | None, console: Console, token: str | None = None
+    settings: Settings,
+    ident: str,
+    url: str | None,
+    console: Console,
+    token: str | None = None,
+    *,
+    as_json: bool = False,
 ) -> int:
-    from worldpool.cli.watch import ApiClient, watch
+    """The live view, or (``as_json``) one JSON line per status document, until the end."""
+    from worldpool.cli.watch import ApiClient, follow_lines, watch
+
+    async def follow(source: Orchestrator | ApiClient) -> WorkflowStatus:
+        if as_json:
+            return await follow_lines(source, ident, sys.stdout)
+        return await watch(source, ident, console=console)
 
     if url:
-        status = await watch(ApiClient(url, token), ident, console=console)
+        from worldpool.config import check_http_url
+
+        async with ApiClient(check_http_url(url, "--url"), token) as api:
+            status = await follow(api)
     elif settings.redis_url:
         async with _backend(settings) as backend:
-            status = await watch(Orchestrator(backend, settings), ident, console=console)
+            status = await follow(Orchestrator(backend, settings))
     else:
         raise ValidationError("pass --redis URL, or --url of a `worldpool serve` API")
     return 0 if status.status is WorkflowState.SUCCEEDED else 1

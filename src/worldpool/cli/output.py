@@ -16,14 +16,15 @@ console with a fixed width and ``force_terminal``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
+import typer
 from rich.console import Console
-from rich.table import Table
 
-from worldpool.render import plain_table
+from worldpool.render import FitTable, plain_table
 
 Cell = str | int | float | None
 __all__ = ["emit_json", "emit_table", "plain_table"]
@@ -33,8 +34,22 @@ def emit_json(obj: Any, *, console: Console | None = None) -> None:
     """Print ``obj`` as one indented JSON document (pydantic models and lists of them too)."""
     out = _console(console)
     data = orjson.dumps(obj, default=_model_json, option=orjson.OPT_INDENT_2)
-    out.file.write(data.decode() + "\n")
-    out.file.flush()
+    with _reader_may_leave():
+        out.file.write(data.decode() + "\n")
+        out.file.flush()
+
+
+@contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    """``worldpool list --json | head``: the reader left, nothing failed. Exit 0 quietly,
+    whichever command was printing (not click's exit 1, nor a traceback)."""
+    try:
+        yield
+    except BrokenPipeError:
+        from worldpool.cli.app import Exit, silence_stdout
+
+        silence_stdout()
+        raise typer.Exit(int(Exit.OK)) from None
 
 
 def emit_table(
@@ -51,44 +66,18 @@ def emit_table(
     if json_mode:
         emit_json([dict(zip(columns, row, strict=True)) for row in cells], console=console)
         return
-    out = _console(console)
+    with _reader_may_leave():
+        _emit_text(_console(console), columns, cells, title)
+
+
+def _emit_text(
+    out: Console, columns: Sequence[str], cells: list[list[str]], title: str | None
+) -> None:
     if not out.is_terminal:
         out.file.write((f"{title}\n" if title else "") + plain_table(columns, cells))
         out.file.flush()
         return
-    widest_id = max((len(row[0]) for row in cells if row), default=0)
-    # Each cell needs its header's width at least (and 3 columns of rule and padding):
-    # when even that does not fit, a table would fold words into letters; print records.
-    needed = max(widest_id, len(columns[0])) + sum(len(c) for c in columns[1:])
-    if needed + 3 * len(columns) + 1 > out.width:
-        _records(out, columns, cells, title)
-        return
-    table = Table(title=title, title_justify="left")
-    for i, name in enumerate(columns):
-        if i == 0:  # the ids: whole, on one line, so they can be copied
-            table.add_column(name, no_wrap=True, min_width=max(widest_id, len(name)))
-        else:
-            table.add_column(name, overflow="fold")
-    for row in cells:
-        table.add_row(*row)
-    out.print(table, markup=False, highlight=False)
-
-
-def _records(
-    out: Console, columns: Sequence[str], cells: list[list[str]], title: str | None
-) -> None:
-    """One block per row for a terminal too narrow for the table: the id on its own line,
-    then ``column: value`` lines, wrapped between words at the terminal's width."""
-    if title:
-        out.print(title, markup=False, highlight=False, style="bold")
-    for row in cells:
-        out.print(row[0], markup=False, highlight=False, style="bold", soft_wrap=True)
-        grid = Table.grid(padding=(0, 2), pad_edge=True)  # values wrap inside their column
-        grid.add_column(no_wrap=True)
-        grid.add_column(overflow="fold")
-        for name, value in zip(columns[1:], row[1:], strict=True):
-            grid.add_row(name, value)
-        out.print(grid, markup=False, highlight=False)
+    out.print(FitTable(columns, cells, title), markup=False, highlight=False)
 
 
 def _console(console: Console | None) -> Console:

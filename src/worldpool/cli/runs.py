@@ -83,9 +83,13 @@ def result(
     redis: RedisOpt = None,
     namespace: NamespaceOpt = "default",
     wait_s: Annotated[float, typer.Option(min=0, help="wait this long for the end")] = 0.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON (always: accepted like on every command)")
+    ] = False,
 ) -> None:
     """Print a task's value (JSON) or a workflow's status document; exit 1 if it failed,
     6 if it has not ended (after --wait-s)."""
+    del as_json  # the value is JSON either way
 
     async def use(client: Client) -> int:
         if await _is_workflow(client, ident):
@@ -110,19 +114,38 @@ def result(
 
 
 @app.command("cancel")
-def cancel(ident: IdArg, redis: RedisOpt = None, namespace: NamespaceOpt = "default") -> None:
+def cancel(
+    ident: IdArg,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json", help='print {"id", "cancelled"}')] = False,
+) -> None:
     """Cancel a task or a workflow (and its running steps); exit 1 if it had ended."""
     done = _with_client(redis, namespace, lambda c: c.orchestrator.cancel(ident))
-    console.print(f"cancelled {ident}" if done else f"{ident} had already ended: nothing to cancel")
+    if as_json:
+        emit_json({"id": ident, "cancelled": bool(done)}, console=console)
+    else:
+        console.print(
+            f"cancelled {ident}" if done else f"{ident} had already ended: nothing to cancel"
+        )
     raise typer.Exit(0 if done else 1)
 
 
 @app.command("retry")
-def retry(ident: IdArg, redis: RedisOpt = None, namespace: NamespaceOpt = "default") -> None:
+def retry(
+    ident: IdArg,
+    redis: RedisOpt = None,
+    namespace: NamespaceOpt = "default",
+    as_json: Annotated[
+        bool, typer.Option("--json", help='print {"id", "retried": [task ids]}')
+    ] = False,
+) -> None:
     """Queue a failed or cancelled task again, or run a failed workflow on from its failed
     steps; exit 1 if it had not failed or been cancelled."""
     queued = _with_client(redis, namespace, lambda c: c.orchestrator.retry(ident))
-    if queued:
+    if as_json:
+        emit_json({"id": ident, "retried": list(queued)}, console=console)
+    elif queued:
         console.print(f"retrying {', '.join(queued)}")
     else:
         console.print(f"{ident} has not failed or been cancelled: nothing to retry")
@@ -135,12 +158,22 @@ def logs(
     redis: RedisOpt = None,
     namespace: NamespaceOpt = "default",
     follow: Annotated[bool, typer.Option("--follow", "-f", help="until the task ends")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON lines: {"task_id", "line"} per line')
+    ] = False,
 ) -> None:
     """The lines a task's handler logged."""
+    import sys
+
+    import orjson
 
     async def use(client: Client) -> None:
         await client.task(task_id).status()  # NotFoundError (exit 3) for a wrong id
         async for line in client.task(task_id).logs(follow=follow):
-            console.print(line, markup=False)
+            if as_json:  # one object per line, flushed: `logs -f --json | jq` follows
+                sys.stdout.write(orjson.dumps({"task_id": task_id, "line": line}).decode() + "\n")
+                sys.stdout.flush()
+            else:
+                console.print(line, markup=False)
 
     _with_client(redis, namespace, use)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from worldpool.cli.app import Exit, NamespaceOpt, app, console, fail
+from worldpool.cli.output import emit_json
 from worldpool.config import Settings
 from worldpool.errors import ConfigError
 from worldpool.identity import worker_key
@@ -92,13 +93,21 @@ def setuser_line(name: str, password: str, rules: list[str]) -> str:
 @app.command("credential")
 def credential(
     worker_id: Annotated[str, typer.Argument(help="the worker's id (its --id)")],
+    as_json: Annotated[bool, typer.Option("--json", help='print {"worker_id", "key"}')] = False,
 ) -> None:
     """Print WORKER_ID's credential (needs WORLDPOOL_SECRET): start the worker with
     --credential KEY or WORLDPOOL_WORKER_KEY=KEY."""
-    secret = Settings.from_env().secret
+    try:
+        secret = Settings.from_env().secret
+    except ConfigError as exc:
+        raise fail(Exit.USAGE, str(exc)) from None
     if not secret:
         raise fail(Exit.USAGE, "set WORLDPOOL_SECRET (the deployment secret) to derive keys")
-    console.print(worker_key(secret, worker_id), highlight=False, soft_wrap=True)
+    key = worker_key(secret, worker_id)
+    if as_json:
+        emit_json({"worker_id": worker_id, "key": key}, console=console)
+    else:
+        console.print(key, highlight=False, soft_wrap=True)
 
 
 @app.command("acl")
@@ -110,6 +119,9 @@ def acl(
         str | None, typer.Option(help="the user's password (default: a random one)")
     ] = None,
     namespace: NamespaceOpt = "default",
+    as_json: Annotated[
+        bool, typer.Option("--json", help='print {"user", "password", "rules", "args"}')
+    ] = False,
 ) -> None:
     """Print the ACL SETUSER line of a least-privilege Redis user for ROLE."""
     try:
@@ -117,5 +129,9 @@ def acl(
     except (ConfigError, ValueError) as exc:
         raise fail(Exit.USAGE, str(exc).splitlines()[0]) from None
     name = user or ("wp-worker-" + worker if role == "worker" and worker else "wp-" + role)
-    line = setuser_line(name, password or secrets.token_urlsafe(24), rules)
-    console.print(line, highlight=False, soft_wrap=True, markup=False)
+    secret = password or secrets.token_urlsafe(24)
+    if as_json:  # `args`: what a client sends (redis-py: r.execute_command(*args))
+        doc = {"user": name, "password": secret, "rules": rules}
+        emit_json({**doc, "args": setuser_args(name, secret, rules)}, console=console)
+        return
+    console.print(setuser_line(name, secret, rules), highlight=False, soft_wrap=True, markup=False)

@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 import orjson
@@ -32,7 +32,15 @@ from worldpool.models import WorkflowStatus
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.render import cost_split, render_status
 
-__all__ = ["ApiClient", "SseMessage", "iter_sse", "render_live", "render_status", "watch"]
+__all__ = [
+    "ApiClient",
+    "SseMessage",
+    "follow_lines",
+    "iter_sse",
+    "render_live",
+    "render_status",
+    "watch",
+]
 
 _RECONNECTS_MAX = 20  # consecutive failed reconnects before giving up
 _RECONNECT_DELAY_S = 0.5
@@ -188,11 +196,7 @@ async def watch(
     refresh_per_second: float = 4.0,
 ) -> WorkflowStatus:
     """Show the workflow live until it ends; returns its final status document."""
-    updates = (
-        follow_orchestrator(source, workflow_id)
-        if isinstance(source, Orchestrator)
-        else source.follow(workflow_id)
-    )
+    updates = _updates(source, workflow_id)
     console = console or Console()
     status: WorkflowStatus | None = None
     with Live(console=console, refresh_per_second=refresh_per_second, transient=False) as live:
@@ -205,3 +209,34 @@ async def watch(
     if status is None:  # the stream ended before any document: ask once
         status = await source.workflow_status(workflow_id)
     return status
+
+
+async def follow_lines(
+    source: Orchestrator | ApiClient, workflow_id: str, out: TextIO | None
+) -> WorkflowStatus:
+    """Follow the workflow until it ends with no live view: each new status document as
+    one JSON line on ``out`` (``watch --json``; None: print nothing, ``submit --json
+    --wait``). Returns the final document."""
+    updates = _updates(source, workflow_id)
+    status: WorkflowStatus | None = None
+    try:
+        async for status in updates:
+            if out is not None:
+                out.write(status.model_dump_json() + "\n")
+                out.flush()
+    finally:
+        with contextlib.suppress(Exception):
+            await updates.aclose()
+    if status is None:  # the stream ended before any document: ask once
+        status = await source.workflow_status(workflow_id)
+        if out is not None:
+            out.write(status.model_dump_json() + "\n")
+    return status
+
+
+def _updates(
+    source: Orchestrator | ApiClient, workflow_id: str
+) -> AsyncGenerator[WorkflowStatus, None]:
+    if isinstance(source, Orchestrator):
+        return follow_orchestrator(source, workflow_id)
+    return source.follow(workflow_id)

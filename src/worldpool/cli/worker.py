@@ -407,6 +407,10 @@ async def run_worker(
     settings: Settings, options: WorkerOptions, console: Console, print_only: bool = False
 ) -> None:
     _require_worker_extra()
+    if options.llm_url:  # `http:/gpu-box:8000/v1` is an error, not a request elsewhere
+        from worldpool.config import check_http_url
+
+        check_http_url(options.llm_url, "--llm-url")
     handlers = collect_handlers(options)
     profile = build_profile(options, handlers)
     logs.set_worker_id(profile.id)
@@ -422,10 +426,13 @@ async def run_worker(
             profile, options.llm_url, options.llm_model
         )
         problems += llm_problems
-    if print_only:
-        console.print_json(profile.model_dump_json())
+    if print_only:  # the JSON alone on stdout (it parses); the warnings on stderr
+        from worldpool.cli.app import err
+        from worldpool.cli.output import emit_json
+
+        emit_json(profile, console=console)
         for problem in problems:
-            console.print(f"[yellow]warning:[/] {problem}")
+            err.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
         return
     if problems and not options.verify_claims:
         for problem in problems:  # simulated pools and tests: say so, then start anyway

@@ -331,11 +331,19 @@ def main(
     serve_port: int | None = None,
 ) -> int:
     """The CLI entry: run, show, explain. Returns the exit code."""
-    view = Live(console=console, refresh_per_second=8) if live and not as_json else None
+    # Transient: when the run ends the live view (whose panel keeps the newest hops) is
+    # replaced by the whole record, so a terminal keeps every hop, as a pipe does.
+    view = (
+        Live(console=console, refresh_per_second=8, transient=True)
+        if live and not as_json
+        else None
+    )
     printed = 0
+    hops: list[str] = []
 
     def update(status: WorkflowStatus, log: DemoLog) -> None:
-        nonlocal printed
+        nonlocal printed, hops
+        hops = log.lines
         if view is not None:
             view.update(
                 Group(
@@ -351,8 +359,11 @@ def main(
     async def finish(status: WorkflowStatus, pool: EmbeddedPool) -> None:
         if view is not None:
             view.stop()
+            console.print(render_status(status))
+            for line in hops:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
         if as_json:
-            console.print_json(status.model_dump_json())
+            console.file.write(status.model_dump_json(indent=2) + "\n")
         else:
             await explain(console, pool, status)
             await print_model_answers(console, pool)
