@@ -254,6 +254,37 @@ class PoolSnapshot:
             self._memo.popitem(last=False)
         return value
 
+    def memo_get(self, key: Any) -> Any | None:
+        """What :meth:`memo` holds for ``key``, or None (nothing is computed)."""
+        if self._stale:
+            return None
+        value = self._memo.get(key, _MISSING)
+        if value is _MISSING:
+            return None
+        self._memo.move_to_end(key)
+        return value
+
+    def rows_in_regions(self, per_region: Mask) -> npt.NDArray[np.intp]:
+        """Ascending rows whose region is flagged in ``per_region`` (one flag per entry
+        of :attr:`regions`), from an index of rows by region kept until profiles change."""
+
+        def compute() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+            order = np.argsort(self.region_index, kind="stable").astype(np.intp)
+            bounds = np.searchsorted(
+                self.region_index[order], np.arange(len(self.regions) + 1)
+            ).astype(np.intp)
+            return order, bounds
+
+        order, bounds = self.memo(("rows-by-region",), compute)
+        picked = np.flatnonzero(per_region)
+        if len(picked) == len(self.regions):
+            return np.arange(len(self), dtype=np.intp)
+        parts = [order[bounds[r] : bounds[r + 1]] for r in picked.tolist()]
+        if not parts:
+            return np.empty(0, dtype=np.intp)
+        found: npt.NDArray[np.intp] = np.sort(np.concatenate(parts))
+        return found
+
     def distance_km_from(self, loc: Location) -> F64:
         """Great-circle km from ``loc`` to every row (computed once per distinct place)."""
 
