@@ -28,8 +28,8 @@ _WORD_MASK = (1 << _WORD) - 1
 class BitVocab:
     """A name → bit mapping built from the rows it encodes."""
 
-    def __init__(self, rows: Sequence[Iterable[str]]) -> None:
-        self.bits: dict[str, int] = {}
+    def __init__(self, rows: Sequence[Iterable[str]], bits: dict[str, int] | None = None) -> None:
+        self.bits: dict[str, int] = dict(bits or {})
         ints: list[int] = []
         for names in rows:
             value = 0
@@ -43,6 +43,16 @@ class BitVocab:
         for row, value in enumerate(ints):
             if value:
                 self.matrix[row] = self._split(value)
+
+    def extended(self, rows: Sequence[Iterable[str]]) -> BitVocab:
+        """A vocabulary with ``rows`` appended: the same as building it from all rows."""
+        more = BitVocab(rows, self.bits)
+        old = self.matrix
+        if more.words > self.words:  # new names needed another word
+            widen = np.zeros((len(old), more.words - self.words), dtype=np.uint64)
+            old = np.hstack([old, widen])
+        more.matrix = np.vstack([old, more.matrix])
+        return more
 
     def _split(self, value: int) -> BitMatrix:
         return np.array(
