@@ -157,20 +157,25 @@ def memory_section(result: dict[str, Any], json_path: Path) -> str:
     )
 
 
-def _replace_block(text: str, start: str, end: str, block: str) -> str:
+def _replace_block(text: str, start: str, end: str, block: str, after: str | None = None) -> str:
     """``block`` in place of the text between ``start`` and ``end`` (markers included),
-    or, the first time, right after the page's title line."""
+    or, the first time, right after the ``after`` marker if the page has it, else right
+    after the page's title line."""
     if start in text and end in text:
         head, rest = text.split(start, 1)
         return head + block + rest.split(end, 1)[1]
+    if after is not None and after in text:
+        head, rest = text.split(after, 1)
+        return f"{head}{after}\n\n{block}{rest}"
     title, _, body = text.partition("\n")
     return f"{title}\n\n{block}\n{body}"
 
 
 def write_memory_docs(result: dict[str, Any], json_path: Path, doc: Path) -> None:
-    doc.write_text(
-        _replace_block(doc.read_text(), MEMORY_START, MEMORY_END, memory_section(result, json_path))
-    )
+    """The memory section: in its place, or the first time right after the throughput
+    section."""
+    block = memory_section(result, json_path)
+    doc.write_text(_replace_block(doc.read_text(), MEMORY_START, MEMORY_END, block, after=END))
 
 
 def write_docs(result: dict[str, Any], json_path: Path, doc: Path) -> None:

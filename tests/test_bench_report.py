@@ -110,6 +110,7 @@ def test_the_memory_section_has_its_own_markers_beside_the_throughput_one(
     assert text.count(deploy_report.START) == 1  # the memory run leaves the other alone
     assert "at most 9,876 were in flight at once" in text
     assert "older figures" in text
+    assert text.index(deploy_report.END) < text.index(deploy_report.MEMORY_START)  # after it
 
 
 def test_peak_in_flight_counts_overlapping_spans() -> None:

@@ -42,6 +42,8 @@ from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Ver
 from worldpool.routing.diagnose import Diagnosis, diagnose
 from worldpool.routing.hooks import FilterHooks, ScorerHooks
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
+from worldpool.routing.passes import FilterPass as FilterPass
+from worldpool.routing.passes import attribute, blocking
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
@@ -53,15 +55,6 @@ _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
 _MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
 _ARGMAX_K = 4  # up to this k, k arg-max passes beat a partition
-
-
-@dataclass(slots=True)
-class FilterPass:
-    """One filter's result over the pool."""
-
-    hooks: FilterHooks  # the filter and its extension points
-    failures: dict[str, Mask]  # code -> failing rows
-    mask: Mask  # passing rows
 
 
 @dataclass(slots=True)
@@ -182,7 +175,7 @@ class Router:
         busy = 0
         if explain:
             passes = self.run_filters(ctx, pool)
-            excluded_by, first_filter, feasible = _attribute(passes, n)
+            excluded_by, first_filter, feasible = attribute(passes, n)
             rows = np.flatnonzero(feasible)
         else:  # who excluded whom is the explanation's business, not the hot path's
             passes, excluded_by, first_filter, feasible = [], {}, [], None
@@ -194,7 +187,7 @@ class Router:
         winner = runner_up = suggestion = None
         reasons: list[str] = []
         blocked: Callable[[int], list[FilterHooks]] = (
-            (lambda row: _blocking(passes, row))
+            (lambda row: blocking(passes, row))
             if explain
             else (lambda row: self._blocking(ctx, pool, row))
         )
@@ -384,11 +377,6 @@ def _task_shuffled(id_rank: npt.NDArray[np.integer[Any]], task_id: str) -> npt.N
     return x
 
 
-def _blocking(passes: list[FilterPass], row: int) -> list[FilterHooks]:
-    """The filters whose full pass failed ``row``."""
-    return [p.hooks for p in passes if not p.mask[row]]
-
-
 def _kth_largest(values: Scores, k: int) -> float:
     """The k-th largest value (1-based, k < len): k arg-max passes when k is small."""
     if k > _ARGMAX_K:
@@ -405,37 +393,3 @@ def _kth_largest(values: Scores, k: int) -> float:
 
 def _failing_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: v.ok)
-
-
-def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[Mask], Mask]:
-    """``excluded_by`` counts, per filter the rows it was first to exclude, and the
-    feasible rows (those no filter excluded)."""
-    counts: dict[str, int] = {}
-    alive = np.ones(n, dtype=np.bool_)
-    nobody = np.zeros(n, dtype=np.bool_)
-    first: list[Mask] = []
-    for p in passes:
-        if not p.failures:  # excludes nobody (its mask is all True)
-            first.append(nobody)
-            continue
-        newly = np.greater(alive, p.mask)  # alive and failing, in one pass
-        first.append(newly)
-        left = int(np.count_nonzero(newly))
-        if not left:
-            continue
-        alive &= p.mask
-        codes = list(p.failures.items())
-        for i, (code, failing) in enumerate(codes):
-            if i == len(codes) - 1:
-                hit = left  # every newly excluded row fails some code: the rest are here
-            else:
-                hit_rows = newly & failing
-                hit = int(np.count_nonzero(hit_rows))
-                if hit:
-                    newly = newly & ~failing
-            if hit:
-                counts[f"{p.hooks.name}:{code}"] = hit
-                left -= hit
-            if not left:
-                break
-    return counts, first, alive
