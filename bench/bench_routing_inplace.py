@@ -164,6 +164,7 @@ async def bench(
         "max_ms": wall[-1],
         "cpu_p50_ms": percentile(cpu, 0.50),
         "cpu_p99_ms": percentile(cpu, 0.99),
+        "cpu_max_ms": cpu[-1],
     }
 
 
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     print(
         f"{'workers':>8} {'decisions':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'cpu p50':>8} {'cpu p99':>8} {'explained':>9} {'its p50':>8}"
+        f"{'max ms':>8} {'cpu p50':>8} {'cpu p99':>8} {'cpu max':>8} {'explained':>9} "
+        f"{'its p50':>8} {'joined':>7}"
     )
     rows = []
     for size in args.sizes:
@@ -187,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{size:>8,} {r['decisions']:>9,} {r['p50_ms']:>8.3f} "
             f"{r['p99_ms']:>8.3f} {r['max_ms']:>8.3f} {r['cpu_p50_ms']:>8.3f} "
-            f"{r['cpu_p99_ms']:>8.3f} {r['explained']:>9,} {r['explained_p50_ms']:>8.3f}"
+            f"{r['cpu_p99_ms']:>8.3f} {r['cpu_max_ms']:>8.3f} {r['explained']:>9,} "
+            f"{r['explained_p50_ms']:>8.3f} {r['pool_at_end'] - size:>7,}"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -14,13 +14,17 @@
 4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
    is called only for the workers listed, never per worker of a large pool.
 
-``decide(ctx, pool, explain=False)`` is the dispatch hot path: only the winner and
-runner-up are reported, no rejected candidate is looked at (the cost is the same whether
-10 or 10,000 workers were excluded), exclusions are not counted (``excluded_by`` is
-empty) and no diagnosis is made when nobody fits (only, when every fitting worker is
-busy, one line starting with :data:`WAITING_FOR_SLOT`);
-``explained`` is False on such a decision. ``explain=True`` (the default) gives the full
-report: what the dispatcher records for a task that waits, and what is asked on demand.
+``decide(ctx, pool, explain=False)`` is the dispatch hot path: no pass over the pool.
+:meth:`Router.feasible_rows` starts from the smallest candidate set a filter's index
+offers (the workers running the handler, in the allowed regions, ...) and asks each
+filter about the rows still in only (``check_rows``), capacity last; the feasible rows,
+scores, winner and runner-up are those of the full pass. Only the winner and runner-up
+are reported, no rejected candidate is looked at, exclusions are not counted
+(``excluded_by`` is empty) and no diagnosis is made when nobody fits (only, when every
+fitting worker is busy, one line starting with :data:`WAITING_FOR_SLOT`);
+``explained`` is False on such a decision. ``explain=True`` (the default) runs every
+filter over every worker and gives the full report: what the dispatcher records for a
+task that waits or fails, and what is asked on demand.
 
 Every feasible worker is scored (``sampled`` is always False).
 """
