@@ -47,7 +47,7 @@ from worldpool.routing.diagnose import Diagnosis, diagnose
 from worldpool.routing.hooks import FilterHooks, ScorerHooks
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
 from worldpool.routing.passes import FilterPass as FilterPass
-from worldpool.routing.passes import attribute, blocking
+from worldpool.routing.passes import attribute, blocking, nearest_misses
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
@@ -338,13 +338,7 @@ class Router:
         room = self.policy.report_candidates_max - len(reports)
         if feasible is None or room <= 0 or bool(feasible.all()):
             return reports
-        missed = np.flatnonzero(~feasible)
-        failing_count = np.zeros(len(missed), dtype=np.int64)
-        for p in passes:
-            if p.failures:
-                failing_count += ~p.mask[missed]
-        order = np.lexsort((pool.id_rank[missed], failing_count))[:room]
-        for row in missed[order].tolist():
+        for row in nearest_misses(passes, feasible, pool.id_rank, room).tolist():
             worker = workers[row]
             # Ask a plugin only where its mask failed: passing ones get the shared ok.
             verdicts = [
