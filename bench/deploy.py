@@ -10,10 +10,13 @@ measures ``--tasks`` no-op tasks end to end and the single-task round trip, and 
 seconds of every process by role (psutil, children included). Then the pool-size runs:
 worldpool at W=1 with 10 / 1,000 / 10,000 registered workers (the extra ones registered
 and heartbeated by :mod:`bench.pool_filler`, lacking the task's handler), and ``serve``'s
-idle CPU with the biggest pool. Writes ``bench/results/deploy-<time>.json`` and the
-generated section of ``docs/performance.md`` (:mod:`bench.deploy_report`).
+idle CPU with the biggest pool. Then the memory run: resident memory of ``serve`` and of
+a worker at rest and at their peak with ``--memory-tasks`` (10,000) tasks in flight at
+once (:mod:`bench.wp_inflight`). Writes ``bench/results/deploy-<time>.json`` and the
+generated sections of ``docs/performance.md`` (:mod:`bench.deploy_report`).
 
     python -m bench --tasks 2000 --reps 1 --pool-sizes 10 1000   # a quick check
+    python -m bench --memory-only                                 # the memory run alone
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ WP = "worldpool"
 # Shared by every worldpool process of a run; a slower heartbeat keeps one filler process
 # able to keep 10,000 workers live on a small machine (offline after 3 missed ones).
 WP_ENV = {"WORLDPOOL_HEARTBEAT_S": "4.0"}
+RSS_SAMPLE_S = 0.25  # the memory run samples resident memory this often
 
 
 class Procs:
@@ -150,19 +154,27 @@ def measure(
     return figures
 
 
+def start_worldpool(
+    procs: Procs, url: str, ns: str, w: int, env: dict[str, str], slots: int = 64
+) -> None:
+    """``worldpool serve`` and ``w`` workers with ``slots`` task slots each."""
+    py = sys.executable
+    serve = [py, "-m", "worldpool", "serve", "--redis", url, "--namespace", ns, "--port", "0"]
+    procs.start("serve", serve, env)
+    for i in range(w):
+        procs.start("worker", [py, "-m", "worldpool", "worker", "--redis", url,
+                               "--namespace", ns, "--id", f"bench-{i}", "--no-builtin",
+                               "--handlers", "bench.noop_handlers:HANDLERS",
+                               "--max-concurrency", str(slots), "--region", "us-east-1"], env)  # fmt: skip
+
+
 def run_worldpool(url: str, w: int, tasks: int, trips: int, extra: int = 0) -> dict[str, Any]:
     ns = f"b{uuid.uuid4().hex[:8]}"
     py = sys.executable
     procs = Procs()
     env = {**WP_ENV, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
     try:
-        serve = [py, "-m", "worldpool", "serve", "--redis", url, "--namespace", ns, "--port", "0"]
-        procs.start("serve", serve, env)
-        for i in range(w):
-            procs.start("worker", [py, "-m", "worldpool", "worker", "--redis", url,
-                                   "--namespace", ns, "--id", f"bench-{i}", "--no-builtin",
-                                   "--handlers", "bench.noop_handlers:HANDLERS",
-                                   "--max-concurrency", "64", "--region", "us-east-1"], env)  # fmt: skip
+        start_worldpool(procs, url, ns, w, env)
         if extra:
             procs.start("filler", [py, "-m", "bench.pool_filler", "--redis", url,
                                    "--namespace", ns, "--count", str(extra)], env)  # fmt: skip
@@ -177,6 +189,50 @@ def run_worldpool(url: str, w: int, tasks: int, trips: int, extra: int = 0) -> d
         figures = measure(procs, url, client, env, tasks + trips)
         figures.update(serve_idle_cpu_share=round(idle, 4), serve_rss_mb_at_rest=round(rest_mb, 1))
         figures["worker_rss_mb"] = round(procs.rss_mb("worker") / max(1, w), 1)
+        return figures
+    finally:
+        procs.stop()
+
+
+def run_memory(url: str, tasks: int, hold_s: float) -> dict[str, Any]:
+    """Resident memory (RSS, children included) of ``serve`` and of one worker at rest,
+    and their peaks (sampled every ``RSS_SAMPLE_S``) while ``tasks`` ``hold`` tasks are in
+    flight at once (the worker has a slot for each; each task holds its slot ``hold_s``)."""
+    ns = f"m{uuid.uuid4().hex[:8]}"
+    procs = Procs()
+    env = {**WP_ENV, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    roles = ("serve", "worker", "client")
+    try:
+        start_worldpool(procs, url, ns, 1, env, slots=max(1, tasks))
+        wait_registered(url, ns, 1)
+        time.sleep(3.0)  # start-up settles
+        rest = {role: procs.rss_mb(role) for role in roles[:2]}
+        producer = procs.start("client", [sys.executable, "-m", "bench.wp_inflight", "--redis",
+                               url, "--namespace", ns, "--tasks", str(tasks),
+                               "--hold-s", str(hold_s)], env)  # fmt: skip
+        peak = dict.fromkeys(roles, 0.0)
+        deadline = time.monotonic() + 900
+        while producer.poll() is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("the memory run's producer ran past 900 s")
+            for role in roles:
+                peak[role] = max(peak[role], procs.rss_mb(role))
+            time.sleep(RSS_SAMPLE_S)
+        out = producer.stdout.read() if producer.stdout else b""
+        if producer.returncode != 0:
+            raise SystemExit(f"the memory run's producer exited with {producer.returncode}")
+        figures: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        figures.pop("client_cpu_s", None)
+        time.sleep(3.0)  # after the run: what is kept
+        after = {role: procs.rss_mb(role) for role in roles[:2]}
+        figures["rss_mb"] = {
+            role: {
+                "at_rest": round(rest.get(role, 0.0), 1),
+                "peak": round(peak[role], 1),
+                **({"after": round(after[role], 1)} if role in after else {}),
+            }
+            for role in roles
+        }
         return figures
     finally:
         procs.stop()
@@ -224,6 +280,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             print(f"pool size {size} ...", file=sys.stderr, flush=True)
             figures = run_worldpool(url, 1, args.tasks, args.round_trips, extra=max(0, size - 1))
             pool_runs.append({"registered": size, **figures})
+        memory = None
+        if args.memory_tasks:
+            print(f"memory, {args.memory_tasks:,} tasks in flight ...", file=sys.stderr, flush=True)
+            memory = run_memory(url, args.memory_tasks, args.memory_hold_s)
         server = _redis_version(url)
     return {
         "settings": {
@@ -234,6 +294,8 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "pool_sizes": args.pool_sizes,
             "worldpool_env": WP_ENV,
             "worker_max_concurrency": 64,
+            "memory_tasks": args.memory_tasks,
+            "memory_hold_s": args.memory_hold_s,
         },
         "machine": {
             "cpus": os.cpu_count(),
@@ -245,6 +307,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "pool_runs": pool_runs,
         "failed_runs": failed,
+        "memory": memory,
     }
 
 
@@ -280,17 +343,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
     parser.add_argument("--pool-sizes", type=int, nargs="*", default=[10, 1_000, 10_000])
+    parser.add_argument("--memory-tasks", type=int, default=10_000,
+                        help="tasks in flight at once in the memory run (0: no memory run)")  # fmt: skip
+    parser.add_argument("--memory-hold-s", type=float, default=45.0,
+                        help="how long each task of the memory run stays in flight")  # fmt: skip
+    parser.add_argument("--memory-only", action="store_true",
+                        help="the memory run alone (about a minute): no throughput runs")  # fmt: skip
     parser.add_argument("--no-docs", action="store_true", help="write the JSON only")
     args = parser.parse_args(argv)
+    if args.memory_only:
+        if not args.memory_tasks:
+            parser.error("--memory-only needs --memory-tasks > 0")
+        args.reps, args.peers, args.pool_sizes = 0, [], []
     args.load_before = list(os.getloadavg())
     result = run_all(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"deploy-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
-    print(deploy_report.table(result))
-    if not args.no_docs:
-        deploy_report.write_docs(result, path, ROOT / "docs" / "performance.md")
+    doc = ROOT / "docs" / "performance.md"
+    if result["runs"]:
+        print(deploy_report.table(result))
+        if not args.no_docs:
+            deploy_report.write_docs(result, path, doc)
+    if result["memory"]:
+        print(deploy_report.memory_table(result))
+        if not args.no_docs:
+            deploy_report.write_memory_docs(result, path, doc)
 
 
 if __name__ == "__main__":

@@ -72,3 +72,64 @@ def test_every_peer_has_a_worker_command_for_w_processes(system: str) -> None:
 def test_an_unknown_peer_is_refused_with_the_known_ones() -> None:
     with pytest.raises(SystemExit, match="taskiq, dramatiq, saq, celery"):
         worker_command("rq", "python", 1)
+
+
+def _with_memory() -> dict[str, Any]:
+    result = _result()
+    result["memory"] = {
+        "tasks": 10_000, "hold_s": 15.0, "submit_s": 6.2, "wall_s": 23.5,
+        "peak_in_flight": 9_876,
+        "rss_mb": {
+            "serve": {"at_rest": 81.0, "peak": 190.4, "after": 150.0},
+            "worker": {"at_rest": 60.0, "peak": 420.6, "after": 300.0},
+            "client": {"at_rest": 0.0, "peak": 250.0},
+        },
+    }  # fmt: skip
+    return result
+
+
+def test_the_memory_table_gives_each_process_at_rest_at_peak_and_after() -> None:
+    text = deploy_report.memory_table(_with_memory())
+    assert "| process | at rest | peak, 9,876 tasks in flight | after |" in text
+    assert "| `worldpool serve` | 81 MB | 190 MB | 150 MB |" in text
+    assert "| one `worldpool worker` | 60 MB | 421 MB | 300 MB |" in text
+    assert "| the client process | - | 250 MB | - |" in text  # not running at rest
+
+
+def test_the_memory_section_has_its_own_markers_beside_the_throughput_one(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nolder figures\n")
+    json_path = tmp_path / "deploy-1.json"
+    deploy_report.write_docs(_with_memory(), json_path, doc)
+    for _ in range(2):
+        deploy_report.write_memory_docs(_with_memory(), json_path, doc)
+    text = doc.read_text()
+    assert text.count(deploy_report.MEMORY_START) == 1
+    assert text.count(deploy_report.START) == 1  # the memory run leaves the other alone
+    assert "at most 9,876 were in flight at once" in text
+    assert "older figures" in text
+    assert text.index(deploy_report.END) < text.index(deploy_report.MEMORY_START)  # after it
+
+
+def test_peak_in_flight_counts_overlapping_spans() -> None:
+    from bench.wp_inflight import peak_in_flight
+
+    assert peak_in_flight([]) == 0
+    assert peak_in_flight([(0.0, 1.0), (0.5, 2.0), (1.5, 3.0)]) == 2
+    assert peak_in_flight([(0.0, 1.0), (1.0, 2.0)]) == 1  # one ends as the next starts
+    assert peak_in_flight([(0.0, 5.0)] * 3) == 3
+
+
+async def test_the_hold_handler_refuses_a_bad_duration() -> None:
+    from bench.noop_handlers import hold
+
+    class Ctx:
+        payload: dict[str, Any] = {"s": -1}
+
+    with pytest.raises(ValueError, match=r"payload 's' is -1"):
+        await hold(Ctx())  # type: ignore[arg-type]
+    Ctx.payload = {"s": 0}
+    value = await hold(Ctx())  # type: ignore[arg-type]
+    assert isinstance(value, dict) and value["end"] >= value["start"]

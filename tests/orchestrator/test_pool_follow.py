@@ -1,12 +1,21 @@
 """The orchestrator follows the pool by its changes (no whole-pool reads per pass) and
 keeps rejected candidates off the dispatch path: lean records for dispatched tasks, full
-explanations for tasks that wait, and on demand (passes driven by hand, no loops)."""
+explanations for tasks that wait or fail, and on demand (passes driven by hand, no
+loops)."""
 
 from __future__ import annotations
 
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS
-from worldpool.models import TaskSpec, TaskStatus, Worker, WorkerState
+from worldpool.models import (
+    ResultStatus,
+    RetryPolicy,
+    TaskResult,
+    TaskSpec,
+    TaskStatus,
+    Worker,
+    WorkerState,
+)
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.testing import make_worker
 
@@ -95,3 +104,31 @@ async def test_a_task_that_waits_records_its_full_explanation() -> None:
     assert record.decision.suggestion
     assert record.pending_reason
     assert await orch.explain_task("t-none") == record.decision
+
+
+async def test_a_task_that_fails_for_good_records_its_full_explanation() -> None:
+    _, orch = await _setup()
+    spec = TaskSpec(id="t-fail", handler="noop", retry=RetryPolicy(max_retries=0))
+    await orch.submit(spec)
+    await orch.dispatch_once()
+    assert not (await orch.get_task("t-fail")).decision.explained  # type: ignore[union-attr]
+
+    await orch.results.apply_result(
+        TaskResult(
+            task_id="t-fail",
+            attempt=1,
+            worker_id="w-noop",
+            status=ResultStatus.FAILED,
+            error="boom",
+            retryable=False,
+        )
+    )
+
+    record = await orch.get_task("t-fail")
+    assert record.status is TaskStatus.FAILED
+    assert record.decision is not None and record.decision.explained
+    assert record.decision.excluded_by == {"capabilities:no_handler": 30}
+    assert len(record.decision.candidates) == orch.settings.report_candidates_max
+    assert await orch.explain_task("t-fail") == record.decision  # recorded, not redone
+    letters = await orch.backend.list_dead_letters(10)
+    assert [letter.code for letter in letters] == ["failed"]  # dead-lettered as before

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.routing.builders import ctx, pool, task, worker
 from worldpool.routing import Router, RoutingPolicy
 from worldpool.routing.engine import Scored, _kth_largest
+from worldpool.routing.filters.capacity import CapacityFilter
+from worldpool.routing.hooks import FilterHooks
+from worldpool.routing.passes import FilterPass, nearest_misses
 
 
 def test_static_filter_cache_is_dropped_when_profiles_change() -> None:
@@ -60,3 +65,32 @@ def test_rank_breaks_ties_by_id_for_any_k() -> None:
     for k in (1, 2, 3, 4, 5, 7, 12, 20):
         got = router.rank(ctx(task()), snap, scored, k).tolist()
         assert got == expected[:k]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(0, 60),
+    filters=st.integers(0, 4),
+    room=st.integers(1, 30),
+    data=st.data(),
+)
+def test_nearest_misses_are_the_full_sorts_first_rows(
+    n: int, filters: int, room: int, data: st.DataObject
+) -> None:
+    """Fewest failing filters first, then by id rank: as a full lexsort of every missed
+    row gives them (the partial selection must not change the order)."""
+    masks = [np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+             for _ in range(filters)]  # fmt: skip
+    id_rank = np.array(data.draw(st.permutations(list(range(n)))), dtype=np.int64)
+    hooks = FilterHooks.of(CapacityFilter())
+    passes = [FilterPass(hooks, {"x": ~m} if not m.all() else {}, m) for m in masks]
+    feasible = np.ones(n, dtype=np.bool_)
+    for m in masks:
+        feasible &= m
+    missed = np.flatnonzero(~feasible)
+    failing = np.zeros(len(missed), dtype=np.int64)
+    for p in passes:
+        if p.failures:
+            failing += ~p.mask[missed]
+    expected = missed[np.lexsort((id_rank[missed], failing))][:room]
+    assert nearest_misses(passes, feasible, id_rank, room).tolist() == expected.tolist()

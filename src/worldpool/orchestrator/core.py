@@ -104,6 +104,7 @@ class Orchestrator:
             self.changes,
             rng,
             advance_workflow=self._advance_workflow,
+            explain=self._explain_now,
         )
         self.dispatcher = Dispatcher(
             backend,
@@ -302,6 +303,13 @@ class Orchestrator:
             return record.decision
         await self.pool_view.refresh()
         context = await self.pool_view.context(record, await self.backend.now())
+        return self.router.decide(context, self.pool_view.snapshot)
+
+    async def _explain_now(self, record: TaskRecord) -> RoutingDecision:
+        """The full routing explanation of ``record`` against the pool as it is now."""
+        if self.pool_view.stale:
+            await self.pool_view.refresh()
+        context = await self.pool_view.context(record, await self._clock.now())
         return self.router.decide(context, self.pool_view.snapshot)
 
     async def cancel(self, ident: str) -> bool:

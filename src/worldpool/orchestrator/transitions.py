@@ -3,8 +3,8 @@
 :class:`Transitions` is how every part of the orchestrator changes a task: the
 compare-and-set write that keeps the record cache coherent, the transition's events, its
 follow-ups (the local slot count, sticky placement, re-queueing, the dead letter,
-workflow advancement), and the transitions the orchestrator makes itself (an attempt lost
-with its worker, a cancel).
+workflow advancement, the full routing explanation of a task that failed for good), and
+the transitions the orchestrator makes itself (an attempt lost with its worker, a cancel).
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import orjson
 
 from worldpool import lifecycle
 from worldpool.backends.base import Backend
-from worldpool.models import AttemptOutcome, Event, EventKind, JSONValue, TaskRecord, TaskStatus
+from worldpool.models import (
+    AttemptOutcome,
+    Event,
+    EventKind,
+    JSONValue,
+    RoutingDecision,
+    TaskRecord,
+    TaskStatus,
+)
 from worldpool.orchestrator.clock import BackendClock
 from worldpool.orchestrator.events import task_event, transition_events
 from worldpool.orchestrator.pending import PendingQueue
@@ -34,11 +42,14 @@ QUEUED = frozenset({TaskStatus.PENDING, TaskStatus.RETRYING})
 CAS_ATTEMPTS = 5
 
 AdvanceWorkflow = Callable[[str], Awaitable[None]]
+# The full routing explanation of a task against the pool as it is now.
+Explain = Callable[[TaskRecord], Awaitable[RoutingDecision]]
 
 
 class Transitions:
     """Task writes and their consequences, shared by dispatch, results, sweep and
-    workflows. ``advance_workflow`` is called when a workflow step's task ends."""
+    workflows. ``advance_workflow`` is called when a workflow step's task ends;
+    ``explain`` (if given) gives the full explanation recorded on a task that fails."""
 
     def __init__(
         self,
@@ -50,6 +61,7 @@ class Transitions:
         changes: Changes,
         rng: random.Random,
         advance_workflow: AdvanceWorkflow,
+        explain: Explain | None = None,
     ) -> None:
         self._backend = backend
         self._clock = clock
@@ -59,6 +71,7 @@ class Transitions:
         self._changes = changes
         self._rng = rng
         self._advance_workflow = advance_workflow
+        self._explain = explain
 
     async def put(self, record: TaskRecord, expect_version: int) -> bool:
         """Compare-and-set one task record, keeping the record cache coherent: every task
@@ -105,8 +118,42 @@ class Transitions:
             await self._backend.dead_letter(
                 worker, "failed", after.error or "", orjson.dumps({"task_id": after.id})
             )
+            await self.explain_failure(after)
         if status.terminal and after.spec.workflow_id:
             await self._advance_workflow(after.spec.workflow_id)
+
+    async def explain_failure(self, failed: TaskRecord) -> None:
+        """Record the full routing explanation on a task that failed for good, as a task
+        that waits gets its own: every candidate with its verdicts and scores, the
+        runner-up, and, when nobody fits, why and the smallest fix, against the pool as it
+        is now (``decided_at`` says when). The lean decision it was dispatched with named
+        the winner and runner-up only. A decision already explained (the task waited
+        until it failed) is kept. Best effort: a failure here is logged, never raised."""
+        if self._explain is None:
+            return
+        record = failed
+        try:
+            for _ in range(CAS_ATTEMPTS):
+                if record.status is not TaskStatus.FAILED or (
+                    record.decision is not None and record.decision.explained
+                ):
+                    return
+                decision = await self._explain(record)
+                update = record.model_copy(update={"decision": decision})
+                if await self.put(update, expect_version=record.version):
+                    return
+                fresh = await self._backend.get_task(record.id)
+                if fresh is None:
+                    return
+                record = fresh
+        except Exception:  # the task has failed either way; its explanation is extra
+            log.exception("recording the routing explanation of failed task %s", failed.id)
+            return
+        log.warning(
+            "gave up recording the explanation of failed task %s: %d conflicting writes",
+            failed.id,
+            CAS_ATTEMPTS,
+        )
 
     async def redo_follow_ups(self, record: TaskRecord) -> None:
         """A report that changes nothing is a zombie's, or one replayed after an orchestrator

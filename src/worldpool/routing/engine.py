@@ -14,13 +14,17 @@
 4. only the top ``report_candidates_max`` are turned into reports; plugin ``verdict()``
    is called only for the workers listed, never per worker of a large pool.
 
-``decide(ctx, pool, explain=False)`` is the dispatch hot path: only the winner and
-runner-up are reported, no rejected candidate is looked at (the cost is the same whether
-10 or 10,000 workers were excluded), exclusions are not counted (``excluded_by`` is
-empty) and no diagnosis is made when nobody fits (only, when every fitting worker is
-busy, one line starting with :data:`WAITING_FOR_SLOT`);
-``explained`` is False on such a decision. ``explain=True`` (the default) gives the full
-report: what the dispatcher records for a task that waits, and what is asked on demand.
+``decide(ctx, pool, explain=False)`` is the dispatch hot path: no pass over the pool.
+:meth:`Router.feasible_rows` starts from the smallest candidate set a filter's index
+offers (the workers running the handler, in the allowed regions, ...) and asks each
+filter about the rows still in only (``check_rows``), capacity last; the feasible rows,
+scores, winner and runner-up are those of the full pass. Only the winner and runner-up
+are reported, no rejected candidate is looked at, exclusions are not counted
+(``excluded_by`` is empty) and no diagnosis is made when nobody fits (only, when every
+fitting worker is busy, one line starting with :data:`WAITING_FOR_SLOT`);
+``explained`` is False on such a decision. ``explain=True`` (the default) runs every
+filter over every worker and gives the full report: what the dispatcher records for a
+task that waits or fails, and what is asked on demand.
 
 Every feasible worker is scored (``sampled`` is always False).
 """
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -42,6 +46,8 @@ from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Ver
 from worldpool.routing.diagnose import Diagnosis, diagnose
 from worldpool.routing.hooks import FilterHooks, ScorerHooks
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
+from worldpool.routing.passes import FilterPass as FilterPass
+from worldpool.routing.passes import attribute, blocking, nearest_misses
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
@@ -53,15 +59,6 @@ _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
 _MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
 _ARGMAX_K = 4  # up to this k, k arg-max passes beat a partition
-
-
-@dataclass(slots=True)
-class FilterPass:
-    """One filter's result over the pool."""
-
-    hooks: FilterHooks  # the filter and its extension points
-    failures: dict[str, Mask]  # code -> failing rows
-    mask: Mask  # passing rows
 
 
 @dataclass(slots=True)
@@ -89,6 +86,9 @@ class Router:
         self.filter_hooks = [FilterHooks.of(f) for f in self.filters]
         self.scorer_hooks = [ScorerHooks.of(s, w) for s, w in self.scorers]
         self._ok = [ok(f.name) for f in self.filters]
+        # The lean walk's order: capacity last, so the rows reaching it are those that
+        # fit once a slot is free (a backlog, not a misfit).
+        self._walk = sorted(self.filter_hooks, key=lambda h: h.name == CAPACITY)
 
     # ------------------------------------------------------------------ filter / score
 
@@ -148,7 +148,7 @@ class Router:
         # Beyond k rows: the k-th best value, then every row at least as good, so that
         # ties are broken by worker id and never by the selection's arbitrary order.
         near = self.policy.near_tie
-        tie_rank: npt.NDArray[np.integer[Any]] = pool.id_rank
+        shuffled = False
         if near > 0 and m > 1:
             # Herding protection: every row within ``near`` of the best counts as tied
             # with it, and ties are broken by a hash of (task, worker), so decisions for
@@ -157,9 +157,12 @@ class Router:
             band = key >= best - near
             if int(np.count_nonzero(band)) > 1:
                 key = np.where(band, best, key)
-                tie_rank = _task_shuffled(pool.id_rank, ctx.task.id)
+                shuffled = True
         pick = np.flatnonzero(key >= _kth_largest(key, k)) if m > k else np.arange(m)
-        order = np.lexsort((tie_rank[scored.rows[pick]], -key[pick]))
+        tie_rank: npt.NDArray[np.integer[Any]] = pool.id_rank[scored.rows[pick]]
+        if shuffled:  # hashed for the picked rows only, never for the whole pool
+            tie_rank = _task_shuffled(tie_rank, ctx.task.id)
+        order = np.lexsort((tie_rank, -key[pick]))
         result: Rows = pick[order][:k]
         return result
 
@@ -173,19 +176,26 @@ class Router:
         started = time.perf_counter()
         pool.refresh()
         n = len(pool)
-        passes = self.run_filters(ctx, pool)
+        busy = 0
         if explain:
-            excluded_by, first_filter, feasible = _attribute(passes, n)
+            passes = self.run_filters(ctx, pool)
+            excluded_by, first_filter, feasible = attribute(passes, n)
+            rows = np.flatnonzero(feasible)
         else:  # who excluded whom is the explanation's business, not the hot path's
-            excluded_by, first_filter, feasible = {}, [], _feasible(passes, n)
-        rows = np.flatnonzero(feasible)
+            passes, excluded_by, first_filter, feasible = [], {}, [], None
+            rows, busy = self.feasible_rows(ctx, pool)
         scored = self.score_rows(ctx, pool, rows)
         k = self.policy.report_candidates_max
-        top = self.rank(ctx, pool, scored, max(k, 2))
+        top = self.rank(ctx, pool, scored, max(k, 2) if explain else 2)
 
         winner = runner_up = suggestion = None
         reasons: list[str] = []
-        wait_reason = self._affinity_wait(ctx, pool, passes, feasible)
+        blocked: Callable[[int], list[FilterHooks]] = (
+            (lambda row: blocking(passes, row))
+            if explain
+            else (lambda row: self._blocking(ctx, pool, row))
+        )
+        wait_reason = self._affinity_wait(ctx, pool, blocked)
         if wait_reason is not None:
             reasons = [wait_reason]
         elif len(top):
@@ -194,14 +204,11 @@ class Router:
         elif explain:
             found: Diagnosis = diagnose(self, ctx, pool, passes, first_filter)
             reasons, suggestion = found.reasons, found.suggestion
-        else:
-            busy = _busy_fits(passes, n)
-            if busy:  # a backlog, not a misfit: one cheap line, no diagnosis
-                noun = "worker fits" if busy == 1 else "workers fit"
-                reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy"]
-        lean = not explain
-        if lean:  # the winner and runner-up only: rejected candidates cost nothing
-            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2], misses=False)
+        elif busy:  # a backlog, not a misfit: one cheap line, no diagnosis
+            noun = "worker fits" if busy == 1 else "workers fit"
+            reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy"]
+        if feasible is None:  # lean: the winner and runner-up only, no rejected candidate
+            candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2])
         else:
             candidates = self._reports(ctx, pool, passes, feasible, scored, top[:k])
         # Built once, unvalidated: every field was computed above from validated inputs
@@ -222,12 +229,43 @@ class Router:
             "waiting_for_affinity": wait_reason is not None,
             "decided_at": ctx.now,
             "duration_us": (time.perf_counter() - started) * 1e6,
-            "explained": not lean,
+            "explained": explain,
         }
         return construct(RoutingDecision, _DECISION_FIELDS, values)
 
+    def feasible_rows(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[Rows, int]:
+        """The feasible rows (ascending, as ``flatnonzero`` of the full pass gives them)
+        without a pass over the pool, and how many rows pass every filter but capacity.
+
+        The walk starts from the smallest candidate set a filter's index offers (the
+        workers running the handler, those in the allowed regions, the pinned worker;
+        the whole pool when none does) and asks each filter about the rows still in,
+        capacity last, so the cost follows the candidates, not the pool."""
+        rows: Rows | None = None
+        for hooks in self.filter_hooks:
+            if hooks.candidates is None:
+                continue
+            offered = hooks.candidates(ctx, pool)
+            if offered is not None and (rows is None or len(offered) < len(rows)):
+                rows = offered
+        if rows is None:
+            rows = np.arange(len(pool), dtype=np.intp)
+        busy = -1
+        for hooks in self._walk:
+            if hooks.name == CAPACITY and busy < 0:
+                busy = len(rows)
+            if not len(rows):
+                break
+            rows = rows[hooks.check_rows(ctx, pool, rows)]
+        return rows, (len(rows) if busy < 0 else busy)
+
+    def _blocking(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> list[FilterHooks]:
+        """The filters that fail pool row ``row`` (asked about that row alone)."""
+        one = np.array([row], dtype=np.intp)
+        return [h for h in self.filter_hooks if not bool(h.check_rows(ctx, pool, one)[0])]
+
     def _affinity_wait(
-        self, ctx: RoutingContext, pool: PoolSnapshot, passes: list[FilterPass], feasible: Mask
+        self, ctx: RoutingContext, pool: PoolSnapshot, blocked: Callable[[int], list[FilterHooks]]
     ) -> str | None:
         """A reason to hold the task for its soft-affinity worker, or None to route now."""
         affinity = ctx.task.affinity
@@ -242,12 +280,10 @@ class Router:
         ):
             return None
         row = pool.row_of(target)
-        if feasible[row]:
+        blocking = blocked(row)  # none: it is feasible
+        if [h.name for h in blocking] != [CAPACITY]:
             return None
-        blocking = [p for p in passes if not p.mask[row]]
-        if [p.hooks.name for p in blocking] != [CAPACITY]:
-            return None
-        why = blocking[0].hooks.verdict(ctx, pool.workers[row]).reason
+        why = blocking[0].verdict(ctx, pool.workers[row]).reason
         return (
             f"waiting for {target}, which keeps affinity {affinity.key!r} warm but {why}; "
             f"waited {ctx.waited_s:.1f} s of {affinity.wait_s:g} s, then the best "
@@ -259,14 +295,12 @@ class Router:
         ctx: RoutingContext,
         pool: PoolSnapshot,
         passes: list[FilterPass],
-        feasible: Mask,
+        feasible: Mask | None,
         scored: Scored,
         top: Rows,
-        *,
-        misses: bool = True,
     ) -> list[CandidateReport]:
-        """Top feasible workers, then (with ``misses``) the nearest misses while the
-        report has room."""
+        """Top feasible workers, then (given the full pass's ``feasible``) the nearest
+        misses while the report has room."""
         workers, ids, regions = pool.workers, pool.ids, pool.regions  # refreshed columns
         names = list(scored.per_scorer)
         rows_np = scored.rows[top]
@@ -302,15 +336,9 @@ class Router:
             }
             reports.append(construct(CandidateReport, _REPORT_FIELDS, values))
         room = self.policy.report_candidates_max - len(reports)
-        if not misses or room <= 0 or bool(feasible.all()):
+        if feasible is None or room <= 0 or bool(feasible.all()):
             return reports
-        missed = np.flatnonzero(~feasible)
-        failing_count = np.zeros(len(missed), dtype=np.int64)
-        for p in passes:
-            if p.failures:
-                failing_count += ~p.mask[missed]
-        order = np.lexsort((pool.id_rank[missed], failing_count))[:room]
-        for row in missed[order].tolist():
+        for row in nearest_misses(passes, feasible, pool.id_rank, room).tolist():
             worker = workers[row]
             # Ask a plugin only where its mask failed: passing ones get the shared ok.
             verdicts = [
@@ -335,7 +363,7 @@ class Router:
         return reports
 
 
-def _task_shuffled(id_rank: npt.NDArray[np.int64], task_id: str) -> npt.NDArray[np.uint64]:
+def _task_shuffled(id_rank: npt.NDArray[np.integer[Any]], task_id: str) -> npt.NDArray[np.uint64]:
     """A per-task pseudo-random order of the rows (same task, same order: reproducible)."""
     # splitmix64 of (row rank, task); array arithmetic wraps mod 2**64 silently.
     seed = np.uint64(((zlib.crc32(task_id.encode()) | 1) * 0xBF58476D1CE4E5B9) % 2**64)
@@ -345,24 +373,6 @@ def _task_shuffled(id_rank: npt.NDArray[np.int64], task_id: str) -> npt.NDArray[
     x *= np.uint64(0x94D049BB133111EB)
     x ^= x >> np.uint64(29)
     return x
-
-
-def _busy_fits(passes: list[FilterPass], n: int) -> int:
-    """Rows that every filter but capacity passes: they fit once a slot is free."""
-    alive = np.ones(n, dtype=np.bool_)
-    for p in passes:
-        if p.failures and p.hooks.name != CAPACITY:
-            alive &= p.mask
-    return int(np.count_nonzero(alive))
-
-
-def _feasible(passes: list[FilterPass], n: int) -> Mask:
-    """The rows no filter excluded."""
-    alive = np.ones(n, dtype=np.bool_)
-    for p in passes:
-        if p.failures:  # no failures: its mask is all True
-            alive &= p.mask
-    return alive
 
 
 def _kth_largest(values: Scores, k: int) -> float:
@@ -381,37 +391,3 @@ def _kth_largest(values: Scores, k: int) -> float:
 
 def _failing_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: v.ok)
-
-
-def _attribute(passes: list[FilterPass], n: int) -> tuple[dict[str, int], list[Mask], Mask]:
-    """``excluded_by`` counts, per filter the rows it was first to exclude, and the
-    feasible rows (those no filter excluded)."""
-    counts: dict[str, int] = {}
-    alive = np.ones(n, dtype=np.bool_)
-    nobody = np.zeros(n, dtype=np.bool_)
-    first: list[Mask] = []
-    for p in passes:
-        if not p.failures:  # excludes nobody (its mask is all True)
-            first.append(nobody)
-            continue
-        newly = np.greater(alive, p.mask)  # alive and failing, in one pass
-        first.append(newly)
-        left = int(np.count_nonzero(newly))
-        if not left:
-            continue
-        alive &= p.mask
-        codes = list(p.failures.items())
-        for i, (code, failing) in enumerate(codes):
-            if i == len(codes) - 1:
-                hit = left  # every newly excluded row fails some code: the rest are here
-            else:
-                hit_rows = newly & failing
-                hit = int(np.count_nonzero(hit_rows))
-                if hit:
-                    newly = newly & ~failing
-            if hit:
-                counts[f"{p.hooks.name}:{code}"] = hit
-                left -= hit
-            if not left:
-                break
-    return counts, first, alive

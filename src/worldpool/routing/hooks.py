@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from worldpool.errors import ConfigError
 from worldpool.models import Verdict, Worker
 from worldpool.routing.interface import (
     Filter,
     FilterCachedVerdict,
+    FilterCandidates,
     FilterCheck,
     FilterDescribe,
     FilterFailures,
     FilterRemedy,
+    FilterRows,
     FilterTransient,
     Mask,
     RoutingContext,
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from worldpool.routing.pool import PoolSnapshot
 
 Check = Callable[[RoutingContext, "PoolSnapshot"], tuple[dict[str, Mask], Mask]]
+CheckRows = Callable[[RoutingContext, "PoolSnapshot", Rows], Mask]
+Candidates = Callable[[RoutingContext, "PoolSnapshot"], Rows | None]
 DEFAULT_CODE = "excluded"  # the one code of a filter without failures()
 
 
@@ -47,6 +52,8 @@ class FilterHooks:
     plugin: Filter
     name: str
     check: Check  # (failures per code, passing mask)
+    check_rows: CheckRows  # passing flags of the given rows only
+    candidates: Candidates | None  # a superset of the passing rows, from an index
     verdict: Callable[[RoutingContext, Worker], Verdict]
     verdict_at: Callable[[RoutingContext, PoolSnapshot, int], Verdict]  # by pool row
     describe: Callable[[RoutingContext, set[str]], str | None]
@@ -57,10 +64,13 @@ class FilterHooks:
     def of(cls, plugin: Filter) -> FilterHooks:
         name = plugin.name
         verdict = plugin.verdict
+        check = _check_of(plugin)
         return cls(
             plugin=plugin,
             name=name,
-            check=_check_of(plugin),
+            check=check,
+            check_rows=_check_rows_of(plugin, check),
+            candidates=plugin.candidates if isinstance(plugin, FilterCandidates) else None,
             verdict=verdict,
             verdict_at=(
                 plugin.cached_verdict
@@ -96,6 +106,35 @@ def _check_of(plugin: Filter) -> Check:
         return {DEFAULT_CODE: ~mask}, mask
 
     return check_mask
+
+
+def _check_rows_of(plugin: Filter, check: Check) -> CheckRows:
+    name = plugin.name
+    if isinstance(plugin, FilterRows):
+        own = plugin.check_rows
+
+        def checked_rows(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+            flags = np.asarray(own(ctx, pool, rows), dtype=np.bool_)
+            if flags.shape != rows.shape:
+                raise ConfigError(
+                    f"filter {name!r} returned {flags.shape} flags from check_rows for "
+                    f"{len(rows)} rows; return one bool per row asked about"
+                )
+            return flags
+
+        return checked_rows
+
+    def whole_pool(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+        mask = check(ctx, pool)[1]
+        if mask.shape != (len(pool),):
+            raise ConfigError(
+                f"filter {name!r} returned a mask of shape {mask.shape} for a pool "
+                f"of {len(pool)} workers; a mask needs one bool per pool row"
+            )
+        flags: Mask = mask[rows]
+        return flags
+
+    return whole_pool
 
 
 @dataclass(frozen=True, slots=True)

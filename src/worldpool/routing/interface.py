@@ -20,6 +20,12 @@ Filters:
   counted per ``plugin:code``; default: one code, ``excluded``, for rows ``mask`` rejects;
 * :class:`FilterCheck` (``check``): failures and mask in one call, free to cache; takes
   precedence over ``failures`` and ``mask``;
+* :class:`FilterRows` (``check_rows``): the passing flags of some rows only, so the hot
+  path pays for the workers it looks at, not for the pool; default: the ``check`` mask
+  at those rows (a pass over the whole pool);
+* :class:`FilterCandidates` (``candidates``): a superset of the passing rows read from an
+  index (the workers running the task's handler, those in its regions, its pinned
+  worker), so a decision starts from those instead of every worker; default: none;
 * :class:`FilterCachedVerdict` (``cached_verdict``): ``verdict`` for a pool row, free to
   cache; default: ``verdict`` of that row's worker;
 * :class:`FilterDescribe` (``describe``): the phrase an unschedulable headline uses for
@@ -123,6 +129,26 @@ class FilterCheck(Protocol):
         """``(failures, passing)`` as :meth:`FilterFailures.failures` and
         :meth:`Filter.mask` would give them. The arrays may be cached and shared
         between decisions; the engine never writes to them."""
+        ...
+
+
+@runtime_checkable
+class FilterRows(Protocol):
+    """The passing flags of some rows only (the lean decision's filter pass)."""
+
+    def check_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+        """One flag per entry of ``rows``: the ``check`` mask at those rows, computed
+        from those rows alone."""
+        ...
+
+
+@runtime_checkable
+class FilterCandidates(Protocol):
+    """A superset of the passing rows, read from an index."""
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """Ascending rows that include every row this filter passes (more are allowed,
+        fewer never), or None when no index narrows the pool for this task."""
         ...
 
 

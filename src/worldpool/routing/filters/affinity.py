@@ -11,7 +11,7 @@ import numpy as np
 
 from worldpool.models import AffinityMode, Verdict, Worker
 from worldpool.routing.filters.base import ColumnFilter
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import PoolSnapshot
 
 
@@ -27,13 +27,23 @@ class AffinityFilter(ColumnFilter):
     name = "affinity"
     remedy = "bring the affinity worker back"
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
         target = pinned_to(ctx)
         if target is None:
             return {}
-        failing = np.ones(len(pool), dtype=np.bool_)
-        failing[pool.rows_of((target,))] = False
+        if rows is None:
+            failing = np.ones(len(pool), dtype=np.bool_)
+            failing[pool.rows_of((target,))] = False
+        else:
+            failing = ~np.isin(rows, pool.rows_of((target,)))
         return {"not_affinity_worker": failing}
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """The pinned worker's row alone (none if it is not in the pool)."""
+        target = pinned_to(ctx)
+        return None if target is None else pool.rows_of((target,))
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         target = pinned_to(ctx)

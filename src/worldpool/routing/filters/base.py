@@ -11,16 +11,33 @@ result depends only on worker *profiles* and a few task fields (capabilities, ha
 region) returns those fields from :meth:`static_key`; its result is then computed once
 per distinct key and kept on the snapshot until profiles change: an index from task
 shape to candidate rows, so a decision pays for these filters with a dict look-up.
+
+Each built-in writes its test once, in :meth:`ColumnFilter.failures_at`, over the whole
+pool (``rows`` None) or over some rows only: the lean decision asks
+:meth:`ColumnFilter.check_rows` about the rows still in the running (started from an
+index, :meth:`ColumnFilter.candidates`), so it pays for those and not for the pool, and
+the full explanation (``check``, every worker) applies the very same test.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from worldpool.models import Verdict, Worker
-from worldpool.routing.interface import Mask, RoutingContext, passing
+from worldpool.routing.interface import Mask, RoutingContext, Rows, passing
 from worldpool.routing.pool import PoolSnapshot
+
+_Item = TypeVar("_Item", bound=np.generic)
+
+
+def at(column: npt.NDArray[_Item], rows: Rows | None) -> npt.NDArray[_Item]:
+    """``column`` for the pool (``rows`` None) or at ``rows`` only."""
+    return column if rows is None else column[rows]
 
 
 class ColumnFilter(ABC):
@@ -33,9 +50,36 @@ class ColumnFilter(ABC):
     #: an unschedulable task unless they are what finally blocks it.
     transient: bool = False
 
-    @abstractmethod
     def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
         """Code -> rows failing for that reason. Codes are checked in insertion order."""
+        return self.failures_at(ctx, pool, None)
+
+    @abstractmethod
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
+        """Code -> failing flags: one per pool row when ``rows`` is None, else one per
+        entry of ``rows``, computed from those rows alone."""
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """Ascending rows including every row this filter passes, from an index; None
+        (the default) when no index narrows the pool."""
+        return None
+
+    def check_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+        """Passing flags of ``rows``: the cached mask where this task shape's is cached
+        already, else :meth:`failures_at` on those rows alone (never a pass over the pool
+        for a shape not seen before)."""
+        key = self.static_key(ctx)
+        if key is not None:
+            cached = pool.memo_get(("filter", type(self).__qualname__, self.name, key))
+            if cached is not None:
+                flags: Mask = cached[1][rows]
+                return flags
+        failing = self.failures_at(ctx, pool, rows)
+        if not failing:
+            return np.ones(len(rows), dtype=np.bool_)
+        return passing(failing.values(), len(rows))
 
     @abstractmethod
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:

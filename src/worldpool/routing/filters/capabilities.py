@@ -9,7 +9,7 @@ from collections.abc import Hashable
 
 from worldpool.models import Verdict, Worker
 from worldpool.routing.filters.base import ColumnFilter, join
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import PoolSnapshot
 
 
@@ -20,13 +20,25 @@ class CapabilitiesFilter(ColumnFilter):
     def static_key(self, ctx: RoutingContext) -> Hashable | None:
         return (frozenset(ctx.task.capabilities), ctx.task.handler)
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
         task = ctx.task
         out: dict[str, Mask] = {}
         if task.capabilities:
-            out["missing_capability"] = ~pool.capabilities.has_all(task.capabilities)
-        out["no_handler"] = ~pool.handlers.has_all((task.handler,))
+            out["missing_capability"] = ~pool.capabilities.has_all(task.capabilities, rows)
+        out["no_handler"] = ~pool.handlers.has_all((task.handler,), rows)
         return out
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """The workers running the handler, or holding the rarest required capability
+        if fewer do (a passing worker is in both)."""
+        best = pool.handlers.rows_with(ctx.task.handler)
+        for name in ctx.task.capabilities:
+            held = pool.capabilities.rows_with(name)
+            if len(held) < len(best):
+                best = held
+        return best
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         profile = worker.profile

@@ -7,8 +7,8 @@ unplaceable.
 from __future__ import annotations
 
 from worldpool.models import Verdict, Worker
-from worldpool.routing.filters.base import ColumnFilter
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.filters.base import ColumnFilter, at
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import PoolSnapshot
 
 
@@ -17,8 +17,14 @@ class CapacityFilter(ColumnFilter):
     remedy = "wait for a free slot"
     transient = True
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
-        return {"full": pool.free_slots <= 0}
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
+        return {"full": at(pool.free_slots, rows) <= 0}
+
+    def check_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+        flags: Mask = pool.free_slots[rows] > 0
+        return flags
 
     def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
         full = pool.free_slots <= 0

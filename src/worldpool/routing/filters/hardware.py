@@ -28,8 +28,8 @@ from worldpool.models import (
     WorkerProfile,
     feature_problem,
 )
-from worldpool.routing.filters.base import ColumnFilter, join, num
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.filters.base import ColumnFilter, at, join, num
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import PoolSnapshot, gpu_models_text, model_names, tool_names
 
 
@@ -82,6 +82,12 @@ def served_model_problem(profile: WorkerProfile, req: Requirements) -> tuple[str
     return None
 
 
+def _workers(pool: PoolSnapshot, rows: Rows | None) -> list[Worker]:
+    """The workers of the pool, or of ``rows`` only (for the per-worker checks)."""
+    workers = pool.workers
+    return workers if rows is None else [workers[r] for r in rows.tolist()]
+
+
 def _wants_a_model(req: Requirements) -> bool:
     return bool(req.model or req.min_context_tokens or req.min_tokens_per_s)
 
@@ -105,40 +111,55 @@ class HardwareFilter(ColumnFilter):
             _feature_key(req),
         )
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
         req = ctx.task.requirements
         out: dict[str, Mask] = {}
         gpus = _gpus_needed(req)
         if gpus:
-            out["no_gpu"] = pool.gpu_count == 0
+            gpu_count = at(pool.gpu_count, rows)
+            out["no_gpu"] = gpu_count == 0
             if gpus > 1:
-                out["gpu_count"] = pool.gpu_count < gpus
+                out["gpu_count"] = gpu_count < gpus
         if req.gpu_model:
             wanted = req.gpu_model.lower()
             per_model = np.array([wanted in text for text in pool.gpu_models], dtype=np.bool_)
-            out["gpu_model"] = ~per_model[pool.gpu_model_index]
+            out["gpu_model"] = ~per_model[at(pool.gpu_model_index, rows)]
         if req.min_vram_gb > 0:
-            out["vram"] = pool.max_vram_gb < req.min_vram_gb
+            out["vram"] = at(pool.max_vram_gb, rows) < req.min_vram_gb
         if req.min_memory_gb > 0:
-            out["memory"] = pool.memory_gb < req.min_memory_gb
+            out["memory"] = at(pool.memory_gb, rows) < req.min_memory_gb
         if req.min_cpus > 0:
-            out["cpus"] = pool.cpus < req.min_cpus
+            out["cpus"] = at(pool.cpus, rows) < req.min_cpus
         if req.model:
-            out["model"] = ~pool.models.has_all((req.model.lower(),))
+            out["model"] = ~pool.models.has_all((req.model.lower(),), rows)
         elif _wants_a_model(req):
-            out["model"] = np.array([not w.profile.hardware.models for w in pool.workers], bool)
+            out["model"] = np.array(
+                [not w.profile.hardware.models for w in _workers(pool, rows)], bool
+            )
         if req.min_context_tokens or req.min_tokens_per_s:  # rare: a loop, cached per key
-            codes = [served_model_problem(w.profile, req) for w in pool.workers]
+            codes = [served_model_problem(w.profile, req) for w in _workers(pool, rows)]
             for code in ("context", "speed"):
                 out[code] = np.array([c is not None and c[0] == code for c in codes], bool)
         if req.tools:
-            out["tools"] = ~pool.tools.has_all(t.lower() for t in req.tools)
+            out["tools"] = ~pool.tools.has_all((t.lower() for t in req.tools), rows)
         if req.features:
             out["features"] = np.array(
-                [_feature_problem(req, w.profile.hardware) is not None for w in pool.workers],
+                [
+                    _feature_problem(req, w.profile.hardware) is not None
+                    for w in _workers(pool, rows)
+                ],
                 dtype=np.bool_,
             )
         return out
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """The workers with a GPU, for a task that needs one."""
+        if not _gpus_needed(ctx.task.requirements):
+            return None
+        found: Rows = pool.memo(("gpu-rows",), lambda: np.flatnonzero(pool.gpu_count > 0))
+        return found
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         req = ctx.task.requirements

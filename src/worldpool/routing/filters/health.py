@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 from worldpool.models import Verdict, Worker, WorkerStatus
-from worldpool.routing.filters.base import ColumnFilter, num
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.filters.base import ColumnFilter, at, num
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import STATUS_CODES, STATUS_ONLINE, PoolSnapshot
 
 
@@ -18,13 +18,22 @@ class HealthFilter(ColumnFilter):
     name = "health"
     remedy = "bring a worker back online"
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
-        stale = (ctx.now - pool.last_heartbeat) > ctx.heartbeat_timeout_s
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
+        status = at(pool.status, rows)
+        stale = (ctx.now - at(pool.last_heartbeat, rows)) > ctx.heartbeat_timeout_s
         return {
-            "offline": pool.status == STATUS_CODES[WorkerStatus.OFFLINE],
-            "draining": pool.status == STATUS_CODES[WorkerStatus.DRAINING],
-            "stale_heartbeat": (pool.status == STATUS_ONLINE) & stale,
+            "offline": status == STATUS_CODES[WorkerStatus.OFFLINE],
+            "draining": status == STATUS_CODES[WorkerStatus.DRAINING],
+            "stale_heartbeat": (status == STATUS_ONLINE) & stale,
         }
+
+    def check_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Mask:
+        passing: Mask = pool.status[rows] == STATUS_ONLINE
+        if ctx.heartbeat_timeout_s != math.inf:
+            passing &= (ctx.now - pool.last_heartbeat[rows]) <= ctx.heartbeat_timeout_s
+        return passing
 
     def check(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[dict[str, Mask], Mask]:
         # Status codes are 0..2, so "online and fresh" is the whole mask; the per-code

@@ -17,7 +17,7 @@ import numpy as np
 from worldpool import geo
 from worldpool.models import Location, Verdict, Worker
 from worldpool.routing.filters.base import ColumnFilter, join
-from worldpool.routing.interface import Mask, RoutingContext, excluded, ok
+from worldpool.routing.interface import Mask, RoutingContext, Rows, excluded, ok
 from worldpool.routing.pool import PoolSnapshot, label_pairs
 
 
@@ -25,12 +25,21 @@ def _matches_any(loc: Location, patterns: tuple[str, ...]) -> bool:
     return any(geo.region_matches(loc, p) for p in patterns)
 
 
-def _region_mask(pool: PoolSnapshot, patterns: tuple[str, ...]) -> Mask:
+def _per_region(pool: PoolSnapshot, patterns: tuple[str, ...]) -> Mask:
+    """Which distinct regions of the pool match any of ``patterns``."""
+    per_region = np.zeros(len(pool.regions), dtype=np.bool_)
+    for pattern in patterns:  # one cached answer per pattern: new sets of known
+        per_region |= _pattern_regions(pool, pattern)  # patterns cost no geo lookups
+    return per_region
+
+
+def _region_mask(pool: PoolSnapshot, patterns: tuple[str, ...], rows: Rows | None) -> Mask:
+    if rows is not None:
+        flags: Mask = _per_region(pool, patterns)[pool.region_index[rows]]
+        return flags
+
     def compute() -> Mask:
-        per_region = np.zeros(len(pool.regions), dtype=np.bool_)
-        for pattern in patterns:  # one cached answer per pattern: new sets of known
-            per_region |= _pattern_regions(pool, pattern)  # patterns cost no geo lookups
-        return np.asarray(per_region[pool.region_index], dtype=np.bool_)
+        return np.asarray(_per_region(pool, patterns)[pool.region_index], dtype=np.bool_)
 
     result: Mask = pool.memo(("region", patterns), compute)
     return result
@@ -56,16 +65,31 @@ class RegionFilter(ColumnFilter):
         req = ctx.task.requirements
         return (tuple(req.regions), tuple(req.exclude_regions), tuple(sorted(req.labels.items())))
 
-    def failures(self, ctx: RoutingContext, pool: PoolSnapshot) -> dict[str, Mask]:
+    def failures_at(
+        self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows | None
+    ) -> dict[str, Mask]:
         req = ctx.task.requirements
         out: dict[str, Mask] = {}
         if req.regions:
-            out["region_not_allowed"] = ~_region_mask(pool, tuple(req.regions))
+            out["region_not_allowed"] = ~_region_mask(pool, tuple(req.regions), rows)
         if req.exclude_regions:
-            out["region_excluded"] = _region_mask(pool, tuple(req.exclude_regions))
+            out["region_excluded"] = _region_mask(pool, tuple(req.exclude_regions), rows)
         if req.labels:
-            out["label_mismatch"] = ~pool.labels.has_all(label_pairs(req.labels))
+            out["label_mismatch"] = ~pool.labels.has_all(label_pairs(req.labels), rows)
         return out
+
+    def candidates(self, ctx: RoutingContext, pool: PoolSnapshot) -> Rows | None:
+        """The workers in the allowed regions (from the pool's region index), or those
+        with the rarest required label if fewer."""
+        req = ctx.task.requirements
+        best: Rows | None = None
+        if req.regions:
+            best = pool.rows_in_regions(_per_region(pool, tuple(req.regions)))
+        for pair in label_pairs(req.labels):
+            held = pool.labels.rows_with(pair)
+            if best is None or len(held) < len(best):
+                best = held
+        return best
 
     def verdict(self, ctx: RoutingContext, worker: Worker) -> Verdict:
         req = ctx.task.requirements
