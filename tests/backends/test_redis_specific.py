@@ -61,6 +61,8 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "results": "stream",
         prefix + "t:t1": "hash",
         prefix + "t:t2": "hash",
+        prefix + "f:t1": "hash",
+        prefix + "f:t2": "hash",
         prefix + "tasks": "zset",
         prefix + "active": "set",
         prefix + "wft:wf1": "zset",
@@ -71,8 +73,11 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "lease:sweep": "string",
         prefix + "queued": "stream",  # t1's create queued it (``dispatched``)
     }  # slots:w1 is gone: the terminal result freed the only slot
-    fencing = await backend.client.hmget(prefix + "t:t1", ["attempt", "worker", "terminal"])
+    # The fencing copy lives apart from the record (a worker's user reads only it).
+    fencing = await backend.client.hmget(prefix + "f:t1", ["attempt", "worker", "terminal"])
     assert fencing == [b"1", b"w1", b"0"]
+    assert sorted(await backend.client.hkeys(prefix + "t:t1")) == [b"data", b"version"]
+    assert await backend.client.hmget(prefix + "f:t2", ["attempt", "terminal"]) == [b"0", b"0"]
     assert 0 < await backend.client.pttl(prefix + "blob:sha256:" + "a" * 64) <= 60_000
 
 
@@ -190,8 +195,8 @@ WORKER_ACL = [
     "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead", "~wp:{ns}:blob:*",
     # scripts may name any key of the namespace; each command inside is checked again
     "(~wp:{ns}:* +evalsha +eval +script|load)",
-    # task records: read the fencing fields only
-    "(%R~wp:{ns}:t:* +hmget)",
+    # the fencing copies of task records (f:*, never t:*): HMGET only
+    "(%R~wp:{ns}:f:* +hmget)",
 ]  # fmt: skip
 
 

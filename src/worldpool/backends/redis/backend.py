@@ -169,7 +169,7 @@ class RedisBackend(RedisRecords):
             keys=[
                 k.worker(state.worker_id),
                 k.heartbeats,
-                *(k.task(t) for t in task_ids),
+                *(k.fence(t) for t in task_ids),
                 k.pool_changed,
             ],
             args=[
@@ -270,7 +270,7 @@ class RedisBackend(RedisRecords):
         k = self.keys
         accepted = await self._scripts.complete(
             keys=[
-                k.task(result.task_id),
+                k.fence(result.task_id),
                 k.results,
                 k.slots(result.worker_id),
                 k.queue(result.worker_id),

@@ -22,8 +22,12 @@ key                                    type          holds
 ``results``                            stream        fenced worker reports; group
                                                      ``orchestrators``; acked entries are deleted
 ``t:{task}``                           hash          ``data`` (record JSON without ``version``),
-                                                     ``version``, and the fencing copy ``attempt``,
-                                                     ``worker``, ``terminal`` ("1"/"0")
+                                                     ``version``
+``f:{task}``                           hash          the fencing copy of ``t:{task}``: ``attempt``,
+                                                     ``worker``, ``terminal`` ("1"/"0"), written
+                                                     with every task record write; all a
+                                                     worker's scripts read of a task (its ACL
+                                                     never reaches ``t:*``)
 ``tasks``                              sorted set    task ids by first-put order
 ``active``                             set           ids of tasks not yet terminal (the sweep's working set)
 ``deadlines``                          sorted set    task id -> next timeout deadline (tasks
@@ -99,6 +103,11 @@ class Keys:
     # state
     def task(self, task_id: str) -> str:
         return f"{self.prefix}t:{task_id}"
+
+    def fence(self, task_id: str) -> str:
+        """hash: the fencing copy (attempt, worker, terminal) of ``t:{task}``, apart from it
+        so that a worker's Redis user, which fences its reports on it, never reads a record."""
+        return f"{self.prefix}f:{task_id}"
 
     @property
     def tasks(self) -> str:
