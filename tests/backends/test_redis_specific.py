@@ -192,7 +192,7 @@ WORKER_ACL = [
     "+hset", "+hget", "+hmget", "+sadd", "+scard", "+srem", "+zadd", "+xadd", "+xreadgroup",
     "+xack", "+xdel", "+xgroup|create", "+zrevrange",
     "~wp:{ns}:w:w1", "~wp:{ns}:q:w1", "~wp:{ns}:slots:w1", "~wp:{ns}:workers",
-    "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead", "~wp:{ns}:blob:*",
+    "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead:w1", "~wp:{ns}:blob:*",
     # scripts may name any key of the namespace; each command inside is checked again
     "(~wp:{ns}:* +evalsha +eval +script|load)",
     # the fencing copies of task records (f:*, never t:*): HMGET only
@@ -262,3 +262,36 @@ async def test_backend_carries_on_after_redis_is_killed_and_restarted(
         assert [d.data for d in deliveries] == [b"t1#1"]
         assert await backend.complete(result("t1", "w1", 1)) is True
         assert [m.result.task_id for m in await backend.receive_results("orch")] == ["t1"]
+
+
+async def test_a_worker_writes_dead_letters_only_into_its_own_stream(
+    redis_server_session: RedisServer,
+) -> None:
+    config = settings()
+    async with (
+        RedisBackend.from_url(redis_server_session.url, config) as orch,
+        RedisBackend.from_url(redis_server_session.url, config) as worker,
+    ):
+        k = orch.keys
+        await worker.register(profile("w1"))
+        await worker.register(profile("w2"))
+        # Given letters the worker's process wrote (it registered w1) and the orchestrator's
+        await worker.dead_letter("w1", "bad_signature", "refused", b"env")
+        await orch.dead_letter("w2", "failed", "task t9 failed", b"{}")
+        await orch.dead_letter("", "bad_report", "no r field", b"")
+        # and what a hostile w1 appends by hand to its stream: a letter claiming w2, junk
+        await orch.client.xadd(k.worker_dead("w1"), {"w": "w2", "c": "x", "r": "forged",
+                                                     "d": "", "at": "1"})  # fmt: skip
+        await orch.client.xadd(k.worker_dead("w1"), {"junk": "1"})
+
+        # Then each went to its stream, and the list merges them, newest first
+        assert await orch.client.xlen(k.worker_dead("w1")) == 3
+        assert await orch.client.xlen(k.dead) == 2
+        letters = await orch.list_dead_letters()
+        assert [(d.worker_id, d.code) for d in letters] == [
+            ("", "bad_report"),
+            ("w2", "failed"),
+            ("w1", "bad_signature"),
+            ("w1", "x"),
+        ]  # fmt: skip  (the forged one is w1's: the stream names the worker, not the field)
+        assert [d.code for d in await orch.list_dead_letters(2)] == ["bad_report", "failed"]

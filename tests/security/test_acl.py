@@ -69,6 +69,9 @@ WORKER_HOSTILE: list[tuple[str, tuple[Any, ...]]] = [
     ("rewrite a task record", ("HSET", K.task("t1"), "worker", "w1")),
     ("read dead letters", ("XRANGE", K.dead, "-", "+")),
     ("delete dead letters", ("DEL", K.dead)),
+    ("append to the shared dead letters", ("XADD", K.dead, "*", "w", "w2", "c", "failed")),
+    ("write another worker's dead letter", ("XADD", K.worker_dead("w2"), "*", "c", "x")),
+    ("read another worker's dead letters", ("XRANGE", K.worker_dead("w2"), "-", "+")),
     ("read reports", ("XRANGE", K.results, "-", "+")),
     ("take reports", ("XREADGROUP", "GROUP", "orchestrators", "w1", "STREAMS", K.results, ">")),
     ("ack reports", ("XACK", K.results, "orchestrators", "0-1")),
@@ -122,7 +125,7 @@ async def test_worker_user_can_do_its_own_work(users: dict[str, Any]) -> None:
     assert await worker.xreadgroup("workers", "w1", {K.queue("w1"): ">"}) == []
     assert await worker.set(f"{K.prefix}seen:w1/t9:1", "1", nx=True, px=1000)
     assert await worker.xadd(K.results, {"r": "{}"})  # append-only
-    assert await worker.xadd(K.dead, {"w": "w1"})
+    assert await worker.xadd(K.worker_dead("w1"), {"w": "w1"})  # its own letters only
     assert await worker.set(K.blob("ab"), b"x", px=1000)
 
 

@@ -45,7 +45,7 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
         patterns = [
             k.task("*"), k.fence("*"), k.tasks, k.active, k.deadlines, k.workflow_tasks("*"),
             k.workflow("*"), k.workflows, k.order, k.pending, k.idempotency("*"),
-            k.blob("*"), k.events, k.dead, k.epoch, k.workers, k.worker("*"),
+            k.blob("*"), k.events, k.dead, k.worker_dead("*"), k.epoch, k.workers, k.worker("*"),
             k.heartbeats, k.slots("*"), k.queue("*"), k.results, k.effect("*"),
             k.handlers_offered, k.queued, k.reply("*"),
         ]  # fmt: skip
@@ -67,7 +67,9 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
         "+xreadgroup", "+xack", "+xdel", "+xgroup|create", "+srem", "+scard", "+set",
         "+get", "+exists", "+hset", "+hget", "+hmget", "+hincrby", "+pexpire",
         # selectors: each allows one command on shared keys, nothing else there
-        f"(%W~{k.results} %W~{k.dead} +xadd)",  # append-only: no read, ack, del
+        # append-only: no read, ack, del; its dead letters only to its own stream (the
+        # stream names the worker: it cannot write one for another, nor into `dead`)
+        f"(%W~{k.results} %W~{k.worker_dead(worker_id)} +xadd)",
         f"(%W~{k.workers} +sadd)",  # join the registry; never remove anyone
         f"(%W~{k.handlers_offered} +sadd)",  # the handler names it offers (register.lua)
         f"(%W~{k.heartbeats} +zadd)",

@@ -44,6 +44,10 @@ key                                    type          holds
 ``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
 ``events``                             stream        event log, capped at ``event_log_max`` exactly
 ``dead``                               stream        dead letters, capped the same way
+``dead:{worker}``                      stream        the dead letters a worker wrote itself
+                                                     (refused envelopes, poison entries of
+                                                     its stream), capped the same way; the
+                                                     worker is the key, not a field
 ``lease:{name}``                       string        lease holder (SET NX PX)
 ``seen:{worker}/{task}:{attempt}``     string        the worker started this attempt (SET NX
                                                      PX = the envelope's validity): no replay
@@ -172,6 +176,11 @@ class Keys:
     @property
     def dead(self) -> str:
         return self.prefix + "dead"
+
+    def worker_dead(self, worker_id: str) -> str:
+        """stream: the dead letters worker ``worker_id`` wrote itself (its only way to
+        write one: its ACL never reaches ``dead``)."""
+        return f"{self.prefix}dead:{worker_id}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"
