@@ -139,6 +139,14 @@ async def test_replayed_expired_misrouted_and_poison_envelopes_never_start(
             break
         await asyncio.sleep(0.1)
     assert {"replayed", "bad_entry", "expired", "bad_signature"} <= codes, cluster.logs()
+    # The worker wrote those into its own stream (its user cannot write `dead`), and the
+    # listing names it by that stream.
+    admin = aioredis.Redis.from_url(cluster.redis_url)
+    own = {f[b"c"].decode() for _, f in await admin.xrange(keys.worker_dead("w1"))}
+    shared = {f[b"c"].decode() for _, f in await admin.xrange(keys.dead)}
+    await admin.aclose()
+    assert {"replayed", "bad_entry", "expired", "bad_signature"} <= own
+    assert not {"replayed", "bad_entry", "expired", "bad_signature"} & shared
     runs = [e for e in executions(cluster.directory / "count.log") if e[3] == "start"]
     assert [r[0] for r in runs].count("once") == 1
     assert not {"late", "misrouted"} & {r[0] for r in runs}

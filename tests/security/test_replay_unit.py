@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -28,13 +30,19 @@ def test_a_sync_handler_queued_past_its_expiry_never_runs() -> None:
 
     executor._busy_lock = threading.Lock()  # type: ignore[attr-defined]
 
+    executor.children = None  # type: ignore[attr-defined]
+
     class Ctx:
         cancelled = threading.Event()
 
+    def run(expires_at: float) -> Any:
+        envelope = Envelope(task_id="t", attempt=1, handler="h", expires_at=expires_at)
+        return SimpleNamespace(envelope=envelope)
+
     with pytest.raises(EnvelopeExpiredError):
-        executor._in_thread(lambda ctx: ran.append("ran"), Ctx(), time.time() - 0.001)  # type: ignore[arg-type]
+        executor._in_thread(lambda ctx: ran.append("ran"), Ctx(), run(time.time() - 0.001))  # type: ignore[arg-type]
     assert ran == []
-    assert executor._in_thread(lambda ctx: "ok", Ctx(), time.time() + 60) == "ok"  # type: ignore[arg-type]
+    assert executor._in_thread(lambda ctx: "ok", Ctx(), run(time.time() + 60)) == "ok"  # type: ignore[arg-type]
 
 
 def test_envelopes_are_bound_to_their_worker_and_expire() -> None:
