@@ -295,3 +295,30 @@ async def test_a_worker_writes_dead_letters_only_into_its_own_stream(
             ("w1", "x"),
         ]  # fmt: skip  (the forged one is w1's: the stream names the worker, not the field)
         assert [d.code for d in await orch.list_dead_letters(2)] == ["bad_report", "failed"]
+
+
+async def test_a_heartbeat_score_set_for_another_worker_changes_nothing(
+    backend: RedisBackend,
+) -> None:
+    # Given two workers, w2 silent since it registered
+    await backend.register(profile("w1"))
+    w2 = await backend.register(profile("w2"))
+    cursor = (await backend.pool_changes(None)).cursor
+    k = backend.keys
+    # When w1's user (it may ZADD any member of `heartbeats`) makes w2 look fresh, and
+    # puts a score far in the future to freeze every reader's cursor
+    now = await backend.now()
+    await backend.client.zadd(k.heartbeats, {"w2": now, "ghost": 1e12})
+    await backend.heartbeat(WorkerState(worker_id="w1"))
+    changes = await backend.pool_changes(cursor)
+
+    # Then w2 is heard at the time of its own hash (its registration), not the forged one,
+    # the made-up id is not heard at all, and the cursor stays at real time
+    heard = dict(changes.heartbeats)
+    assert heard["w2"] == w2.last_heartbeat < now
+    assert "ghost" not in heard and heard["w1"] >= now
+    assert changes.cursor.heard <= await backend.now()
+    # and w1's next real heartbeat is still heard
+    beat = await backend.heartbeat(WorkerState(worker_id="w1"))
+    later = await backend.pool_changes(changes.cursor)
+    assert ("w1", beat.server_time) in later.heartbeats

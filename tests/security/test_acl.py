@@ -143,7 +143,11 @@ async def test_worker_cannot_read_task_data_with_hmget(users: dict[str, Any]) ->
     await _assert_denied(worker, "HSET", K.fence("t1"), "worker", "w1")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/security.md): heartbeats is shared")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/security.md): the ZADD is allowed; the pool ignores the score "
+    "(test_a_forged_heartbeat_score_does_not_keep_a_dead_worker_alive)",
+)
 async def test_gap_worker_rewrites_another_heartbeat_score(users: dict[str, Any]) -> None:
     await _assert_denied(users["worker"], "ZADD", K.heartbeats, "5", "w2")
 
