@@ -61,6 +61,8 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "results": "stream",
         prefix + "t:t1": "hash",
         prefix + "t:t2": "hash",
+        prefix + "f:t1": "hash",
+        prefix + "f:t2": "hash",
         prefix + "tasks": "zset",
         prefix + "active": "set",
         prefix + "wft:wf1": "zset",
@@ -71,8 +73,11 @@ async def test_every_key_lives_under_the_namespace_prefix(backend: RedisBackend)
         prefix + "lease:sweep": "string",
         prefix + "queued": "stream",  # t1's create queued it (``dispatched``)
     }  # slots:w1 is gone: the terminal result freed the only slot
-    fencing = await backend.client.hmget(prefix + "t:t1", ["attempt", "worker", "terminal"])
+    # The fencing copy lives apart from the record (a worker's user reads only it).
+    fencing = await backend.client.hmget(prefix + "f:t1", ["attempt", "worker", "terminal"])
     assert fencing == [b"1", b"w1", b"0"]
+    assert sorted(await backend.client.hkeys(prefix + "t:t1")) == [b"data", b"version"]
+    assert await backend.client.hmget(prefix + "f:t2", ["attempt", "terminal"]) == [b"0", b"0"]
     assert 0 < await backend.client.pttl(prefix + "blob:sha256:" + "a" * 64) <= 60_000
 
 
@@ -187,11 +192,11 @@ WORKER_ACL = [
     "+hset", "+hget", "+hmget", "+sadd", "+scard", "+srem", "+zadd", "+xadd", "+xreadgroup",
     "+xack", "+xdel", "+xgroup|create", "+zrevrange",
     "~wp:{ns}:w:w1", "~wp:{ns}:q:w1", "~wp:{ns}:slots:w1", "~wp:{ns}:workers",
-    "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead", "~wp:{ns}:blob:*",
+    "~wp:{ns}:heartbeats", "~wp:{ns}:pool:changed", "~wp:{ns}:results", "~wp:{ns}:dead:w1", "~wp:{ns}:blob:*",
     # scripts may name any key of the namespace; each command inside is checked again
     "(~wp:{ns}:* +evalsha +eval +script|load)",
-    # task records: read the fencing fields only
-    "(%R~wp:{ns}:t:* +hmget)",
+    # the fencing copies of task records (f:*, never t:*): HMGET only
+    "(%R~wp:{ns}:f:* +hmget)",
 ]  # fmt: skip
 
 
@@ -257,3 +262,63 @@ async def test_backend_carries_on_after_redis_is_killed_and_restarted(
         assert [d.data for d in deliveries] == [b"t1#1"]
         assert await backend.complete(result("t1", "w1", 1)) is True
         assert [m.result.task_id for m in await backend.receive_results("orch")] == ["t1"]
+
+
+async def test_a_worker_writes_dead_letters_only_into_its_own_stream(
+    redis_server_session: RedisServer,
+) -> None:
+    config = settings()
+    async with (
+        RedisBackend.from_url(redis_server_session.url, config) as orch,
+        RedisBackend.from_url(redis_server_session.url, config) as worker,
+    ):
+        k = orch.keys
+        await worker.register(profile("w1"))
+        await worker.register(profile("w2"))
+        # Given letters the worker's process wrote (it registered w1) and the orchestrator's
+        await worker.dead_letter("w1", "bad_signature", "refused", b"env")
+        await orch.dead_letter("w2", "failed", "task t9 failed", b"{}")
+        await orch.dead_letter("", "bad_report", "no r field", b"")
+        # and what a hostile w1 appends by hand to its stream: a letter claiming w2, junk
+        await orch.client.xadd(k.worker_dead("w1"), {"w": "w2", "c": "x", "r": "forged",
+                                                     "d": "", "at": "1"})  # fmt: skip
+        await orch.client.xadd(k.worker_dead("w1"), {"junk": "1"})
+
+        # Then each went to its stream, and the list merges them, newest first
+        assert await orch.client.xlen(k.worker_dead("w1")) == 3
+        assert await orch.client.xlen(k.dead) == 2
+        letters = await orch.list_dead_letters()
+        assert [(d.worker_id, d.code) for d in letters] == [
+            ("", "bad_report"),
+            ("w2", "failed"),
+            ("w1", "bad_signature"),
+            ("w1", "x"),
+        ]  # fmt: skip  (the forged one is w1's: the stream names the worker, not the field)
+        assert [d.code for d in await orch.list_dead_letters(2)] == ["bad_report", "failed"]
+
+
+async def test_a_heartbeat_score_set_for_another_worker_changes_nothing(
+    backend: RedisBackend,
+) -> None:
+    # Given two workers, w2 silent since it registered
+    await backend.register(profile("w1"))
+    w2 = await backend.register(profile("w2"))
+    cursor = (await backend.pool_changes(None)).cursor
+    k = backend.keys
+    # When w1's user (it may ZADD any member of `heartbeats`) makes w2 look fresh, and
+    # puts a score far in the future to freeze every reader's cursor
+    now = await backend.now()
+    await backend.client.zadd(k.heartbeats, {"w2": now, "ghost": 1e12})
+    await backend.heartbeat(WorkerState(worker_id="w1"))
+    changes = await backend.pool_changes(cursor)
+
+    # Then w2 is heard at the time of its own hash (its registration), not the forged one,
+    # the made-up id is not heard at all, and the cursor stays at real time
+    heard = dict(changes.heartbeats)
+    assert heard["w2"] == w2.last_heartbeat < now
+    assert "ghost" not in heard and heard["w1"] >= now
+    assert changes.cursor.heard <= await backend.now()
+    # and w1's next real heartbeat is still heard
+    beat = await backend.heartbeat(WorkerState(worker_id="w1"))
+    later = await backend.pool_changes(changes.cursor)
+    assert ("w1", beat.server_time) in later.heartbeats

@@ -32,8 +32,8 @@ async def users(redis_server_session: RedisServer) -> AsyncIterator[dict[str, An
     server = redis_server_session
     admin = aioredis.Redis.from_url(server.url)
     # Something to steal or break: a task record, a dead letter, results, another worker.
-    await admin.hset(K.task("t1"), mapping={"data": '{"spec":"secret"}', "attempt": "1",
-                                            "worker": "w2", "terminal": "0"})  # fmt: skip
+    await admin.hset(K.task("t1"), mapping={"data": '{"spec":"secret"}', "version": "2"})
+    await admin.hset(K.fence("t1"), mapping={"attempt": "1", "worker": "w2", "terminal": "0"})
     await admin.xadd(K.dead, {"w": "w2", "d": "envelope of w2"})
     await admin.xadd(K.results, {"r": "{}"})
     await admin.xadd(K.queue("w2"), {"d": "{}", "t": "t1"})
@@ -69,6 +69,9 @@ WORKER_HOSTILE: list[tuple[str, tuple[Any, ...]]] = [
     ("rewrite a task record", ("HSET", K.task("t1"), "worker", "w1")),
     ("read dead letters", ("XRANGE", K.dead, "-", "+")),
     ("delete dead letters", ("DEL", K.dead)),
+    ("append to the shared dead letters", ("XADD", K.dead, "*", "w", "w2", "c", "failed")),
+    ("write another worker's dead letter", ("XADD", K.worker_dead("w2"), "*", "c", "x")),
+    ("read another worker's dead letters", ("XRANGE", K.worker_dead("w2"), "-", "+")),
     ("read reports", ("XRANGE", K.results, "-", "+")),
     ("take reports", ("XREADGROUP", "GROUP", "orchestrators", "w1", "STREAMS", K.results, ">")),
     ("ack reports", ("XACK", K.results, "orchestrators", "0-1")),
@@ -91,6 +94,8 @@ WORKER_HOSTILE: list[tuple[str, tuple[Any, ...]]] = [
     ("take the lease", ("SET", K.lease("orchestrator"), "w1")),
     ("read the lease", ("GET", K.lease("orchestrator"))),
     ("read the event log", ("XRANGE", K.events, "-", "+")),
+    ("append a forged event", ("XADD", K.events, "*", "e", '{"kind":"task_succeeded"}')),
+    ("rewrite a fencing copy", ("HSET", K.fence("t1"), "worker", "w1")),
     ("read the pending queue", ("ZRANGE", K.pending, "0", "-1")),
     ("run arbitrary Lua", ("EVAL", "return 1", "0")),
     ("CONFIG", ("CONFIG", "GET", "*")),
@@ -120,16 +125,29 @@ async def test_worker_user_can_do_its_own_work(users: dict[str, Any]) -> None:
     assert await worker.xreadgroup("workers", "w1", {K.queue("w1"): ">"}) == []
     assert await worker.set(f"{K.prefix}seen:w1/t9:1", "1", nx=True, px=1000)
     assert await worker.xadd(K.results, {"r": "{}"})  # append-only
-    assert await worker.xadd(K.dead, {"w": "w1"})
+    assert await worker.xadd(K.worker_dead("w1"), {"w": "w1"})  # its own letters only
     assert await worker.set(K.blob("ab"), b"x", px=1000)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/security.md): fencing reads t:*")
-async def test_gap_worker_reads_task_data_with_hmget(users: dict[str, Any]) -> None:
-    await _assert_denied(users["worker"], "HMGET", K.task("t1"), "data")
+async def test_worker_cannot_read_task_data_with_hmget(users: dict[str, Any]) -> None:
+    """The fencing copy its scripts check lives in ``f:{task}``: no access to ``t:*`` is
+    left to a worker, whatever the command or field."""
+    worker = users["worker"]
+    for command in (("HMGET", K.task("t1"), "data"), ("HMGET", K.task("t1"), "attempt"),
+                    ("HGET", K.task("t1"), "version"), ("HLEN", K.task("t1")),
+                    ("EXISTS", K.task("t1")), ("DUMP", K.task("t1")),
+                    ("GET", K.task("t1"))):  # fmt: skip
+        await _assert_denied(worker, *command)
+    # The fencing copy: read-only, nothing of the record in it.
+    assert await worker.hmget(K.fence("t1"), ["attempt", "worker", "data"]) == [b"1", b"w2", None]
+    await _assert_denied(worker, "HSET", K.fence("t1"), "worker", "w1")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (docs/security.md): heartbeats is shared")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/security.md): the ZADD is allowed; the pool ignores the score "
+    "(test_a_forged_heartbeat_score_does_not_keep_a_dead_worker_alive)",
+)
 async def test_gap_worker_rewrites_another_heartbeat_score(users: dict[str, Any]) -> None:
     await _assert_denied(users["worker"], "ZADD", K.heartbeats, "5", "w2")
 
@@ -148,7 +166,8 @@ async def test_server_commands_are_denied(users: dict[str, Any], role: str, comm
 async def test_api_user_cannot_take_the_lease(users: dict[str, Any]) -> None:
     await _assert_denied(users["api"], "SET", K.lease("orchestrator"), "api")
     await _assert_denied(users["api"], "SET", f"{K.prefix}seen:w1/t1:1", "1")
-    assert await users["api"].hget(K.task("t1"), "attempt") == b"1"  # it reads records
+    assert await users["api"].hget(K.task("t1"), "version") == b"2"  # it reads records
+    assert await users["api"].hget(K.fence("t1"), "attempt") == b"1"
 
 
 def test_the_unprotected_redis_warning() -> None:

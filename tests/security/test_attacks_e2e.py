@@ -7,6 +7,7 @@ still runs end to end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -139,6 +140,14 @@ async def test_replayed_expired_misrouted_and_poison_envelopes_never_start(
             break
         await asyncio.sleep(0.1)
     assert {"replayed", "bad_entry", "expired", "bad_signature"} <= codes, cluster.logs()
+    # The worker wrote those into its own stream (its user cannot write `dead`), and the
+    # listing names it by that stream.
+    admin = aioredis.Redis.from_url(cluster.redis_url)
+    own = {f[b"c"].decode() for _, f in await admin.xrange(keys.worker_dead("w1"))}
+    shared = {f[b"c"].decode() for _, f in await admin.xrange(keys.dead)}
+    await admin.aclose()
+    assert {"replayed", "bad_entry", "expired", "bad_signature"} <= own
+    assert not {"replayed", "bad_entry", "expired", "bad_signature"} & shared
     runs = [e for e in executions(cluster.directory / "count.log") if e[3] == "start"]
     assert [r[0] for r in runs].count("once") == 1
     assert not {"late", "misrouted"} & {r[0] for r in runs}
@@ -180,3 +189,41 @@ async def test_the_api_user_submits_and_reads(cluster: Cluster) -> None:
         assert record.status is TaskStatus.SUCCEEDED, cluster.logs()
         assert await api.read_events(None, 10)
     assert orjson.loads(orjson.dumps(record.result))["worker"] == "w1"
+
+
+async def test_a_forged_heartbeat_score_does_not_keep_a_dead_worker_alive(
+    cluster: Cluster, client: Backend
+) -> None:
+    """A worker's user may ZADD any member of `heartbeats` (an ACL cannot limit members):
+    w1 keeps writing fresh (and future) scores for a dead w2; the pool hears w2 at the
+    time of its own hash, so w2 is still declared offline and its task re-routed."""
+    started = await _start(cluster, "w1", "w2")
+    await wait_workers(client, started["procs"])
+    payload = {"sleep_s": 30, "first_attempt_only": True}
+    await _submit(client, cluster, TaskSpec(id="held", handler="count", payload=payload))
+    record = await wait_task(client, "held", 20, until=lambda r: r.status is TaskStatus.RUNNING)
+    dead = record.worker_id
+    assert dead is not None
+    attacker = "w1" if dead == "w2" else "w2"
+    victim = next(p for p in started["procs"] if p.name == dead)
+    victim.kill()
+    hostile = aioredis.Redis.from_url(started["urls"][attacker])
+    keys = Keys.for_namespace(cluster.namespace)
+
+    async def forge() -> None:
+        while True:
+            seconds, micros = await hostile.time()
+            now = seconds + micros / 1_000_000
+            await hostile.zadd(keys.heartbeats, {dead: now, "ghost": now + 1e6})
+            await asyncio.sleep(0.1)
+
+    forging = asyncio.create_task(forge())
+    try:
+        await wait_event(client, EventKind.WORKER_OFFLINE, worker_id=dead)
+        final = await wait_task(client, "held", 30)
+    finally:
+        forging.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forging
+        await hostile.aclose()
+    assert final.status is TaskStatus.SUCCEEDED and final.worker_id == attacker, cluster.logs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -29,13 +30,14 @@ def test_a_sync_handler_queued_past_its_expiry_never_runs() -> None:
 
     executor._busy_lock = threading.Lock()  # type: ignore[attr-defined]
 
-    executor.children = None
+    executor.children = None  # type: ignore[attr-defined]
 
     class Ctx:
         cancelled = threading.Event()
 
-    def run(expires_at: float) -> SimpleNamespace:
-        return SimpleNamespace(envelope=SimpleNamespace(expires_at=expires_at, handler="h"))
+    def run(expires_at: float) -> Any:
+        envelope = Envelope(task_id="t", attempt=1, handler="h", expires_at=expires_at)
+        return SimpleNamespace(envelope=envelope)
 
     with pytest.raises(EnvelopeExpiredError):
         executor._in_thread(lambda ctx: ran.append("ran"), Ctx(), run(time.time() - 0.001))  # type: ignore[arg-type]

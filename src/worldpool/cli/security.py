@@ -44,11 +44,11 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
         # Everything of the deployment but the leases and the workers' own claim keys: an
         # API-only process never runs a singleton duty.
         patterns = [
-            k.task("*"), k.tasks, k.active, k.deadlines, k.workflow_tasks("*"),
+            k.task("*"), k.fence("*"), k.tasks, k.active, k.deadlines, k.workflow_tasks("*"),
             k.workflow("*"), k.workflows, k.order, k.pending, k.idempotency("*"),
-            k.blob("*"), k.events, k.dead, k.epoch, k.workers, k.worker("*"),
+            k.blob("*"), k.events, k.dead, k.worker_dead("*"), k.epoch, k.workers, k.worker("*"),
             k.heartbeats, k.slots("*"), k.queue("*"), k.results, k.effect("*"),
-            k.handlers_offered, k.reply("*"), k.queued, k.pool_changed,
+            k.handlers_offered, k.queued, k.reply("*"), k.pool_changed,
         ]  # fmt: skip
         return ["resetchannels", *(f"~{x}" for x in patterns), "+@all", *_NEVER, "+time",
                 *_CONNECT]  # fmt: skip
@@ -68,12 +68,14 @@ def acl_rules(role: str, namespace: str = "default", worker_id: str | None = Non
         "+xreadgroup", "+xack", "+xdel", "+xgroup|create", "+srem", "+scard", "+set",
         "+get", "+exists", "+hset", "+hget", "+hmget", "+hincrby", "+pexpire",
         # selectors: each allows one command on shared keys, nothing else there
-        f"(%W~{k.results} %W~{k.dead} %W~{k.events} +xadd)",  # append-only: no read, ack, del
+        # append-only: no read, ack, del; its dead letters only to its own stream (the
+        # stream names the worker: it cannot write one for another, nor into `dead`)
+        f"(%W~{k.results} %W~{k.worker_dead(worker_id)} +xadd)",
         f"(%W~{k.workers} +sadd)",  # join the registry; never remove anyone
         f"(%W~{k.handlers_offered} +sadd)",  # the handler names it offers (register.lua)
         f"(%W~{k.heartbeats} +zadd)",
         f"(~{k.pool_changed} +zadd +zrevrange)",  # "my state changed": a re-read, no more
-        f"(%R~{k.task('*')} +hmget)",  # the fencing copy the scripts check
+        f"(%R~{k.fence('*')} +hmget)",  # the fencing copy the scripts check (never t:*)
         # the scripts themselves: every command a script runs is checked again as above
         f"(~{p}* +evalsha)",
     ]  # fmt: skip

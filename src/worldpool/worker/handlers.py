@@ -20,6 +20,7 @@ from worldpool.errors import ArtifactError, ConfigError, HandlerError
 from worldpool.models import ArtifactRef, JSONValue, WorkerProfile
 from worldpool.plugins import import_object
 from worldpool.typed import TypedHandler
+from worldpool.worker.secrets import scrub_text
 
 Handler = Callable[["TaskContext"], Any | Awaitable[Any]]
 
@@ -55,6 +56,32 @@ class _StepLogHandler(logging.Handler):
             self.sink.append(f"{record.levelname} {record.getMessage()}")
         elif len(self.sink) == MAX_LOG_LINES:
             self.sink.append("... log truncated")
+
+
+class _SecretMask(logging.Filter):
+    """On a task's logger: its resolved secret values masked in each line (and traceback)
+    before any handler sees it, so neither the step's log nor the worker's own log (where
+    the lines propagate) ever holds one."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        super().__init__()
+        self.values = list(values)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: its raw text, masked
+            message = str(record.msg)
+        clean = scrub_text(message, self.values)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub_text(record.exc_text, self.values)
+        if record.stack_info:
+            record.stack_info = scrub_text(record.stack_info, self.values)
+        return True
 
 
 @dataclass
@@ -158,6 +185,8 @@ class TaskContext:
         if not any(isinstance(h, _StepLogHandler) for h in logger.handlers):
             logger.addHandler(_StepLogHandler(self.logs))
             logger.setLevel(logging.INFO)
+        if self.secrets and not any(isinstance(f, _SecretMask) for f in logger.filters):
+            logger.addFilter(_SecretMask(self.secrets.values()))
         return logger
 
     def report_progress(self, fraction: float, message: str = "") -> None:
@@ -223,6 +252,9 @@ class TaskContext:
         for h in list(logger.handlers):
             if isinstance(h, _StepLogHandler):
                 logger.removeHandler(h)
+        for f in list(logger.filters):
+            if isinstance(f, _SecretMask):
+                logger.removeFilter(f)
         if not logger.handlers:
             logging.Logger.manager.loggerDict.pop(logger.name, None)
 

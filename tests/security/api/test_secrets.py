@@ -72,3 +72,33 @@ def test_serve_says_nothing_of_the_password_when_redis_refuses() -> None:
     assert done.returncode != 0
     assert PASSWORD.encode() not in done.stdout + done.stderr
     assert b"***" in done.stdout + done.stderr
+
+
+def test_a_handler_log_line_is_masked_in_the_worker_log_too() -> None:
+    """ctx.log lines propagate to the worker's own log (stderr): the value is masked
+    before any handler, the step's or the worker's, sees the line or its traceback."""
+    from worldpool.models import WorkerProfile
+    from worldpool.worker.handlers import TaskContext
+
+    profile = WorkerProfile.model_validate({"id": "w1", "location": {"region": "x"}})
+    ctx = TaskContext("t-mask", 1, "h", {}, profile, secrets={"K": PASSWORD})
+    seen: list[str] = []
+
+    class Sink(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(self.format(record))
+
+    root = logging.getLogger("worldpool.task")
+    sink = Sink()
+    root.addHandler(sink)
+    try:
+        ctx.log.info("key %s", PASSWORD)
+        try:
+            raise RuntimeError(f"refused {PASSWORD}")
+        except RuntimeError:
+            ctx.log.exception("call failed")
+    finally:
+        root.removeHandler(sink)
+        ctx.close_log()
+    assert len(seen) == 2 and "key ***" in seen[0] and "refused ***" in seen[1], seen
+    assert not any(PASSWORD in line for line in seen + ctx.logs)

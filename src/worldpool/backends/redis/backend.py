@@ -29,7 +29,7 @@ from worldpool.backends.base import (
     PoolCursor,
     ResultMessage,
 )
-from worldpool.backends.redis import codec, pool_feed
+from worldpool.backends.redis import codec, dead, pool_feed
 from worldpool.backends.redis.batch import redis_errors
 from worldpool.backends.redis.connection import connect, redact
 from worldpool.backends.redis.keys import RESULTS_GROUP, WORKER_GROUP, Keys
@@ -95,6 +95,7 @@ class RedisBackend(RedisRecords):
         self._next_claim_at = 0.0
         self._recovery: dict[str, bytes] = {}
         self._poisoned: list[tuple[str, dict[bytes, bytes] | None, str]] = []
+        self._registered: set[str] = set()  # the workers this client registered
 
     @classmethod
     def from_url(
@@ -130,6 +131,7 @@ class RedisBackend(RedisRecords):
     @redis_errors
     async def register(self, profile: WorkerProfile) -> WorkerState:
         k = self.keys
+        self._registered.add(profile.id)
         state = WorkerState(worker_id=profile.id)
         now, running = await self._scripts.register(
             keys=[
@@ -169,7 +171,7 @@ class RedisBackend(RedisRecords):
             keys=[
                 k.worker(state.worker_id),
                 k.heartbeats,
-                *(k.task(t) for t in task_ids),
+                *(k.fence(t) for t in task_ids),
                 k.pool_changed,
             ],
             args=[
@@ -270,7 +272,7 @@ class RedisBackend(RedisRecords):
         k = self.keys
         accepted = await self._scripts.complete(
             keys=[
-                k.task(result.task_id),
+                k.fence(result.task_id),
                 k.results,
                 k.slots(result.worker_id),
                 k.queue(result.worker_id),
@@ -411,26 +413,18 @@ class RedisBackend(RedisRecords):
     # ------------------------------------------------------------------ dead letters, leases
     @redis_errors
     async def dead_letter(self, worker_id: str, code: str, reason: str, data: bytes) -> None:
+        # A worker's own letters (this client registered it: it is that worker's process)
+        # go to its own stream, the only one its Redis user may append to (see .dead).
+        own = worker_id in self._registered
+        key = self.keys.worker_dead(worker_id) if own else self.keys.dead
         await self._scripts.dead_letter(
-            keys=[self.keys.dead], args=[worker_id, code, reason, data, self.settings.event_log_max]
+            keys=[key], args=[worker_id, code, reason, data, self.settings.event_log_max]
         )
 
     @redis_errors
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest first; ``at`` is the server time the letter was written."""
-        if limit <= 0:
-            return []
-        entries = await self._r.xrevrange(self.keys.dead, count=limit)
-        return [
-            DeadLetter(
-                worker_id=codec.text(f[b"w"]),
-                code=codec.text(f[b"c"]),
-                reason=codec.text(f[b"r"]),
-                data=f[b"d"],
-                at=float(f[b"at"]),
-            )
-            for _, f in entries
-        ]
+        return await dead.read_dead_letters(self._r, self.keys, limit)
 
     @redis_errors
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:

@@ -112,6 +112,7 @@ class RedisBatchCalls(Backend):
                         k.queue(item.worker_id),
                         k.pending,
                         k.events,
+                        k.fence(item.record.id),
                     ],
                     [
                         item.expect_version,
@@ -154,7 +155,16 @@ class RedisBatchCalls(Backend):
         if record.spec.reply_to and record.status.terminal:
             reply = k.reply(record.spec.reply_to)
         return (
-            [k.task(record.id), k.order, k.active, k.deadlines, k.events, reply, *indexes],
+            [
+                k.task(record.id),
+                k.order,
+                k.active,
+                k.deadlines,
+                k.events,
+                reply,
+                k.fence(record.id),
+                *indexes,
+            ],
             [
                 expect_arg(expect_version),
                 record.id,
@@ -218,6 +228,7 @@ class RedisBatchCalls(Backend):
                 k.slots(worker),
                 k.queue(worker),
                 k.queued,
+                k.fence(record.id),
                 *indexes,
             ],
             [

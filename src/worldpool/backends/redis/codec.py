@@ -58,7 +58,8 @@ def deadline_arg(record: TaskRecord) -> str:
 
 
 def fencing_fields(record: TaskRecord) -> list[str]:
-    """The copy of attempt / worker / terminal that ``complete.lua`` fences on."""
+    """The copy of attempt / worker / terminal (key ``f:{task}``) that the worker's scripts
+    (``complete.lua``, ``heartbeat.lua``, the effect ledger's) fence on."""
     return [
         "attempt",
         str(record.attempt),

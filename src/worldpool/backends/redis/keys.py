@@ -22,8 +22,12 @@ key                                    type          holds
 ``results``                            stream        fenced worker reports; group
                                                      ``orchestrators``; acked entries are deleted
 ``t:{task}``                           hash          ``data`` (record JSON without ``version``),
-                                                     ``version``, and the fencing copy ``attempt``,
-                                                     ``worker``, ``terminal`` ("1"/"0")
+                                                     ``version``
+``f:{task}``                           hash          the fencing copy of ``t:{task}``: ``attempt``,
+                                                     ``worker``, ``terminal`` ("1"/"0"), written
+                                                     with every task record write; all a
+                                                     worker's scripts read of a task (its ACL
+                                                     never reaches ``t:*``)
 ``tasks``                              sorted set    task ids by first-put order
 ``active``                             set           ids of tasks not yet terminal (the sweep's working set)
 ``deadlines``                          sorted set    task id -> next timeout deadline (tasks
@@ -40,6 +44,10 @@ key                                    type          holds
 ``blob:{digest}``                      string        artifact bytes (SET PX = TTL)
 ``events``                             stream        event log, capped at ``event_log_max`` exactly
 ``dead``                               stream        dead letters, capped the same way
+``dead:{worker}``                      stream        the dead letters a worker wrote itself
+                                                     (refused envelopes, poison entries of
+                                                     its stream), capped the same way; the
+                                                     worker is the key, not a field
 ``lease:{name}``                       string        lease holder (SET NX PX)
 ``seen:{worker}/{task}:{attempt}``     string        the worker started this attempt (SET NX
                                                      PX = the envelope's validity): no replay
@@ -99,6 +107,11 @@ class Keys:
     # state
     def task(self, task_id: str) -> str:
         return f"{self.prefix}t:{task_id}"
+
+    def fence(self, task_id: str) -> str:
+        """hash: the fencing copy (attempt, worker, terminal) of ``t:{task}``, apart from it
+        so that a worker's Redis user, which fences its reports on it, never reads a record."""
+        return f"{self.prefix}f:{task_id}"
 
     @property
     def tasks(self) -> str:
@@ -163,6 +176,11 @@ class Keys:
     @property
     def dead(self) -> str:
         return self.prefix + "dead"
+
+    def worker_dead(self, worker_id: str) -> str:
+        """stream: the dead letters worker ``worker_id`` wrote itself (its only way to
+        write one: its ACL never reaches ``dead``)."""
+        return f"{self.prefix}dead:{worker_id}"
 
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"

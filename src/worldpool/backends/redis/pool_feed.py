@@ -6,6 +6,10 @@ heartbeat already lands in the ``heartbeats`` sorted set at server time. A reade
 passes its cursor back gets, in two round trips, the workers that changed since (re-read
 whole: profile, state, status, slots held) and the heartbeats since: the work follows the
 changes, and a pool of 10,000 idle workers costs the heartbeats they send, nothing more.
+
+The scores are not trusted: any worker's user may ``ZADD`` any member (an ACL cannot limit
+members). Each heard worker's time is taken from its own hash (``hb``, which only its user
+can write), and a score in the future never moves the cursor.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from worldpool.backends.base import PoolChanges, PoolCursor
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.keys import Keys
 from worldpool.models import Worker, WorkerState
+
+MAX_BEATS = 10_000
+"""The most heartbeats one read takes (ascending by time: real ones before any forged one
+in the future); the rest are read next time."""
 
 LoadWorkers = Callable[[list[str]], Awaitable[list[Worker | None]]]
 # What routing reads of a heartbeat's state: all of it but the counter, which changes on
@@ -38,21 +46,45 @@ async def read_changes(
     if cursor is None:
         return await _read_all(r, keys, load)
     pipe = r.pipeline(transaction=False)
+    pipe.time()
     pipe.zrangebyscore(keys.pool_changed, f"({cursor.changed!r}", "+inf", withscores=True)
-    pipe.zrangebyscore(keys.heartbeats, repr(cursor.heard), "+inf", withscores=True)
-    changed, heard = await pipe.execute()
+    pipe.zrangebyscore(
+        keys.heartbeats, repr(cursor.heard), "+inf", start=0, num=MAX_BEATS, withscores=True
+    )
+    (seconds, micros), changed, heard = await pipe.execute()
     ids = [codec.text(member) for member, _ in changed]
     workers = await load(ids) if ids else []
-    beats = [(codec.text(member), float(at)) for member, at in heard]
+    # A real score is the server time its heartbeat was written at, never later than now:
+    # one in the future was written by hand (a worker's user may ZADD any member), and
+    # must not carry the cursor past everyone's real heartbeats.
+    now = float(seconds) + float(micros) / 1_000_000
+    scored = [(codec.text(member), float(at)) for member, at in heard if float(at) <= now]
     return PoolChanges(
         cursor=PoolCursor(
             changed=float(changed[-1][1]) if changed else cursor.changed,
-            heard=beats[-1][1] if beats else cursor.heard,
+            heard=scored[-1][1] if scored else cursor.heard,
         ),
         workers=[w for w in workers if w is not None],
         gone=[i for i, w in zip(ids, workers, strict=True) if w is None],
-        heartbeats=beats,
+        heartbeats=await _own_word(r, keys, scored),
     )
+
+
+async def _own_word(r: Any, keys: Keys, scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The heartbeats heard, each at the time its worker's own hash says (``hb`` in
+    ``w:{W}``, which only W's user can write, set in the same step as the score): a score
+    another worker set for W (``ZADD`` cannot be limited to one member) changes nothing.
+    One HGET per heartbeat heard, pipelined."""
+    if not scored:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for worker_id, _ in scored:
+        pipe.hget(keys.worker(worker_id), "hb")
+    return [
+        (worker_id, float(hb))
+        for (worker_id, _), hb in zip(scored, await pipe.execute(), strict=True)
+        if hb is not None
+    ]
 
 
 async def _read_all(r: Any, keys: Keys, load: LoadWorkers) -> PoolChanges:

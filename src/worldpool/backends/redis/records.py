@@ -96,6 +96,7 @@ class RedisRecords(RedisBatchCalls):
                 k.deadlines,
                 k.events,
                 k.events,
+                k.workflow(record.id),  # no fencing copy: no pairs go there
                 k.workflows,
             ],
             [
@@ -201,7 +202,7 @@ class RedisRecords(RedisBatchCalls):
         self, key: str, task_id: str, worker_id: str, attempt: int, ttl_s: float
     ) -> EffectClaim:
         reply = await self._scripts.claim_effect(
-            keys=[self.keys.task(task_id), self.keys.effect(key)],
+            keys=[self.keys.fence(task_id), self.keys.effect(key)],
             args=[worker_id, attempt, max(1, int(ttl_s * 1000))],
         )
         return EffectClaim(codec.text(reply[0]), reply[1] if len(reply) > 1 else None)
@@ -212,7 +213,7 @@ class RedisRecords(RedisBatchCalls):
     ) -> bool:
         return bool(
             await self._scripts.finish_effect(
-                keys=[self.keys.task(task_id), self.keys.effect(key)],
+                keys=[self.keys.fence(task_id), self.keys.effect(key)],
                 args=[worker_id, attempt, value],
             )
         )

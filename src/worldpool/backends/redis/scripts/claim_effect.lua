@@ -1,7 +1,7 @@
 -- claim_effect: may this attempt apply effect `key` now? Checks the fencing token (the
 -- task's record names this worker and attempt, not terminal) and the ledger in one step.
 --
--- KEYS[1] t:{task}  hash  attempt, worker, terminal (the fenced copy)
+-- KEYS[1] f:{task}  hash  attempt, worker, terminal (the fencing copy)
 -- KEYS[2] fx:{key}  hash  state (claimed | done), attempt, worker, value
 -- ARGV[1] worker id, ARGV[2] attempt, ARGV[3] time to live (ms)
 -- Returns {'fenced'}, {'done', value} or {'run'} (claimed for this attempt; a claim an

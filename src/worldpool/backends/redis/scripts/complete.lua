@@ -2,7 +2,7 @@
 -- queue it for the orchestrators and, for a terminal report, give the slot back; and
 -- acknowledge the worker's delivery in the same step when asked (its last report).
 --
--- KEYS[1] t:{task}         hash  attempt, worker, terminal (the fencing copy)
+-- KEYS[1] f:{task}         hash  attempt, worker, terminal (the fencing copy)
 -- KEYS[2] results          stream
 -- KEYS[3] slots:{worker}   set   of the reporting worker
 -- KEYS[4] q:{worker}       stream of the reporting worker (only with ARGV[6])

@@ -4,7 +4,7 @@
 -- dispatch it in the same step (as dispatch.lua does): a submit and its dispatch cost one
 -- round trip.
 --
--- KEYS[1] t:{task}        hash  data, version, attempt, worker, terminal
+-- KEYS[1] t:{task}        hash  data, version
 -- KEYS[2] order           string counter giving first-put order
 -- KEYS[3] active          set   non-terminal task ids
 -- KEYS[4] deadlines       sorted set  task id -> next timeout deadline
@@ -14,7 +14,8 @@
 -- KEYS[8] slots:{worker}  set   task ids with a slot } (any name) without a dispatch
 -- KEYS[9] q:{worker}      stream                      }
 -- KEYS[10] queued          stream  ids of the tasks queued here (wakes the dispatchers)
--- KEYS[11..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
+-- KEYS[11] f:{task}       hash  attempt, worker, terminal (the fencing copy)
+-- KEYS[12..] index sorted sets (tasks, and wft:{workflow} for workflow steps)
 -- ARGV[1] task id, ARGV[2] record JSON (without its version), ARGV[3] timeout deadline
 -- ("" = none), ARGV[4] priority, ARGV[5] event JSON, ARGV[6] event log cap (exact MAXLEN),
 -- ARGV[7] routed worker id ("" = queue it), ARGV[8] routed record JSON, ARGV[9] its
@@ -31,7 +32,7 @@ if not version_matches(stored_version(KEYS[1]), '0') then
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 local order = redis.call('INCR', KEYS[2])
-for i = 11, #KEYS do
+for i = 12, #KEYS do
   redis.call('ZADD', KEYS[i], 'NX', order, ARGV[1])
 end
 append_event(KEYS[6], ARGV[6], ARGV[5])
@@ -40,13 +41,14 @@ local refused = ''
 if ARGV[7] ~= '' and (ARGV[13] ~= '1' or redis.call('ZCARD', KEYS[5]) == 0) then
   refused = slot_refusal(KEYS[7], KEYS[8], ARGV[1])
   if refused == '' then
-    local id = dispatch_task(KEYS[1], KEYS[4], KEYS[8], KEYS[9], KEYS[5], KEYS[6],
+    local id = dispatch_task(KEYS[1], KEYS[11], KEYS[4], KEYS[8], KEYS[9], KEYS[5], KEYS[6],
       ARGV[1], ARGV[8], 2, ARGV[9], ARGV[10], ARGV[7], ARGV[11], ARGV[12], ARGV[6], true)
     return {2, id}
   end
 end
 
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1, unpack(ARGV, 14, #ARGV))
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', 1)
+redis.call('HSET', KEYS[11], unpack(ARGV, 14, #ARGV))
 if ARGV[3] ~= '' then  -- a new task: no deadline to take out
   index_deadline(KEYS[4], ARGV[1], ARGV[3])
 end

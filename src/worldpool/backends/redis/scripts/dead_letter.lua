@@ -1,7 +1,8 @@
 -- dead_letter: append a refused envelope to the capped dead-letter stream, stamped with
 -- server time (microseconds; the stream id alone only has milliseconds).
 --
--- KEYS[1] dead  stream  fields w (worker), c (code), r (reason), d (data), at
+-- KEYS[1] dead or dead:{worker} (a worker's own letters)  stream  fields w (worker),
+--         c (code), r (reason), d (data), at
 -- ARGV[1] worker id, ARGV[2] code, ARGV[3] reason, ARGV[4] data, ARGV[5] cap (exact MAXLEN)
 -- Returns the stream id.
 --@include clock

@@ -2,7 +2,7 @@
 -- its task. Recorded even for a fenced attempt: the effect happened, so no later attempt
 -- may apply it again.
 --
--- KEYS[1] t:{task}  hash  attempt, worker, terminal (the fenced copy)
+-- KEYS[1] f:{task}  hash  attempt, worker, terminal (the fencing copy)
 -- KEYS[2] fx:{key}  hash  state, attempt, worker, value
 -- ARGV[1] worker id, ARGV[2] attempt, ARGV[3] value (JSON)
 -- Returns 1 if the attempt still owned the task, else 0.

@@ -3,7 +3,7 @@
 --
 -- KEYS[1]    w:{worker}   hash  (must exist)
 -- KEYS[2]    heartbeats   zset  worker id -> last heartbeat
--- KEYS[3..n-1] t:{task}   hash  one per in-flight task: attempt, worker, terminal
+-- KEYS[3..n-1] f:{task}   hash  one per in-flight task: attempt, worker, terminal
 -- KEYS[n]    pool:changed zset  the pool-changes index (see _pool.lua), always last
 -- ARGV[1] worker id, ARGV[2] state JSON, ARGV[3] requested status (online | draining),
 -- ARGV[4..] the attempt the worker runs for KEYS[3..n-1], in the same order, then (last)

@@ -3,20 +3,23 @@
 -- current, and append the events of the transition if the write happens (one round trip
 -- for the whole write).
 --
--- KEYS[1]   t:{task} or wf:{workflow}  hash  data, version (+ fencing copy for tasks)
+-- KEYS[1]   t:{task} or wf:{workflow}  hash  data, version
 -- KEYS[2]   order                      string counter giving first-put order
 -- KEYS[3]   active                     set   non-terminal task ids
 -- KEYS[4]   deadlines                  sorted set  task id -> next timeout deadline
 -- KEYS[5]   events                     stream (capped)
 -- KEYS[6]   reply:{client}             stream: the record is pushed there when written
 --                                      (KEYS[5] again: no push)
--- KEYS[7..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
+-- KEYS[7]   f:{task}                   hash  the fencing copy (attempt, worker, terminal):
+--                                      the extra pairs go there (a workflow: KEYS[1]
+--                                      again, and no pairs)
+-- KEYS[8..] index sorted sets (tasks / workflows, and wft:{workflow} for workflow steps)
 -- ARGV[1] expected version ("" = no compare; a missing record has version 0)
 -- ARGV[2] record id (the index member), ARGV[3] record JSON (without its version),
 -- ARGV[4] "add" / "rem": put the id in / take it out of KEYS[3] ("" for workflows),
 -- ARGV[5] the task's timeout deadline ("" = none: take it out of KEYS[4]; "-" = workflow),
 -- ARGV[6] event log cap (exact MAXLEN), ARGV[7] n = number of events,
--- ARGV[8 .. 7+n] event JSONs, ARGV[8+n ..] extra field/value pairs
+-- ARGV[8 .. 7+n] event JSONs, ARGV[8+n ..] the fencing field/value pairs (tasks)
 -- Returns the new version, or -1 if the compare failed (then nothing is written).
 --@include versions
 --@include tasks
@@ -26,7 +29,10 @@ if not version_matches(cur, ARGV[1]) then
 end
 local new = cur + 1
 local n = tonumber(ARGV[7])
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new, unpack(ARGV, 8 + n, #ARGV))
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new)
+if #ARGV >= 8 + n then
+  redis.call('HSET', KEYS[7], unpack(ARGV, 8 + n, #ARGV))
+end
 if ARGV[4] == 'add' then
   redis.call('SADD', KEYS[3], ARGV[2])
 elseif ARGV[4] == 'rem' then
@@ -37,7 +43,7 @@ if ARGV[5] ~= '-' then
 end
 if cur == 0 then
   local order = redis.call('INCR', KEYS[2])
-  for i = 7, #KEYS do
+  for i = 8, #KEYS do
     redis.call('ZADD', KEYS[i], 'NX', order, ARGV[2])
   end
 end
