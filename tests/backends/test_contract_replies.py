@@ -105,3 +105,21 @@ async def test_read_queued_names_only_the_tasks_a_create_queued(backend: Backend
     assert "queued" in page.task_ids
     assert set(page.task_ids) <= {"sent", "queued"}
     assert (await backend.read_queued(page.cursor)).task_ids == []
+
+
+async def test_only_the_write_that_ends_a_task_pushes_it(backend: Backend) -> None:
+    record = task("t1", reply_to="client-a")
+    assert await backend.put_task(record, expect_version=0)
+    record.status = TaskStatus.FAILED
+    assert await backend.put_task(record, expect_version=1)
+    record.pending_reason = "explained later"  # a write to a task that had ended already
+    assert await backend.put_task(record, expect_version=2)
+    page = await backend.read_replies("client-a")
+    assert [(r.id, r.version) for r in page.records] == [("t1", 2)]
+
+    record.status = TaskStatus.PENDING  # retried by hand: it ends again later
+    assert await backend.put_task(record, expect_version=3)
+    record.status = TaskStatus.SUCCEEDED
+    assert await backend.put_task(record, expect_version=4)
+    again = await backend.read_replies("client-a", page.cursor)
+    assert [(r.id, r.status, r.version) for r in again.records] == [("t1", TaskStatus.SUCCEEDED, 5)]

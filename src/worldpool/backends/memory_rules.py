@@ -67,6 +67,7 @@ def put_versioned(table: dict[str, R], key: str, record: R, expect_version: int 
 
 def put_task(store: MemoryStore, record: TaskRecord, expect_version: int | None) -> bool:
     """Compare-and-set a task record and keep its timeout deadline indexed."""
+    before = store.tasks.get(record.id)
     if not put_versioned(store.tasks, record.id, record, expect_version):
         return False
     if record.id not in store.ages:  # its first put: its age in the pending queue
@@ -77,7 +78,8 @@ def put_task(store: MemoryStore, record: TaskRecord, expect_version: int | None)
     else:
         store.deadlines[record.id] = deadline
     client = record.spec.reply_to
-    if client and record.status.terminal:  # the waiting client is pushed the final record
+    ended_now = record.status.terminal and (before is None or not before.status.terminal)
+    if client and ended_now:  # the write that ends the task pushes it to its client
         box = store.replies.setdefault(client, ReplyBox())
         box.push(int(store.next_id()), store.tasks[record.id])
     return True

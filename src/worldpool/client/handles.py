@@ -49,6 +49,7 @@ class TaskHandle(Generic[T]):
         self.task_id = task_id
         self._decode = decode
         self._pushed = pushed  # its final record is pushed to this client (reply_to)
+        self._ended_before = 0  # a pushed record up to this version is an earlier end
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.task_id!r})"
@@ -69,7 +70,7 @@ class TaskHandle(Generic[T]):
         while True:
             if self._pushed:  # the record comes to us: read it only as a safety net
                 pushed = replies.take(self.task_id)
-                if pushed is not None:
+                if pushed is not None and pushed.version > self._ended_before:
                     return pushed
                 left = deadline - time.monotonic()
                 if left > 0 and await replies.changed(self.task_id, min(left, RECHECK_S)):
@@ -102,7 +103,9 @@ class TaskHandle(Generic[T]):
     async def retry(self) -> bool:
         """Queue a failed or cancelled task again (a fresh retry budget; a workflow's step:
         its workflow runs on from it). False if it had not failed or been cancelled."""
-        self._client.replies.take(self.task_id)  # the end it had is no longer its end
+        ended = await self.status()  # the end it had is no longer its end, even if its
+        self._ended_before = ended.version  # push comes only now
+        self._client.replies.take(self.task_id)
         return bool(await self._client.orchestrator.retry(self.task_id))
 
     async def logs(self, follow: bool = False, timeout_s: float = 3600.0) -> AsyncIterator[str]:

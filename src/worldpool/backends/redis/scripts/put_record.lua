@@ -8,8 +8,8 @@
 -- KEYS[3]   active                     set   non-terminal task ids
 -- KEYS[4]   deadlines                  sorted set  task id -> next timeout deadline
 -- KEYS[5]   events                     stream (capped)
--- KEYS[6]   reply:{client}             stream: the record is pushed there when written
---                                      (KEYS[5] again: no push)
+-- KEYS[6]   reply:{client}             stream: the record is pushed there by the write
+--                                      that ends the task (KEYS[5] again: no push)
 -- KEYS[7]   f:{task}                   hash  the fencing copy (attempt, worker, terminal):
 --                                      the extra pairs go there (a workflow: KEYS[1]
 --                                      again, and no pairs)
@@ -29,6 +29,7 @@ if not version_matches(cur, ARGV[1]) then
 end
 local new = cur + 1
 local n = tonumber(ARGV[7])
+local had_ended = redis.call('HGET', KEYS[7], 'terminal') == '1'
 redis.call('HSET', KEYS[1], 'data', ARGV[3], 'version', new)
 if #ARGV >= 8 + n then
   redis.call('HSET', KEYS[7], unpack(ARGV, 8 + n, #ARGV))
@@ -50,7 +51,7 @@ end
 for i = 8, 7 + n do
   append_event(KEYS[5], ARGV[6], ARGV[i])
 end
-if KEYS[6] ~= KEYS[5] then  -- the waiting client is pushed the record it would read
+if KEYS[6] ~= KEYS[5] and not had_ended then  -- the waiting client gets its final record
   redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*', 'd', ARGV[3], 'v', new)
   redis.call('EXPIRE', KEYS[6], 3600)
 end
