@@ -96,9 +96,10 @@ def result(
                 emit_json(await handle.status(), console=console)
                 return 1
             return 0
-        record = await client.task(ident).wait(timeout_s=wait_s or 0.001)
+        task = client.task(ident)
+        record = await task.wait(timeout_s=wait_s or 0.001)
         emit_json(
-            record.result
+            await task.value(record)  # a large one: from the artifact store, verified
             if record.status.value == "succeeded"
             else {"status": record.status.value, "error": record.error},
             console=console,
