@@ -33,7 +33,7 @@ class SyncClient:
             raise
 
     @classmethod
-    def connect(cls, url: str, *, namespace: str = "default") -> SyncClient:
+    def connect(cls, url: str, *, namespace: str | None = None) -> SyncClient:
         return cls(Client.connect(url, namespace=namespace))
 
     @classmethod
