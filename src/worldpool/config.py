@@ -23,6 +23,8 @@ DEFAULT_OFFLINE_AFTER_HEARTBEATS = 3
 DEFAULT_MAX_ENVELOPE_BYTES = 1_048_576
 DEFAULT_INLINE_ARTIFACT_MAX_BYTES = 256 * 1024
 DEFAULT_ARTIFACT_TTL_S = 7 * 24 * 3600
+DEFAULT_RESULT_INLINE_MAX_BYTES = 256 * 1024
+DEFAULT_RESULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_EVENT_LOG_MAX = 100_000
 DEFAULT_NAMESPACE = "default"
 DEFAULT_API_MAX_BODY_BYTES = 1_048_576
@@ -56,6 +58,17 @@ class Settings(BaseModel):
     max_envelope_bytes: int = Field(default=DEFAULT_MAX_ENVELOPE_BYTES, gt=0)
     inline_artifact_max_bytes: int = Field(default=DEFAULT_INLINE_ARTIFACT_MAX_BYTES, ge=0)
     artifact_ttl_s: float = Field(default=DEFAULT_ARTIFACT_TTL_S, gt=0)
+    result_inline_max_bytes: int = Field(
+        default=DEFAULT_RESULT_INLINE_MAX_BYTES,
+        ge=0,
+        description="a task's value (as JSON) larger than this is stored as an artifact and "
+        "its record holds a reference; clients fetch it and check its digest",
+    )
+    result_max_bytes: int = Field(
+        default=DEFAULT_RESULT_MAX_BYTES,
+        gt=0,
+        description="a task's value (as JSON) larger than this fails the task (not retried)",
+    )
     artifact_dir: Path | None = None
     artifact_store: str | None = Field(
         default=None,

@@ -205,6 +205,7 @@ def succeeded(record: TaskRecord, result: TaskResult, now: float) -> TaskRecord:
         rec,
         status=TaskStatus.SUCCEEDED,
         result=result.value,
+        result_ref=result.value_ref,
         outputs=dict(result.outputs),
         ended_at=result.ended_at,
         started_at=rec.started_at or result.started_at,
@@ -342,7 +343,7 @@ def retried(record: TaskRecord) -> TaskRecord:
     rec.started_at = rec.ended_at = None
     rec.error = rec.pending_reason = None
     rec.progress = None
-    rec.result = None
+    rec.result = rec.result_ref = None
     return rec
 
 

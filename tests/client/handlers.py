@@ -22,4 +22,15 @@ async def nap(ctx: TaskContext) -> Any:
     return {"slept": ctx.payload.get("s", 0.2)}
 
 
-HANDLERS = {"echo": echo, "boom": boom, "nap": nap}
+def big(ctx: TaskContext) -> Any:
+    """A value of about ``mb`` megabytes (as JSON): too large for a record."""
+    size = int(float(ctx.payload.get("mb", 5)) * 1_000_000)
+    return {"blob": "x" * size, "mb": ctx.payload.get("mb", 5)}
+
+
+def measure(ctx: TaskContext) -> Any:
+    """The sizes of the upstream values that came as input artifacts (``STEP/result.json``)."""
+    return {name: len(ctx.read(name)) for name in ctx.inputs if name.endswith("/result.json")}
+
+
+HANDLERS = {"echo": echo, "boom": boom, "nap": nap, "big": big, "measure": measure}

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from worldpool.api.auth import ApiTokens
 from worldpool.api.metrics import Metrics
+from worldpool.client.offered import OfferedHandlers
 from worldpool.config import Settings
 from worldpool.orchestrator.core import Orchestrator
 
@@ -24,6 +25,14 @@ class ApiState:
     sse_batch: int = 100
     max_streams: int = 64
     open_streams: int = field(default=0, init=False)
+    _offered: OfferedHandlers | None = field(default=None, init=False, repr=False)
+
+    @property
+    def offered(self) -> OfferedHandlers:
+        """The handler names workers offered (a submit naming another is refused)."""
+        if self._offered is None:
+            self._offered = OfferedHandlers(self.orchestrator.backend)
+        return self._offered
 
 
 def get_state(request: Request) -> ApiState:

@@ -50,7 +50,12 @@ def list_runs(
     handler: Annotated[str | None, typer.Option(help="handler name or glob")] = None,
     worker: Annotated[str | None, typer.Option(help="worker id or glob")] = None,
     region: Annotated[str | None, typer.Option(help="region or glob ('eu-*')")] = None,
-    since_s: Annotated[float | None, typer.Option(help="only runs of the last N seconds")] = None,
+    since_s: Annotated[
+        float | None, typer.Option(min=0, help="only runs created in the last N seconds")
+    ] = None,
+    before_s: Annotated[
+        float | None, typer.Option(min=0, help="only runs created more than N seconds ago")
+    ] = None,
     search: Annotated[str | None, typer.Option("--search", "-q", help="part of an id")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: JsonOpt = False,
@@ -59,13 +64,17 @@ def list_runs(
     if kind not in (None, "task", "workflow"):
         raise typer.BadParameter("--kind is 'task' or 'workflow'")
     the_kind: Kind | None = "task" if kind == "task" else "workflow" if kind == "workflow" else None
+    if since_s is not None and before_s is not None and before_s > since_s:
+        raise typer.BadParameter("--before-s is larger than --since-s: the window is empty")
+    now = time.time()
     where = RunFilter(
         kind=the_kind,
         status=status,
         handler=handler,
         worker=worker,
         region=region,
-        since=time.time() - since_s if since_s is not None else None,
+        since=now - since_s if since_s is not None else None,
+        until=now - before_s if before_s is not None else None,
         q=search,
     )
     runs = _with_client(redis, namespace, lambda c: c.list_runs(where, limit))
@@ -100,9 +109,10 @@ def result(
                 emit_json(await handle.status(), console=console)
                 return 1
             return 0
-        record = await client.task(ident).wait(timeout_s=wait_s or 0.001)
+        task = client.task(ident)
+        record = await task.wait(timeout_s=wait_s or 0.001)
         emit_json(
-            record.result
+            await task.value(record)  # a large one: from the artifact store, verified
             if record.status.value == "succeeded"
             else {"status": record.status.value, "error": record.error},
             console=console,

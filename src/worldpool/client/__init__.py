@@ -6,7 +6,7 @@ from worldpool.client.core import Client
 from worldpool.client.handles import ResultTimeout, TaskHandle, WorkflowHandle
 from worldpool.client.offered import UnknownHandlerError
 from worldpool.client.runs import RunFilter, RunSummary
-from worldpool.client.sync import SyncClient, SyncTaskHandle
+from worldpool.client.sync import SyncClient, SyncTaskHandle, SyncWorkflowHandle
 
 __all__ = [
     "Client",
@@ -15,6 +15,7 @@ __all__ = [
     "RunSummary",
     "SyncClient",
     "SyncTaskHandle",
+    "SyncWorkflowHandle",
     "TaskHandle",
     "UnknownHandlerError",
     "WorkflowHandle",

@@ -46,10 +46,11 @@ class Client:
 
     @classmethod
     async def connect(
-        cls, url: str, *, namespace: str = "default", settings: Settings | None = None
+        cls, url: str, *, namespace: str | None = None, settings: Settings | None = None
     ) -> Client:
         """A client of the deployment at ``url`` (``redis://`` or ``rediss://``). Fails fast,
-        naming the URL without its password, if nothing answers there."""
+        naming the URL without its password, if nothing answers there. ``namespace``:
+        the deployment's (None: ``WORLDPOOL_NAMESPACE``, else ``default``)."""
         settings = settings or Settings.from_env(redis_url=url, namespace=namespace)
         return await cls.from_settings(settings.model_copy(update={"redis_url": url}))
 

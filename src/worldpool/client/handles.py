@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
+from worldpool.artifacts.results import task_value
 from worldpool.errors import CancelledError, TaskFailedError, WorldpoolError
 from worldpool.models import (
     JSONValue,
@@ -89,12 +90,18 @@ class TaskHandle(Generic[T]):
         CancelledError if it was cancelled, ResultTimeout if it had not ended in time."""
         record = await self.wait(timeout_s)
         if record.status is TaskStatus.SUCCEEDED:
+            value = record.result if record.result_ref is None else await self.value(record)
             if self._decode is not None:
-                return self._decode(record.result)
-            return cast("T", record.result)
+                return self._decode(value)
+            return cast("T", value)
         if record.status is TaskStatus.CANCELLED:
             raise CancelledError(f"task {self.task_id} was cancelled: {record.error or ''}")
         raise TaskFailedError(record.id, record.error, attempts=len(record.attempts))
+
+    async def value(self, record: TaskRecord) -> JSONValue:
+        """``record``'s value: inline, or (too large for a record) fetched from the
+        artifact store and checked against its digest."""
+        return await task_value(self._client.orchestrator.artifacts, record)
 
     async def cancel(self) -> bool:
         """Cancel it; False if it had already ended."""

@@ -223,6 +223,11 @@ class TaskRecord(Model):
     started_at: float | None = None
     ended_at: float | None = None
     result: JSONValue = None
+    result_ref: ArtifactRef | None = Field(
+        default=None,
+        description="the value, stored as an artifact (JSON) because it was over "
+        "result_inline_max_bytes; ``result`` is None then",
+    )
     outputs: dict[str, ArtifactRef] = Field(default_factory=dict)
     error: str | None = None
     pending_reason: str | None = Field(default=None, description="why no worker can take it")
@@ -313,6 +318,9 @@ class TaskResult(Model):
     worker_id: str
     status: ResultStatus
     value: JSONValue = None
+    value_ref: ArtifactRef | None = Field(
+        default=None, description="the value stored as an artifact (too large to inline)"
+    )
     outputs: dict[str, ArtifactRef] = Field(default_factory=dict)
     error: str | None = None
     retryable: bool = True

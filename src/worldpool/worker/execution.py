@@ -97,6 +97,7 @@ class Reporter:
         status: ResultStatus,
         *,
         value: JSONValue = None,
+        value_ref: ArtifactRef | None = None,
         outputs: Mapping[str, object] | None = None,
         error: str | None = None,
         retryable: bool = True,
@@ -131,6 +132,7 @@ class Reporter:
             worker_id=self._worker_id,
             status=status,
             value=value,
+            value_ref=value_ref,
             outputs=dict(outputs or {}),
             error=error,
             retryable=retryable,
@@ -228,7 +230,7 @@ class TaskExecutor:
                 value = await self._call(run, ctx, timer)
             started = run.started_at
             outputs = await self._upload(ctx)
-            orjson.dumps(value)  # a non-JSON return value is the handler's bug: fail clearly
+            value, value_ref = await self._stored_value(value, ctx)
             await _started_reported(timer, run)
             if not run.revoked:
                 await report(
@@ -236,6 +238,7 @@ class TaskExecutor:
                     env.attempt,
                     ResultStatus.SUCCEEDED,
                     value=value,
+                    value_ref=value_ref,
                     outputs=outputs,
                     ctx=ctx,
                     traceparent=traceparent,  # the next hop continues the trace
@@ -315,6 +318,25 @@ class TaskExecutor:
                     env.task_id, env.attempt, ResultStatus.STARTED, started_at=started
                 )
             )
+
+    async def _stored_value(
+        self, value: JSONValue, ctx: TaskContext
+    ) -> tuple[JSONValue, ArtifactRef | None]:
+        """The value to report inline, or (None, its reference) once stored as an artifact
+        when its JSON is over ``result_inline_max_bytes``. A non-JSON value, or one over
+        ``result_max_bytes``, is the handler's bug: it fails the task, not retried."""
+        encoded = orjson.dumps(value)  # TypeError for a non-JSON value: fails clearly
+        settings = self._artifacts.settings
+        if len(encoded) <= settings.result_inline_max_bytes:
+            return value, None
+        if len(encoded) > settings.result_max_bytes:
+            raise ResultTooLargeError(len(encoded), settings.result_max_bytes)
+        if ctx.secrets:  # a value the handler let slip never leaves the worker
+            encoded = orjson.dumps(scrub(value, ctx.secrets.values()))
+        ref = await self._artifacts.put(
+            "result.json", encoded, media_type="application/json", producer=self._profile.id
+        )
+        return None, ref
 
     async def _upload(self, ctx: TaskContext) -> dict[str, ArtifactRef]:
         return {
@@ -425,6 +447,20 @@ async def _started_reported(timer: list[asyncio.TimerHandle], run: Run) -> None:
     if run.started_report is not None:
         with contextlib.suppress(Exception):
             await run.started_report
+
+
+class ResultTooLargeError(HandlerError):
+    """A handler's value is over ``result_max_bytes``: the task fails, not retried."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the handler's result is {size} bytes as JSON, over the limit of {limit} bytes "
+            "(result_max_bytes, WORLDPOOL_RESULT_MAX_BYTES): return a smaller value, or "
+            "store the data as an output artifact (ctx.store) and return its name",
+            retryable=False,
+        )
+        self.size = size
+        self.limit = limit
 
 
 class EnvelopeExpiredError(Exception):

@@ -72,7 +72,8 @@ def step_task_spec(
     gets the id ``"{workflow_id}.{step}"`` (also the idempotency key unless the step sets
     one), the workflow's user location unless the step has its own, the ``sticky_to``
     affinity keyed ``"{workflow_id}:{sticky_to}"``, and as ``inputs`` the step's own
-    inputs plus every parent's outputs keyed ``"{parent_step}/{artifact_name}"``.
+    inputs plus every parent's outputs keyed ``"{parent_step}/{artifact_name}"`` (and a
+    parent's value too large for a record as ``"{parent_step}/result.json"``).
     """
     step = _step(spec, step_name)
     template = step.task
@@ -86,6 +87,8 @@ def step_task_spec(
                     f"{name!r} of parent {parent!r}; rename the step's input"
                 )
             inputs[key] = ref
+        if record.result_ref is not None:  # too large for the envelope's upstream values
+            inputs.setdefault(f"{parent}/{record.result_ref.name}", record.result_ref)
     affinity = template.affinity
     if step.sticky_to is not None:
         affinity = Affinity(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from worldpool.api.errors import ApiError
 from worldpool.api.routers.tasks import ERRORS
 from worldpool.api.state import State
+from worldpool.artifacts.results import task_value
 from worldpool.client.runs import Kind, RunFilter, RunSummary, select_runs
 from worldpool.models import JSONValue, Model
 
@@ -136,12 +137,15 @@ class TaskResult(Model):
 @router.get("/api/v1/tasks/{task_id}/result", response_model=TaskResult)
 async def task_result(task_id: str, api: State) -> TaskResult:
     """A finished task's value (``result``) or its last error (``error``); 409 while it
-    has not ended (wait for its ``task.succeeded`` / ``task.failed`` event, then ask)."""
+    has not ended (wait for its ``task.succeeded`` / ``task.failed`` event, then ask).
+    A value too large for a record is read from the artifact store and checked against
+    its digest (the record's ``result_ref``), so ``result`` is always the full value."""
     record = await api.orchestrator.get_task(task_id)
     if not record.status.terminal:
         raise ApiError(
             409, f"task {task_id!r} is {record.status.value}: ask again once it has ended"
         )
+    value = await task_value(api.orchestrator.artifacts, record)  # verified by digest
     return TaskResult(
-        task_id=record.id, status=record.status.value, result=record.result, error=record.error
+        task_id=record.id, status=record.status.value, result=value, error=record.error
     )

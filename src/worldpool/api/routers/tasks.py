@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from worldpool.api.errors import ApiError
 from worldpool.api.schemas import CancelResult, ErrorBody
@@ -15,9 +17,20 @@ ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(tags=["tasks"], responses=ERRORS)
 
 
+LATER = Query(
+    description="accept a handler no worker has offered yet: the work is held until one "
+    "registers (without it, such a handler is refused with 422 and a did-you-mean)"
+)
+
+
 @router.post("/api/v1/tasks", status_code=201, response_model=TaskRecord)
-async def submit_task(spec: TaskSpec, api: State) -> TaskRecord:
-    """Queue one task; it is routed as soon as a worker fits (admin)."""
+async def submit_task(
+    spec: TaskSpec, api: State, later: Annotated[bool, LATER] = False
+) -> TaskRecord:
+    """Queue one task; it is routed as soon as a worker fits (admin). A handler no worker
+    has ever offered is refused (422, with a did-you-mean) unless ``?later=true``."""
+    if not later:
+        await api.offered.check([spec.handler])
     return await api.orchestrator.submit(spec)
 
 

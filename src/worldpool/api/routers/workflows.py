@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from worldpool.api.errors import ApiError
-from worldpool.api.routers.tasks import ERRORS
+from worldpool.api.routers.tasks import ERRORS, LATER
 from worldpool.api.schemas import CancelResult, WorkflowSummary
 from worldpool.api.state import State
 from worldpool.models import WorkflowRecord, WorkflowSpec, WorkflowState, WorkflowStatus
@@ -17,8 +17,13 @@ router = APIRouter(tags=["workflows"], responses=ERRORS)
 
 
 @router.post("/api/v1/workflows", status_code=201, response_model=WorkflowRecord)
-async def submit_workflow(spec: WorkflowSpec, api: State) -> WorkflowRecord:
-    """Validate the DAG and start it (admin). 422 with the reason if the DAG is invalid."""
+async def submit_workflow(
+    spec: WorkflowSpec, api: State, later: Annotated[bool, LATER] = False
+) -> WorkflowRecord:
+    """Validate the DAG and start it (admin). 422 with the reason if the DAG is invalid,
+    or if a step names a handler no worker has ever offered (unless ``?later=true``)."""
+    if not later:
+        await api.offered.check(step.task.handler for step in spec.steps)
     return await api.orchestrator.submit_workflow(spec)
 
 
