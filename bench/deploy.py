@@ -155,12 +155,20 @@ def measure(
 
 
 def start_worldpool(
-    procs: Procs, url: str, ns: str, w: int, env: dict[str, str], slots: int = 64
+    procs: Procs,
+    url: str,
+    ns: str,
+    w: int,
+    env: dict[str, str],
+    slots: int = 64,
+    replicas: int = 1,
 ) -> None:
-    """``worldpool serve`` and ``w`` workers with ``slots`` task slots each."""
+    """``replicas`` x ``worldpool serve`` and ``w`` workers with ``slots`` task slots each."""
     py = sys.executable
-    serve = [py, "-m", "worldpool", "serve", "--redis", url, "--namespace", ns, "--port", "0"]
-    procs.start("serve", serve, env)
+    for i in range(replicas):
+        serve = [py, "-m", "worldpool", "serve", "--redis", url, "--namespace", ns,
+                 "--port", "0", "--name", f"serve-{i}"]  # fmt: skip
+        procs.start("serve", serve, env)
     for i in range(w):
         procs.start("worker", [py, "-m", "worldpool", "worker", "--redis", url,
                                "--namespace", ns, "--id", f"bench-{i}", "--no-builtin",
@@ -168,13 +176,15 @@ def start_worldpool(
                                "--max-concurrency", str(slots), "--region", "us-east-1"], env)  # fmt: skip
 
 
-def run_worldpool(url: str, w: int, tasks: int, trips: int, extra: int = 0) -> dict[str, Any]:
+def run_worldpool(
+    url: str, w: int, tasks: int, trips: int, extra: int = 0, replicas: int = 1
+) -> dict[str, Any]:
     ns = f"b{uuid.uuid4().hex[:8]}"
     py = sys.executable
     procs = Procs()
     env = {**WP_ENV, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
     try:
-        start_worldpool(procs, url, ns, w, env)
+        start_worldpool(procs, url, ns, w, env, replicas=replicas)
         if extra:
             procs.start("filler", [py, "-m", "bench.pool_filler", "--redis", url,
                                    "--namespace", ns, "--count", str(extra)], env)  # fmt: skip
@@ -255,7 +265,8 @@ def run_peer(system: str, python: str, url: str, w: int, tasks: int, trips: int)
 
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     python = peers_venv.ensure() if args.peers else ""
-    systems = [WP, *(args.peers or [])]
+    replicated = [f"{WP} x{n} serve" for n in args.replicas if n > 1]
+    systems = [WP, *replicated, *(args.peers or [])]
     runs: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     with _redis() as url:
@@ -267,6 +278,11 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                     try:
                         if system == WP:
                             figures = run_worldpool(url, w, args.tasks, args.round_trips)
+                        elif system.startswith(WP):  # "worldpool x2 serve"
+                            n = int(system.split()[1][1:])
+                            figures = run_worldpool(
+                                url, w, args.tasks, args.round_trips, replicas=n
+                            )
                         else:
                             figures = run_peer(system, python, url, w, args.tasks, args.round_trips)
                     except (SystemExit, subprocess.TimeoutExpired) as exc:  # one run, not all
@@ -292,6 +308,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "reps": args.reps,
             "workers": args.workers,
             "pool_sizes": args.pool_sizes,
+            "replicas": args.replicas,
             "worldpool_env": WP_ENV,
             "worker_max_concurrency": 64,
             "memory_tasks": args.memory_tasks,
@@ -343,6 +360,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS)
     parser.add_argument("--pool-sizes", type=int, nargs="*", default=[10, 1_000, 10_000])
+    parser.add_argument("--replicas", type=int, nargs="*", default=[1, 2],
+                        help="worldpool also with this many serve replicas (1: the plain run)")  # fmt: skip
     parser.add_argument("--memory-tasks", type=int, default=10_000,
                         help="tasks in flight at once in the memory run (0: no memory run)")  # fmt: skip
     parser.add_argument("--memory-hold-s", type=float, default=45.0,

@@ -71,6 +71,7 @@ EXPECTED = {
     "api.md": 2,
     "backends.md": 2,
     "cli.md": 3,
+    "client.md": 1,
     "deployment.md": 1,
     "embedded.md": 1,
     "observability.md": 1,

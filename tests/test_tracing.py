@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -85,8 +86,23 @@ def test_log_lines_carry_workflow_task_and_trace_ids(caplog: pytest.LogCaptureFi
 
 def test_exporter_needs_an_endpoint() -> None:
     assert tracing.configure_exporter({}) is False
-    # with an endpoint but without the SDK installed: logs a hint, never raises
-    assert tracing.configure_exporter({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}) in (
-        True,
-        False,
-    )
+    disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_SDK_DISABLED": "true"}
+    assert tracing.configure_exporter(disabled) is False
+
+
+def test_the_exporter_sends_to_the_endpoint_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("opentelemetry.sdk.trace", reason="the otel extra")
+    from opentelemetry import trace
+
+    installed: list[Any] = []  # never the process's global provider: tests share it
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1/", "OTEL_SERVICE_NAME": "wp-x"}
+
+    assert tracing.configure_exporter(env) is True
+    [provider] = installed
+    try:
+        [processor] = provider._active_span_processor._span_processors
+        assert processor.span_exporter._endpoint == "http://127.0.0.1:1/v1/traces"
+        assert provider.resource.attributes["service.name"] == "wp-x"
+    finally:
+        provider.shutdown()

@@ -231,7 +231,12 @@ def configure_exporter(env: Mapping[str, str] | None = None) -> bool:
     provider = sdk_trace.TracerProvider(
         resource=resources.Resource.create({"service.name": service})
     )
-    provider.add_span_processor(export.BatchSpanProcessor(otlp.OTLPSpanExporter()))
+    # The endpoint of ``env`` (the exporter alone would read os.environ's).
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not endpoint:
+        endpoint = env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    exporter = otlp.OTLPSpanExporter(endpoint=endpoint)
+    provider.add_span_processor(export.BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return True
 
