@@ -37,13 +37,50 @@ BLOCK_S = 1.0
 RETRY_S = 0.5  # after a backend error, before reading again
 
 
+class Waiters:
+    """Who waits for news of which id: each waiter a flag, set by :meth:`wake`."""
+
+    def __init__(self) -> None:
+        self._flags: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    async def wait(self, ident: str, timeout_s: float) -> None:
+        """Until ``ident`` is woken or ``timeout_s`` passes."""
+        flag = asyncio.Event()
+        self._flags[ident].add(flag)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flag.wait(), timeout_s)
+        finally:
+            flags = self._flags.get(ident)
+            if flags is not None:
+                flags.discard(flag)
+                if not flags:
+                    del self._flags[ident]
+
+    def wake(self, ident: str | None) -> None:
+        for flag in self._flags.get(ident or "", ()):
+            flag.set()
+
+    def wake_all(self) -> None:
+        for ident in list(self._flags):
+            self.wake(ident)
+
+
+async def _stopped(task: asyncio.Task[None] | None) -> None:
+    """Cancel a reader and wait for it to end."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Follower:
     """Reads the event log from its tail at start; :meth:`changed` waits for the next
     event about an id (or about the whole deployment losing its state)."""
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters = Waiters()
         self._task: asyncio.Task[None] | None = None
         self._started = asyncio.Lock()
 
@@ -54,30 +91,13 @@ class Follower:
                 self._task = asyncio.create_task(self._run(cursor), name="worldpool-client")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _stopped(self._task)
+        self._task = None
 
     async def changed(self, ident: str, timeout_s: float) -> None:
         """Wait until an event about ``ident`` arrives or ``timeout_s`` passes."""
         await self.start()
-        flag = asyncio.Event()
-        self._waiters[ident].add(flag)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(flag.wait(), timeout_s)
-        finally:
-            waiters = self._waiters.get(ident)
-            if waiters is not None:
-                waiters.discard(flag)
-                if not waiters:
-                    del self._waiters[ident]
-
-    def _wake(self, ident: str | None) -> None:
-        for flag in self._waiters.get(ident or "", ()):
-            flag.set()
+        await self._waiters.wait(ident, timeout_s)
 
     async def _run(self, cursor: str | None) -> None:
         while True:
@@ -91,10 +111,9 @@ class Follower:
             cursor = page.cursor or cursor
             for event in page.events:
                 if event.kind is EventKind.DEPLOYMENT_STATE_LOST:
-                    for ident in list(self._waiters):
-                        self._wake(ident)
-                self._wake(event.task_id)
-                self._wake(event.workflow_id)
+                    self._waiters.wake_all()
+                self._waiters.wake(event.task_id)
+                self._waiters.wake(event.workflow_id)
 
 
 ENDED_KEPT = 10_000  # pushed records not yet taken by a handle: the oldest are dropped
@@ -110,7 +129,7 @@ class Replies:
         self.client_id = client_id
         self._backend = backend
         self._ended: OrderedDict[str, TaskRecord] = OrderedDict()
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters = Waiters()
         self._listeners: list[Callable[[TaskRecord], None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -120,11 +139,8 @@ class Replies:
             self._task = asyncio.create_task(self._run(), name="worldpool-client-replies")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await _stopped(self._task)
+        self._task = None
 
     def on_reply(self, listener: Callable[[TaskRecord], None]) -> None:
         """Call ``listener`` with every record pushed (the client gives back its slots)."""
@@ -136,19 +152,8 @@ class Replies:
 
     async def changed(self, task_id: str, timeout_s: float) -> bool:
         """Wait until the final record of ``task_id`` is pushed (True) or ``timeout_s``."""
-        if task_id in self._ended:
-            return True
-        flag = asyncio.Event()
-        self._waiters[task_id].add(flag)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(flag.wait(), timeout_s)
-        finally:
-            waiters = self._waiters.get(task_id)
-            if waiters is not None:
-                waiters.discard(flag)
-                if not waiters:
-                    del self._waiters[task_id]
+        if task_id not in self._ended:
+            await self._waiters.wait(task_id, timeout_s)
         return task_id in self._ended
 
     async def _run(self) -> None:
@@ -167,7 +172,6 @@ class Replies:
                 self._ended.move_to_end(record.id)
                 for listener in self._listeners:
                     listener(record)
-                for flag in self._waiters.get(record.id, ()):
-                    flag.set()
+                self._waiters.wake(record.id)
             while len(self._ended) > ENDED_KEPT:
                 self._ended.popitem(last=False)
