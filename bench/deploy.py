@@ -88,8 +88,14 @@ class Procs:
         return total / 2**20
 
     def stop(self) -> None:
+        # Children too: a peer's worker forks its own (saq --workers N), which a terminated
+        # parent leaves behind spinning on a Redis that is gone (and they skew every later
+        # run's figures).
+        children: list[psutil.Process] = []
         for procs in self.roles.values():
             for p in procs:
+                with contextlib.suppress(psutil.Error):
+                    children += psutil.Process(p.pid).children(recursive=True)
                 if p.poll() is None:
                     p.terminate()
         for procs in self.roles.values():
@@ -99,6 +105,9 @@ class Procs:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(5)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
 
 def redis_pid(url: str) -> int:
