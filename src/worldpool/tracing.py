@@ -116,7 +116,7 @@ def span(
     ``TracerProvider`` with an exporter is installed); without it, only the ids are made.
     """
     otel = _otel_trace()
-    if otel is None or isinstance(otel.get_tracer_provider(), otel.ProxyTracerProvider):
+    if otel is None or not exporting():
         # No OTel, or the API without a configured SDK: its spans would record nothing,
         # and entering one costs ~25 us per task (context extract, tracer, span objects).
         with bind(traceparent=child_traceparent(traceparent)) as child:
@@ -168,9 +168,29 @@ def hop_attributes(spec: _Task, attempt: int | None = None) -> dict[str, str | i
 
 
 def exporting() -> bool:
-    """True when spans are being exported (a configured SDK provider is installed)."""
+    """True when spans are being exported (a configured SDK provider is installed).
+
+    Asked on every hop of every task: ``get_tracer_provider()`` reads the environment on
+    each call while no provider is set (tens of microseconds), so the API's own "none set
+    yet" (its module's provider slot still empty, no provider named by the environment) is
+    read first, and a real provider, once seen, is remembered (OTel sets one only once)."""
+    global _EXPORTING
+    if _EXPORTING:
+        return True
     otel = _otel_trace()
-    return otel is not None and not isinstance(otel.get_tracer_provider(), otel.ProxyTracerProvider)
+    if otel is None:
+        return False
+    if getattr(otel, "_TRACER_PROVIDER", _UNSET) is None and not _provider_from_env():
+        return False
+    _EXPORTING = not isinstance(otel.get_tracer_provider(), otel.ProxyTracerProvider)
+    return _EXPORTING
+
+
+def _provider_from_env() -> bool:
+    global _ENV_PROVIDER
+    if _ENV_PROVIDER is None:  # read once: the environment names it at start-up
+        _ENV_PROVIDER = bool(os.environ.get("OTEL_PYTHON_TRACER_PROVIDER"))
+    return _ENV_PROVIDER
 
 
 def _otel_trace() -> Any | None:
@@ -187,6 +207,8 @@ def _otel_trace() -> Any | None:
 
 _UNSET: Any = object()
 _OTEL: Any = _UNSET
+_EXPORTING = False
+_ENV_PROVIDER: bool | None = None
 
 
 def _extract_context(traceparent: str | None) -> Any | None:

@@ -20,9 +20,9 @@ SET_AND_ECHO = "redis.call('SET', KEYS[1], ARGV[1]); return ARGV[1]"
 
 
 @asynccontextmanager
-async def lane_on(url: str) -> AsyncIterator[tuple[Any, FastLane]]:
+async def lane_on(url: str, batch: bool = False) -> AsyncIterator[tuple[Any, FastLane]]:
     client = connect(url)
-    lane = FastLane(client)
+    lane = FastLane(client, batch_when_busy=batch)
     try:
         yield client, lane
     finally:
@@ -45,6 +45,39 @@ async def test_lone_calls_share_one_connection_and_overlapping_ones_use_the_pool
         assert replies == [str(i).encode() for i in range(5)]
         ids = await asyncio.gather(*(lane.execute("CLIENT", "ID") for _ in range(3)))
         assert ids[0] == first and len(set(ids)) > 1
+
+
+async def test_a_batching_lane_sends_overlapping_calls_together_on_its_own_connection(
+    redis_server_session: RedisServer,
+) -> None:
+    async with lane_on(redis_server_session.url, batch=True) as (client, lane):
+        first = await lane.execute("CLIENT", "ID")
+        ids = await asyncio.gather(*(lane.execute("CLIENT", "ID") for _ in range(20)))
+        assert set(ids) == {first}, "every overlapping call went over the lane"
+
+        # Each waiter gets its own reply, in order, and an error only where it belongs.
+        await client.set("n", "x")
+        calls = [lane.execute("EVAL", SET_AND_ECHO, 1, f"b{i}", i) for i in range(10)]
+        calls.insert(5, lane.execute("INCR", "n"))  # "x" is no integer
+        replies = await asyncio.gather(*calls, return_exceptions=True)
+        assert replies[:5] + replies[6:] == [str(i).encode() for i in range(10)]
+        assert isinstance(replies[5], ResponseError) and "not an integer" in str(replies[5])
+        assert [await client.get(f"b{i}") for i in range(10)] == [
+            str(i).encode() for i in range(10)
+        ]
+
+
+async def test_a_batching_lane_whose_connection_dies_sends_the_waiting_calls_again(
+    redis_server: RedisServer,
+) -> None:
+    async with lane_on(redis_server.url, batch=True) as (client, lane):
+        before = await lane.execute("CLIENT", "ID")
+        await client.execute_command("CLIENT", "KILL", "ID", before)
+        replies = await asyncio.gather(
+            *(lane.execute("EVAL", SET_AND_ECHO, 1, f"d{i}", i) for i in range(8))
+        )
+        assert replies == [str(i).encode() for i in range(8)]
+        assert await lane.execute("CLIENT", "ID") != before, "the lane reconnected"
 
 
 async def test_a_pipeline_reads_every_reply_even_after_an_error(

@@ -47,6 +47,35 @@ async def test_a_short_wait_writes_nothing() -> None:
     assert second is not None and second.version == 1  # not written again: it just came
 
 
+async def test_a_queue_that_drains_fast_writes_no_reason_for_its_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a burst the head of the queue leaves within milliseconds: no record write each."""
+    monkeypatch.setattr(waiting, "WAIT_NOTED_AFTER_S", 1.0)
+    backend = MemoryBackend(FAST_SETTINGS)
+    await backend.register(make_worker("w1", handlers=["noop"], max_concurrency=1))
+    orchestrator = Orchestrator(backend, FAST_SETTINGS)
+    tasks = [await orchestrator.submit(TaskSpec(handler="noop")) for _ in range(3)]
+    records = [r for r in [await backend.get_task(t.id) for t in tasks] if r is not None]
+    long_ago = [r.model_copy(update={"submitted_at": r.submitted_at - 60}) for r in records]
+    notes = waiting.WaitNotes(
+        backend, orchestrator.records, orchestrator.changes, orchestrator.transitions
+    )
+    now = records[0].submitted_at
+
+    notes.sent(now, 2 * waiting.DRAIN_WINDOW_S)  # 2 a second: the 1st leaves within 1 s
+    await notes.busy(long_ago, now)
+    after = [await backend.get_task(t.id) for t in tasks]
+    assert [r.pending_reason for r in after if r] == [
+        None,
+        "waiting for a free slot: every worker that fits is busy (2nd in the queue)",
+        "waiting for a free slot: every worker that fits is busy (3rd in the queue)",
+    ]
+
+    notes.sent(now + waiting.DRAIN_WINDOW_S + 1, 0)  # the window passed: nothing drains
+    assert not notes._leaves_soon(1)
+
+
 def test_places_read_as_ordinals() -> None:
     assert [waiting._nth(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th",

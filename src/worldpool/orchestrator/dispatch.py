@@ -180,6 +180,7 @@ class Dispatcher:
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._transitions.put(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
+        self._waits.sent(now, sent)
         await self._waits.busy(waiting, now)
         self._pending.pass_done(read=len(ids), sent=sent)
         if sent:  # another pass at once only if the queue was longer than what was read

@@ -3,6 +3,8 @@ explanation): :class:`WaitNotes`, used by the dispatcher's passes."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from worldpool.backends.base import Backend
 from worldpool.models import EventKind, RoutingDecision, TaskRecord
 from worldpool.orchestrator.records import RecordCache
@@ -15,6 +17,8 @@ EXPLAINED_MAX = 100_000
 # A task waiting for a slot says so once it has waited this long; at most this many a pass.
 WAIT_NOTED_AFTER_S = 1.0
 WAIT_NOTES_PER_PASS = 50
+# The queue's drain rate is what the passes sent over this window.
+DRAIN_WINDOW_S = 5.0
 
 
 class WaitNotes:
@@ -32,6 +36,21 @@ class WaitNotes:
         self._changes = changes
         self._transitions = transitions
         self._explained: dict[str, float] = {}  # waiting task -> when it was last explained
+        self._sent: deque[tuple[float, int]] = deque()  # (when, how many) a pass sent
+
+    def sent(self, now: float, count: int) -> None:
+        """A pass sent ``count`` tasks at ``now`` (the queue's drain rate)."""
+        if count:
+            self._sent.append((now, count))
+        while self._sent and now - self._sent[0][0] > DRAIN_WINDOW_S:
+            self._sent.popleft()
+
+    def _leaves_soon(self, place: int) -> bool:
+        """Whether the task ``place``-th in the queue is sent within WAIT_NOTED_AFTER_S at
+        the rate the queue drains: in a burst the head of the queue moves on within
+        milliseconds, and writing its reason would only cost a record write per task."""
+        rate = sum(count for _, count in self._sent) / DRAIN_WINDOW_S
+        return place < rate * WAIT_NOTED_AFTER_S
 
     def due(self, task_id: str, now: float) -> bool:
         """Whether a waiting task's explanation is due: its first pass, then every
@@ -48,13 +67,14 @@ class WaitNotes:
         """Tasks that fit but find every fitting worker busy (in queue order) say so in
         their pending reason, with their place among them, once they have waited
         WAIT_NOTED_AFTER_S (and again every EXPLAIN_AGAIN_S), at most WAIT_NOTES_PER_PASS a
-        pass, in one backend call. Their full explanation is computed on demand
-        (``explain_task``): a backlog costs no routing report per task."""
+        pass, in one backend call; not those the queue's drain rate sends within that
+        time. Their full explanation is computed on demand (``explain_task``): a backlog
+        costs no routing report per task."""
         notes: list[tuple[TaskRecord, int | None]] = []
         for place, record in enumerate(waiting, 1):
             if len(notes) >= WAIT_NOTES_PER_PASS:
                 break
-            if now - record.submitted_at < WAIT_NOTED_AFTER_S:
+            if now - record.submitted_at < WAIT_NOTED_AFTER_S or self._leaves_soon(place):
                 continue
             reason = (
                 "waiting for a free slot: every worker that fits is busy "

@@ -10,6 +10,12 @@ blocking read holds it) takes the pool as before, and a call whose connection fa
 sent again through the pool, whose retries with backoff ride out a Redis restart; the
 lane reconnects on its next use.
 
+A lane made with ``batch_when_busy`` (the scripts' lane: nothing on it blocks) does not
+send a command that finds it busy through the pool: the command waits for the call in
+flight and goes with every other such command in one write (automatic pipelining), so
+many tasks ending at once on a worker cost one write and one read, not a pooled
+connection (lock, health probe, system calls) each.
+
 A lane's connection has no per-read timeout (redis-py's costs a timer on every reply, a
 large share of a round trip). A watchdog stands in for it: while calls go over the lane,
 a timer fires every half :data:`STALL_S`, and a call still unanswered after STALL_S
@@ -43,15 +49,21 @@ log = logging.getLogger(__name__)
 class FastLane:
     """``await lane.execute("EVALSHA", ...)`` or ``await lane.pipeline(cmd, cmd, ...)``."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, *, batch_when_busy: bool = False) -> None:
         self._client: Any = client
         self._connection: AbstractConnection | None = None
         self._busy = False
         self._sent_at = 0.0  # loop time the call on the lane was sent
         self._watchdog: asyncio.TimerHandle | None = None
+        self._batch_when_busy = batch_when_busy
+        self._waiting: list[tuple[Command, asyncio.Future[Any]]] = []  # for the next write
 
     async def execute(self, *args: Any) -> Any:
         """One command; its reply, or the error Redis answered raised."""
+        if self._busy and self._batch_when_busy:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiting.append((args, future))
+            return await future
         [reply] = await self._send([args], raise_on_error=True)
         return reply
 
@@ -72,12 +84,57 @@ class FastLane:
                 pass  # the connection closed itself; sent again below
             finally:
                 self._busy = False
+                if self._waiting:
+                    self._busy = True  # held for the waiting commands' write
+                    asyncio.get_running_loop().create_task(self._send_waiting())
         if len(commands) == 1 and raise_on_error:
             return [await self._client.execute_command(*commands[0])]
         pipe = self._client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         return list(await pipe.execute(raise_on_error=raise_on_error))
+
+    async def _send_waiting(self) -> None:
+        """Send the commands that found the lane busy, in one write, until none wait;
+        each waiter gets its own reply or error. If the connection fails, each goes again
+        through the pool (as a call that found the lane busy would)."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                self._sent_at = asyncio.get_running_loop().time()
+                try:
+                    replies = await self._on_lane([args for args, _ in batch], False)
+                except (RedisConnectionError, RedisTimeoutError, OSError):
+                    for args, future in batch:
+                        self._resolve(future, await self._pooled(args))
+                    continue
+                except asyncio.CancelledError:  # shutdown: nobody is left hanging
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:  # e.g. an unreadable reply: each waiter raises it
+                    for _, future in batch:
+                        self._resolve(future, exc)
+                    continue
+                for (_, future), reply in zip(batch, replies, strict=True):
+                    self._resolve(future, reply)
+        finally:
+            self._busy = False
+
+    async def _pooled(self, args: Command) -> Any:
+        try:
+            return await self._client.execute_command(*args)
+        except Exception as exc:  # handed to its waiter, raised there
+            return exc
+
+    @staticmethod
+    def _resolve(future: asyncio.Future[Any], reply: Any) -> None:
+        if future.done():  # its caller was cancelled meanwhile
+            return
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
 
     def _check(self) -> None:
         """Timer: is the call on the lane unanswered for STALL_S? Then it is stalled."""

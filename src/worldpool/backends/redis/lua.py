@@ -116,5 +116,5 @@ class Scripts:
 
     @classmethod
     def load(cls, client: Redis) -> Scripts:
-        lane = FastLane(client)
+        lane = FastLane(client, batch_when_busy=True)  # scripts never block
         return cls(lane=lane, **{name: Script(client, name, lane) for name in SCRIPT_NAMES})
