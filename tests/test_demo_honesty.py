@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from tests.helpers import require_binary
-from worldpool.demo import handlers
-from worldpool.demo.handlers import BUBBLEWRAP, CHROMIUM, review, unverified
+from worldpool.demo import handlers, workspace
+from worldpool.demo.handlers import review, unverified
 from worldpool.demo.scenario import demo_pool, demo_workflow, preflight
+from worldpool.demo.workspace import BUBBLEWRAP, CHROMIUM
 from worldpool.errors import HandlerError
 from worldpool.models import WorkerProfile
 from worldpool.testing import make_worker
@@ -72,7 +73,7 @@ def test_tests_never_run_unsandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name)
     )
-    assert BUBBLEWRAP in handlers.missing_for("run_tests")
+    assert BUBBLEWRAP in workspace.missing_for("run_tests")
     with pytest.raises(HandlerError, match="bubblewrap") as caught:
         handlers.run_tests(_ctx(step="verify_tests"))
     assert caught.value.retryable  # another worker may have it
@@ -84,7 +85,7 @@ def test_browser_check_without_chromium_fails_instead_of_succeeding(
     from worldpool.executors.browser import BrowserConfig
 
     monkeypatch.setattr(BrowserConfig, "missing_tools", lambda self: ["/usr/bin/chromium"])
-    assert CHROMIUM in handlers.missing_for("browser_check")
+    assert CHROMIUM in workspace.missing_for("browser_check")
     with pytest.raises(HandlerError, match="chromium") as caught:
         asyncio.run(handlers.browser_check(_ctx(step="verify_browser")))
     assert caught.value.retryable
@@ -132,18 +133,18 @@ def test_this_machine_runs_every_step() -> None:
 def test_the_demos_patch_is_applied_inside_the_sandbox(tmp_path: Path) -> None:
     require_binary("bwrap", "bubblewrap")
     require_binary("git", "git")
-    handlers._copy_tree(handlers.PROJECT, tmp_path)
+    workspace.copy_tree(workspace.PROJECT, tmp_path)
     login = tmp_path / "auth" / "login.py"
     assert "self._users.get(email)" in login.read_text()
-    sandbox_id = handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+    sandbox_id = workspace.apply_patch(tmp_path, handlers.PATCH.encode())
     assert sandbox_id.startswith("bwrap-")  # the id of the bubblewrap run that applied it
     assert "self._users.get(email.strip().lower())" in login.read_text()
-    assert not (tmp_path / handlers.PATCH_FILE).exists()
+    assert not (tmp_path / workspace.PATCH_FILE).exists()
     # applied once: a second time it no longer applies, and git's reason is given
     with pytest.raises(HandlerError, match="patch does not apply") as caught:
-        handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+        workspace.apply_patch(tmp_path, handlers.PATCH.encode())
     assert not caught.value.retryable
-    assert not (tmp_path / handlers.PATCH_FILE).exists()
+    assert not (tmp_path / workspace.PATCH_FILE).exists()
 
 
 def test_patches_are_never_applied_on_the_host(
@@ -153,10 +154,10 @@ def test_patches_are_never_applied_on_the_host(
     monkeypatch.setattr(
         shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name)
     )
-    assert BUBBLEWRAP in handlers.missing_for("fix")
-    handlers._copy_tree(handlers.PROJECT, tmp_path)
+    assert BUBBLEWRAP in workspace.missing_for("fix")
+    workspace.copy_tree(workspace.PROJECT, tmp_path)
     before = (tmp_path / "auth" / "login.py").read_text()
     with pytest.raises(HandlerError, match="bubblewrap") as caught:
-        handlers._apply_patch(tmp_path, handlers.PATCH.encode())
+        workspace.apply_patch(tmp_path, handlers.PATCH.encode())
     assert caught.value.retryable  # another worker may have it
     assert (tmp_path / "auth" / "login.py").read_text() == before

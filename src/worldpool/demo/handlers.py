@@ -9,8 +9,10 @@
 * the review approves only what was verified: tests run in the sandbox and passing, and a
   browser login that really happened; it reads the browser step's screenshot (local OCR)
   and quotes it;
-* :func:`missing_for` names what a handler needs that this machine lacks, so the scenario
-  can refuse to start a worker that cannot back its handlers and say so up front;
+* :func:`~worldpool.demo.workspace.missing_for` names what a handler needs that this
+  machine lacks, so the scenario can refuse to start a worker that cannot back its
+  handlers and say so up front (the scratch copies, the sandbox and the tests run in it
+  are :mod:`.workspace`);
 * LLM steps call an OpenAI-compatible endpoint (:mod:`.llm`): the local model the scenario
   starts (the ``local-llm`` extra) or ``WORLDPOOL_DEMO_LLM_URL``; their results show the
   model's answer, its tokens, speed and per-token cost. Without one they use an **offline
@@ -23,27 +25,19 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import importlib.util
 import os
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import time
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from worldpool.demo.llm import ask, read_screenshot, with_call
+from worldpool.demo.workspace import apply_patch, failing_tests, missing_for, run_pytest, workspace
 from worldpool.errors import HandlerError
-from worldpool.executors.sandbox.base import SandboxProvider
 from worldpool.worker.handlers import Handler, TaskContext
 
-# Package data, not a package: read through importlib.resources so an installed wheel has it.
-PROJECT = resources.files("worldpool.demo") / "project"
-_NOT_COPIED = frozenset({"__pycache__", ".pytest_cache"})
 PATCH = """\
 --- a/auth/login.py
 +++ b/auth/login.py
@@ -57,137 +51,6 @@ PATCH = """\
              return None
          if not hmac.compare_digest(user.password_hash, hash_password(password, user.salt)):
 """
-
-
-# --------------------------------------------------------------------------- needs
-
-BUBBLEWRAP = "bubblewrap (bwrap): sudo apt-get install bubblewrap"
-GIT = "git: sudo apt-get install git"
-CHROMIUM = "chromium (/usr/bin/chromium): sudo apt-get install chromium"
-PYTEST = "pytest: pip install 'worldpool[demo]'"
-PLAYWRIGHT = "playwright: pip install 'worldpool[browser]' (never 'playwright install')"
-
-
-def missing_for(handler: str) -> list[str]:
-    """What ``handler`` needs that this machine lacks, each with how to install it."""
-    missing: list[str] = []
-    if handler in {"run_tests", "fix", "browser_check"}:
-        if shutil.which("git") is None:
-            missing.append(GIT)
-        if shutil.which("bwrap") is None:  # tests run, and patches are applied, in it
-            missing.append(BUBBLEWRAP)
-    if handler == "run_tests" and importlib.util.find_spec("pytest") is None:
-        missing.append(PYTEST)
-    if handler == "browser_check":
-        from worldpool.executors.browser import BrowserConfig
-
-        if BrowserConfig().missing_tools():  # the demo's browser is headless: Chromium only
-            missing.append(CHROMIUM)
-        if importlib.util.find_spec("playwright") is None:
-            missing.append(PLAYWRIGHT)
-    return missing
-
-
-# --------------------------------------------------------------------------- workspace
-
-
-def _workspace(ctx: TaskContext) -> Path:
-    """A fresh copy of the sample project, with the fix applied when the step has it."""
-    root = Path(tempfile.mkdtemp(prefix=f"wp-{ctx.step or 'step'}-"))
-    _copy_tree(PROJECT, root)
-    patch = next((n for n in ctx.input_data if n.endswith("patch.diff")), None)
-    if patch:
-        _apply_patch(root, ctx.read(patch))
-        ctx.log.info("applied %s", patch)
-    return root
-
-
-def _copy_tree(source: Traversable, dest: Path) -> None:
-    """Copy a resource directory (a folder or inside a zip) to ``dest``, caches left out."""
-    for entry in source.iterdir():
-        if entry.name in _NOT_COPIED:
-            continue
-        if entry.is_dir():
-            (dest / entry.name).mkdir()
-            _copy_tree(entry, dest / entry.name)
-        else:
-            (dest / entry.name).write_bytes(entry.read_bytes())
-
-
-PATCH_FILE = ".worldpool-patch.diff"
-
-
-def _sandbox() -> SandboxProvider:
-    """The demo's bubblewrap sandbox (the worker's Python visible read-only, for pytest)."""
-    from worldpool.executors.sandbox.bubblewrap import BubblewrapProvider
-
-    return BubblewrapProvider(ro_paths=sorted({Path(sys.prefix), Path(sys.base_prefix)}))
-
-
-def _apply_patch(root: Path, diff: bytes) -> str:
-    """``git apply`` the diff to ``root`` inside the sandbox; the sandbox's id."""
-    missing = [
-        need for need, tool in ((GIT, "git"), (BUBBLEWRAP, "bwrap")) if not shutil.which(tool)
-    ]
-    if missing:  # never on the host: fail where another worker can apply it
-        raise HandlerError(
-            f"this worker cannot apply the patch in a sandbox: missing {'; '.join(missing)}",
-            retryable=True,
-        )
-    from worldpool.executors.sandbox.base import ShellRequest
-
-    (root / PATCH_FILE).write_bytes(diff)
-    try:
-        outcome = _sandbox().run(
-            ShellRequest(
-                command=f"git apply --whitespace=nowarn {PATCH_FILE}; rc=$?; "
-                f'rm -f {PATCH_FILE}; exit "$rc"',
-                workspace=root,
-                timeout_s=30,
-            )
-        )
-    finally:
-        (root / PATCH_FILE).unlink(missing_ok=True)
-    if not outcome.ok:
-        why = outcome.stderr.strip() or f"exit code {outcome.exit_code}"
-        raise HandlerError(f"patch does not apply: {why}", retryable=False)
-    return outcome.sandbox_id
-
-
-def _run_pytest(ctx: TaskContext, root: Path, tests: list[str]) -> dict[str, Any]:
-    if importlib.util.find_spec("pytest") is None:  # a runtime need only of the demo
-        raise HandlerError(
-            "the demo runs the sample project's tests with pytest, which is not installed: "
-            "pip install 'worldpool[demo]'",
-            retryable=False,
-        )
-    argv = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:cacheprovider", *tests]
-    env = {"PYTHONPATH": ".", "PYTHONDONTWRITEBYTECODE": "1"}
-    if shutil.which("bwrap") is None:  # never unsandboxed: fail where another worker can run it
-        raise HandlerError(
-            f"this worker cannot run the tests in a sandbox: missing {BUBBLEWRAP}", retryable=True
-        )
-    from worldpool.executors.sandbox.base import ShellRequest
-
-    outcome = _sandbox().run(
-        ShellRequest(command=argv, workspace=root, env=env, timeout_s=120), ctx.cancelled
-    )
-    ctx.set_meta("sandbox_id", outcome.sandbox_id)
-    code, out, sandbox = outcome.exit_code, outcome.stdout + outcome.stderr, "bubblewrap"
-    ctx.store("test_output.txt", out, "text/plain")
-    summary = next(
-        (line for line in reversed(out.splitlines()) if re.search(r"\d+ (passed|failed)", line)), ""
-    )
-    failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", summary)) else 0
-    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", summary)) else 0
-    failing = re.findall(r"^FAILED (\S+)", out, re.MULTILINE)
-    return {
-        "exit_code": code,
-        "passed": passed,
-        "failed": failed,
-        "failing_tests": failing,
-        "sandbox": sandbox,
-    }
 
 
 # --------------------------------------------------------------------------- steps
@@ -217,21 +80,18 @@ def plan(ctx: TaskContext) -> dict[str, Any]:
 
 def run_tests(ctx: TaskContext) -> dict[str, Any]:
     """Localization / verification: run the sample project's tests for real."""
-    root = _workspace(ctx)
-    try:
+    with workspace(ctx) as root:
         tests = [str(t) for t in ctx.payload.get("tests", ["tests"])]
-        result = _run_pytest(ctx, root, tests)
+        result = run_pytest(ctx, root, tests)
         ctx.store("login.py", (root / "auth" / "login.py").read_bytes(), "text/x-python")
         return result
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def analyze(ctx: TaskContext) -> dict[str, Any]:
     """Understanding: read the failing test's trace and the code, name the root cause."""
     output = ctx.read_text("localization/test_output.txt")
     code = ctx.read_text("localization/login.py")
-    failing = re.findall(r"^FAILED (\S+)", output, re.MULTILINE)
+    failing = failing_tests(output)
     lookup = next(
         (i for i, line in enumerate(code.splitlines(), 1) if "self._users.get(email)" in line), None
     )
@@ -282,16 +142,10 @@ def fix(ctx: TaskContext) -> dict[str, Any]:
     if source == "rule" and proposal:
         ctx.log.warning("the model's patch was not used (%s): using the offline rule's", note)
         engine += f"; patch from the offline rule (the model's patch {note})"
-    root = _workspace(ctx)
-    try:
-        patch_sandbox = _apply_patch(root, patch.encode())
-        code = (root / "auth" / "login.py").read_text()
-        try:
-            ast.parse(code, "auth/login.py")
-        except SyntaxError as exc:
-            raise HandlerError(f"patched code does not parse: {exc}", retryable=False) from None
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with workspace(ctx) as root:
+        patch_sandbox = apply_patch(root, patch.encode())
+        if error := _syntax_error(root):
+            raise HandlerError(f"patched code does not parse: {error}", retryable=False)
     ctx.store("patch.diff", patch, "text/x-diff")
     result = {
         "engine": engine,
@@ -314,22 +168,26 @@ def _diff_of(answer: str) -> str:
 def _try_model_patch(ctx: TaskContext, answer: str) -> tuple[str, str]:
     """("model", why) when the model's diff applies and the whole suite passes with it,
     else ("rule", why not)."""
-    root = _workspace(ctx)
-    try:
+    with workspace(ctx) as root:
         try:
-            _apply_patch(root, _diff_of(answer).encode())
+            apply_patch(root, _diff_of(answer).encode())
         except HandlerError as exc:
             return "rule", f"did not apply: {str(exc).removeprefix('patch does not apply: ')}"
-        try:
-            ast.parse((root / "auth" / "login.py").read_text(), "auth/login.py")
-        except SyntaxError as exc:
-            return "rule", f"applied but does not parse: {exc}"
-        tests = _run_pytest(ctx, root, ["tests"])
+        if error := _syntax_error(root):
+            return "rule", f"applied but does not parse: {error}"
+        tests = run_pytest(ctx, root, ["tests"])
         if tests["exit_code"] != 0:
             return "rule", f"applied but {tests['failed']} test(s) failed with it"
         return "model", f"applied and all {tests['passed']} tests passed"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+
+
+def _syntax_error(root: Path) -> SyntaxError | None:
+    """Why the (patched) ``auth/login.py`` under ``root`` does not parse; None if it does."""
+    try:
+        ast.parse((root / "auth" / "login.py").read_text(), "auth/login.py")
+    except SyntaxError as exc:
+        return exc
+    return None
 
 
 def _free_port() -> int:
@@ -349,33 +207,32 @@ async def browser_check(ctx: TaskContext) -> dict[str, Any]:
             "this worker cannot run the browser check: missing " + "; ".join(missing),
             retryable=True,
         )
-    root = _workspace(ctx)
-    port = _free_port()
-    app = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "auth.app",
-        str(port),
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    try:
-        await asyncio.to_thread(_wait_port, port)
-        ctx.payload = {
-            "actions": [
-                {"action": "goto", "url": f"http://127.0.0.1:{port}/"},
-                {"action": "fill", "selector": "#email", "value": " Alice@Example.com"},
-                {"action": "fill", "selector": "#password", "value": "correct horse"},
-                {"action": "click", "selector": "#submit"},
-                {"action": "wait_for", "text": "Welcome"},
-                {"action": "screenshot", "name": "login.png"},
-            ]
-        }
-        result = await run_browser(ctx, config)
-    finally:
-        app.terminate()
-        await app.wait()
-        shutil.rmtree(root, ignore_errors=True)
+    with workspace(ctx) as root:
+        port = _free_port()
+        app = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "auth.app",
+            str(port),
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+        try:
+            await asyncio.to_thread(_wait_port, port)
+            ctx.payload = {
+                "actions": [
+                    {"action": "goto", "url": f"http://127.0.0.1:{port}/"},
+                    {"action": "fill", "selector": "#email", "value": " Alice@Example.com"},
+                    {"action": "fill", "selector": "#password", "value": "correct horse"},
+                    {"action": "click", "selector": "#submit"},
+                    {"action": "wait_for", "text": "Welcome"},
+                    {"action": "screenshot", "name": "login.png"},
+                ]
+            }
+            result = await run_browser(ctx, config)
+        finally:
+            app.terminate()
+            await app.wait()
     # run_browser returns only after "wait_for Welcome" passed: the login really happened.
     return {
         "ran": True,

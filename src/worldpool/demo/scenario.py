@@ -30,9 +30,10 @@ from rich.text import Text
 
 from worldpool import geo
 from worldpool.config import Settings
-from worldpool.demo.handlers import HANDLERS, missing_for
+from worldpool.demo.handlers import HANDLERS
 from worldpool.demo.llm import LLMMode, llm_for_run, llm_mode, print_model_answers
 from worldpool.demo.report import explain
+from worldpool.demo.workspace import missing_for
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import ConfigError
 from worldpool.models import (

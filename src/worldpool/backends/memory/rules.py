@@ -4,7 +4,7 @@ on versions, fencing, and the dispatch step built from them.
 Every operation of :class:`~worldpool.backends.memory.MemoryBackend` that needs a rule
 calls the function here (the Redis backend writes the same rules once, in the
 Lua fragments ``redis/scripts/_<name>.lua``). The functions only mutate a
-:class:`~worldpool.backends.memory_store.MemoryStore` and never await, so each caller's
+:class:`~worldpool.backends.memory.store.MemoryStore` and never await, so each caller's
 step stays atomic on the event loop.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from worldpool.backends.base import Delivery, Dispatch, DispatchOutcome, EffectClaim, EpochMark
-from worldpool.backends.memory_store import MemoryStore, ReplyBox, clone
+from worldpool.backends.memory.store import MemoryStore, ReplyBox, clone
 from worldpool.lifecycle import timeout_deadline
 from worldpool.models import TaskRecord, WorkerStatus, WorkflowRecord
 

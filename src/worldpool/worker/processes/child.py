@@ -1,8 +1,8 @@
 """The child side of ``--sync-handlers process``: a process that runs its worker's sync
 handlers one call at a time, and that the worker can kill.
 
-Started by :mod:`.processes` as a fresh interpreter (``sys.executable``; it imports
-nothing of the worker's main module), it loads its handler table from the same
+Started by :mod:`.pool` (:mod:`.handle`) as a fresh interpreter (``sys.executable``; it
+imports nothing of the worker's main module), it loads its handler table from the same
 ``--handlers`` specs the operator gave the worker (a call names a handler of that table;
 nothing else is looked up or imported), says which sync handlers it has, then runs the
 calls its parent sends. Everything on its socket is JSON (orjson, framed by
@@ -41,8 +41,8 @@ Message = dict[str, Any]
 
 
 def main() -> None:
-    """``python -c 'from worldpool.worker.child import main; main()' FD``: serve the
-    worker on the other end of the socket ``FD``. The first message names the handler
+    """``python -c 'from worldpool.worker.processes.child import main; main()' FD``: serve
+    the worker on the other end of the socket ``FD``. The first message names the handler
     specs to load (a JSON list); the child says which sync handlers it has (or why it could
     not load them), then serves calls until the socket closes."""
     _detach()

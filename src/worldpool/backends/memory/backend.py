@@ -1,19 +1,9 @@
-"""The in-process backend: the embedded default and the test double.
+""":class:`MemoryBackend`: the :class:`~worldpool.backends.base.Backend` contract on one
+:class:`~worldpool.backends.memory.store.MemoryStore` (see :mod:`worldpool.backends.memory`).
 
-Everything lives in one :class:`MemoryStore` in this process and runs on one event loop.
-No method awaits inside a state change, so every step of the contract is atomic without
-locks. The storage rules (slot check, compare-and-set, fencing) are the functions of
-:mod:`worldpool.backends.memory_rules`, which every operation here calls. Blocking reads (:meth:`MemoryBackend.receive`, ``receive_results``, ``read_events``)
-wait on a :class:`~worldpool.backends.memory_store.Signal`, never in a polling loop.
-
-Stored models are copies made through JSON (:func:`clone`), on the way in and on the way
-out, so a caller mutating a record it passed or got back cannot change the stored state,
-and a value Redis could not store fails here too.
-
-A :class:`MemoryBackend` is a *client* of a store; :meth:`MemoryBackend.reconnect` opens
-another client on the same store, the in-process equivalent of a process restarting
-against the same Redis (it is how unacked results get redelivered, see
-:meth:`MemoryBackend.receive_results`).
+Each operation mutates the store with no ``await`` inside its change, calling the rules of
+:mod:`.rules`; the results stream's consumers are :mod:`.results`, the pool's views
+:mod:`.pool`.
 """
 
 from __future__ import annotations
@@ -21,12 +11,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TypeVar
 
-from worldpool.backends import memory_rules as rules
 from worldpool.backends.base import (
     Backend,
     DeadLetter,
@@ -41,7 +28,9 @@ from worldpool.backends.base import (
     ReplyPage,
     ResultMessage,
 )
-from worldpool.backends.memory_store import MemoryStore, ReplyBox, clone
+from worldpool.backends.memory import pool, rules
+from worldpool.backends.memory.results import ResultsReader
+from worldpool.backends.memory.store import MemoryStore, ReplyBox, clone
 from worldpool.config import Settings
 from worldpool.errors import NotFoundError, ValidationError
 from worldpool.models import (
@@ -57,7 +46,6 @@ from worldpool.models import (
 )
 
 Clock = Callable[[], float]
-T = TypeVar("T", int, float)
 
 
 class MemoryBackend(Backend):
@@ -75,10 +63,7 @@ class MemoryBackend(Backend):
         self.settings = settings or Settings()
         self._clock = clock
         self._s = store or MemoryStore(event_log_max=self.settings.event_log_max)
-        # Results consumers of this client that have drained their pre-existing backlog;
-        # ``_recovery`` is how far each one got through it.
-        self._recovered: set[str] = set()
-        self._recovery: dict[str, str] = {}
+        self._results = ResultsReader(self._s, clock, self.settings.results_claim_after_s)
 
     def reconnect(self) -> MemoryBackend:
         """A new client on the same store, as if this process had restarted."""
@@ -122,7 +107,7 @@ class MemoryBackend(Backend):
             )
             s.states[worker_id] = stored
             s.heard_from(worker_id, now)
-            if _routing_part(before) != _routing_part(stored):
+            if pool.routing_part(before) != pool.routing_part(stored):
                 s.pool_change(worker_id)
         revoked = [
             task_id
@@ -132,14 +117,7 @@ class MemoryBackend(Backend):
         return HeartbeatReply(status=stored.status, revoked=revoked, server_time=now)
 
     async def list_workers(self) -> list[Worker]:
-        return [self._worker(worker_id) for worker_id in sorted(self._s.profiles)]
-
-    def _worker(self, worker_id: str) -> Worker:
-        s = self._s
-        state = clone(s.states[worker_id]).model_copy(
-            update={"running": len(s.slots.get(worker_id, ()))}
-        )
-        return Worker(profile=clone(s.profiles[worker_id]), state=state)
+        return [pool.worker(self._s, worker_id) for worker_id in sorted(self._s.profiles)]
 
     async def mark_offline(self, worker_id: str) -> bool:
         state = self._s.states.get(worker_id)
@@ -212,55 +190,11 @@ class MemoryBackend(Backend):
         ack: Sequence[str] = (),
     ) -> list[ResultMessage]:
         await self.ack_results(list(ack))
-        s = self._s
-        if consumer not in self._recovered:
-            # First calls of this client: hand back what this consumer took and never acked
-            # (before a restart), in order, before anything new.
-            after = self._recovery.get(consumer, "")
-            backlog = sorted(
-                (m for c, m in s.results_pending.values() if c == consumer and m.id > after),
-                key=lambda m: m.id,
-            )[:max_count]
-            if backlog:
-                self._recovery[consumer] = backlog[-1].id
-                return [_copy_result(m) for m in backlog]
-            self._recovered.add(consumer)
-            self._recovery.pop(consumer, None)
-        claimed = self._claim_stale_results(consumer, max_count)
-        if claimed:
-            return claimed
-        await s.results_signal.wait_until(lambda: bool(s.results_new), block_s)
-        taken: list[ResultMessage] = []
-        now = self._clock()
-        while s.results_new and len(taken) < max_count:
-            message = s.results_new.popleft()
-            s.results_pending[message.id] = (consumer, message)
-            s.results_taken_at[message.id] = now
-            taken.append(_copy_result(message))
-        return taken
-
-    def _claim_stale_results(self, consumer: str, max_count: int) -> list[ResultMessage]:
-        """Results another consumer took and left unacked too long (it died): ours now."""
-        s = self._s
-        cutoff = self._clock() - self.settings.results_claim_after_s
-        stale = sorted(
-            (
-                m
-                for c, m in s.results_pending.values()
-                if c != consumer and s.results_taken_at.get(m.id, 0.0) <= cutoff
-            ),
-            key=lambda m: m.id,
-        )[:max_count]
-        now = self._clock()
-        for message in stale:
-            s.results_pending[message.id] = (consumer, message)
-            s.results_taken_at[message.id] = now
-        return [_copy_result(m) for m in stale]
+        # A restart's backlog first, in order; then what a dead consumer left; then new.
+        return await self._results.take(consumer, max_count, block_s)
 
     async def ack_results(self, ids: list[str]) -> None:
-        for message_id in ids:
-            self._s.results_pending.pop(message_id, None)
-            self._s.results_taken_at.pop(message_id, None)
+        self._results.ack(ids)
 
     # ------------------------------------------------------------------ task and workflow state
     async def put_task(self, record: TaskRecord, expect_version: int | None = None) -> bool:
@@ -430,51 +364,17 @@ class MemoryBackend(Backend):
 
     # ------------------------------------------------------------------ pool changes
     async def pool_changes(self, cursor: PoolCursor | None = None) -> PoolChanges:
-        s = self._s
         if cursor is None:
-            last = next(reversed(s.heard.values()), 0.0)
-            return PoolChanges(
-                PoolCursor(float(s.pool_seq), last), await self.list_workers(), [], [], True
-            )
-        ids = list(_newest_after(s.pool_changed, cursor.changed, inclusive=False))
-        beats = list(_newest_after(s.heard, cursor.heard, inclusive=True).items())
-        return PoolChanges(
-            cursor=PoolCursor(float(s.pool_seq), beats[-1][1] if beats else cursor.heard),
-            workers=[self._worker(i) for i in ids if i in s.profiles],
-            gone=[i for i in ids if i not in s.profiles],
-            heartbeats=beats,
-        )
+            return PoolChanges(pool.pool_cursor(self._s), await self.list_workers(), [], [], True)
+        return pool.pool_changes_since(self._s, cursor)
 
     async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
         known = self._s.profiles
-        return [self._worker(i) if i in known else None for i in worker_ids]
+        return [pool.worker(self._s, i) if i in known else None for i in worker_ids]
 
     # ------------------------------------------------------------------ clients (issue 11)
     async def offered_handlers(self) -> frozenset[str] | None:
         return frozenset(self._s.offered)
-
-
-def _newest_after(
-    entries: OrderedDict[str, T], after: float, *, inclusive: bool
-) -> OrderedDict[str, T]:
-    """The entries of an oldest-first mapping whose value is above (or at) ``after``,
-    oldest first, walking back from the newest only as far as needed."""
-    found: list[tuple[str, T]] = []
-    for key in reversed(entries):
-        value = entries[key]
-        if value < after or (value == after and not inclusive):
-            break
-        found.append((key, value))
-    return OrderedDict(reversed(found))
-
-
-def _routing_part(state: WorkerState) -> tuple[object, ...]:
-    """What routing reads of a heartbeat's state (not its counter nor its time)."""
-    return (state.status, state.consuming, state.latency_ms, state.cached, state.sticky_keys)
-
-
-def _copy_result(message: ResultMessage) -> ResultMessage:
-    return ResultMessage(id=message.id, result=clone(message.result))
 
 
 def _reply_seq(after: str | None) -> int:

@@ -1,8 +1,9 @@
 """The memory backend's state: plain containers and a wake-up signal, no contract logic.
 
-:class:`MemoryStore` is everything one in-process deployment holds; the contract's rules
-live in :mod:`worldpool.backends.memory`, which only mutates these containers between
-awaits (so every step is atomic on one event loop).
+:class:`MemoryStore` is everything one in-process deployment holds; the contract's
+operations live in :mod:`.backend` (and :mod:`.rules`, :mod:`.results`, :mod:`.pool`),
+which only mutate these containers between awaits (so every step is atomic on one event
+loop).
 """
 
 from __future__ import annotations
