@@ -25,6 +25,7 @@ async def test_the_write_that_ends_a_task_pushes_its_record_to_its_client(
     assert await backend.put_task(record, expect_version=1)
     page = await backend.read_replies("client-a")
 
+    assert [(p.task_id, p.version) for p in page.replies] == [("t1", 2)]  # before decoding
     assert [(r.id, r.status, r.result, r.version) for r in page.records] == [
         ("t1", TaskStatus.SUCCEEDED, {"answer": 42}, 2)
     ]

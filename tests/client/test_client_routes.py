@@ -5,6 +5,7 @@ in its snapshot when they come (memory backend, loops driven by hand)."""
 from __future__ import annotations
 
 from worldpool import Client
+from worldpool.backends.base import PushedRecord
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS, make_worker
 from worldpool.lifecycle import apply_result
@@ -115,5 +116,23 @@ async def test_a_retried_task_is_not_answered_by_its_old_end() -> None:
         again = await handle.status()
         assert again.status is TaskStatus.PENDING
         assert client.replies.take(handle.task_id) is None
+    finally:
+        await client.aclose()
+
+
+async def test_a_pushed_record_that_does_not_decode_falls_back_to_the_stored_one() -> None:
+    """The reply stream is read undecoded; what a handle takes is decoded then, and an
+    entry that is no record is not trusted: the handle reads the stored record instead."""
+    backend = MemoryBackend(FAST_SETTINGS)
+    client = await _client(backend, slots=1)
+    try:
+        handle = await client.submit("noop")
+        await _finish(backend, handle.task_id)
+        assert await client.replies.changed(handle.task_id, 5)
+        client.replies._ended[handle.task_id] = PushedRecord(handle.task_id, 99, b"{not json")
+        assert client.replies.take(handle.task_id) is None
+        client.replies._ended[handle.task_id] = PushedRecord(handle.task_id, 99, b"{not json")
+        record = await handle.wait(timeout_s=5)
+        assert record.status is TaskStatus.SUCCEEDED and record.version < 99
     finally:
         await client.aclose()

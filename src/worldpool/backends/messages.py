@@ -91,13 +91,48 @@ class QueuedPage:
     cursor: str | None
 
 
+class PushedRecord:
+    """A task's final record as pushed to its client: id and version known at once, the
+    record decoded when first asked for. A client that submits a burst holds thousands of
+    these until its handles take them; undecoded, each is one object for the garbage
+    collector to walk instead of the hundreds of a decoded record (full collections over
+    held records took a third of a busy client's CPU)."""
+
+    __slots__ = ("_data", "_record", "task_id", "version")
+
+    def __init__(
+        self,
+        task_id: str,
+        version: int,
+        data: bytes | None = None,
+        record: TaskRecord | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.version = version
+        self._data = data
+        self._record = record
+
+    def record(self) -> TaskRecord:
+        """The record (pydantic's ValidationError if the pushed JSON is not a record)."""
+        if self._record is None:
+            record = TaskRecord.model_validate_json(self._data or b"")
+            record.version = self.version
+            self._record, self._data = record, None
+        return self._record
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyPage:
     """What :meth:`Backend.read_replies` read: final task records pushed to one client, and
     the cursor to read on from (None: nothing was ever read)."""
 
-    records: list[TaskRecord]
+    replies: list[PushedRecord]
     cursor: str | None
+
+    @property
+    def records(self) -> list[TaskRecord]:
+        """Every pushed record, decoded."""
+        return [pushed.record() for pushed in self.replies]
 
 
 @dataclass(frozen=True, slots=True)

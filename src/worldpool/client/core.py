@@ -16,7 +16,7 @@ from worldpool.client.offered import OfferedHandlers
 from worldpool.client.runs import RunFilter, RunSummary, select_runs
 from worldpool.config import Settings
 from worldpool.errors import BackendError, ValidationError
-from worldpool.models import JSONValue, TaskRecord, TaskSpec, TaskStatus, WorkflowSpec
+from worldpool.models import JSONValue, TaskSpec, TaskStatus, WorkflowSpec
 from worldpool.orchestrator import Orchestrator
 from worldpool.redact import redact_url
 from worldpool.typed import TypedHandler
@@ -149,10 +149,10 @@ class Client:
             self._sent_here[record.id] = record.attempts[-1].worker_id
         return TaskHandle(self, record.id, pushed=record.spec.reply_to == self.client_id)
 
-    def _slot_back(self, record: TaskRecord) -> None:
+    def _slot_back(self, task_id: str) -> None:
         """A task this client sent in its submit ended: its slot is free again in the
         pool snapshot the client routes with (serve's results do that for the rest)."""
-        worker_id = self._sent_here.pop(record.id, None)
+        worker_id = self._sent_here.pop(task_id, None)
         if worker_id is not None:
             self.orchestrator.pool_view.adjust_running(worker_id, -1)
 

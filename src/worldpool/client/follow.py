@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable
 
-from worldpool.backends.base import Backend
+from worldpool.backends.base import Backend, PushedRecord
 from worldpool.errors import BackendError
 from worldpool.event_log import cancel_checkpoint, tail_seq
 from worldpool.models import EventKind, TaskRecord
+from worldpool.orchestrator.signals import settle, wait_settled
 
 log = logging.getLogger("worldpool.client")
 
@@ -38,31 +39,27 @@ RETRY_S = 0.5  # after a backend error, before reading again
 
 
 class Waiters:
-    """Who waits for news of which id: each waiter a flag, set by :meth:`wake`."""
+    """Who waits for news of which id: a future each, settled by :meth:`wake` (a future
+    and a timer per wait: ``asyncio.wait_for`` would make a task per waiting handle)."""
 
     def __init__(self) -> None:
-        self._flags: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._futures: dict[str, list[asyncio.Future[None]]] = {}
 
     async def wait(self, ident: str, timeout_s: float) -> None:
         """Until ``ident`` is woken or ``timeout_s`` passes."""
-        flag = asyncio.Event()
-        self._flags[ident].add(flag)
+        futures = self._futures.setdefault(ident, [])
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(flag.wait(), timeout_s)
+            await wait_settled(futures, timeout_s)
         finally:
-            flags = self._flags.get(ident)
-            if flags is not None:
-                flags.discard(flag)
-                if not flags:
-                    del self._flags[ident]
+            if not futures and self._futures.get(ident) is futures:
+                del self._futures[ident]
 
     def wake(self, ident: str | None) -> None:
-        for flag in self._flags.get(ident or "", ()):
-            flag.set()
+        for future in self._futures.pop(ident or "", ()):
+            settle(future)
 
     def wake_all(self) -> None:
-        for ident in list(self._flags):
+        for ident in list(self._futures):
             self.wake(ident)
 
 
@@ -128,9 +125,9 @@ class Replies:
     def __init__(self, backend: Backend, client_id: str) -> None:
         self.client_id = client_id
         self._backend = backend
-        self._ended: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._ended: OrderedDict[str, PushedRecord] = OrderedDict()
         self._waiters = Waiters()
-        self._listeners: list[Callable[[TaskRecord], None]] = []
+        self._listeners: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -142,13 +139,22 @@ class Replies:
         await _stopped(self._task)
         self._task = None
 
-    def on_reply(self, listener: Callable[[TaskRecord], None]) -> None:
-        """Call ``listener`` with every record pushed (the client gives back its slots)."""
+    def on_reply(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with the id of every task whose record is pushed (the client
+        gives back its slots)."""
         self._listeners.append(listener)
 
     def take(self, task_id: str) -> TaskRecord | None:
-        """The pushed final record of ``task_id`` (once), or None if none came yet."""
-        return self._ended.pop(task_id, None)
+        """The pushed final record of ``task_id`` (once), or None if none came yet (or
+        what came is no record: the caller reads the stored one instead)."""
+        pushed = self._ended.pop(task_id, None)
+        if pushed is None:
+            return None
+        try:
+            return pushed.record()
+        except ValueError as exc:  # pydantic's ValidationError: not ours to trust blindly
+            log.warning("client: the record pushed for %s does not decode: %s", task_id, exc)
+            return None
 
     async def changed(self, task_id: str, timeout_s: float) -> bool:
         """Wait until the final record of ``task_id`` is pushed (True) or ``timeout_s``."""
@@ -167,11 +173,11 @@ class Replies:
                 await asyncio.sleep(RETRY_S)
                 continue
             cursor = page.cursor or cursor
-            for record in page.records:
-                self._ended[record.id] = record
-                self._ended.move_to_end(record.id)
+            for pushed in page.replies:
+                self._ended[pushed.task_id] = pushed
+                self._ended.move_to_end(pushed.task_id)
                 for listener in self._listeners:
-                    listener(record)
-                self._waiters.wake(record.id)
+                    listener(pushed.task_id)
+                self._waiters.wake(pushed.task_id)
             while len(self._ended) > ENDED_KEPT:
                 self._ended.popitem(last=False)

@@ -48,7 +48,7 @@ from worldpool.orchestrator.clock import BackendClock
 from worldpool.orchestrator.dispatch import Dispatcher
 from worldpool.orchestrator.pending import PendingQueue
 from worldpool.orchestrator.pool import PoolView
-from worldpool.orchestrator.records import RecordCache
+from worldpool.orchestrator.records import RECORD_CACHE_MAX, SUBMIT_ONLY_CACHE_MAX, RecordCache
 from worldpool.orchestrator.results import ResultsApplier
 from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.sweep import Sweeper
@@ -86,7 +86,9 @@ class Orchestrator:
         self.name = name
         rng = random.Random(seed)
         # State, one owner each.
-        self.records = RecordCache()
+        # A client (submit only) never writes a record again after its create: caching
+        # every task it sent would only grow the heap every garbage collection walks.
+        self.records = RecordCache(SUBMIT_ONLY_CACHE_MAX if submit_only else RECORD_CACHE_MAX)
         self.pending = PendingQueue(backend)
         # Signed reports, proven workers.
         self.gate = ReportGate(backend, settings.secret, refuses=not submit_only)

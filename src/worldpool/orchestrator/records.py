@@ -14,6 +14,7 @@ from worldpool.orchestrator.signals import settle, wait_settled
 
 RECORD_CACHE_MAX = 50_000
 FINISHED_CACHE_MAX = 2_000
+SUBMIT_ONLY_CACHE_MAX = 1_000  # a client: see Orchestrator(submit_only=True)
 
 
 class RecordCache:

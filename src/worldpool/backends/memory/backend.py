@@ -25,6 +25,7 @@ from worldpool.backends.base import (
     NewTask,
     PoolChanges,
     PoolCursor,
+    PushedRecord,
     ReplyPage,
     ResultMessage,
 )
@@ -316,7 +317,8 @@ class MemoryBackend(Backend):
         seq = _reply_seq(after)
         await box.signal.wait_until(lambda: bool(box.items) and box.items[-1][0] > seq, block_s)
         found = box.after(seq, limit)
-        return ReplyPage([r for _, r in found], f"{found[-1][0]:020d}" if found else after)
+        pushed = [PushedRecord(r.id, r.version, record=r) for _, r in found]
+        return ReplyPage(pushed, f"{found[-1][0]:020d}" if found else after)
 
     # ------------------------------------------------------------------ deployment epoch
     async def touch_epoch(self, candidate: str, previous: str | None = None) -> EpochMark:

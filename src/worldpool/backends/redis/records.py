@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from worldpool.backends.base import EffectClaim, EpochMark, EventPage, QueuedPage, ReplyPage
+from worldpool.backends.base import (
+    EffectClaim,
+    EpochMark,
+    EventPage,
+    PushedRecord,
+    QueuedPage,
+    ReplyPage,
+)
 from worldpool.backends.redis import codec
 from worldpool.backends.redis.batch import RedisBatchCalls, expect_arg, redis_errors
 from worldpool.backends.redis.connection import MAX_BLOCK_S
@@ -297,17 +304,22 @@ class RedisRecords(RedisBatchCalls):
         key = self.keys.reply(client)
         reply = await self._r.xread({key: after or "0-0"}, count=limit, block=block_ms(block_s))
         entries = list(reply[0][1]) if reply else []
-        records = []
+        replies = []
         for stream_id, fields in entries:
             try:
+                if b"t" in fields:  # decoded when a handle takes it
+                    version = int(fields[b"v"])
+                    replies.append(PushedRecord(codec.text(fields[b"t"]), version, fields[b"d"]))
+                    continue
+                # Pushed by an older put_record (no id field): decoded now, for its id.
                 record = codec.load_record(TaskRecord, fields[b"d"], fields[b"v"])
             except (KeyError, ValueError) as exc:  # not ours to trust blindly: skip it
                 log.warning("skipped reply entry %r for %s: %s", stream_id, client, exc)
                 continue
             if record is not None:
-                records.append(record)
+                replies.append(PushedRecord(record.id, record.version, record=record))
         cursor = codec.text(entries[-1][0]) if entries else after
-        return ReplyPage(records, cursor)
+        return ReplyPage(replies, cursor)
 
     # ------------------------------------------------------------------ trust (issue 13)
     @redis_errors

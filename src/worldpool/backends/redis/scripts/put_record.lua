@@ -8,7 +8,8 @@
 -- KEYS[3]   active                     set   non-terminal task ids
 -- KEYS[4]   deadlines                  sorted set  task id -> next timeout deadline
 -- KEYS[5]   events                     stream (capped)
--- KEYS[6]   reply:{client}             stream: the record is pushed there by the write
+-- KEYS[6]   reply:{client}             stream: the record is pushed there (fields t id,
+--                                      d record, v version) by the write
 --                                      that ends the task (KEYS[5] again: no push)
 -- KEYS[7]   f:{task}                   hash  the fencing copy (attempt, worker, terminal):
 --                                      the extra pairs go there (a workflow: KEYS[1]
@@ -52,7 +53,7 @@ for i = 8, 7 + n do
   append_event(KEYS[5], ARGV[6], ARGV[i])
 end
 if KEYS[6] ~= KEYS[5] and not had_ended then  -- the waiting client gets its final record
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*', 'd', ARGV[3], 'v', new)
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*', 't', ARGV[2], 'd', ARGV[3], 'v', new)
   redis.call('EXPIRE', KEYS[6], 3600)
 end
 return new
