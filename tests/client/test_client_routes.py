@@ -136,3 +136,27 @@ async def test_a_pushed_record_that_does_not_decode_falls_back_to_the_stored_one
         assert record.status is TaskStatus.SUCCEEDED and record.version < 99
     finally:
         await client.aclose()
+
+
+async def test_result_reads_a_pushed_success_without_decoding_the_record() -> None:
+    backend = MemoryBackend(FAST_SETTINGS)
+    client = await _client(backend, slots=1)
+    try:
+        handle = await client.submit("noop")
+        await _finish(backend, handle.task_id)
+        assert await client.replies.changed(handle.task_id, 5)
+        # What a Redis reply entry holds: the record's JSON, undecoded.
+        stored = await backend.get_task(handle.task_id)
+        assert stored is not None
+        data = stored.model_dump_json(exclude={"version"}).encode()
+        client.replies._ended[handle.task_id] = PushedRecord(handle.task_id, stored.version, data)
+        assert await handle.result(timeout_s=5) == {"ok": 1}
+        assert client.replies.take(handle.task_id) is None, "taken by result()"
+
+        failed = PushedRecord("t", 3, b'{"status": "failed", "result": 1, "result_ref": null}')
+        assert failed.succeeded_value() == (False, None)
+        big = PushedRecord("t", 3, b'{"status": "succeeded", "result": null, "result_ref": {}}')
+        assert big.succeeded_value() == (False, None), "a large value is fetched by the record"
+        assert PushedRecord("t", 3, b"[1").succeeded_value() == (False, None)
+    finally:
+        await client.aclose()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worldpool.models import Event, TaskRecord, TaskResult, Worker
+import orjson
+
+from worldpool.models import Event, JSONValue, TaskRecord, TaskResult, TaskStatus, Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,24 @@ class PushedRecord:
         self.version = version
         self._data = data
         self._record = record
+
+    def succeeded_value(self) -> tuple[bool, JSONValue]:
+        """``(True, value)`` if the task succeeded with its value inline, read from the
+        pushed JSON without decoding the whole record (what ``handle.result()`` needs);
+        ``(False, None)`` otherwise, or if the JSON does not say so plainly."""
+        if self._record is not None:
+            record = self._record
+            if record.status is TaskStatus.SUCCEEDED and record.result_ref is None:
+                return True, record.result
+            return False, None
+        try:
+            doc = orjson.loads(self._data or b"")
+        except orjson.JSONDecodeError:
+            return False, None
+        plain = isinstance(doc, dict) and doc.get("result_ref") is None
+        if plain and doc.get("status") == TaskStatus.SUCCEEDED.value:
+            return True, doc.get("result")
+        return False, None
 
     def record(self) -> TaskRecord:
         """The record (pydantic's ValidationError if the pushed JSON is not a record)."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from worldpool.backends.base import Backend, PushedRecord
 from worldpool.errors import BackendError
 from worldpool.event_log import cancel_checkpoint, tail_seq
-from worldpool.models import EventKind, TaskRecord
+from worldpool.models import EventKind, JSONValue, TaskRecord
 from worldpool.orchestrator.signals import settle, wait_settled
 
 log = logging.getLogger("worldpool.client")
@@ -155,6 +155,18 @@ class Replies:
         except ValueError as exc:  # pydantic's ValidationError: not ours to trust blindly
             log.warning("client: the record pushed for %s does not decode: %s", task_id, exc)
             return None
+
+    def take_value(self, task_id: str, newer_than: int) -> tuple[bool, JSONValue]:
+        """``(True, value)``, taking it, if the pushed record of ``task_id`` (a version
+        after ``newer_than``) is a success with its value inline; else ``(False, None)``
+        and the pushed record stays for :meth:`take`."""
+        pushed = self._ended.get(task_id)
+        if pushed is None or pushed.version <= newer_than:
+            return False, None
+        found, value = pushed.succeeded_value()
+        if found:
+            del self._ended[task_id]
+        return found, value
 
     async def changed(self, task_id: str, timeout_s: float) -> bool:
         """Wait until the final record of ``task_id`` is pushed (True) or ``timeout_s``."""

@@ -88,6 +88,14 @@ class TaskHandle(Generic[T]):
     async def result(self, timeout_s: float = 60.0) -> T:
         """The task's value; TaskFailedError (the remote error, the attempts) if it failed,
         CancelledError if it was cancelled, ResultTimeout if it had not ended in time."""
+        if self._pushed:  # the usual end, a success pushed to us: its value, nothing more
+            deadline = time.monotonic() + timeout_s
+            replies = self._client.replies
+            if await replies.changed(self.task_id, min(timeout_s, RECHECK_S)):
+                found, value = replies.take_value(self.task_id, self._ended_before)
+                if found:
+                    return self._decode(value) if self._decode is not None else cast("T", value)
+            timeout_s = max(0.0, deadline - time.monotonic())
         record = await self.wait(timeout_s)
         if record.status is TaskStatus.SUCCEEDED:
             value = record.result if record.result_ref is None else await self.value(record)
