@@ -57,6 +57,7 @@ class FastLane:
         self._watchdog: asyncio.TimerHandle | None = None
         self._batch_when_busy = batch_when_busy
         self._waiting: list[tuple[Command, asyncio.Future[Any]]] = []  # for the next write
+        self._drainer: asyncio.Task[None] | None = None  # sends them (a strong reference)
 
     async def execute(self, *args: Any) -> Any:
         """One command; its reply, or the error Redis answered raised."""
@@ -86,7 +87,7 @@ class FastLane:
                 self._busy = False
                 if self._waiting:
                     self._busy = True  # held for the waiting commands' write
-                    asyncio.get_running_loop().create_task(self._send_waiting())
+                    self._drainer = asyncio.get_running_loop().create_task(self._send_waiting())
         if len(commands) == 1 and raise_on_error:
             return [await self._client.execute_command(*commands[0])]
         pipe = self._client.pipeline(transaction=False)
@@ -171,6 +172,11 @@ class FastLane:
         return replies
 
     async def aclose(self) -> None:
+        if self._drainer is not None and not self._drainer.done():
+            self._drainer.cancel()
+        for _, future in self._waiting:  # closed under them: nobody is left hanging
+            future.cancel()
+        self._waiting = []
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
