@@ -6,6 +6,7 @@ explained, for random tasks)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,9 @@ INDEXES = set(INTERNED.values())
 
 def _names_by_row(vocab: BitVocab) -> list[frozenset[str]]:
     return [
-        frozenset(n for n, b in vocab.bits.items() if int(vocab.matrix[row, b // 64]) >> (b % 64) & 1)
+        frozenset(
+            n for n, b in vocab.bits.items() if int(vocab.matrix[row, b // 64]) >> (b % 64) & 1
+        )
         for row in range(len(vocab.matrix))
     ]
 
@@ -94,7 +97,9 @@ def test_edits_in_place_equal_a_rebuild(data: st.DataObject, specs: list[Any]) -
                             last_heartbeat=NOW - data.draw(st.sampled_from([0.0, 60.0])))
             )  # fmt: skip
         elif op == "touch" and present:
-            snap.touch([(w, NOW - step / 100) for w in data.draw(st.sets(st.sampled_from(present)))])
+            snap.touch(
+                [(w, NOW - step / 100) for w in data.draw(st.sets(st.sampled_from(present)))]
+            )
         elif op == "read":
             snap.refresh()
         elif op == "change" and present:
@@ -145,7 +150,7 @@ def test_names_nobody_holds_any_more_are_dropped_once_they_pile_up() -> None:
         snap.remove("passing")
         sizes.append(len(snap.capabilities.bits))
     assert max(sizes) <= UNUSED_MAX + 2  # never more than the bound (plus the live ones)
-    assert any(b < a for a, b in zip(sizes, sizes[1:], strict=False))  # built afresh
+    assert any(b < a for a, b in pairwise(sizes))  # built afresh
     _assert_rows_equal(snap, PoolSnapshot(snap.workers))
     assert snap.capabilities.has_all(["x-once-0"]).tolist() == [False]
     assert np.array_equal(snap.labels.has_all(["host=h1"]), [False])

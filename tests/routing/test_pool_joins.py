@@ -55,9 +55,7 @@ def test_joins_appended_equal_a_rebuild(data: st.DataObject) -> None:
     snap = PoolSnapshot()
     present: list[str] = []
     for step in range(data.draw(st.integers(1, 40))):
-        op = data.draw(
-            st.sampled_from(["join"] * 5 + ["state", "touch", "read", "same"])
-        )
+        op = data.draw(st.sampled_from(["join"] * 5 + ["state", "touch", "read", "same"]))
         free = [i for i in IDS if i not in present]
         if op == "join" and free:
             wid = data.draw(st.sampled_from(free))
