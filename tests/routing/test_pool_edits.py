@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -76,15 +77,27 @@ def _decisions(router: Router, snap: PoolSnapshot, spec: Any) -> list[dict[str, 
 
 
 @PROFILE
-@given(data=st.data(), specs=st.lists(tasks(), min_size=1, max_size=3))
-def test_edits_in_place_equal_a_rebuild(data: st.DataObject, specs: list[Any]) -> None:
+@given(
+    data=st.data(),
+    specs=st.lists(tasks(), min_size=1, max_size=3),
+    few_gone=st.sampled_from([0, 16]),  # 0: every removal takes the one-pass path
+)
+def test_edits_in_place_equal_a_rebuild(
+    data: st.DataObject, specs: list[Any], few_gone: int
+) -> None:
+    with patch.object(columns, "FEW_GONE", few_gone):
+        _edit_and_compare(data, specs)
+
+
+def _edit_and_compare(data: st.DataObject, specs: list[Any]) -> None:
     snap = PoolSnapshot()
     present: list[str] = []
+    order = data.draw(st.permutations(IDS))  # joins out of id order: ranks are not rows
     for step in range(data.draw(st.integers(1, 40))):
         op = data.draw(
             st.sampled_from(["join"] * 3 + ["state", "touch", "read"] + ["change", "remove"] * 2)
         )
-        free = [i for i in IDS if i not in present]
+        free = [i for i in order if i not in present]
         if op == "join" and free:  # an id removed earlier may join again
             wid = data.draw(st.sampled_from(free))
             snap.upsert(_worker(wid, data))
@@ -154,3 +167,23 @@ def test_names_nobody_holds_any_more_are_dropped_once_they_pile_up() -> None:
     _assert_rows_equal(snap, PoolSnapshot(snap.workers))
     assert snap.capabilities.has_all(["x-once-0"]).tolist() == [False]
     assert np.array_equal(snap.labels.has_all(["host=h1"]), [False])
+
+
+@pytest.mark.parametrize("few_gone", [0, 16])
+def test_many_removals_at_once_keep_rows_and_ranks(few_gone: int) -> None:
+    ids = [f"w{i:02d}" for i in (7, 3, 9, 1, 8, 0, 5, 2, 6, 4)]
+    snap = PoolSnapshot([worker(i) for i in ids])
+    snap.refresh()
+    with patch.object(columns, "FEW_GONE", few_gone):
+        for removed in (("w03", "w01", "w00", "w06"), ("w05",)):
+            for wid in removed:
+                snap.remove(wid)
+            left = [w for w in snap.ids if w not in removed]
+            assert snap.ids == left
+            assert snap._sorted_ids == sorted(left)
+            assert [snap.row_of(i) for i in left] == list(range(len(left)))
+            assert snap.id_rank.tolist() == [sorted(left).index(i) for i in left]
+        assert snap.ids == ["w07", "w09", "w08", "w02", "w04"]
+        snap.upsert(worker("w01", cost=2.0))  # a removed id joins again: appended
+        assert snap.ids == ["w07", "w09", "w08", "w02", "w04", "w01"]
+    _assert_rows_equal(snap, PoolSnapshot(snap.workers))

@@ -16,6 +16,7 @@ of them pile up to build afresh.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,8 @@ _NUMERIC = (
     "capability_count",
 )
 _SETS = ("capabilities", "handlers", "tools", "models", "labels")
+# More removals than this at once are deleted in one pass over the row lists.
+FEW_GONE = 16
 # Shared strings: (distinct values, each row's index into them).
 _INTERNED = (("timezones", "timezone_index"), ("gpu_models", "gpu_model_index"))
 
@@ -262,18 +265,31 @@ def _edit_rows(
     rank: I64 = cols["id_rank"]
     ranks = np.sort(rank[gone])
     sorted_ids: list[str] = cols["_sorted_ids"]
-    for r in reversed(ranks.tolist()):
-        del sorted_ids[r]
-    for row in reversed(gone.tolist()):
-        del row_of[ids[row]]
-        del ids[row]
-        del workers[row]
+    if len(gone) > FEW_GONE:  # each del below moves the rows after it: one pass instead
+        sorted_ids[:] = _kept(sorted_ids, ranks)
+        for row in gone.tolist():
+            del row_of[ids[row]]
+        ids[:], workers[:] = _kept(ids, gone), _kept(workers, gone)
+    else:
+        for r in reversed(ranks.tolist()):
+            del sorted_ids[r]
+        for row in reversed(gone.tolist()):
+            del row_of[ids[row]]
+            del ids[row]
+            del workers[row]
     if len(gone):  # the rows after the first deleted one moved up
         first = int(gone[0])
         row_of.update(zip(ids[first:], range(first, len(ids)), strict=True))
         rank = np.delete(rank, gone)
         rank = rank - np.searchsorted(ranks, rank)  # ranks are distinct: "left" is exact
     out.update(_workers=workers, _row=row_of, ids=ids, id_rank=rank, _sorted_ids=sorted_ids)
+
+
+def _kept(items: list[Any], gone: Any) -> list[Any]:
+    """``items`` but those at the (ascending) positions ``gone``."""
+    keep = np.ones(len(items), dtype=np.bool_)
+    keep[gone] = False
+    return list(compress(items, keep.tolist()))
 
 
 def unused(cols: dict[str, Any]) -> tuple[int, int]:
