@@ -15,6 +15,7 @@ from worldpool.models import (
     TaskStatus,
     Worker,
     WorkerState,
+    WorkerStatus,
 )
 from worldpool.orchestrator.core import Orchestrator
 from worldpool.testing import make_worker
@@ -132,3 +133,31 @@ async def test_a_task_that_fails_for_good_records_its_full_explanation() -> None
     assert await orch.explain_task("t-fail") == record.decision  # recorded, not redone
     letters = await orch.backend.list_dead_letters(10)
     assert [letter.code for letter in letters] == ["failed"]  # dead-lettered as before
+
+
+async def test_free_slots_follow_slot_changes_and_refreshes() -> None:
+    backend, orch = await _setup(lacking=3)
+    view = orch.pool_view
+
+    def counted() -> int:  # what a count over the whole snapshot says
+        online = [w for w in view.snapshot.workers if w.state.status is WorkerStatus.ONLINE]
+        return sum(max(0, w.profile.max_concurrency - w.state.running) for w in online)
+
+    assert view.free_slots() == counted() > 0
+    for delta in (+1, +1, +1, -1, +1):
+        before = view.free_slots()
+        view.adjust_running("w-noop", delta)
+        assert view.free_slots() == counted() == before - delta
+    view.adjust_running("nobody", +1)  # not in the pool: nothing changes
+    assert view.free_slots() == counted()
+    await backend.register(make_worker("w-noop", handlers=["noop"], max_concurrency=2))
+    await backend.heartbeat(WorkerState(worker_id="x-001", status=WorkerStatus.DRAINING))
+    view.mark_stale("x-001")
+    await view.refresh()
+    assert view.snapshot.workers[view.snapshot.row_of("x-001")].state.status is (
+        WorkerStatus.DRAINING
+    )
+    assert view.free_slots() == counted()
+    for _ in range(4):  # more than it has: a full worker has none, never fewer
+        view.adjust_running("w-noop", +1)
+        assert view.free_slots() == counted()

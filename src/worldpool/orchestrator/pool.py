@@ -49,6 +49,10 @@ class PoolView:
         self._full_checked_at = 0.0
         self._stuck: set[str] = set()  # workers whose heartbeat says they cannot consume
         self._affinity: dict[str, str] = {}  # affinity key -> worker that ran it last
+        # Free slots of online workers, as of snapshot version ``_free_at``: kept by
+        # adjust_running (O(1)), counted over the pool again after any other change.
+        self._free = 0
+        self._free_at = -1
         self._refreshing = asyncio.Lock()
 
     @property
@@ -157,17 +161,31 @@ class PoolView:
 
     def adjust_running(self, worker_id: str, delta: int) -> None:
         """Keep the snapshot's slot count honest between refreshes."""
-        if worker_id not in self.snapshot:
+        snap = self.snapshot
+        if worker_id not in snap:
             return
-        worker = self.worker(worker_id)
+        row = snap.row_of(worker_id)
+        worker = snap.workers[row]
+        counted = self._free_at == snap.version
+        before = self._online_free(row)
         worker.state.running = max(0, worker.state.running + delta)
-        self.snapshot.update_state(worker.state)
+        snap.update_state(worker.state)
+        if counted:  # the row's share changed, nothing else did
+            self._free += self._online_free(snap.row_of(worker_id)) - before
+            self._free_at = snap.version
+
+    def _online_free(self, row: int) -> int:
+        snap = self.snapshot
+        return int(snap.free_slots[row]) if snap.status[row] == STATUS_ONLINE else 0
 
     def free_slots(self) -> int:
+        """Free slots of the online workers: a count over the pool only after the
+        snapshot changed otherwise than by :meth:`adjust_running` (a refresh)."""
         snap = self.snapshot
-        if not len(snap):
-            return 0
-        return int(snap.free_slots[snap.status == STATUS_ONLINE].sum())
+        if self._free_at != snap.version:
+            free = snap.free_slots[snap.status == STATUS_ONLINE] if len(snap) else []
+            self._free, self._free_at = int(np.sum(free)), snap.version
+        return self._free
 
     def remember_affinity(self, key: str, worker_id: str) -> None:
         """``worker_id`` ran a task with affinity ``key``: its context is warm there."""

@@ -54,6 +54,23 @@ class BitVocab:
         more.matrix = np.vstack([old, more.matrix])
         return more
 
+    def edited(self, removed: Rows, replaced: Sequence[tuple[int, Iterable[str]]]) -> BitVocab:
+        """A vocabulary with the rows ``removed`` deleted (the others keep their order)
+        and, before that, each ``(row, names)`` of ``replaced`` set to ``names``: the
+        same rows as building it from the edited list of rows. Names no row holds any
+        more keep their bit (they match no row); new names get new bits."""
+        more = BitVocab([names for _, names in replaced], self.bits)
+        matrix = self.matrix
+        if more.words > self.words:  # new names needed another word
+            widen = np.zeros((len(matrix), more.words - self.words), dtype=np.uint64)
+            matrix = np.hstack([matrix, widen])
+        elif replaced:
+            matrix = matrix.copy()  # shared with the vocabulary this one replaces
+        for i, (row, _) in enumerate(replaced):
+            matrix[row] = more.matrix[i]
+        more.matrix = np.delete(matrix, removed, axis=0) if len(removed) else matrix
+        return more
+
     def _split(self, value: int) -> BitMatrix:
         return np.array(
             [(value >> (_WORD * w)) & _WORD_MASK for w in range(self.words)], dtype=np.uint64

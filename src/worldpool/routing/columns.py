@@ -1,16 +1,22 @@
-"""The pool snapshot's columns, built from workers: for the whole pool, or for workers
-that joined, appended to the columns already built.
+"""The pool snapshot's columns, built from workers: for the whole pool, or edited in
+place for the workers that joined, changed profile or left.
 
 :func:`build` makes every column of :class:`~worldpool.routing.pool.PoolSnapshot` from a
 list of workers (row ``i`` describes ``workers[i]``); :func:`extend` appends the rows of
 workers that joined to columns built earlier and gives exactly what :func:`build` gives
 for the longer list (same rows, same bits, same distinct-value order), at the cost of
-copying the arrays once instead of reading every worker's profile again.
+copying the arrays once instead of reading every worker's profile again. :func:`edit`
+rewrites the rows of workers whose profile changed and deletes those of workers that
+left (the others keep their order), reading only the changed profiles: every row then
+holds what :func:`build` gives for the edited list, though a name or a distinct value no
+row holds any more keeps its place (it matches no row) until :func:`unused` says enough
+of them pile up to build afresh.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -45,6 +51,8 @@ _NUMERIC = (
     "capability_count",
 )
 _SETS = ("capabilities", "handlers", "tools", "models", "labels")
+# More removals than this at once are deleted in one pass over the row lists.
+FEW_GONE = 16
 # Shared strings: (distinct values, each row's index into them).
 _INTERNED = (("timezones", "timezone_index"), ("gpu_models", "gpu_model_index"))
 
@@ -151,6 +159,7 @@ def _empty() -> dict[str, Any]:
     for values, index in (*_INTERNED, ("regions", "region_index")):
         cols[values], cols[index] = [], np.empty(0, np.int64)
     cols.update(_coords=[], coord_index=np.empty(0, np.int64), region_locations=[])
+    cols.update(coord_lat=np.empty(0, np.float64), coord_lon=np.empty(0, np.float64))
     return cols
 
 
@@ -180,8 +189,7 @@ def extend(cols: dict[str, Any], joined: list[Worker]) -> dict[str, Any]:
         out[index] = np.concatenate([cols[index], more])
     out["_coords"], more = _intern(cols["_coords"], strings["coords"])
     out["coord_index"] = np.concatenate([cols["coord_index"], more])
-    out["coord_lat"] = np.array([float(c.split(",")[0]) for c in out["_coords"]], np.float64)
-    out["coord_lon"] = np.array([float(c.split(",")[1]) for c in out["_coords"]], np.float64)
+    _coordinates(cols, out)
     # One location per distinct region: the last row's with it, as a full build gives.
     locations: list[Location] = list(cols["region_locations"])
     locations += [Location(region="?")] * (len(out["regions"]) - len(locations))
@@ -189,6 +197,116 @@ def extend(cols: dict[str, Any], joined: list[Worker]) -> dict[str, Any]:
         locations[idx] = p.location
     out["region_locations"] = locations
     return out
+
+
+def _coordinates(cols: dict[str, Any], out: dict[str, Any]) -> None:
+    """``coord_lat`` / ``coord_lon`` for ``out``'s distinct coordinates: those of
+    ``cols`` and the ones added since (only those are parsed)."""
+    added = out["_coords"][len(cols["coord_lat"]) :]
+    lat = np.array([float(c.split(",")[0]) for c in added], np.float64)
+    lon = np.array([float(c.split(",")[1]) for c in added], np.float64)
+    out["coord_lat"] = np.concatenate([cols["coord_lat"], lat])
+    out["coord_lon"] = np.concatenate([cols["coord_lon"], lon])
+
+
+def edit(cols: dict[str, Any], removed: list[str], changed: list[Worker]) -> dict[str, Any]:
+    """New columns: those of ``cols`` with the rows of ``changed`` (ids in ``cols``)
+    rewritten from their profiles and states, then the rows of ``removed`` (ids in
+    ``cols``, none of ``changed``) deleted, the other rows keeping their order. Every
+    row equals what :func:`build` gives for the edited list; only the changed workers'
+    profiles are read. ``cols`` is used up: its lists and dicts change in place."""
+    row_of: dict[str, int] = cols["_row"]
+    gone = np.array(sorted(row_of[i] for i in removed), np.intp)
+    at = np.array([row_of[w.id] for w in changed], np.intp)
+    profiles = [w.profile for w in changed]
+    out: dict[str, Any] = {}
+    new = _numeric(changed)
+    for name in _NUMERIC:
+        out[name] = _edited(cols[name].astype(new[name].dtype, copy=False), at, new[name], gone)
+    for name, rows in _set_rows(profiles).items():
+        out[name] = cols[name].edited(gone, list(zip(at.tolist(), rows, strict=True)))
+    strings = _strings(profiles)
+    touched = set(cols["region_index"][np.concatenate([at, gone])].tolist())
+    for values, index in (*_INTERNED, ("regions", "region_index"), ("_coords", "coord_index")):
+        out[values], more = _intern(cols[values], strings[values.lstrip("_")])
+        out[index] = _edited(cols[index], at, more, gone)
+    _coordinates(cols, out)
+    _edit_rows(cols, out, gone, at, changed)
+    # One location per distinct region: the last row's with it, as a full build gives
+    # (a region no row has any more keeps its last one: it matches no row).
+    locations: list[Location] = list(cols["region_locations"])
+    locations += [Location(region="?")] * (len(out["regions"]) - len(locations))
+    region_index: I64 = out["region_index"]
+    for idx in touched | set(region_index[at - np.searchsorted(gone, at)].tolist()):
+        holders = np.flatnonzero(region_index == idx)
+        if len(holders):
+            locations[idx] = out["_workers"][int(holders[-1])].profile.location
+    out["region_locations"] = locations
+    return out
+
+
+def _edited(column: npt.NDArray[Any], at: Any, values: Any, gone: Any) -> npt.NDArray[Any]:
+    """``column`` with ``values`` written at rows ``at``, then rows ``gone`` deleted (a
+    copy: the old column may still be read by whoever holds it)."""
+    out = column.copy()
+    out[at] = values
+    return np.delete(out, gone) if len(gone) else out
+
+
+def _edit_rows(
+    cols: dict[str, Any], out: dict[str, Any], gone: Any, at: Any, changed: list[Worker]
+) -> None:
+    """The row bookkeeping (workers, ids, rows by id, id ranks) of :func:`edit`."""
+    workers: list[Worker] = cols["_workers"]
+    for row, worker in zip(at.tolist(), changed, strict=True):
+        workers[row] = worker
+    ids: list[str] = cols["ids"]
+    row_of: dict[str, int] = cols["_row"]
+    rank: I64 = cols["id_rank"]
+    ranks = np.sort(rank[gone])
+    sorted_ids: list[str] = cols["_sorted_ids"]
+    if len(gone) > FEW_GONE:  # each del below moves the rows after it: one pass instead
+        sorted_ids[:] = _kept(sorted_ids, ranks)
+        for row in gone.tolist():
+            del row_of[ids[row]]
+        ids[:], workers[:] = _kept(ids, gone), _kept(workers, gone)
+    else:
+        for r in reversed(ranks.tolist()):
+            del sorted_ids[r]
+        for row in reversed(gone.tolist()):
+            del row_of[ids[row]]
+            del ids[row]
+            del workers[row]
+    if len(gone):  # the rows after the first deleted one moved up
+        first = int(gone[0])
+        row_of.update(zip(ids[first:], range(first, len(ids)), strict=True))
+        rank = np.delete(rank, gone)
+        rank = rank - np.searchsorted(ranks, rank)  # ranks are distinct: "left" is exact
+    out.update(_workers=workers, _row=row_of, ids=ids, id_rank=rank, _sorted_ids=sorted_ids)
+
+
+def _kept(items: list[Any], gone: Any) -> list[Any]:
+    """``items`` but those at the (ascending) positions ``gone``."""
+    keep = np.ones(len(items), dtype=np.bool_)
+    keep[gone] = False
+    return list(compress(items, keep.tolist()))
+
+
+def unused(cols: dict[str, Any]) -> tuple[int, int]:
+    """How many names and distinct values the columns hold that no row has any more
+    (left by :func:`edit`), and how many in all."""
+    total = dead = 0
+    for name in _SETS:
+        vocab: BitVocab = cols[name]
+        held = np.bitwise_or.reduce(vocab.matrix, axis=0) if len(vocab.matrix) else []
+        have = sum(int(word).bit_count() for word in held)
+        total += len(vocab.bits)
+        dead += len(vocab.bits) - have
+    for values, index in (*_INTERNED, ("regions", "region_index"), ("_coords", "coord_index")):
+        count = np.bincount(cols[index], minlength=len(cols[values]))
+        total += len(cols[values])
+        dead += int(np.count_nonzero(count == 0))
+    return dead, total
 
 
 def _ranks_extended(cols: dict[str, Any], new_ids: list[str]) -> tuple[I64, list[str]]:

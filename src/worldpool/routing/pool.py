@@ -3,10 +3,12 @@
 The router filters and scores whole columns at once, so a 10,000-worker pool costs
 microseconds per decision. Two kinds of change arrive at very different rates:
 
-* **profiles** (register, re-register, remove) are rare: they only mark the columns
-  stale, and the next read brings them up to date: workers that joined are appended
-  (the arrays copied once, the other workers' profiles not read again), while a changed
-  profile or a removal rebuilds everything (about 0.5 s at 10,000 workers);
+* **profiles** (register, re-register, remove) are rare: they only put the columns
+  aside, and the next read brings them up to date in place, reading only the profiles
+  that changed: workers that joined are appended, a changed profile rewrites its row, a
+  removal deletes its row (:mod:`worldpool.routing.columns`; the arrays are copied once,
+  the other workers' profiles not read again). Only when many names or distinct values
+  no worker holds any more have piled up is everything built afresh;
 * **states** (every heartbeat, every reserve/release) are frequent: they patch one row
   of the state columns in place, O(1).
 
@@ -43,6 +45,9 @@ I64 = npt.NDArray[np.int64]
 
 STATUS_ONLINE = STATUS_CODES[WorkerStatus.ONLINE]
 MEMO_MAX = 1024
+# Names and distinct values no worker holds any more (left by removals and changed
+# profiles) are kept until there are more than this, and more than the live ones.
+UNUSED_MAX = 256
 _WORKER_FIELDS = frozenset({"profile", "state"})
 _MISSING = object()
 
@@ -51,8 +56,8 @@ class PoolSnapshot:
     """The pool as columns. Row ``i`` describes ``workers[i]``.
 
     The annotated attributes below are the columns (:data:`COLUMNS`): set together by a
-    rebuild and dropped together when profiles change, so that a plugin reading one
-    after a change triggers the rebuild (``__getattr__``) instead of reading stale rows.
+    read and put aside together when profiles change, so that a plugin reading one
+    after a change brings them up to date (``__getattr__``) instead of reading stale rows.
     """
 
     _workers: list[Worker]
@@ -98,8 +103,12 @@ class PoolSnapshot:
 
     def __init__(self, workers: Iterable[Worker] = ()) -> None:
         self._stale = True
-        self._kept: dict[str, Any] | None = None  # the columns, while workers join
-        self._joined: list[str] = []  # ids joined since, to append at the next read
+        self._kept: dict[str, Any] | None = None  # the columns put aside (None: build)
+        # Since the columns were put aside: ids joined (to append, in order), ids whose
+        # profile changed (rows to rewrite), ids that left (rows to delete).
+        self._joined: dict[str, None] = {}
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
         self._by_id: dict[str, Worker] = {}
         self._cache_index: dict[str, set[str]] = {}  # artifact digest -> worker ids holding it
         self._memo: OrderedDict[Any, Any] = OrderedDict()
@@ -117,10 +126,12 @@ class PoolSnapshot:
             return
         self._by_id[worker.id] = worker
         self._reindex_cache(worker.id, old.state.cached if old else (), worker.state.cached)
+        self._set_aside()
         if old is None:
-            self._mark_joined(worker.id)
+            self._joined[worker.id] = None
         else:
-            self._mark_stale()
+            self._changed.add(worker.id)
+        self.version += 1
 
     def update_state(self, state: WorkerState) -> None:
         """Apply a heartbeat / load change to one worker, in place."""
@@ -165,25 +176,18 @@ class PoolSnapshot:
         if old is None:
             raise NotFoundError("worker", worker_id)
         self._reindex_cache(worker_id, old.state.cached, ())
-        self._mark_stale()
-
-    def _mark_stale(self) -> None:
-        """Drop the columns so that no plugin can read stale ones; the next read rebuilds."""
-        for name in COLUMNS:
-            self.__dict__.pop(name, None)
-        self._kept, self._joined = None, []
-        self._stale = True
+        self._set_aside()
+        self._changed.discard(worker_id)
+        if self._joined.pop(worker_id, _MISSING) is _MISSING:  # it has a row: delete it
+            self._removed.add(worker_id)
         self.version += 1
 
-    def _mark_joined(self, worker_id: str) -> None:
-        """A worker joined: the columns are put aside (no plugin reads them short of its
-        row) and the next read appends its row, and those of any who join meanwhile."""
+    def _set_aside(self) -> None:
+        """Profiles change: the columns are put aside (no plugin reads them short of the
+        change) and the next read edits them (:meth:`_rebuild`)."""
         if not self._stale:
             self._kept = {name: self.__dict__.pop(name) for name in COLUMNS}
             self._stale = True
-        if self._kept is not None:
-            self._joined.append(worker_id)
-        self.version += 1
 
     def _columns(self) -> dict[str, Any] | None:
         """Where the columns are now (None: a rebuild is due, which reads every state)."""
@@ -309,12 +313,22 @@ class PoolSnapshot:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        if self._kept is not None:  # only joins since the last read: append their rows
-            built = columns.extend(self._kept, [self._by_id[i] for i in self._joined])
-        else:
+        built = self._kept
+        if built is not None and (self._removed or self._changed):
+            # Rows of ids removed and joined again are deleted here and appended below;
+            # a joiner whose profile changed since is appended as it is now.
+            changed = [self._by_id[i] for i in self._changed if i not in self._joined]
+            built = columns.edit(built, sorted(self._removed), changed)
+            dead, total = columns.unused(built)
+            if dead > max(UNUSED_MAX, total // 2):  # names nobody holds piled up
+                built = None
+        if built is None:
             built = columns.build(list(self._by_id.values()))
+        elif self._joined:
+            built = columns.extend(built, [self._by_id[i] for i in self._joined])
         self.__dict__.update(built)
-        self._kept, self._joined = None, []
+        self._kept = None
+        self._joined, self._changed, self._removed = {}, set(), set()
         self._memo.clear()
         self._stale = False
 

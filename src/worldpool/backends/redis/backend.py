@@ -197,19 +197,7 @@ class RedisBackend(RedisRecords):
         return [w for w in found if w is not None]
 
     async def _load_workers(self, ids: list[str]) -> list[Worker | None]:
-        pipe = self._r.pipeline(transaction=False)
-        for worker_id in ids:
-            pipe.hmget(self.keys.worker(worker_id), ["profile", "state", "status", "hb"])
-            pipe.scard(self.keys.slots(worker_id))
-        replies = await pipe.execute()
-        workers: list[Worker | None] = []
-        for fields, running in zip(replies[::2], replies[1::2], strict=True):
-            profile, state, status, heartbeat = fields
-            if profile is None or state is None or status is None or heartbeat is None:
-                workers.append(None)
-            else:
-                workers.append(codec.load_worker(profile, state, status, heartbeat, running))
-        return workers
+        return await pool_feed.load_workers(self._r, self.keys, self._scripts.lane, ids)
 
     @redis_errors
     async def mark_offline(self, worker_id: str) -> bool:
@@ -440,7 +428,9 @@ class RedisBackend(RedisRecords):
     # ------------------------------------------------------------------ pool changes
     @redis_errors
     async def pool_changes(self, cursor: PoolCursor | None = None) -> PoolChanges:
-        return await pool_feed.read_changes(self._r, self.keys, self._load_workers, cursor)
+        return await pool_feed.read_changes(
+            self._r, self.keys, self._scripts.lane, self._load_workers, cursor
+        )
 
     @redis_errors
     async def get_workers(self, worker_ids: Sequence[str]) -> list[Worker | None]:
