@@ -188,9 +188,8 @@ def test_explain_and_worker_profile_json(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_json_is_the_status_document_alone() -> None:
-    from tests.helpers import require_binary
-
     from tests.fake_openai import FakeOpenAI
+    from tests.helpers import require_binary
 
     for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
         require_binary(binary, package)
