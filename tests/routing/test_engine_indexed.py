@@ -22,7 +22,9 @@ from worldpool.models import Affinity, AffinityMode, TaskSpec, Worker, WorkerSta
 from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
 from worldpool.routing.engine import WAITING_FOR_SLOT
 
-PROFILE = settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 HANDLERS = ["run", "other", "render"]
 
 

@@ -18,7 +18,9 @@ from worldpool.routing import PoolSnapshot
 from worldpool.routing.bits import BitVocab
 from worldpool.routing.pool import COLUMNS
 
-PROFILE = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 IDS = [f"w{i:02d}" for i in range(40)]
 # Many names, so that joins widen a bitmask past one 64-bit word.
 NAMES = [*CAPS, *(f"x-c{i}" for i in range(70))]
