@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import quickstart
 from tests.bridges.fleet import celery_env, wait_ready
-from tests.e2e.procs import Cluster, Proc, cluster, wait_workers
+from tests.e2e.procs import Cluster, Proc, cluster, wait_serve_routes_to, wait_workers
+from tests.helpers import free_port
 from tests.redis_server import redis_server
 
 from worldpool import Client
@@ -23,11 +24,10 @@ __all__ = ["cluster", "redis_server"]  # fixtures: a private redis-server, its p
 QUICKSTART = "examples.quickstart:HANDLERS"
 
 
-def check_quickstart(status: WorkflowStatus, *, sticky: bool = True) -> None:
+def check_quickstart(status: WorkflowStatus) -> None:
     assert status.status is WorkflowState.SUCCEEDED
     steps = {s.step: s for s in status.steps}
-    if sticky:
-        assert steps["count"].worker == steps["fetch"].worker, steps["count"].reason
+    assert steps["count"].worker == steps["fetch"].worker, steps["count"].reason
     assert steps["report"].status == "succeeded"
     assert steps["report"].result == "9 words in 43 characters"
 
@@ -37,16 +37,19 @@ async def test_quickstart_runs_the_workflow() -> None:
 
 
 async def test_quickstart_against_serve_and_worker_processes(cluster: Cluster) -> None:
-    cluster.serve()
+    port = free_port()
+    cluster.serve(port=port)  # with its API: the routing dry run shows serve's pool view
+    names = {"eu-1": "eu-west-1", "ap-1": "ap-northeast-1"}
     workers = [
         cluster.worker(name, "--region", region, "--no-builtin", "--handlers", QUICKSTART)
-        for name, region in (("eu-1", "eu-west-1"), ("ap-1", "ap-northeast-1"))
+        for name, region in names.items()
     ]
     async with await Client.connect(cluster.redis_url, namespace=cluster.namespace) as client:
         await wait_workers(client.backend, workers)
-        # Not the sticky placement: right after the workers register, serve's pool view
-        # has been seen to hold one of them only ("the only feasible worker of 1").
-        check_quickstart(await quickstart.run(client), sticky=False)
+        # Serve routes the sticky step: a worker that serve has not seen yet (its pool
+        # view is refreshed every 0.25 s) could run `fetch` but never `count`.
+        await wait_serve_routes_to(f"http://127.0.0.1:{port}", "count_words", names)
+        check_quickstart(await quickstart.run(client))
 
 
 def start_fleet(cluster: Cluster, env: dict[str, str]) -> Proc:

@@ -9,6 +9,13 @@ import socket
 import pytest
 
 REQUIRE_SYSTEM = os.environ.get("WORLDPOOL_REQUIRE_SYSTEM") == "1"
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+
+
+def examples(ci: int) -> int:
+    """``max_examples`` of a slow property test: ``ci`` in the CI run (each run draws new
+    ones), ten times more with ``HYPOTHESIS_PROFILE=thorough`` (after a router change)."""
+    return ci * 10 if THOROUGH else ci
 
 
 def require_binary(binary: str, package: str) -> str:

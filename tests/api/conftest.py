@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from tests.api.support import ADMIN, build_app, make_pool
+from tests.api.support import ADMIN, ThreadedServer, build_app, make_pool
 from worldpool.testing import EmbeddedPool
 
 
@@ -28,3 +28,11 @@ async def client(pool: EmbeddedPool) -> AsyncIterator[httpx.AsyncClient]:
             headers={"Authorization": f"Bearer {ADMIN}"},
         ) as c:
             yield c
+
+
+@pytest.fixture(scope="session")
+def schema_server() -> Iterator[ThreadedServer]:
+    """One API server in a thread for both schemathesis runs (each checks every response
+    alone, so what the other submitted does not matter)."""
+    with ThreadedServer() as server:
+        yield server

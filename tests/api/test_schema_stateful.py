@@ -6,46 +6,27 @@ steps, well under a minute on the 2-core box)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.api.support import ADMIN, ThreadedServer
+from tests.api.schema_checks import AUTH, load_schema, response_checks
+from tests.api.support import ThreadedServer
 
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ThreadedServer]:
-    with ThreadedServer() as s:
-        yield s
-
-
-def test_call_sequences_hold_to_the_schema(server: ThreadedServer) -> None:
+def test_call_sequences_hold_to_the_schema(schema_server: ThreadedServer) -> None:
     from hypothesis.stateful import run_state_machine_as_test
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
 
-    auth = {"Authorization": f"Bearer {ADMIN}"}
-    schema = schemathesis.openapi.from_url(server.url + "/openapi.json", headers=auth)
-    schema = schema.exclude(path_regex=r"/events$")  # endless streams: see test_sse.py
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-    ]
+    schema = load_schema(schema_server).exclude(path_regex=r"/events$")  # see test_sse.py
+    checks = response_checks()
     linked: list[str] = []
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": auth, "timeout": 10}
+            return {"headers": AUTH, "timeout": 10}
 
         def step(self, input: Any) -> Any:
             if input.transition is not None and input.is_applied:

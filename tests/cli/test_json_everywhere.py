@@ -188,11 +188,17 @@ def test_explain_and_worker_profile_json(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_json_is_the_status_document_alone() -> None:
+    from tests.fake_openai import FakeOpenAI
     from tests.helpers import require_binary
 
     for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
         require_binary(binary, package)
-    done = cli("demo", "--json")
+    # A configured endpoint answers the GPU steps: no local model to load (the local
+    # model's run of the demo is tests/test_demo.py's), and its answers stay off stdout.
+    with FakeOpenAI() as server:
+        done = cli("demo", "--json", env={"WORLDPOOL_DEMO_LLM_URL": server.base_url})
+        asked = len(server.requests)
+    assert asked >= 4  # planning, understanding, fix, review
     assert done.returncode == Exit.OK, done.stderr[-2000:]
     status = orjson.loads(done.stdout)  # nothing else on stdout: no banner, no hop log
     assert status["status"] == "succeeded" and len(status["steps"]) == 7

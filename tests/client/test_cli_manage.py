@@ -3,18 +3,15 @@ the CLI against a real ``worldpool serve`` and worker process on a private redis
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.e2e.procs import Cluster, wait_workers
+from tests.e2e.procs import Cluster
 from tests.helpers import free_port
-from worldpool.backends.redis import RedisBackend
 from worldpool.cli.app import Exit, app
-from worldpool.config import Settings
 
 runner = CliRunner()
 
@@ -39,24 +36,8 @@ task = { handler = "echo", payload = { n = 3 } }
 
 
 @pytest.fixture
-def deployment(cluster: Cluster) -> Cluster:
-    cluster.serve()
-    worker = cluster.worker(
-        "w1",
-        "--region",
-        "us-east-1",
-        "--handlers",
-        "tests.client.handlers:HANDLERS",
-        "--no-builtin",
-    )
-
-    async def ready() -> None:
-        settings = Settings(namespace=cluster.namespace)
-        async with RedisBackend.from_url(cluster.redis_url, settings) as backend:
-            await wait_workers(backend, [worker])
-
-    asyncio.run(ready())
-    return cluster
+def deployment(sync_deployment: Cluster) -> Cluster:
+    return sync_deployment
 
 
 def cli(cluster: Cluster, *args: str) -> tuple[int, str]:

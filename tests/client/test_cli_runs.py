@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.client.test_client import deployment
 from tests.e2e.procs import Cluster
 from worldpool import Client
-
-__all__ = ["deployment"]
 
 
 async def test_runs_from_the_command_line(deployment: Client, cluster: Cluster) -> None:

@@ -1,16 +1,15 @@
-"""worldpool.Client: the same code embedded and against real serve and worker processes."""
+"""worldpool.Client: the same code embedded and against real serve and worker processes
+(the ``deployment`` fixture, tests/client/conftest.py; SyncClient: test_sync_client.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.client.handlers import HANDLERS
-from tests.e2e.procs import Cluster, wait_workers
 from tests.helpers import free_port
-from worldpool import Client, ResultTimeout, RunFilter, SyncClient, Workflow
+from worldpool import Client, ResultTimeout, RunFilter, Workflow
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import BackendError, CancelledError, TaskFailedError, ValidationError
 
@@ -64,33 +63,8 @@ async def test_embedded_pool_hands_out_the_client() -> None:
         await exercise(pool.client)
 
 
-@pytest.fixture
-async def deployment(cluster: Cluster) -> AsyncIterator[Client]:
-    cluster.serve()
-    worker = cluster.worker(
-        "w1",
-        "--region",
-        "us-east-1",
-        "--handlers",
-        "tests.client.handlers:HANDLERS",
-        "--no-builtin",
-    )
-    async with await Client.connect(cluster.redis_url, namespace=cluster.namespace) as client:
-        await wait_workers(client.backend, [worker])
-        yield client
-
-
 async def test_the_same_code_against_serve_and_a_worker_process(deployment: Client) -> None:
     await exercise(deployment)
-
-
-def test_sync_client_for_scripts(deployment: Client, cluster: Cluster) -> None:
-    with SyncClient.connect(cluster.redis_url, namespace=cluster.namespace) as client:
-        assert client.run("echo", {"y": 2}, timeout_s=30) == {"y": 2}
-        handle = client.submit("boom", {}, retry={"max_retries": 0})
-        with pytest.raises(TaskFailedError):
-            handle.result(timeout_s=30)
-        assert handle.status().status.value == "failed"
 
 
 async def test_a_redis_that_is_down_fails_fast_without_the_password() -> None:

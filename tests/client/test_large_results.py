@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from tests.api.support import READ, TOKENS
+from tests.client.deployment import deployed
 from tests.client.handlers import HANDLERS
-from tests.e2e.procs import Cluster, wait_workers
+from tests.e2e.procs import Cluster
 from worldpool import Client, Workflow
 from worldpool.api import create_app
 from worldpool.artifacts.store import DirectoryBlobStore
@@ -107,19 +108,7 @@ async def test_api_returns_the_full_large_value() -> None:
 
 @pytest.fixture
 async def deployment(cluster: Cluster) -> AsyncIterator[Client]:
-    env = {"WORLDPOOL_RESULT_MAX_BYTES": "8000000"}
-    cluster.serve(env=env)
-    worker = cluster.worker(
-        "w1",
-        "--region",
-        "us-east-1",
-        "--handlers",
-        "tests.client.handlers:HANDLERS",
-        "--no-builtin",
-        env=env,
-    )
-    async with await Client.connect(cluster.redis_url, namespace=cluster.namespace) as client:
-        await wait_workers(client.backend, [worker])
+    async with deployed(cluster, env={"WORLDPOOL_RESULT_MAX_BYTES": "8000000"}) as client:
         yield client
 
 

@@ -3,14 +3,11 @@ the facade's own loop) and against real serve and worker processes over redis-se
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-
 import orjson
 import pytest
 
 from tests.client.handlers import HANDLERS
-from tests.e2e.procs import Cluster, wait_workers
+from tests.e2e.procs import Cluster
 from worldpool import Client, RunFilter, SyncClient, Workflow
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import CancelledError, TaskFailedError
@@ -81,26 +78,7 @@ def test_sync_client_embedded() -> None:
         client.close()
 
 
-@pytest.fixture
-def deployment(cluster: Cluster) -> Iterator[Cluster]:
-    cluster.serve()
-    worker = cluster.worker(
-        "w1",
-        "--region",
-        "us-east-1",
-        "--handlers",
-        "tests.client.handlers:HANDLERS",
-        "--no-builtin",
-    )
-
-    async def ready() -> None:
-        async with await Client.connect(cluster.redis_url, namespace=cluster.namespace) as c:
-            await wait_workers(c.backend, [worker])
-
-    asyncio.run(ready())
-    yield cluster
-
-
-def test_sync_client_against_a_deployment(deployment: Cluster) -> None:
-    with SyncClient.connect(deployment.redis_url, namespace=deployment.namespace) as client:
+def test_sync_client_against_a_deployment(sync_deployment: Cluster) -> None:
+    url, namespace = sync_deployment.redis_url, sync_deployment.namespace
+    with SyncClient.connect(url, namespace=namespace) as client:
         scenario(client)

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.client.deployment import deployed
 from tests.client.typed_handlers import HANDLERS, PlanInput, PlanOutput, liar, plan, review
-from tests.e2e.procs import Cluster, wait_workers
+from tests.e2e.procs import Cluster
 from worldpool import Client, HandlerTable, Workflow, handler
 from worldpool.embedded import EmbeddedPool
 from worldpool.errors import ConfigError, TaskFailedError, ValidationError, WorkflowError
@@ -96,17 +97,7 @@ async def test_typed_handlers_embedded() -> None:
 
 @pytest.fixture
 async def deployment(cluster: Cluster) -> AsyncIterator[Client]:
-    cluster.serve()
-    worker = cluster.worker(
-        "w1",
-        "--region",
-        "us-east-1",
-        "--handlers",
-        "tests.client.typed_handlers:HANDLERS",
-        "--no-builtin",
-    )
-    async with await Client.connect(cluster.redis_url, namespace=cluster.namespace) as client:
-        await wait_workers(client.backend, [worker])
+    async with deployed(cluster, "tests.client.typed_handlers:HANDLERS") as client:
         yield client
 
 

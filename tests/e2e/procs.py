@@ -29,7 +29,7 @@ from worldpool.backends.base import Backend
 from worldpool.config import Settings
 from worldpool.models import Event, EventKind, TaskRecord, WorkerStatus
 
-__all__ = ["Cluster", "Proc", "client", "cluster"]
+__all__ = ["Cluster", "Proc", "client", "cluster", "wait_serve_routes_to"]
 
 READY_TIMEOUT_S = 30.0
 REPO = Path(__file__).resolve().parents[2]
@@ -119,9 +119,11 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def serve(self, name: str = "serve", *args: str, env: Mapping[str, str] | None = None) -> Proc:
-        """``worldpool serve --port 0`` (no API); waits for its "running" line."""
-        proc = self.spawn(name, ["serve", "--port", "0", "--name", name, *args], env)
+    def serve(
+        self, name: str = "serve", *args: str, env: Mapping[str, str] | None = None, port: int = 0
+    ) -> Proc:
+        """``worldpool serve --port PORT`` (0: no API); waits for its "running" line."""
+        proc = self.spawn(name, ["serve", "--port", str(port), "--name", name, *args], env)
         wait_log(proc, "orchestrator running")
         return proc
 
@@ -208,6 +210,32 @@ async def wait_task(
             return record
         await asyncio.sleep(0.1)
     raise AssertionError(f"task {task_id} not done in {timeout_s:g}s: {record}")
+
+
+async def wait_serve_routes_to(
+    api_url: str, handler: str, workers: Iterable[str], timeout_s: float = READY_TIMEOUT_S
+) -> None:
+    """Wait until serve's own pool view (its routing dry run, ``POST /api/v1/explain``)
+    finds every one of ``workers`` feasible for ``handler``. A worker online in Redis is
+    seen by serve at its next pool refresh, not at once."""
+    import httpx
+
+    want = set(workers)
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=api_url, timeout=10.0) as http:
+        while time.monotonic() < deadline:
+            try:
+                reply = await http.post("/api/v1/explain", json={"handler": handler})
+            except httpx.ConnectError:  # the API starts listening after the orchestrator
+                await asyncio.sleep(0.05)
+                continue
+            reply.raise_for_status()
+            seen = {c["worker_id"] for c in reply.json()["candidates"] if c["feasible"]}
+            if want <= seen:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"serve sees {sorted(seen)} of {sorted(want)} in {timeout_s:g}s")
 
 
 def write_json(path: Path, data: object) -> Path:

@@ -9,34 +9,25 @@ import time
 
 import psutil
 
+from tests.e2e.deaf import counting_worker, effect_file, start_deaf
 from tests.e2e.handlers import executions
 from tests.e2e.procs import Cluster, wait_workers
-from tests.e2e.test_chaos import COUNTING, SETTINGS, count_file, wait_all, wait_count
+from tests.e2e.test_chaos import count_file, wait_all
 from worldpool.backends.base import Backend
-from worldpool.models import TaskSpec, TaskStatus
-from worldpool.orchestrator.core import Orchestrator
+from worldpool.models import TaskStatus
 
 
 async def test_sigterm_drain_stops_deaf_handlers_after_the_grace_and_hands_back(
     cluster: Cluster, client: Backend
 ) -> None:
     cluster.serve()
-    draining = cluster.worker(
-        "draining", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
-        "--max-concurrency", "2", "--drain-timeout-s", "1",
-        env={"WP_E2E_COUNT_FILE": str(count_file(cluster))},
-    )  # fmt: skip
+    draining = counting_worker(
+        cluster, "draining", "--max-concurrency", "2", "--drain-timeout-s", "1"
+    )
     await wait_workers(client, [draining])
-    submitter = Orchestrator(client, SETTINGS)
     ids = ["deaf-0", "deaf-1"]
-    for task_id in ids:
-        payload = {"sleep_s": 20, "first_attempt_only": True}
-        await submitter.submit(TaskSpec(id=task_id, handler="stubborn", payload=payload))
-    await wait_count(cluster, "start", 2)
-    rescuer = cluster.worker(
-        "rescuer", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
-        env={"WP_E2E_COUNT_FILE": str(count_file(cluster))},
-    )  # fmt: skip
+    await start_deaf(cluster, client, "stubborn", ids, {"sleep_s": 20, "first_attempt_only": True})
+    rescuer = counting_worker(cluster, "rescuer")
     await wait_workers(client, [rescuer])
 
     termed = time.monotonic()
@@ -52,8 +43,7 @@ async def test_sigterm_drain_stops_deaf_handlers_after_the_grace_and_hands_back(
     records = await client.get_tasks(ids)
     assert all(r is not None and r.status is TaskStatus.SUCCEEDED for r in records)
     assert all(r is not None and r.worker_id == "rescuer" for r in records)
-    await asyncio.sleep(1.0)
-    rows = executions(count_file(cluster))
+    rows = executions(count_file(cluster))  # the draining process has exited: final
     assert not [r for r in rows if r[2] == "draining" and r[3] == "end"], rows  # stopped
     assert "ignored the stop" in draining.log()
 
@@ -65,25 +55,16 @@ async def test_sigterm_drain_kills_deaf_sync_handlers_run_in_processes(
     the grace, so nothing of theirs runs on (not even until the worker exits): each effect
     is applied once, by the attempt that ran elsewhere."""
     cluster.serve()
-    effects = cluster.directory / "effects.log"
-    env = {"WP_E2E_COUNT_FILE": str(count_file(cluster)), "WP_E2E_EFFECT_FILE": str(effects)}
-    draining = cluster.worker(
-        "draining", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
-        "--max-concurrency", "2", "--drain-timeout-s", "1", "--sync-handlers", "process",
-        env=env,
+    draining = counting_worker(
+        cluster, "draining", "--max-concurrency", "2", "--drain-timeout-s", "1",
+        "--sync-handlers", "process",
     )  # fmt: skip
     await wait_workers(client, [draining])
-    submitter = Orchestrator(client, SETTINGS)
     ids = ["deaf-p0", "deaf-p1"]
-    for task_id in ids:
-        payload = {"sleep_s": 20, "first_attempt_only": True}
-        await submitter.submit(TaskSpec(id=task_id, handler="effect", payload=payload))
-    await wait_count(cluster, "start", 2)
+    await start_deaf(cluster, client, "effect", ids, {"sleep_s": 20, "first_attempt_only": True})
     children = psutil.Process(draining.pid).children(recursive=True)
     assert len(children) == 2, [c.cmdline() for c in children]  # one per busy slot
-    rescuer = cluster.worker(
-        "rescuer", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin", env=env
-    )
+    rescuer = counting_worker(cluster, "rescuer")
     await wait_workers(client, [rescuer])
 
     termed = time.monotonic()
@@ -99,7 +80,7 @@ async def test_sigterm_drain_kills_deaf_sync_handlers_run_in_processes(
     assert all(r is not None and r.worker_id == "rescuer" for r in records)
     rows = executions(count_file(cluster))
     assert not [r for r in rows if r[2] == "draining" and r[3] == "end"], rows
-    assert sorted(effects.read_text().splitlines()) == [f"{t} rescuer 2" for t in ids]
+    assert sorted(effect_file(cluster).read_text().splitlines()) == [f"{t} rescuer 2" for t in ids]
     assert "ignored the stop" not in draining.log()
 
 
@@ -109,15 +90,11 @@ async def test_a_sigkilled_worker_takes_its_handler_processes_with_it(
     """A worker that dies without a word (SIGKILL) leaves no child behind: each child
     exits when its socket to the worker closes."""
     cluster.serve()
-    victim = cluster.worker(
-        "victim", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
-        "--max-concurrency", "2", "--sync-handlers", "process",
-        env={"WP_E2E_COUNT_FILE": str(count_file(cluster))},
-    )  # fmt: skip
+    victim = counting_worker(
+        cluster, "victim", "--max-concurrency", "2", "--sync-handlers", "process"
+    )
     await wait_workers(client, [victim])
-    submitter = Orchestrator(client, SETTINGS)
-    await submitter.submit(TaskSpec(id="orphan", handler="stubborn", payload={"sleep_s": 30}))
-    await wait_count(cluster, "start", 1)
+    await start_deaf(cluster, client, "stubborn", ["orphan"], {"sleep_s": 30})
     children = psutil.Process(victim.pid).children(recursive=True)
     assert children  # the busy one (and the one started with the worker, if idle)
     victim.kill()

@@ -10,30 +10,25 @@ import time
 
 import psutil
 
+from tests.e2e.deaf import counting_worker, effect_file, start_deaf
 from tests.e2e.handlers import executions
 from tests.e2e.procs import Cluster, wait_task, wait_workers
-from tests.e2e.test_chaos import COUNTING, SETTINGS, count_file, wait_count
+from tests.e2e.test_chaos import count_file
 from worldpool.backends.base import Backend
 from worldpool.models import TaskSpec, TaskStatus
-from worldpool.orchestrator.core import Orchestrator
 
 
 async def test_cancel_kills_a_deaf_sync_handler_and_frees_its_slot(
     cluster: Cluster, client: Backend
 ) -> None:
     cluster.serve()
-    effects = cluster.directory / "effects.log"
-    env = {"WP_E2E_COUNT_FILE": str(count_file(cluster)), "WP_E2E_EFFECT_FILE": str(effects)}
-    worker = cluster.worker(
-        "w1", "--region", "eu-west-1", "--handlers", COUNTING, "--no-builtin",
-        "--max-concurrency", "1", "--sync-handlers", "process", "--cancel-grace-s", "0.5",
-        env=env,
+    worker = counting_worker(
+        cluster, "w1", "--max-concurrency", "1", "--sync-handlers", "process",
+        "--cancel-grace-s", "0.5",
     )  # fmt: skip
     await wait_workers(client, [worker])
-    submitter = Orchestrator(client, SETTINGS)
     sleep_s = 6.0
-    await submitter.submit(TaskSpec(id="deaf", handler="effect", payload={"sleep_s": sleep_s}))
-    await wait_count(cluster, "start", 1)
+    submitter = await start_deaf(cluster, client, "effect", ["deaf"], {"sleep_s": sleep_s})
     started = time.monotonic()
     (child,) = psutil.Process(worker.pid).children(recursive=True)  # the one slot's
 
@@ -53,5 +48,5 @@ async def test_cancel_kills_a_deaf_sync_handler_and_frees_its_slot(
     record = await client.get_task("deaf")
     assert record is not None and record.status is TaskStatus.CANCELLED
     assert [r[3] for r in executions(count_file(cluster)) if r[0] == "deaf"] == ["start"]
-    assert not effects.exists()  # its ctx.once after the sleep never ran
+    assert not effect_file(cluster).exists()  # its ctx.once after the sleep never ran
     assert "ignored its stop" in worker.log()

@@ -15,13 +15,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from tests.routing.builders import ctx, pool, task, worker
 from tests.routing.test_properties import CAPS, REGIONS
 from worldpool.models import Affinity, AffinityMode, TaskSpec, Worker, WorkerStatus
 from worldpool.routing import PoolSnapshot, Router, RoutingContext, RoutingPolicy
 from worldpool.routing.engine import WAITING_FOR_SLOT
 
-PROFILE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 HANDLERS = ["run", "other", "render"]
 
 

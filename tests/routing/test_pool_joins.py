@@ -11,6 +11,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from tests.routing.builders import NOW, worker
 from tests.routing.test_properties import CAPS, REGIONS
 from worldpool.models import WorkerState, WorkerStatus
@@ -18,7 +19,9 @@ from worldpool.routing import PoolSnapshot
 from worldpool.routing.bits import BitVocab
 from worldpool.routing.pool import COLUMNS
 
-PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 IDS = [f"w{i:02d}" for i in range(40)]
 # Many names, so that joins widen a bitmask past one 64-bit word.
 NAMES = [*CAPS, *(f"x-c{i}" for i in range(70))]

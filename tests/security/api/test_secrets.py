@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,22 +56,36 @@ def test_a_leaked_value_is_masked_before_the_report() -> None:
     assert scrub(value, ["zzzz-absent"]) is value
 
 
-def test_serve_says_nothing_of_the_password_when_redis_refuses() -> None:
-    # Given a real `worldpool serve` process pointed at a Redis that is not there
-    import os
-    import subprocess
-    import sys
-
-    from tests.helpers import free_port
-
-    url = f"redis://worker:{PASSWORD}@127.0.0.1:{free_port()}/0"
-    done = subprocess.run(
+def _serve_once(url: str) -> subprocess.CompletedProcess[bytes]:
+    """``worldpool serve`` against ``url``, run until it gives up."""
+    return subprocess.run(
         [sys.executable, "-m", "worldpool", "serve", "--redis", url, "--port", "0"],
         capture_output=True,
-        timeout=60,
+        timeout=90,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         check=False,
     )
+
+
+def test_serve_says_nothing_of_the_password_when_redis_refuses_its_login() -> None:
+    # Given a real `worldpool serve` process pointed at a real Redis that refuses the
+    # URL's password (a refused login is not retried: serve gives up at once)
+    from tests.redis_server import start_redis
+
+    with contextlib.contextmanager(start_redis)(extra_args=["--requirepass", "other"]) as server:
+        done = _serve_once(f"redis://worker:{PASSWORD}@127.0.0.1:{server.port}/0")
+    # Then it fails, and neither stream shows the password
+    assert done.returncode != 0
+    assert PASSWORD.encode() not in done.stdout + done.stderr
+    assert b"***" in done.stdout + done.stderr
+
+
+@pytest.mark.chaos  # a minute of reconnect backoff; the refused login above is the fast twin
+def test_serve_says_nothing_of_the_password_when_redis_refuses() -> None:
+    # Given a real `worldpool serve` process pointed at a Redis that is not there
+    from tests.helpers import free_port
+
+    done = _serve_once(f"redis://worker:{PASSWORD}@127.0.0.1:{free_port()}/0")
     # Then it fails, and neither stream shows the password
     assert done.returncode != 0
     assert PASSWORD.encode() not in done.stdout + done.stderr

@@ -83,7 +83,7 @@ class WorldpoolRouter:
         self.record = record
         self._snapshot: PoolSnapshot | None = None
         self._queues: dict[str, str] = {}  # worker id -> its Celery queue
-        self._read_at = 0.0  # monotonic: when the last read started
+        self._read_at = float("-inf")  # monotonic: when the last read started (never)
         self._snapshot_at = 0.0  # epoch seconds: when the snapshot in use was read
         self._reading: Future[None] | None = None
         self._lock = threading.Lock()  # decide() and the local load counts
