@@ -53,6 +53,7 @@ log = logging.getLogger("worldpool.orchestrator.core")
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
+BUILTIN_FILTERS = "worldpool.routing.filters."
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
@@ -86,6 +87,9 @@ class Dispatcher:
         self._transitions = transitions
         self._waits = WaitNotes(backend, records, changes, transitions)
         self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(backend.create_tasks)
+        self._builtin_filters = all(
+            type(f).__module__.startswith(BUILTIN_FILTERS) for f in router.filters
+        )
         # The longest the dispatcher sleeps, and the longest it goes without reading the
         # pending queue.
         self.idle_s = min(0.5, settings.heartbeat_s / 2)
@@ -131,6 +135,7 @@ class Dispatcher:
             for task_id in odd:
                 self._records.drop(task_id)
             records = await self._transitions.records_of(ids)
+        busy_shapes: set[tuple[object, ...]] = set()  # found every fitting worker busy
         for record in records:
             if record is None:
                 continue
@@ -144,7 +149,8 @@ class Dispatcher:
                 continue
             if record.not_before > now:
                 continue
-            if free <= 0:  # every slot is taken: the rest wait for a slot to come back
+            shape = self._shape(record)
+            if free <= 0 or shape in busy_shapes:  # it waits for a slot to come back
                 waiting.append(record)
                 continue
             # Lean (winner and runner-up only); a task that waits gets the full
@@ -153,6 +159,8 @@ class Dispatcher:
             decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
                 if _backlog(decision):  # it fits once a slot is free
+                    if shape is not None:  # and so would its like, in this pass
+                        busy_shapes.add(shape)
                     waiting.append(record)
                     continue
                 if self._waits.due(record.id, now):
@@ -186,6 +194,24 @@ class Dispatcher:
         if sent:  # another pass at once only if the queue was longer than what was read
             self._changes.notify(wake_dispatcher=len(ids) >= limit)
         return sent
+
+    def _shape(self, record: TaskRecord) -> tuple[object, ...] | None:
+        """What the built-in filters decide a first attempt on, or None (an earlier
+        attempt, an affinity, or a filter of a plugin's, which may read anything): once a
+        task of a shape finds every fitting worker busy, the rest of its shape in the
+        pass wait without a decision each (slots are only taken within a pass), so a
+        backlog behind a large pool costs a decision per shape, not per task."""
+        spec = record.spec
+        if not self._builtin_filters or record.attempts or spec.affinity is not None:
+            return None
+        return (
+            spec.handler,
+            spec.capabilities,
+            spec.requirements.model_dump_json(),
+            spec.interactive,
+            spec.heavy,
+            spec.user_location,
+        )
 
     async def create(self, record: TaskRecord) -> TaskRecord | None:
         """Store a new task (None if its id is taken): sent at once when it may be (see
