@@ -43,7 +43,7 @@ from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
 from worldpool.orchestrator.waiting import WaitNotes
 from worldpool.routing import Router
-from worldpool.routing.engine import WAITING_FOR_SLOT
+from worldpool.routing.engine import KEPT_FOR_INTERACTIVE, WAITING_FOR_SLOT
 from worldpool.tracing import hop, hop_attributes
 from worldpool.unchecked import construct
 
@@ -125,6 +125,7 @@ class Dispatcher:
         plans: list[tuple[TaskRecord, Dispatch]] = []
         stale: list[str] = []
         waiting: list[TaskRecord] = []  # fit, but no slot now (in queue order)
+        kept_back: set[str] = set()  # ... of those, the ones the interactive reserve holds
         records = await self._transitions.records_of(ids)
         odd = [r.id for r in records if r is not None and r.status not in QUEUED]
         if odd:  # queued, yet the cached record says otherwise: another writer moved it
@@ -154,6 +155,8 @@ class Dispatcher:
             if decision.winner is None:
                 if _backlog(decision):  # it fits once a slot is free
                     waiting.append(record)
+                    if KEPT_FOR_INTERACTIVE in decision.reasons[0]:
+                        kept_back.add(record.id)
                     continue
                 if self._waits.due(record.id, now):
                     decision = self._router.decide(ctx, pool.snapshot)
@@ -180,7 +183,7 @@ class Dispatcher:
                 back = record.model_copy(update={"pending_reason": reason})
                 await self._transitions.put(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
-        await self._waits.busy(waiting, now)
+        await self._waits.busy(waiting, now, kept_back)
         self._pending.pass_done(read=len(ids), sent=sent)
         if sent:  # another pass at once only if the queue was longer than what was read
             self._changes.notify(wake_dispatcher=len(ids) >= limit)
