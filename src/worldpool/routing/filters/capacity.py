@@ -70,7 +70,7 @@ class CapacityFilter(ColumnFilter):
 
         def compute() -> I64:
             slots = pool.max_concurrency
-            exact: F64 = self.share * slots
+            exact: F64 = slots.astype(np.float64) * self.share
             count = np.floor(exact + _EPS)
             part = exact - count
             if bool((part > _EPS).any()):
