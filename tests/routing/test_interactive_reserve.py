@@ -101,8 +101,8 @@ def test_the_lean_and_full_paths_agree_and_say_why_the_task_waits() -> None:
     assert full.suggestion == (
         "wait for a free slot: 2 workers fit but all are busy or keep their last free slots "
         "for interactive work (best: a, which has 1 of 4 slots free, kept for interactive "
-        "work (this worker keeps 1: interactive_reserve=1); this task is not interactive); a lower "
-        "interactive_reserve would let it take them"
+        "work (this worker keeps 1: interactive_reserve=1); this task is not interactive); a smaller "
+        "interactive reserve would let it take them"
     )
     miss = next(c for c in full.candidates if c.worker_id == "a")
     assert (miss.verdicts[0].code, miss.verdicts[0].ok) == ("reserved", False)

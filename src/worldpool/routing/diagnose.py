@@ -142,8 +142,8 @@ def _phrase(
         if kept is not None and bool(kept[rows].any()):  # the interactive reserve holds it
             return (
                 f"wait for a free slot: {count} {noun} but all are busy or keep their last "
-                f"free slots for interactive work (best: {best.id}, which {whys}); a lower "
-                "interactive_reserve would let it take them"
+                f"free slots for interactive work (best: {best.id}, which {whys}); a smaller "
+                "interactive reserve would let it take them"
             )
         return (
             f"wait for a free slot: {count} {noun} but all are busy (best: {best.id}, which {whys})"
