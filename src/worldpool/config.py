@@ -29,6 +29,10 @@ DEFAULT_EVENT_LOG_MAX = 100_000
 DEFAULT_NAMESPACE = "default"
 DEFAULT_API_MAX_BODY_BYTES = 1_048_576
 DEFAULT_DRAIN_TIMEOUT_S = 10.0
+# Interactive headroom (routing): 0 keeps no slot back. docs/routing.md#interactive-headroom
+DEFAULT_INTERACTIVE_RESERVE = 0
+DEFAULT_INTERACTIVE_RESERVE_SHARE = 0.0
+MAX_INTERACTIVE_RESERVE = 1024
 
 # The seed's composite formula: capability match 40 %, load 30 %, latency 20 %, cost 10 %.
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -88,6 +92,21 @@ class Settings(BaseModel):
     )
     report_candidates_max: int = Field(
         default=25, ge=1, description="candidates listed per routing decision"
+    )
+    interactive_reserve: int = Field(
+        default=DEFAULT_INTERACTIVE_RESERVE,
+        ge=0,
+        le=MAX_INTERACTIVE_RESERVE,
+        description="free slots per worker kept for interactive tasks: a task that is not "
+        "interactive may not take a worker's last N free slots (at most slots - 1 per "
+        "worker, so a 1-slot worker keeps none)",
+    )
+    interactive_reserve_share: float = Field(
+        default=DEFAULT_INTERACTIVE_RESERVE_SHARE,
+        ge=0,
+        lt=1,
+        description="the same as a share of each worker's slots (rounded down); the larger "
+        "of interactive_reserve and this share's count applies",
     )
     api_token_admin: str | None = Field(
         default=None, min_length=16, repr=False, description="bearer token with full API access"

@@ -80,3 +80,27 @@ def test_places_read_as_ordinals() -> None:
     assert [waiting._nth(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th",
     ]  # fmt: skip
+
+
+async def test_a_batch_task_held_back_by_the_interactive_reserve_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(waiting, "WAIT_NOTED_AFTER_S", 0.0)
+    settings = FAST_SETTINGS.model_copy(update={"interactive_reserve": 1})
+    backend = MemoryBackend(settings)
+    await backend.register(make_worker("w1", handlers=["noop"], max_concurrency=2))
+    orchestrator = Orchestrator(backend, settings)
+    batch = [await orchestrator.submit(TaskSpec(handler="noop")) for _ in range(2)]
+
+    assert await orchestrator.dispatch_once() == 1  # the second slot is kept back
+    assert await orchestrator.dispatch_once() == 0
+    held = await backend.get_task(batch[1].id)
+    assert held is not None and held.status is TaskStatus.PENDING
+    assert held.pending_reason == (
+        "waiting for a free slot: every worker that fits is busy or keeps its last free "
+        "slots for interactive work (1st in the queue)"
+    )
+    chat = await orchestrator.submit(TaskSpec(handler="noop", interactive=True))
+    await orchestrator.dispatch_once()
+    record = await backend.get_task(chat.id)
+    assert record is not None and record.status is not TaskStatus.PENDING

@@ -6,6 +6,7 @@ import pytest
 
 from tests.sim.conftest import cpu_worker, gpu_worker
 from worldpool import geo
+from worldpool.errors import ConfigError
 from worldpool.models import Requirements, StepSpec, TaskSpec, WorkflowSpec
 from worldpool.sim.engine import SimConfig, Simulation
 from worldpool.sim.policies import BASELINES, make_placer
@@ -46,6 +47,37 @@ def test_queues_serve_by_priority_then_age_as_production() -> None:
     sim.run()
     # Then the freed slot goes to the high-priority task first, though it is younger
     assert list(sim.end_t) == [10.0, 30.0, 20.0]
+
+
+def test_an_interactive_reserve_keeps_a_slot_for_the_interactive_task_exactly() -> None:
+    # Given one 2-slot GPU worker, 10 s batch tasks at 0 and 1 s, an interactive one at 2 s
+    chat = ANALYZE.model_copy(update={"id": "proto-chat", "interactive": True})
+    b = WorkloadBuilder()
+    b.add_task(ANALYZE, 0.0, 10.0, cls="batch")
+    b.add_task(ANALYZE, 1.0, 10.0, cls="batch")
+    b.add_task(chat, 2.0, 10.0, cls="llm")
+    wl = b.build()
+    pool = [gpu_worker("g1", "tokyo", slots=2)]
+    plain = Simulation(pool, wl, make_placer("work-aware-balanced"))
+    kept = Simulation(pool, wl, make_placer("work-aware-balanced+reserve=1"))
+    plain.run()
+    r = kept.run()
+    # Without a reserve the second batch task takes the last slot and the interactive one
+    # waits 8 s; with one it waits for a slot beyond the kept one (free at 12 s, when the
+    # interactive task is done, not at 10 s, when one slot is free and kept)
+    assert list(plain.end_t) == [10.0, 11.0, 20.0]
+    assert list(kept.end_t) == [10.0, 22.0, 12.0]
+    assert r.lost == 0 and not r.stuck and r.succeeded == 3
+
+
+def test_reserve_variants_are_named_and_checked() -> None:
+    assert make_placer("work-aware+reserve=2").router.policy.interactive_reserve == 2
+    share = make_placer("weights:load=0.6+reserve=12.5%").router.policy
+    assert (share.interactive_reserve_share, share.weight("load")) == (0.125, 0.6)
+    for name in BASELINES:  # the peers keep nothing back
+        assert not make_placer(name).router.policy.reserves_slots
+    with pytest.raises(ConfigError, match="whole number of slots"):
+        make_placer("work-aware+reserve=lots")
 
 
 def test_workflow_hand_off_across_regions_exactly() -> None:

@@ -43,7 +43,7 @@ from worldpool.orchestrator.signals import Changes
 from worldpool.orchestrator.transitions import ACTIVE, QUEUED, Transitions
 from worldpool.orchestrator.waiting import WaitNotes
 from worldpool.routing import Router
-from worldpool.routing.engine import WAITING_FOR_SLOT
+from worldpool.routing.engine import KEPT_FOR_INTERACTIVE, WAITING_FOR_SLOT
 from worldpool.tracing import hop, hop_attributes
 from worldpool.unchecked import construct
 
@@ -129,13 +129,14 @@ class Dispatcher:
         plans: list[tuple[TaskRecord, Dispatch]] = []
         stale: list[str] = []
         waiting: list[TaskRecord] = []  # fit, but no slot now (in queue order)
+        kept_back: set[str] = set()  # ... of those, the ones the interactive reserve holds
         records = await self._transitions.records_of(ids)
         odd = [r.id for r in records if r is not None and r.status not in QUEUED]
         if odd:  # queued, yet the cached record says otherwise: another writer moved it
             for task_id in odd:
                 self._records.drop(task_id)
             records = await self._transitions.records_of(ids)
-        busy_shapes: set[tuple[object, ...]] = set()  # found every fitting worker busy
+        busy_shapes: dict[tuple[object, ...] | None, bool] = {}  # -> kept for interactive
         for record in records:
             if record is None:
                 continue
@@ -152,6 +153,8 @@ class Dispatcher:
             shape = self._shape(record)
             if free <= 0 or shape in busy_shapes:  # it waits for a slot to come back
                 waiting.append(record)
+                if busy_shapes.get(shape):
+                    kept_back.add(record.id)
                 continue
             # Lean (winner and runner-up only); a task that waits gets the full
             # explanation, recorded (again every EXPLAIN_AGAIN_S while it waits).
@@ -159,9 +162,12 @@ class Dispatcher:
             decision = self._router.decide(ctx, pool.snapshot, explain=False)
             if decision.winner is None:
                 if _backlog(decision):  # it fits once a slot is free
+                    kept = KEPT_FOR_INTERACTIVE in decision.reasons[0]
                     if shape is not None:  # and so would its like, in this pass
-                        busy_shapes.add(shape)
+                        busy_shapes[shape] = kept
                     waiting.append(record)
+                    if kept:
+                        kept_back.add(record.id)
                     continue
                 if self._waits.due(record.id, now):
                     decision = self._router.decide(ctx, pool.snapshot)
@@ -189,7 +195,7 @@ class Dispatcher:
                 await self._transitions.put(back, expect_version=record.version)
             # conflict: another replica (or a cancel) got there first
         self._waits.sent(now, sent)
-        await self._waits.busy(waiting, now)
+        await self._waits.busy(waiting, now, kept_back)
         self._pending.pass_done(read=len(ids), sent=sent)
         if sent:  # another pass at once only if the queue was longer than what was read
             self._changes.notify(wake_dispatcher=len(ids) >= limit)

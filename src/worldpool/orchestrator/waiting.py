@@ -4,6 +4,7 @@ explanation): :class:`WaitNotes`, used by the dispatcher's passes."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Set
 
 from worldpool.backends.base import Backend
 from worldpool.models import EventKind, RoutingDecision, TaskRecord
@@ -63,21 +64,26 @@ class WaitNotes:
         self._explained[task_id] = now
         return True
 
-    async def busy(self, waiting: list[TaskRecord], now: float) -> None:
+    async def busy(
+        self, waiting: list[TaskRecord], now: float, kept_back: Set[str] = frozenset()
+    ) -> None:
         """Tasks that fit but find every fitting worker busy (in queue order) say so in
         their pending reason, with their place among them, once they have waited
         WAIT_NOTED_AFTER_S (and again every EXPLAIN_AGAIN_S), at most WAIT_NOTES_PER_PASS a
         pass, in one backend call; not those the queue's drain rate sends within that
         time. Their full explanation is computed on demand (``explain_task``): a backlog
-        costs no routing report per task."""
+        costs no routing report per task. Tasks in ``kept_back`` are not interactive and
+        may not take the free slots the policy keeps for interactive work
+        (``RoutingPolicy.interactive_reserve``)."""
         notes: list[tuple[TaskRecord, int | None]] = []
         for place, record in enumerate(waiting, 1):
             if len(notes) >= WAIT_NOTES_PER_PASS:
                 break
             if now - record.submitted_at < WAIT_NOTED_AFTER_S or self._leaves_soon(place):
                 continue
+            kept = " or keeps its last free slots for interactive work" * (record.id in kept_back)
             reason = (
-                "waiting for a free slot: every worker that fits is busy "
+                f"waiting for a free slot: every worker that fits is busy{kept} "
                 f"({_nth(place)} in the queue)"
             )
             if record.pending_reason == reason or not self.due(record.id, now):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from worldpool.routing.engine import FilterPass, Router
 
 CAPACITY = "capacity"
+RESERVED = "reserved"  # capacity's code for slots kept for interactive work
 
 
 @dataclass(slots=True)
@@ -137,6 +138,13 @@ def _phrase(
     whys = " and ".join(f.verdict(ctx, best).reason for f in relaxed)
     if [f.name for f in relaxed] == [CAPACITY]:
         noun = "worker fits" if count == 1 else "workers fit"
+        kept = passes[0].failures.get(RESERVED)
+        if kept is not None and bool(kept[rows].any()):  # the interactive reserve holds it
+            return (
+                f"wait for a free slot: {count} {noun} but all are busy or keep their last "
+                f"free slots for interactive work (best: {best.id}, which {whys}); a smaller "
+                "interactive reserve would let it take them"
+            )
         return (
             f"wait for a free slot: {count} {noun} but all are busy (best: {best.id}, which {whys})"
         )

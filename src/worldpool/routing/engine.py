@@ -44,6 +44,7 @@ import numpy.typing as npt
 from worldpool.errors import ConfigError
 from worldpool.models import AffinityMode, CandidateReport, RoutingDecision, Verdict
 from worldpool.routing.diagnose import Diagnosis, diagnose
+from worldpool.routing.filters.capacity import CapacityFilter
 from worldpool.routing.hooks import FilterHooks, ScorerHooks
 from worldpool.routing.interface import Filter, Mask, RoutingContext, Rows, Scorer, Scores, ok
 from worldpool.routing.passes import FilterPass as FilterPass
@@ -55,6 +56,7 @@ from worldpool.unchecked import construct
 
 CAPACITY = "capacity"
 WAITING_FOR_SLOT = "waiting for a free slot"  # a lean decision's reason when only slots block
+KEPT_FOR_INTERACTIVE = "keep their last free slots for interactive work"  # ... and the reserve
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
 _MISS_FIELDS = frozenset({"worker_id", "region", "feasible", "verdicts"})
@@ -206,7 +208,7 @@ class Router:
             reasons, suggestion = found.reasons, found.suggestion
         elif busy:  # a backlog, not a misfit: one cheap line, no diagnosis
             noun = "worker fits" if busy == 1 else "workers fit"
-            reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy"]
+            reasons = [f"{WAITING_FOR_SLOT}: {busy} {noun} but all are busy{self._kept_back(ctx)}"]
         if feasible is None:  # lean: the winner and runner-up only, no rejected candidate
             candidates = self._reports(ctx, pool, passes, feasible, scored, top[:2])
         else:
@@ -258,6 +260,13 @@ class Router:
                 break
             rows = rows[hooks.check_rows(ctx, pool, rows)]
         return rows, (len(rows) if busy < 0 else busy)
+
+    def _kept_back(self, ctx: RoutingContext) -> str:
+        """What a lean backlog line adds when the interactive reserve applies to the task."""
+        for f in self.filters:
+            if isinstance(f, CapacityFilter) and f.keeps_back(ctx):
+                return f" or {KEPT_FOR_INTERACTIVE} ({f.setting})"
+        return ""
 
     def _blocking(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> list[FilterHooks]:
         """The filters that fail pool row ``row`` (asked about that row alone)."""

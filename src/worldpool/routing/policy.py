@@ -12,7 +12,14 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from worldpool.config import DEFAULT_WEIGHTS, Settings, check_weights
+from worldpool.config import (
+    DEFAULT_INTERACTIVE_RESERVE,
+    DEFAULT_INTERACTIVE_RESERVE_SHARE,
+    DEFAULT_WEIGHTS,
+    MAX_INTERACTIVE_RESERVE,
+    Settings,
+    check_weights,
+)
 from worldpool.errors import ConfigError
 from worldpool.routing.registry import BUILTIN_FILTERS, BUILTIN_SCORERS, FILTERS, SCORERS
 
@@ -42,6 +49,14 @@ class RoutingPolicy:
     #: geo_proximity steps aside when latency or completion_time already counts the
     #: user's distance (False: the seed's double count, distance weighted 0.4).
     count_distance_once: bool = True
+    #: Interactive headroom: a task that is not interactive may not take a worker's last
+    #: ``interactive_reserve`` free slots; interactive tasks may. At most ``slots - 1``
+    #: per worker, so every worker admits non-interactive work when idle (a 1-slot worker
+    #: keeps nothing back). 0 turns it off.
+    interactive_reserve: int = DEFAULT_INTERACTIVE_RESERVE
+    #: The same as a share of each worker's slots, rounded down (0.125: 1 of 8, 4 of 32);
+    #: the larger of the two counts applies, still at most ``slots - 1``.
+    interactive_reserve_share: float = DEFAULT_INTERACTIVE_RESERVE_SHARE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -74,10 +89,30 @@ class RoutingPolicy:
             )
         if not 0 <= self.near_tie < 1:
             raise ConfigError(f"near_tie is {self.near_tie}: use a score gap in [0, 1), e.g. 0.02")
+        self._check_reserve()
         if self.report_candidates_max < 1:
             raise ConfigError(
                 f"report_candidates_max is {self.report_candidates_max}: it must be >= 1"
             )
+
+    def _check_reserve(self) -> None:
+        n = self.interactive_reserve
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_INTERACTIVE_RESERVE:
+            raise ConfigError(
+                f"interactive_reserve is {n!r}: use a whole number of slots per worker in "
+                f"[0, {MAX_INTERACTIVE_RESERVE}], e.g. 1 (0 turns it off)"
+            )
+        share = self.interactive_reserve_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 1:
+            raise ConfigError(
+                f"interactive_reserve_share is {share!r}: use a share of each worker's slots "
+                "in [0, 1), e.g. 0.125 (1 of 8 slots; 0 turns it off)"
+            )
+
+    @property
+    def reserves_slots(self) -> bool:
+        """Whether some slots are kept for interactive tasks."""
+        return self.interactive_reserve > 0 or self.interactive_reserve_share > 0
 
     def _check_weights(self) -> None:
         weights = check_weights(self.weights)
@@ -107,10 +142,13 @@ class RoutingPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingPolicy:
-        """The default plugins with the weights and report cap of ``settings``."""
+        """The default plugins with the weights, report cap and interactive reserve of
+        ``settings``."""
         return cls(
             weights=dict(settings.weights),
             report_candidates_max=settings.report_candidates_max,
+            interactive_reserve=settings.interactive_reserve,
+            interactive_reserve_share=settings.interactive_reserve_share,
         )
 
     def with_weights(self, **weights: float) -> RoutingPolicy:

@@ -76,7 +76,10 @@ register_filter("capabilities", lambda policy: CapabilitiesFilter())
 register_filter("hardware", lambda policy: HardwareFilter())
 register_filter("region", lambda policy: RegionFilter())
 register_filter("affinity", lambda policy: AffinityFilter())
-register_filter("capacity", lambda policy: CapacityFilter())
+register_filter(
+    "capacity",
+    lambda policy: CapacityFilter(policy.interactive_reserve, policy.interactive_reserve_share),
+)
 
 register_scorer("capability_match", lambda policy: CapabilityMatchScorer())
 register_scorer("load", lambda policy: LoadScorer())

@@ -18,7 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-CANDIDATES = ("work-aware", "work-aware-balanced", "seed-default")
+CANDIDATES = (
+    "work-aware",
+    "work-aware-balanced",
+    # ... keeping 1 slot per worker, or 2 % of each worker's slots, for interactive work
+    "work-aware-balanced+reserve=1",
+    "work-aware-balanced+reserve=2%",
+    "seed-default",
+)
 BASELINES = (
     "least-loaded",
     "label-weight",

@@ -26,7 +26,10 @@ cheapest-region    SkyPilot-style: cheapest per unit of work ($/1k tokens or
 =================  ===========================================================
 
 Names: ``default``, ``weights:load=0.6,cost=0.1`` (a variant; unnamed scorers keep their
-default weights), and the baseline names above.
+default weights), and the baseline names above. A variant may end in ``+reserve=N`` or
+``+reserve=2%``: the same policy keeping N slots per worker (or that share of each
+worker's slots) for interactive tasks (``RoutingPolicy.interactive_reserve``). Baselines
+keep nothing back, whatever worldpool's default.
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ class Baseline:
     def __init__(self, name: str, pick: Picker, seed: int, sticky: str = "") -> None:
         self.name = name
         self.sticky = sticky  # "", "soft" or "hard": Hatchet's sticky strategies
-        self.router = Router(RoutingPolicy())
+        # The peers keep no slots back for interactive work, whatever worldpool's default.
+        self.router = Router(RoutingPolicy(interactive_reserve=0, interactive_reserve_share=0.0))
         self.pick = pick
         self.rng = np.random.default_rng(seed)
         self.cursor = -1
@@ -236,19 +240,46 @@ VARIANTS: dict[str, str] = {
 
 
 def make_placer(name: str, seed: int = 0) -> WorldpoolPlacer | Baseline:
-    """A policy by name: a baseline, a variant in :data:`VARIANTS`, or ``weights:a=1,b=2``."""
+    """A policy by name: a baseline, a variant in :data:`VARIANTS`, or ``weights:a=1,b=2``;
+    a variant may end in ``+reserve=N`` (slots per worker kept for interactive tasks) or
+    ``+reserve=12.5%`` (a share of each worker's slots): ``work-aware-balanced+reserve=1``.
+    """
     if name in BASELINES:
         sticky = {"label-weight": "soft", "label-weight-hard": "hard"}.get(name, "")
         return Baseline(name, BASELINES[name], seed, sticky)
-    spec = VARIANTS.get(name)
-    if spec is None and name.startswith("weights:"):
-        spec = name.removeprefix("weights:")
+    base, plus, reserve = name.partition(RESERVE_SUFFIX)
+    spec = VARIANTS.get(base)
+    if spec is None and base.startswith("weights:"):
+        spec = base.removeprefix("weights:")
     if spec is None:
         known = ", ".join([*VARIANTS, *BASELINES])
         raise ConfigError(
             f"unknown policy {name!r}: use one of {known}, or 'weights:load=0.5,cost=0.2' "
-            "for a weight variant of the default policy"
+            "for a weight variant of the default policy (either may end in '+reserve=1' "
+            "or '+reserve=12.5%')"
         )
-    weights = parse_weights(spec) if spec else None
-    policy = RoutingPolicy() if weights is None else RoutingPolicy(weights=weights)
+    policy = RoutingPolicy() if not spec else RoutingPolicy(weights=parse_weights(spec))
+    if base == "seed-default":  # the seed kept no slots back
+        policy = dataclasses.replace(policy, interactive_reserve=0, interactive_reserve_share=0.0)
+    if plus:
+        count, share = _reserve(name, reserve)
+        policy = dataclasses.replace(
+            policy, interactive_reserve=count, interactive_reserve_share=share
+        )
     return WorldpoolPlacer(name, policy)
+
+
+RESERVE_SUFFIX = "+reserve="
+
+
+def _reserve(name: str, text: str) -> tuple[int, float]:
+    """(slots, share) kept for interactive tasks, from ``1`` or ``12.5%``."""
+    try:
+        if text.endswith("%"):
+            return 0, float(text[:-1]) / 100
+        return int(text), 0.0
+    except ValueError:
+        raise ConfigError(
+            f"policy {name!r}: the reserve {text!r} must be a whole number of slots "
+            "('+reserve=1') or a share of slots ('+reserve=12.5%')"
+        ) from None
