@@ -4,6 +4,9 @@ in its snapshot when they come (memory backend, loops driven by hand)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from worldpool import Client
 from worldpool.backends.base import PushedRecord
 from worldpool.backends.memory import MemoryBackend
@@ -159,4 +162,33 @@ async def test_result_reads_a_pushed_success_without_decoding_the_record() -> No
         assert big.succeeded_value() == (False, None), "a large value is fetched by the record"
         assert PushedRecord("t", 3, b"[1").succeeded_value() == (False, None)
     finally:
+        await client.aclose()
+
+
+async def test_submits_during_the_first_pool_read_are_queued_not_held() -> None:
+    """At 10,000 workers a client's first read of the pool takes most of a second: the
+    submits made meanwhile are queued (serve sends them) instead of waiting for it."""
+    release = asyncio.Event()
+
+    class SlowPool(MemoryBackend):
+        async def pool_changes(self, cursor: Any) -> Any:
+            await release.wait()
+            return await super().pool_changes(cursor)
+
+    backend = SlowPool(FAST_SETTINGS)
+    client = await _client(backend, slots=4)
+    reading = asyncio.create_task(client.orchestrator.pool_view.refresh())
+    try:
+        await asyncio.sleep(0)
+        assert client.orchestrator.pool_view.loading
+        queued = await asyncio.wait_for(client.submit("noop"), 5)
+        assert (await queued.status()).status is TaskStatus.PENDING
+        release.set()
+        await reading
+        assert not client.orchestrator.pool_view.loading
+        assert await Orchestrator(backend, FAST_SETTINGS).dispatch_once() == 1  # serve's part
+        sent = await client.submit("noop")
+        assert (await sent.status()).status is TaskStatus.DISPATCHED, "routed by the client"
+    finally:
+        release.set()
         await client.aclose()

@@ -3,6 +3,8 @@ in embedded mode (``EmbeddedPool.client``) and against ``worldpool serve`` over 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from typing import Any, TypeVar, overload
 
@@ -43,6 +45,7 @@ class Client:
         self._sent_here: dict[str, str] = {}  # task sent in its submit -> its worker
         self.offered = OfferedHandlers(backend)
         self._owns_backend = owns_backend
+        self._pool_read: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
@@ -73,9 +76,17 @@ class Client:
                 "running and reachable from here?"
             ) from None
         orchestrator = Orchestrator(backend, settings, submit_only=True)
-        return cls(backend, orchestrator, owns_backend=True)
+        client = cls(backend, orchestrator, owns_backend=True)
+        # The pool is read now, in the background: at 10,000 workers the first read takes
+        # most of a second, and submits made meanwhile are queued for serve to send.
+        client._pool_read = asyncio.create_task(orchestrator.pool_view.refresh())
+        return client
 
     async def aclose(self) -> None:
+        if self._pool_read is not None:
+            self._pool_read.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pool_read  # a failed read was only an early start
         await self.follower.stop()
         await self.replies.stop()
         if self._owns_backend:

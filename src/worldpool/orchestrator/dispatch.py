@@ -282,6 +282,9 @@ class Dispatcher:
         if record.not_before > now:
             return None
         pool = self._pool
+        if pool.loading:  # a big pool's first read: serve sends it meanwhile
+            self._pending.queued()
+            return None
         if pool.stale:
             await pool.refresh()
         try:

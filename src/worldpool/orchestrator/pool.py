@@ -54,6 +54,13 @@ class PoolView:
         self._free = 0
         self._free_at = -1
         self._refreshing = asyncio.Lock()
+        self._loaded = False  # a first read of the whole pool has completed
+
+    @property
+    def loading(self) -> bool:
+        """Whether the first read of the whole pool is under way (seconds at 10,000
+        workers): a client's submit queues its task then, for ``serve`` to send."""
+        return not self._loaded and self._refreshing.locked()
 
     @property
     def stale(self) -> bool:
@@ -78,6 +85,7 @@ class PoolView:
                     return
         async with self._refreshing:
             await self._refresh()
+            self._loaded = True
 
     async def _refresh(self) -> None:
         self._read_at = time.monotonic()
