@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -88,7 +88,9 @@ class Router:
         self._ok = [ok(f.name) for f in self.filters]
         # The lean walk's order: capacity last, so the rows reaching it are those that
         # fit once a slot is free (a backlog, not a misfit).
-        self._walk = sorted(self.filter_hooks, key=lambda h: h.name == CAPACITY)
+        self._walk = sorted(enumerate(self.filter_hooks), key=lambda p: p[1].name == CAPACITY)
+        # What a cached static result is keyed on, besides the task fields.
+        self._plugin_names = [(type(h.plugin).__qualname__, h.name) for h in self.filter_hooks]
 
     # ------------------------------------------------------------------ filter / score
 
@@ -154,9 +156,18 @@ class Router:
             # with it, and ties are broken by a hash of (task, worker), so decisions for
             # different tasks on one snapshot (several replicas, a stale view) spread.
             best = float(key.max())
-            band = key >= best - near
-            if int(np.count_nonzero(band)) > 1:
-                key = np.where(band, best, key)
+            tied = np.flatnonzero(key >= best - near)
+            if len(tied) >= k and len(tied) > 1:
+                # The best k are all tied rows, in hash order: the hashes are distinct
+                # (a bijection of distinct id ranks), so the k smallest are those a
+                # sort of every tied row by (total, hash) puts first.
+                hashed = _task_shuffled(pool.id_rank[scored.rows[tied]], ctx.task.id)
+                if len(tied) > k:
+                    first = np.argpartition(hashed, k - 1)[:k]
+                    return tied[first[np.argsort(hashed[first])]]
+                return tied[np.argsort(hashed)]
+            if len(tied) > 1:
+                key = np.where(key >= best - near, best, key)
                 shuffled = True
         pick = np.flatnonzero(key >= _kth_largest(key, k)) if m > k else np.arange(m)
         tie_rank: npt.NDArray[np.integer[Any]] = pool.id_rank[scored.rows[pick]]
@@ -241,23 +252,64 @@ class Router:
         workers running the handler, those in the allowed regions, the pinned worker;
         the whole pool when none does) and asks each filter about the rows still in,
         capacity last, so the cost follows the candidates, not the pool."""
-        rows: Rows | None = None
-        for hooks in self.filter_hooks:
-            if hooks.candidates is None:
-                continue
+        rows, static = self._static_rows(ctx, pool)
+        done = static  # filters the rows passed already (static ones, from the cache)
+        for i, hooks in enumerate(self.filter_hooks):
+            if hooks.candidates is None or i in done:
+                continue  # a static filter's candidates hold the static rows
             offered = hooks.candidates(ctx, pool)
             if offered is not None and (rows is None or len(offered) < len(rows)):
-                rows = offered
+                rows, done = offered, ()
         if rows is None:
             rows = np.arange(len(pool), dtype=np.intp)
         busy = -1
-        for hooks in self._walk:
+        for i, hooks in self._walk:
+            if i in done:
+                continue
             if hooks.name == CAPACITY and busy < 0:
                 busy = len(rows)
             if not len(rows):
                 break
             rows = rows[hooks.check_rows(ctx, pool, rows)]
         return rows, (len(rows) if busy < 0 else busy)
+
+    def _static_rows(
+        self, ctx: RoutingContext, pool: PoolSnapshot
+    ) -> tuple[Rows | None, tuple[int, ...]]:
+        """The rows passing every filter whose result depends on profiles only for this
+        task (a static key), kept on the snapshot per task shape until profiles change,
+        and those filters' positions; (None, ()) when there is none."""
+        static: list[int] = []
+        keys: list[Hashable] = []
+        for i, hooks in enumerate(self.filter_hooks):
+            key = hooks.static_key(ctx) if hooks.static_key is not None else None
+            if key is not None:
+                static.append(i)
+                keys.append((self._plugin_names[i], key))
+        if not static:
+            return None, ()
+        found: Rows = pool.memo(
+            ("router.static-rows", tuple(keys)), lambda: self._walk_static(ctx, pool, static)
+        )
+        return found, tuple(static)
+
+    def _walk_static(self, ctx: RoutingContext, pool: PoolSnapshot, static: list[int]) -> Rows:
+        """The rows passing the filters at ``static``: the same walk, over those only."""
+        chosen = [self.filter_hooks[i] for i in static]
+        rows: Rows | None = None
+        for hooks in chosen:
+            offered = hooks.candidates(ctx, pool) if hooks.candidates is not None else None
+            if offered is not None and (rows is None or len(offered) < len(rows)):
+                rows = offered
+        if rows is None:
+            rows = np.arange(len(pool), dtype=np.intp)
+        for hooks in chosen:
+            if not len(rows):
+                break
+            rows = rows[hooks.check_rows(ctx, pool, rows)]
+        rows = np.array(rows, dtype=np.intp)  # its own copy, shared read-only
+        rows.flags.writeable = False
+        return rows
 
     def _blocking(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> list[FilterHooks]:
         """The filters that fail pool row ``row`` (asked about that row alone)."""
