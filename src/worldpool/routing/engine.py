@@ -110,7 +110,7 @@ class Router:
     def score_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scored:
         per_scorer: dict[str, Scores] = {}
         weights: dict[str, float] = {}
-        totals = np.zeros(len(rows), dtype=np.float64)
+        totals: Scores | None = None  # the first weighted scores start it (0 + x is x)
         overrides = ctx.task.weights  # per-task weights (e.g. "cheapest idle" for a review)
         if len(rows):
             for scorer in self.scorer_hooks:
@@ -131,12 +131,15 @@ class Router:
                     )
                 per_scorer[scorer.name] = scores
                 weights[scorer.name] = weight
-                if weight == 1.0:
+                if totals is None:
+                    totals = scores.copy() if weight == 1.0 else weight * scores
+                elif weight == 1.0:
                     totals += scores
                 else:
                     totals += weight * scores
-        if weights:
-            totals /= sum(weights.values())
+        if totals is None:
+            return Scored(rows, per_scorer, weights, np.zeros(len(rows), dtype=np.float64))
+        totals /= sum(weights.values())
         return Scored(rows, per_scorer, weights, totals)
 
     def rank(self, ctx: RoutingContext, pool: PoolSnapshot, scored: Scored, k: int) -> Rows:
@@ -156,7 +159,7 @@ class Router:
             # with it, and ties are broken by a hash of (task, worker), so decisions for
             # different tasks on one snapshot (several replicas, a stale view) spread.
             best = float(key.max())
-            tied = np.flatnonzero(key >= best - near)
+            tied = (key >= best - near).nonzero()[0]
             if len(tied) >= k and len(tied) > 1:
                 # The best k are all tied rows, in hash order: the hashes are distinct
                 # (a bijection of distinct id ranks), so the k smallest are those a
