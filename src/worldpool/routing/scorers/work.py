@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worldpool import geo
-from worldpool.routing.interface import RoutingContext, Rows, Scores
+from worldpool.routing.interface import Mask, RoutingContext, Rows, Scores
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.scorers.base import user_location
 
@@ -111,12 +111,12 @@ def request_speed(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> F64 | 
     return out
 
 
-def _per_unit_columns(pool: PoolSnapshot, model: str | None) -> tuple[F64, F64]:
+def _per_unit_columns(pool: PoolSnapshot, model: str | None) -> tuple[F64, Mask]:
     """Per row: $ per unit of work over the whole pool (``model`` None: per slot-hour,
     else per 1k tokens of it, inf where it has no speed), and whether a speed is known;
     profiles only, so kept until they change."""
 
-    def compute() -> tuple[F64, F64]:
+    def compute() -> tuple[F64, Mask]:
         price = pool.cost_per_hour
         if model is None:
             return price / slot_column(pool), np.zeros(len(pool), dtype=np.bool_)
@@ -126,7 +126,7 @@ def _per_unit_columns(pool: PoolSnapshot, model: str | None) -> tuple[F64, F64]:
             per_1k = np.where(tput > 0, price / (3.6 * tput), np.inf)
         return per_1k, tput > 0
 
-    columns: tuple[F64, F64] = pool.memo(("work.per-unit", model), compute)
+    columns: tuple[F64, Mask] = pool.memo(("work.per-unit", model), compute)
     return columns
 
 
