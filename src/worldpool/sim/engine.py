@@ -52,6 +52,7 @@ from worldpool.sim.workload_table import Workload
 __all__ = ["SimConfig", "Simulation"]
 
 STATIC_FILTERS = ("capabilities", "hardware", "region")
+_NO_WORKERS: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -154,9 +155,11 @@ class Simulation:
         while t < self.cfg.horizon_s:
             self.q.push(t, Ev.SAMPLE)
             t += self.cfg.sample_s
-        roots = np.flatnonzero(self.parents_left == 0)
-        roots = roots[np.argsort(self.wl.arrival[roots], kind="stable")]
-        arrivals = self.wl.arrival[roots]
+        order = np.flatnonzero(self.parents_left == 0)
+        order = order[np.argsort(self.wl.arrival[order], kind="stable")]
+        # Python lists: the loop below reads one item per event (no numpy scalars).
+        roots: list[int] = order.tolist()
+        arrivals: list[float] = self.wl.arrival[order].tolist()
         self.arrivals_left = len(roots)
         if self.views is not None:
             self.q.push(0.0, Ev.SYNC)
@@ -171,7 +174,7 @@ class Simulation:
             self.clock.advance(float(t))
             if t_arr <= t_ev:
                 self.arrivals_left -= 1
-                self._ready(int(roots[k]))
+                self._ready(roots[k])
                 k += 1
             else:
                 self._handle(*self.q.pop())
@@ -243,7 +246,7 @@ class Simulation:
             orchestrator_location=self.orch,
             affinity_worker=self.ids[owner] if owner is not None and owner >= 0 else None,
             waited_s=now - float(self.ready_t[i]),
-            avoid_workers=self.avoid.get(i, frozenset()),
+            avoid_workers=self.avoid.get(i, _NO_WORKERS),
             heartbeat_timeout_s=math.inf,  # liveness is modelled by crash/detect events
         )
         self.c.decisions += 1
