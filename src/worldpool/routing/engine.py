@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -51,9 +51,9 @@ from worldpool.routing.passes import attribute, blocking, nearest_misses
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
+from worldpool.routing.walk import CAPACITY, LeanWalk
 from worldpool.unchecked import construct
 
-CAPACITY = "capacity"
 WAITING_FOR_SLOT = "waiting for a free slot"  # a lean decision's reason when only slots block
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
 _DECISION_FIELDS = frozenset(RoutingDecision.model_fields)
@@ -86,11 +86,7 @@ class Router:
         self.filter_hooks = [FilterHooks.of(f) for f in self.filters]
         self.scorer_hooks = [ScorerHooks.of(s, w) for s, w in self.scorers]
         self._ok = [ok(f.name) for f in self.filters]
-        # The lean walk's order: capacity last, so the rows reaching it are those that
-        # fit once a slot is free (a backlog, not a misfit).
-        self._walk = sorted(enumerate(self.filter_hooks), key=lambda p: p[1].name == CAPACITY)
-        # What a cached static result is keyed on, besides the task fields.
-        self._plugin_names = [(type(h.plugin).__qualname__, h.name) for h in self.filter_hooks]
+        self._lean = LeanWalk(self.filter_hooks)
 
     # ------------------------------------------------------------------ filter / score
 
@@ -249,70 +245,9 @@ class Router:
 
     def feasible_rows(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[Rows, int]:
         """The feasible rows (ascending, as ``flatnonzero`` of the full pass gives them)
-        without a pass over the pool, and how many rows pass every filter but capacity.
-
-        The walk starts from the smallest candidate set a filter's index offers (the
-        workers running the handler, those in the allowed regions, the pinned worker;
-        the whole pool when none does) and asks each filter about the rows still in,
-        capacity last, so the cost follows the candidates, not the pool."""
-        rows, static = self._static_rows(ctx, pool)
-        done = static  # filters the rows passed already (static ones, from the cache)
-        for i, hooks in enumerate(self.filter_hooks):
-            if hooks.candidates is None or i in done:
-                continue  # a static filter's candidates hold the static rows
-            offered = hooks.candidates(ctx, pool)
-            if offered is not None and (rows is None or len(offered) < len(rows)):
-                rows, done = offered, ()
-        if rows is None:
-            rows = np.arange(len(pool), dtype=np.intp)
-        busy = -1
-        for i, hooks in self._walk:
-            if i in done:
-                continue
-            if hooks.name == CAPACITY and busy < 0:
-                busy = len(rows)
-            if not len(rows):
-                break
-            rows = rows[hooks.check_rows(ctx, pool, rows)]
-        return rows, (len(rows) if busy < 0 else busy)
-
-    def _static_rows(
-        self, ctx: RoutingContext, pool: PoolSnapshot
-    ) -> tuple[Rows | None, tuple[int, ...]]:
-        """The rows passing every filter whose result depends on profiles only for this
-        task (a static key), kept on the snapshot per task shape until profiles change,
-        and those filters' positions; (None, ()) when there is none."""
-        static: list[int] = []
-        keys: list[Hashable] = []
-        for i, hooks in enumerate(self.filter_hooks):
-            key = hooks.static_key(ctx) if hooks.static_key is not None else None
-            if key is not None:
-                static.append(i)
-                keys.append((self._plugin_names[i], key))
-        if not static:
-            return None, ()
-        found: Rows = pool.memo(
-            ("router.static-rows", tuple(keys)), lambda: self._walk_static(ctx, pool, static)
-        )
-        return found, tuple(static)
-
-    def _walk_static(self, ctx: RoutingContext, pool: PoolSnapshot, static: list[int]) -> Rows:
-        """The rows passing the filters at ``static``: the same walk, over those only."""
-        chosen = [self.filter_hooks[i] for i in static]
-        rows: Rows | None = None
-        for hooks in chosen:
-            offered = hooks.candidates(ctx, pool) if hooks.candidates is not None else None
-            if offered is not None and (rows is None or len(offered) < len(rows)):
-                rows = offered
-        if rows is None:
-            rows = np.arange(len(pool), dtype=np.intp)
-        for hooks in chosen:
-            if not len(rows):
-                break
-            rows = rows[hooks.check_rows(ctx, pool, rows)]
-        rows = np.array(rows, dtype=np.intp)  # its own copy, shared read-only
-        rows.flags.writeable = False
-        return rows
+        without a pass over the pool, and how many rows pass every filter but capacity
+        (:class:`~worldpool.routing.walk.LeanWalk`)."""
+        return self._lean.rows(ctx, pool)
 
     def _blocking(self, ctx: RoutingContext, pool: PoolSnapshot, row: int) -> list[FilterHooks]:
         """The filters that fail pool row ``row`` (asked about that row alone)."""
