@@ -52,9 +52,9 @@ from worldpool.routing.passes import attribute, blocking, nearest_misses
 from worldpool.routing.policy import RoutingPolicy
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.registry import FILTERS, SCORERS
+from worldpool.routing.walk import CAPACITY, LeanWalk
 from worldpool.unchecked import construct
 
-CAPACITY = "capacity"
 WAITING_FOR_SLOT = "waiting for a free slot"  # a lean decision's reason when only slots block
 KEPT_FOR_INTERACTIVE = "keep their last free slots for interactive work"  # ... and the reserve
 _REPORT_FIELDS = frozenset(CandidateReport.model_fields)
@@ -88,9 +88,7 @@ class Router:
         self.filter_hooks = [FilterHooks.of(f) for f in self.filters]
         self.scorer_hooks = [ScorerHooks.of(s, w) for s, w in self.scorers]
         self._ok = [ok(f.name) for f in self.filters]
-        # The lean walk's order: capacity last, so the rows reaching it are those that
-        # fit once a slot is free (a backlog, not a misfit).
-        self._walk = sorted(self.filter_hooks, key=lambda h: h.name == CAPACITY)
+        self._lean = LeanWalk(self.filter_hooks)
 
     # ------------------------------------------------------------------ filter / score
 
@@ -110,7 +108,7 @@ class Router:
     def score_rows(self, ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Scored:
         per_scorer: dict[str, Scores] = {}
         weights: dict[str, float] = {}
-        totals = np.zeros(len(rows), dtype=np.float64)
+        totals: Scores | None = None  # the first weighted scores start it (0 + x is x)
         overrides = ctx.task.weights  # per-task weights (e.g. "cheapest idle" for a review)
         if len(rows):
             for scorer in self.scorer_hooks:
@@ -131,12 +129,15 @@ class Router:
                     )
                 per_scorer[scorer.name] = scores
                 weights[scorer.name] = weight
-                if weight == 1.0:
+                if totals is None:
+                    totals = scores.copy() if weight == 1.0 else weight * scores
+                elif weight == 1.0:
                     totals += scores
                 else:
                     totals += weight * scores
-        if weights:
-            totals /= sum(weights.values())
+        if totals is None:
+            return Scored(rows, per_scorer, weights, np.zeros(len(rows), dtype=np.float64))
+        totals /= sum(weights.values())
         return Scored(rows, per_scorer, weights, totals)
 
     def rank(self, ctx: RoutingContext, pool: PoolSnapshot, scored: Scored, k: int) -> Rows:
@@ -156,9 +157,18 @@ class Router:
             # with it, and ties are broken by a hash of (task, worker), so decisions for
             # different tasks on one snapshot (several replicas, a stale view) spread.
             best = float(key.max())
-            band = key >= best - near
-            if int(np.count_nonzero(band)) > 1:
-                key = np.where(band, best, key)
+            tied = (key >= best - near).nonzero()[0]
+            if len(tied) >= k and len(tied) > 1:
+                # The best k are all tied rows, in hash order: the hashes are distinct
+                # (a bijection of distinct id ranks), so the k smallest are those a
+                # sort of every tied row by (total, hash) puts first.
+                hashed = _task_shuffled(pool.id_rank[scored.rows[tied]], ctx.task.id)
+                if len(tied) > k:
+                    first = np.argpartition(hashed, k - 1)[:k]
+                    return tied[first[np.argsort(hashed[first])]]
+                return tied[np.argsort(hashed)]
+            if len(tied) > 1:
+                key = np.where(key >= best - near, best, key)
                 shuffled = True
         pick = np.flatnonzero(key >= _kth_largest(key, k)) if m > k else np.arange(m)
         tie_rank: npt.NDArray[np.integer[Any]] = pool.id_rank[scored.rows[pick]]
@@ -237,29 +247,9 @@ class Router:
 
     def feasible_rows(self, ctx: RoutingContext, pool: PoolSnapshot) -> tuple[Rows, int]:
         """The feasible rows (ascending, as ``flatnonzero`` of the full pass gives them)
-        without a pass over the pool, and how many rows pass every filter but capacity.
-
-        The walk starts from the smallest candidate set a filter's index offers (the
-        workers running the handler, those in the allowed regions, the pinned worker;
-        the whole pool when none does) and asks each filter about the rows still in,
-        capacity last, so the cost follows the candidates, not the pool."""
-        rows: Rows | None = None
-        for hooks in self.filter_hooks:
-            if hooks.candidates is None:
-                continue
-            offered = hooks.candidates(ctx, pool)
-            if offered is not None and (rows is None or len(offered) < len(rows)):
-                rows = offered
-        if rows is None:
-            rows = np.arange(len(pool), dtype=np.intp)
-        busy = -1
-        for hooks in self._walk:
-            if hooks.name == CAPACITY and busy < 0:
-                busy = len(rows)
-            if not len(rows):
-                break
-            rows = rows[hooks.check_rows(ctx, pool, rows)]
-        return rows, (len(rows) if busy < 0 else busy)
+        without a pass over the pool, and how many rows pass every filter but capacity
+        (:class:`~worldpool.routing.walk.LeanWalk`)."""
+        return self._lean.rows(ctx, pool)
 
     def _kept_back(self, ctx: RoutingContext) -> str:
         """What a lean backlog line adds when the interactive reserve applies to the task."""

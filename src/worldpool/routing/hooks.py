@@ -8,7 +8,7 @@ and never ask a plugin what it has while deciding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 Check = Callable[[RoutingContext, "PoolSnapshot"], tuple[dict[str, Mask], Mask]]
 CheckRows = Callable[[RoutingContext, "PoolSnapshot", Rows], Mask]
 Candidates = Callable[[RoutingContext, "PoolSnapshot"], Rows | None]
+StaticKey = Callable[[RoutingContext], Hashable | None]
 DEFAULT_CODE = "excluded"  # the one code of a filter without failures()
 
 
@@ -59,6 +60,9 @@ class FilterHooks:
     describe: Callable[[RoutingContext, set[str]], str | None]
     remedy: str  # never empty: "relax <name>" by default
     transient: bool
+    # The task fields a profile-only result depends on (ColumnFilter.static_key); None
+    # from it, or no such method, means the result follows worker state.
+    static_key: StaticKey | None = None
 
     @classmethod
     def of(cls, plugin: Filter) -> FilterHooks:
@@ -84,6 +88,7 @@ class FilterHooks:
             ),
             remedy=(plugin.remedy if isinstance(plugin, FilterRemedy) else "") or f"relax {name}",
             transient=bool(plugin.transient) if isinstance(plugin, FilterTransient) else False,
+            static_key=getattr(plugin, "static_key", None),
         )
 
 

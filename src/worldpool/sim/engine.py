@@ -9,11 +9,12 @@ comes back (queues served as production serves pending tasks: by priority, then 
 slot or its wait budget ends.
 
 How long an attempt takes, and when workers crash, is modelled in
-:mod:`worldpool.sim.timing` (with the run's :class:`SimConfig`). Each attempt fails with
-``fail_p`` (retried with the task's RetryPolicy backoff, preferring another worker); a
+:mod:`worldpool.sim.timing` (with the run's :class:`SimConfig`). A placed attempt runs,
+ends, frees its slot and is paid for in :mod:`worldpool.sim.attempts` (each fails with
+``fail_p``, retried with the task's RetryPolicy backoff, preferring another worker); a
 crash is noticed after ``detect_s`` (3 missed heartbeats) and the worker's tasks fail
-over (:mod:`worldpool.sim.failover`). Cost is the slot's share of the worker's price for the time it was held, plus
-egress for cross-region bytes. :mod:`worldpool.sim.results` reads the result off the run.
+over (:mod:`worldpool.sim.failover`). :mod:`worldpool.sim.results` reads the result off
+the run.
 
 What really happens may differ from what the router believes (batching slowdown, noise,
 time-of-day prices: :mod:`worldpool.sim.truth`), and decisions may be made on stale
@@ -35,25 +36,23 @@ from worldpool.models import (
     Worker,
     WorkerProfile,
     WorkerState,
-    WorkerStatus,
 )
 from worldpool.routing import PoolSnapshot, RoutingContext
-from worldpool.sim import failover
+from worldpool.sim import attempts, failover
 from worldpool.sim.clock import Ev, EventQueue, VirtualClock
 from worldpool.sim.metrics import Counters, RunResult
 from worldpool.sim.policies import Placer
 from worldpool.sim.pools import ORCHESTRATOR_REGION
-from worldpool.sim.results import DEAD, DONE, PENDING, RUNNING, collect
-from worldpool.sim.timing import EGRESS_USD_PER_GB, AttemptTimer, SimConfig, schedule_failures
+from worldpool.sim.results import PENDING, collect
+from worldpool.sim.timing import AttemptTimer, SimConfig, schedule_failures
 from worldpool.sim.truth import Truth
 from worldpool.sim.views import Views
 from worldpool.sim.workload_table import Workload
-from worldpool.unchecked import construct
 
 __all__ = ["SimConfig", "Simulation"]
 
 STATIC_FILTERS = ("capabilities", "hardware", "region")
-_STATE_FIELDS = frozenset(WorkerState.model_fields)
+_NO_WORKERS: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -156,9 +155,11 @@ class Simulation:
         while t < self.cfg.horizon_s:
             self.q.push(t, Ev.SAMPLE)
             t += self.cfg.sample_s
-        roots = np.flatnonzero(self.parents_left == 0)
-        roots = roots[np.argsort(self.wl.arrival[roots], kind="stable")]
-        arrivals = self.wl.arrival[roots]
+        order = np.flatnonzero(self.parents_left == 0)
+        order = order[np.argsort(self.wl.arrival[order], kind="stable")]
+        # Python lists: the loop below reads one item per event (no numpy scalars).
+        roots: list[int] = order.tolist()
+        arrivals: list[float] = self.wl.arrival[order].tolist()
         self.arrivals_left = len(roots)
         if self.views is not None:
             self.q.push(0.0, Ev.SYNC)
@@ -173,7 +174,7 @@ class Simulation:
             self.clock.advance(float(t))
             if t_arr <= t_ev:
                 self.arrivals_left -= 1
-                self._ready(int(roots[k]))
+                self._ready(roots[k])
                 k += 1
             else:
                 self._handle(*self.q.pop())
@@ -183,7 +184,7 @@ class Simulation:
 
     def _handle(self, at: float, kind: Ev, a: int, b: int) -> None:
         if kind is Ev.FINISH:
-            self._finish(a, b)
+            attempts.finish(self, a, b)
         elif kind in (Ev.RETRY, Ev.WAKE):
             if self.attempt[a] == b and self.status[a] == PENDING and not self.queued[a]:
                 self._drop_waiter(a)
@@ -245,7 +246,7 @@ class Simulation:
             orchestrator_location=self.orch,
             affinity_worker=self.ids[owner] if owner is not None and owner >= 0 else None,
             waited_s=now - float(self.ready_t[i]),
-            avoid_workers=self.avoid.get(i, frozenset()),
+            avoid_workers=self.avoid.get(i, _NO_WORKERS),
             heartbeat_timeout_s=math.inf,  # liveness is modelled by crash/detect events
         )
         self.c.decisions += 1
@@ -263,7 +264,7 @@ class Simulation:
             self.c.decisions += 1
             placement = self.placer.place(ctx, view)
         if placement.row is not None:
-            self._dispatch(i, placement.row, owner)
+            attempts.dispatch(self, i, placement.row, owner)
             return True
         self.last_why[i] = (placement.reasons, placement.suggestion)
         if placement.waiting_for_affinity and owner is not None:
@@ -316,125 +317,3 @@ class Simulation:
                         g.queue.pop()
                         g.queue.appendleft(i)
                     break
-
-    # ------------------------------------------------------------------ running
-
-    def _dispatch(self, i: int, row: int, owner: int | None) -> None:
-        now = self.clock.now
-        self.c.dispatches += 1
-        self.status[i] = RUNNING
-        self.attempt[i] += 1
-        self.worker[i] = row
-        self.dispatch_inc[i] = self.incarnation[row]
-        self.on_worker[row][i] = None
-        self.placer.placed(row, now)
-        self.dispatch_t[i] = now
-        if math.isnan(self.first_dispatch[i]):
-            self.first_dispatch[i] = now
-        self.running[row] += 1
-        self._push_state(row)
-
-        timed = self.timer.attempt(i, row, self.worker, owner, int(self.running[row]))
-        dur = timed.duration_s
-        for nbytes in timed.cross_region_bytes:
-            self.c.cross_region_bytes += nbytes
-            self.c.egress_cost_usd += nbytes / 1e9 * EGRESS_USD_PER_GB
-            self.cost[i] += nbytes / 1e9 * EGRESS_USD_PER_GB
-        if timed.sticky_hit is not None:
-            if timed.sticky_hit:
-                self.c.sticky_hits += 1
-            else:
-                self.c.sticky_misses += 1
-        if not self.alive[row]:
-            return  # sent to a dead worker that nobody noticed yet: DETECT fails it over
-        if self.cfg.fail_p > 0 and self.rng.random() < self.cfg.fail_p:
-            dur *= float(self.rng.uniform(0.1, 1.0))
-            self.q.push(now + dur, Ev.FINISH, i, -int(self.attempt[i]))
-        else:
-            self.q.push(now + dur, Ev.FINISH, i, int(self.attempt[i]))
-
-    def _push_state(self, row: int) -> None:
-        status = WorkerStatus.ONLINE if self.known_online[row] else WorkerStatus.OFFLINE
-        values = {
-            "worker_id": self.ids[row],
-            "status": status,
-            "running": int(self.running[row]),
-            "last_heartbeat": self.clock.epoch(),
-            "heartbeat_seq": 0,
-            "consuming": True,
-            "latency_ms": None,
-            "cached": [],
-            "sticky_keys": [],
-        }
-        self.pool.update_state(construct(WorkerState, _STATE_FIELDS, values))
-
-    def _free(self, i: int) -> int:
-        row = int(self.worker[i])
-        self.on_worker[row].pop(i, None)
-        self.running[row] -= 1
-        prof = self.profiles[row]
-        held = self.clock.now - float(self.dispatch_t[i])
-        mid = float(self.dispatch_t[i]) + held / 2
-        price = prof.cost_per_hour * self.truth.price(row, mid)
-        self.cost[i] += price / prof.max_concurrency * held / 3600.0
-        self.c.carbon_kg += self.truth.carbon_kg(row, mid, held)
-        if self.truth.gpu[row]:
-            self.c.gpu_busy_slot_s += held
-        self._push_state(row)
-        return row
-
-    def _finish(self, i: int, signed_attempt: int) -> None:
-        attempt = abs(signed_attempt)
-        row = int(self.worker[i])
-        if (
-            self.status[i] != RUNNING
-            or self.attempt[i] != attempt
-            or self.dispatch_inc[i] != self.incarnation[row]
-            or not self.alive[row]
-        ):
-            return  # stale: the worker died, the task failed over
-        self._free(i)
-        if signed_attempt < 0:
-            self._failed_attempt(i, row)
-        else:
-            self._succeeded(i)
-        self._released(row)
-
-    def _succeeded(self, i: int) -> None:
-        now, wl = self.clock.now, self.wl
-        self.status[i] = DONE
-        self.active -= 1
-        self.end_t[i] = now
-        proto = wl.templates[wl.template[i]]
-        if proto.affinity is not None:
-            self.key_owner[proto.affinity.key] = int(self.worker[i])
-        w = int(wl.wf[i])
-        if w >= 0:
-            self.wf_left[w] -= 1
-            if self.wf_left[w] == 0:
-                self.wf_end[w] = now
-        for ch in self.child_idx[self.child_ptr[i] : self.child_ptr[i + 1]].tolist():
-            self.parents_left[ch] -= 1
-            if self.parents_left[ch] == 0:
-                self._ready(ch)
-
-    def _failed_attempt(self, i: int, row: int) -> None:
-        retry = self.wl.templates[self.wl.template[i]].retry
-        if self.tries[i] >= retry.max_retries:
-            self.status[i] = DEAD
-            self.active -= 1
-            self.end_t[i] = self.clock.now
-            self.c.dead_lettered += 1
-            return
-        self.tries[i] += 1
-        self.c.retries += 1
-        delay = min(
-            retry.backoff_max_s,
-            retry.backoff_initial_s * retry.backoff_multiplier ** (self.tries[i] - 1),
-        )
-        if retry.jitter:
-            delay *= float(self.rng.uniform(0.5, 1.0))
-        if retry.prefer_different_worker:
-            self.avoid[i] = self.avoid.get(i, frozenset()) | {self.ids[row]}
-        self.status[i] = PENDING
-        self.q.push(self.clock.now + delay, Ev.RETRY, i, int(self.attempt[i]))

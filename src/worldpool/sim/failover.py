@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from worldpool.sim import attempts
 from worldpool.sim.clock import Ev
 from worldpool.sim.results import PENDING
 
@@ -35,12 +36,12 @@ def detect(sim: Simulation, row: int) -> None:
     sim.known_online[row] = False
     reschedulable(sim)
     for i in list(sim.on_worker[row]):
-        sim._free(i)
+        attempts.free(sim, i)
         sim.c.failovers += 1
         sim.avoid[i] = sim.avoid.get(i, frozenset()) | {sim.ids[row]}
         sim.status[i] = PENDING
         sim._try_place(i)
-    sim._push_state(row)
+    attempts.push_state(sim, row)
     for i in list(sim.affinity_waiters.pop(row, {})):  # its hard-sticky waiters move on
         if sim.status[i] == PENDING:
             sim._try_place(i)
@@ -55,7 +56,7 @@ def recover(sim: Simulation, row: int) -> None:
         detect(sim, row)
     sim.alive[row] = True
     sim.known_online[row] = True
-    sim._push_state(row)
+    attempts.push_state(sim, row)
     reschedulable(sim)
     sim._released(row)
 

@@ -81,9 +81,14 @@ class WorldpoolPlacer:
         self.router = Router(dataclasses.replace(policy, report_candidates_max=1))
 
     def place(self, ctx: RoutingContext, pool: PoolSnapshot) -> Placement:
-        d = self.router.decide(ctx, pool)
+        # The dispatcher's hot path (explain=False, as production dispatch calls it): the
+        # same feasible rows, scores and winner as the full pass, without a pass over
+        # the pool. Only a task that cannot be placed now gets the full explanation.
+        d = self.router.decide(ctx, pool, explain=False)
         if d.winner is not None:
             return Placement(pool.row_of(d.winner))
+        if not d.waiting_for_affinity:
+            d = self.router.decide(ctx, pool)
         return Placement(None, d.waiting_for_affinity, tuple(d.reasons), d.suggestion)
 
     def placed(self, row: int, now: float) -> None:

@@ -90,6 +90,8 @@ class Truth:
         self.carbon_base = np.array([carbon_base(p.location) for p in profiles])
         self.gpu = np.array([bool(p.hardware.gpus) for p in profiles])
         self._hours: dict[int, F64] = {}
+        self._carbon: dict[tuple[int, int], float] = {}  # (bucket, zone) -> carbon factor
+        self._price: dict[tuple[int, int], float] = {}  # (bucket, zone) -> price factor
 
     def jitter(self) -> float:
         """One attempt's run-time factor (1.0 without noise)."""
@@ -113,14 +115,24 @@ class Truth:
         """Price factor of ``row`` at sim time ``t`` (1.0 without time-of-day prices)."""
         if not self.time_of_day:
             return 1.0
-        return float(
-            price_factor(self._local_hours(t)[self.zone_of[row] : self.zone_of[row] + 1])[0]
-        )
+        zone = int(self.zone_of[row])
+        key = (int(t // BUCKET_S), zone)
+        factor = self._price.get(key)
+        if factor is None:  # once per zone and 15-minute bucket
+            factor = self._price[key] = float(
+                price_factor(self._local_hours(t)[zone : zone + 1])[0]
+            )
+        return factor
 
     def carbon_kg(self, row: int, t: float, held_s: float) -> float:
         """kg CO2 of one slot of ``row`` held ``held_s`` around sim time ``t``."""
-        h = self._local_hours(t)[self.zone_of[row] : self.zone_of[row] + 1]
-        g = float(self.carbon_base[row]) * float(carbon_factor(h)[0])
+        zone = int(self.zone_of[row])
+        key = (int(t // BUCKET_S), zone)
+        factor = self._carbon.get(key)
+        if factor is None:  # once per zone and 15-minute bucket
+            h = self._local_hours(t)[zone : zone + 1]
+            factor = self._carbon[key] = float(carbon_factor(h)[0])
+        g = float(self.carbon_base[row]) * factor
         return float(self.kw_per_slot[row]) * held_s / 3600.0 * g / 1000.0
 
     def fleet_cost(self, hourly: F64, until_s: float) -> float:

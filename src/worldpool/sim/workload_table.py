@@ -170,8 +170,8 @@ class WorkloadBuilder:
         if not (work_s >= 0 and at >= 0):
             raise ConfigError(f"task {spec.id}: at={at} and work_s={work_s} must be >= 0")
         code = user or spec.user_location
-        if code is not None:
-            geo.location_for(code)  # unknown places fail here, with a did-you-mean
+        if code is not None and code not in self._users:
+            geo.location_for(code)  # unknown places fail here (once a code), with a did-you-mean
         u = -1 if code is None else self._users.setdefault(code, len(self._users))
         c = self._classes.setdefault(cls, len(self._classes))
         self._rows.append(

@@ -36,6 +36,7 @@ from worldpool.routing.scorers.work import (
     output_tokens,
     request_speed,
     round_trip_s,
+    slot_column,
 )
 
 
@@ -62,10 +63,13 @@ def estimate(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> Estimate:
     else:
         with np.errstate(divide="ignore"):
             run = np.where(speed > 0, output_tokens(ctx) / speed, np.inf)
-    slots = np.maximum(pool.max_concurrency[rows].astype(np.float64), 1.0)
+    slots = slot_column(pool)[rows]
     ahead = np.maximum(pool.running[rows].astype(np.float64) + 1.0 - slots, 0.0)
     queue = np.where(ahead > 0, ahead * run / slots, 0.0)
-    transfer = input_bytes(ctx, pool, rows) * 8.0 / (bandwidth_mbps(pool)[rows] * 1e6)
+    if ctx.task.inputs:
+        transfer = input_bytes(ctx, pool, rows) * 8.0 / (bandwidth_mbps(pool)[rows] * 1e6)
+    else:  # nothing to fetch: 0 bytes over any (positive) bandwidth
+        transfer = np.zeros(len(rows), dtype=np.float64)
     return Estimate(queue, transfer, run, round_trip_s(ctx, pool, rows), speed)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from worldpool import geo
-from worldpool.routing.interface import RoutingContext, Rows, Scores
+from worldpool.routing.interface import Mask, RoutingContext, Rows, Scores
 from worldpool.routing.pool import PoolSnapshot
 from worldpool.routing.scorers.base import user_location
 
@@ -78,37 +78,67 @@ def bandwidth_mbps(pool: PoolSnapshot) -> F64:
     return column
 
 
+def slot_column(pool: PoolSnapshot) -> F64:
+    """Per row: its slots as a float, at least 1 (profiles only, kept until they change)."""
+    column: F64 = pool.memo(
+        ("work.slots",), lambda: np.maximum(pool.max_concurrency.astype(np.float64), 1.0)
+    )
+    return column
+
+
+def _concurrency(pool: PoolSnapshot, model: str) -> F64:
+    """Per row: the sustained concurrency of ``model``, at least 1."""
+    column: F64 = pool.memo(
+        ("work.concurrency", model), lambda: np.maximum(model_columns(pool, model)[1], 1.0)
+    )
+    return column
+
+
 def request_speed(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> F64 | None:
     """Tokens/s the next request would get on each row (batching curve), or None when
     the task names no model or no row advertises a speed for it."""
     model = model_of(ctx)
     if model is None:
         return None
-    speed, conc = model_columns(pool, model)
-    s, c = speed[rows], conc[rows]
+    s = model_columns(pool, model)[0][rows]
     if not bool((s > 0).any()):
         return None
     # This request included; past the slots it queues (completion_time), not batches.
-    slots = np.maximum(pool.max_concurrency[rows].astype(np.float64), 1.0)
+    slots = slot_column(pool)[rows]
     in_flight = np.minimum(pool.running[rows].astype(np.float64) + 1.0, slots)
-    share = np.minimum(1.0, np.maximum(c, 1.0) / in_flight)
+    share = np.minimum(1.0, _concurrency(pool, model)[rows] / in_flight)
     out: F64 = s * share
     return out
 
 
+def _per_unit_columns(pool: PoolSnapshot, model: str | None) -> tuple[F64, Mask]:
+    """Per row: $ per unit of work over the whole pool (``model`` None: per slot-hour,
+    else per 1k tokens of it, inf where it has no speed), and whether a speed is known;
+    profiles only, so kept until they change."""
+
+    def compute() -> tuple[F64, Mask]:
+        price = pool.cost_per_hour
+        if model is None:
+            return price / slot_column(pool), np.zeros(len(pool), dtype=np.bool_)
+        speed, conc = model_columns(pool, model)
+        tput = speed * np.maximum(conc, 1.0)  # tokens/s of the whole box
+        with np.errstate(divide="ignore", invalid="ignore"):  # where() drops those rows
+            per_1k = np.where(tput > 0, price / (3.6 * tput), np.inf)
+        return per_1k, tput > 0
+
+    columns: tuple[F64, Mask] = pool.memo(("work.per-unit", model), compute)
+    return columns
+
+
 def usd_per_unit(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> tuple[F64, str]:
     """Price of one unit of work per row and the unit's name ("1k tokens", "slot-hour")."""
-    price = pool.cost_per_hour[rows]
     model = model_of(ctx)
     if model is not None:
-        speed, conc = model_columns(pool, model)
-        tput = speed[rows] * np.maximum(conc[rows], 1.0)  # tokens/s of the whole box
-        if bool((tput > 0).any()):
-            with np.errstate(divide="ignore"):
-                per_1k = np.where(tput > 0, price / (3.6 * tput), np.inf)
-            return per_1k, "1k tokens"
-    slots = np.maximum(pool.max_concurrency[rows].astype(np.float64), 1.0)
-    per_slot: F64 = price / slots
+        per_1k, known = _per_unit_columns(pool, model)
+        if bool(known[rows].any()):
+            out: F64 = per_1k[rows]
+            return out, "1k tokens"
+    per_slot: F64 = _per_unit_columns(pool, None)[0][rows]
     return per_slot, "slot-hour"
 
 
@@ -128,10 +158,14 @@ def round_trip_s(ctx: RoutingContext, pool: PoolSnapshot, rows: Rows) -> F64:
     """The user's round trip for an interactive task, else the orchestrator's."""
     user = user_location(ctx)
     if user is None:
-        ms: F64 = pool.latency_ms[rows]
-    else:
-        ms = geo.rtt_ms_from_km(pool.distance_km_from(user)[rows])
-    out: F64 = ms / 1000.0
+        out: F64 = pool.latency_ms[rows] / 1000.0
+        return out
+    # From geography only: one column per user location until profiles change.
+    column: F64 = pool.memo(
+        ("work.rtt_s", user.lat, user.lon),
+        lambda: geo.rtt_ms_from_km(pool.distance_km_from(user)) / 1000.0,
+    )
+    out = column[rows]
     return out
 
 
