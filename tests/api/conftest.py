@@ -32,7 +32,7 @@ async def client(pool: EmbeddedPool) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="session")
 def schema_server() -> Iterator[ThreadedServer]:
-    """One API server in a thread for both schemathesis runs (each checks every response
-    alone, so what the other submitted does not matter)."""
+    """One API server in a thread for the stateless schemathesis runs (each checks every
+    response alone, so what another submitted does not matter)."""
     with ThreadedServer() as server:
         yield server
