@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS, make_worker
 from worldpool.models import Requirements, TaskSpec, TaskStatus
+from worldpool.orchestrator import dispatch
 from worldpool.orchestrator.core import Orchestrator
 
 
@@ -59,3 +62,37 @@ async def test_affinities_are_decided_one_by_one() -> None:
     decided.clear()
     await orchestrator.dispatch_once()
     assert decided == [t.id for t in sticky]
+
+
+async def test_a_pass_reads_the_queue_for_the_slots_its_handlers_can_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Free slots of workers lacking every queued handler do not make each pass read the
+    whole queue; every DEEP_READ_S a pass reads for all of them, which finds a task of
+    another handler further back."""
+    monkeypatch.setattr(dispatch, "DEEP_READ_S", 3600.0)  # no deep read but those forced
+    backend, orchestrator, _ = await _orchestrator()
+    reads: list[int] = []
+    read = orchestrator.pending.read
+
+    async def counted(limit: int) -> list[str]:
+        reads.append(limit)
+        return await read(limit)
+
+    orchestrator.pending.read = counted  # type: ignore[method-assign]
+    for _ in range(300):
+        await orchestrator.submit(TaskSpec(handler="noop"))
+
+    assert await orchestrator.dispatch_once() == 1  # a deep read: for every free slot
+    assert reads[-1] == dispatch.PENDING_PER_SLOT * 81  # 20 workers x 4, and noop's 1
+    assert await orchestrator.dispatch_once() == 0  # noop's slot is taken: a short read
+    assert reads[-1] == dispatch.MIN_PENDING_READ
+
+    late = await orchestrator.submit(TaskSpec(handler="other"))  # behind 299 noop tasks
+    assert await orchestrator.dispatch_once() == 0
+    assert reads[-1] == dispatch.MIN_PENDING_READ
+    assert (await backend.get_task(late.id)).status is TaskStatus.PENDING  # type: ignore[union-attr]
+
+    orchestrator.dispatcher._deep_read_at -= dispatch.DEEP_READ_S  # time for a deep one
+    assert await orchestrator.dispatch_once() == 1
+    assert (await backend.get_task(late.id)).status is TaskStatus.DISPATCHED  # type: ignore[union-attr]

@@ -73,7 +73,7 @@ async def test_a_queue_that_drains_fast_writes_no_reason_for_its_head(
     ]
 
     notes.sent(now + waiting.DRAIN_WINDOW_S + 1, 0)  # the window passed: nothing drains
-    assert not notes._leaves_soon(1)
+    assert notes._leaving_within_notice() == 0
 
 
 def test_places_read_as_ordinals() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -194,6 +195,17 @@ class PoolView:
             free = snap.free_slots[snap.status == STATUS_ONLINE] if len(snap) else []
             self._free, self._free_at = int(np.sum(free)), snap.version
         return self._free
+
+    def free_slots_for(self, handlers: Iterable[str]) -> int:
+        """Free slots of the online workers offering any of ``handlers`` (a lookup in the
+        snapshot's handler index and a sum over those rows)."""
+        snap = self.snapshot
+        found = [snap.handlers.rows_with(h) for h in handlers] if len(snap) else []
+        if not found:
+            return 0
+        rows = np.unique(np.concatenate(found)) if len(found) > 1 else found[0]
+        online = snap.status[rows] == STATUS_ONLINE
+        return int(np.sum(snap.free_slots[rows][online]))
 
     def remember_affinity(self, key: str, worker_id: str) -> None:
         """``worker_id`` ran a task with affinity ``key``: its context is warm there."""

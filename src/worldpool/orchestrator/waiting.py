@@ -46,12 +46,11 @@ class WaitNotes:
         while self._sent and now - self._sent[0][0] > DRAIN_WINDOW_S:
             self._sent.popleft()
 
-    def _leaves_soon(self, place: int) -> bool:
-        """Whether the task ``place``-th in the queue is sent within WAIT_NOTED_AFTER_S at
-        the rate the queue drains: in a burst the head of the queue moves on within
-        milliseconds, and writing its reason would only cost a record write per task."""
-        rate = sum(count for _, count in self._sent) / DRAIN_WINDOW_S
-        return place < rate * WAIT_NOTED_AFTER_S
+    def _leaving_within_notice(self) -> float:
+        """How many of the queue's head the drain rate sends within WAIT_NOTED_AFTER_S: in
+        a burst the head of the queue moves on within milliseconds, and writing their
+        reasons would only cost a record write per task."""
+        return sum(count for _, count in self._sent) / DRAIN_WINDOW_S * WAIT_NOTED_AFTER_S
 
     def due(self, task_id: str, now: float) -> bool:
         """Whether a waiting task's explanation is due: its first pass, then every
@@ -76,10 +75,11 @@ class WaitNotes:
         may not take the free slots the policy keeps for interactive work
         (``RoutingPolicy.interactive_reserve``)."""
         notes: list[tuple[TaskRecord, int | None]] = []
+        leaving = self._leaving_within_notice()
         for place, record in enumerate(waiting, 1):
             if len(notes) >= WAIT_NOTES_PER_PASS:
                 break
-            if now - record.submitted_at < WAIT_NOTED_AFTER_S or self._leaves_soon(place):
+            if place < leaving or now - record.submitted_at < WAIT_NOTED_AFTER_S:
                 continue
             kept = " or keeps its last free slots for interactive work" * (record.id in kept_back)
             reason = (
