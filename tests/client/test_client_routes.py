@@ -10,6 +10,7 @@ from typing import Any
 from worldpool import Client
 from worldpool.backends.base import PushedRecord
 from worldpool.backends.memory import MemoryBackend
+from worldpool.client.handles import TaskHandle
 from worldpool.embedded import FAST_SETTINGS, make_worker
 from worldpool.lifecycle import apply_result
 from worldpool.models import ResultStatus, TaskResult, TaskSpec, TaskStatus
@@ -123,15 +124,21 @@ async def test_a_retried_task_is_not_answered_by_its_old_end() -> None:
         await client.aclose()
 
 
+async def _ended(backend: MemoryBackend, client: Client) -> TaskHandle[Any]:
+    """A task submitted by ``client``, ended, its final record pushed (not yet taken)."""
+    handle = await client.submit("noop")
+    await _finish(backend, handle.task_id)
+    assert await client.replies.changed(handle.task_id, 5)
+    return handle
+
+
 async def test_a_pushed_record_that_does_not_decode_falls_back_to_the_stored_one() -> None:
     """The reply stream is read undecoded; what a handle takes is decoded then, and an
     entry that is no record is not trusted: the handle reads the stored record instead."""
     backend = MemoryBackend(FAST_SETTINGS)
     client = await _client(backend, slots=1)
     try:
-        handle = await client.submit("noop")
-        await _finish(backend, handle.task_id)
-        assert await client.replies.changed(handle.task_id, 5)
+        handle = await _ended(backend, client)
         client.replies._ended[handle.task_id] = PushedRecord(handle.task_id, 99, b"{not json")
         assert client.replies.take(handle.task_id) is None
         client.replies._ended[handle.task_id] = PushedRecord(handle.task_id, 99, b"{not json")
@@ -145,9 +152,7 @@ async def test_result_reads_a_pushed_success_without_decoding_the_record() -> No
     backend = MemoryBackend(FAST_SETTINGS)
     client = await _client(backend, slots=1)
     try:
-        handle = await client.submit("noop")
-        await _finish(backend, handle.task_id)
-        assert await client.replies.changed(handle.task_id, 5)
+        handle = await _ended(backend, client)
         # What a Redis reply entry holds: the record's JSON, undecoded.
         stored = await backend.get_task(handle.task_id)
         assert stored is not None
