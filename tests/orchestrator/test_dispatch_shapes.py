@@ -11,7 +11,7 @@ import pytest
 from worldpool.backends.memory import MemoryBackend
 from worldpool.embedded import FAST_SETTINGS, make_worker
 from worldpool.models import Requirements, TaskSpec, TaskStatus
-from worldpool.orchestrator import dispatch
+from worldpool.orchestrator import backlog, dispatch
 from worldpool.orchestrator.core import Orchestrator
 
 
@@ -70,7 +70,7 @@ async def test_a_pass_reads_the_queue_for_the_slots_its_handlers_can_use(
     """Free slots of workers lacking every queued handler do not make each pass read the
     whole queue; every DEEP_READ_S a pass reads for all of them, which finds a task of
     another handler further back."""
-    monkeypatch.setattr(dispatch, "DEEP_READ_S", 3600.0)  # no deep read but those forced
+    monkeypatch.setattr(backlog, "DEEP_READ_S", 3600.0)  # no deep read but those forced
     backend, orchestrator, _ = await _orchestrator()
     reads: list[int] = []
     read = orchestrator.pending.read
@@ -93,6 +93,6 @@ async def test_a_pass_reads_the_queue_for_the_slots_its_handlers_can_use(
     assert reads[-1] == dispatch.MIN_PENDING_READ
     assert (await backend.get_task(late.id)).status is TaskStatus.PENDING  # type: ignore[union-attr]
 
-    orchestrator.dispatcher._deep_read_at -= dispatch.DEEP_READ_S  # time for a deep one
+    orchestrator.dispatcher.backlog.force_deep_read()
     assert await orchestrator.dispatch_once() == 1
     assert (await backend.get_task(late.id)).status is TaskStatus.DISPATCHED  # type: ignore[union-attr]

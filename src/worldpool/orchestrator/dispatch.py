@@ -33,6 +33,7 @@ from worldpool.models import (
     TaskStatus,
     Worker,
 )
+from worldpool.orchestrator.backlog import Backlog
 from worldpool.orchestrator.clock import BackendClock
 from worldpool.orchestrator.coalesce import Coalescer
 from worldpool.orchestrator.events import task_event
@@ -53,9 +54,6 @@ log = logging.getLogger("worldpool.orchestrator.core")
 # (and re-routed) in full on every pass.
 PENDING_PER_SLOT = 4
 MIN_PENDING_READ = 100
-BUILTIN_FILTERS = "worldpool.routing.filters."
-SHAPES_KEPT = 100_000
-DEEP_READ_S = 0.25  # at least this often a pass reads the queue for every free slot
 _ENVELOPE_FIELDS = frozenset(Envelope.model_fields) - {"signature"}
 
 
@@ -89,12 +87,7 @@ class Dispatcher:
         self._transitions = transitions
         self._waits = WaitNotes(backend, records, changes, transitions)
         self._creates: Coalescer[NewTask, DispatchOutcome] = Coalescer(backend.create_tasks)
-        self._shapes: dict[str, tuple[object, ...]] = {}  # task id -> its shape
-        self._queued_handlers: set[str] = set()  # seen in the queue since the deep read
-        self._deep_read_at = -1e9
-        self._builtin_filters = all(
-            type(f).__module__.startswith(BUILTIN_FILTERS) for f in router.filters
-        )
+        self.backlog = Backlog(pool, router)
         # The longest the dispatcher sleeps, and the longest it goes without reading the
         # pending queue.
         self.idle_s = min(0.5, settings.heartbeat_s / 2)
@@ -126,7 +119,7 @@ class Dispatcher:
         if pool.stale:
             await pool.refresh()
         free = pool.free_slots()
-        limit = max(MIN_PENDING_READ, PENDING_PER_SLOT * self._useful_slots(free))
+        limit = max(MIN_PENDING_READ, PENDING_PER_SLOT * self.backlog.useful_slots(free))
         ids = await self._pending.read(limit)
         if not ids:
             return 0
@@ -136,7 +129,7 @@ class Dispatcher:
         waiting: list[TaskRecord] = []  # fit, but no slot now (in queue order)
         kept_back: set[str] = set()  # ... of those, the ones the interactive reserve holds
         records = await self._transitions.records_of(ids)
-        self._queued_handlers.update(r.spec.handler for r in records if r is not None)
+        self.backlog.seen(records)
         odd = [r.id for r in records if r is not None and r.status not in QUEUED]
         if odd:  # queued, yet the cached record says otherwise: another writer moved it
             for task_id in odd:
@@ -156,7 +149,7 @@ class Dispatcher:
                 continue
             if record.not_before > now:
                 continue
-            shape = self._shape(record)
+            shape = self.backlog.shape(record)
             if free <= 0 or shape in busy_shapes:  # it waits for a slot to come back
                 waiting.append(record)
                 if busy_shapes.get(shape):
@@ -206,42 +199,6 @@ class Dispatcher:
         if sent:  # another pass at once only if the queue was longer than what was read
             self._changes.notify(wake_dispatcher=len(ids) >= limit)
         return sent
-
-    def _useful_slots(self, free: int) -> int:
-        """The free slots a pass reads the queue for: those of workers offering the
-        handlers the queue was last seen to hold, and every ``DEEP_READ_S`` all of them
-        (which finds the handlers further back). Free slots of workers no queued task can
-        use (a big pool lacking the handler) would make each pass read, and look at, the
-        whole queue."""
-        now = time.monotonic()
-        if not self._queued_handlers or now - self._deep_read_at >= DEEP_READ_S:
-            self._deep_read_at = now
-            self._queued_handlers = set()  # what this read finds
-            return free
-        return min(free, self._pool.free_slots_for(self._queued_handlers))
-
-    def _shape(self, record: TaskRecord) -> tuple[object, ...] | None:
-        """What the built-in filters decide a first attempt on, or None (an earlier
-        attempt, an affinity, or a filter of a plugin's, which may read anything): once a
-        task of a shape finds every fitting worker busy, the rest of its shape in the
-        pass wait without a decision each (slots are only taken within a pass), so a
-        backlog behind a large pool costs a decision per shape, not per task."""
-        spec = record.spec
-        if not self._builtin_filters or record.attempts or spec.affinity is not None:
-            return None
-        shape = self._shapes.get(spec.id)  # a task's spec never changes: worked out once
-        if shape is None:
-            if len(self._shapes) >= SHAPES_KEPT:
-                self._shapes.clear()
-            shape = self._shapes[spec.id] = (
-                spec.handler,
-                spec.capabilities,
-                spec.requirements.model_dump_json(),
-                spec.interactive,
-                spec.heavy,
-                spec.user_location,
-            )
-        return shape
 
     async def create(self, record: TaskRecord) -> TaskRecord | None:
         """Store a new task (None if its id is taken): sent at once when it may be (see
