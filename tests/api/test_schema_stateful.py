@@ -50,7 +50,7 @@ def test_call_sequences_hold_to_the_schema(fresh_server: ThreadedServer) -> None
     run_state_machine_as_test(
         Machine,
         settings=hypothesis.settings(
-            max_examples=12,
+            max_examples=25,
             stateful_step_count=6,
             deadline=None,
             database=None,
@@ -59,5 +59,6 @@ def test_call_sequences_hold_to_the_schema(fresh_server: ThreadedServer) -> None
         ),
     )
     # The run followed links (a call using what an earlier response returned), so it was
-    # stateful, not twelve unrelated calls.
+    # stateful, not unrelated calls. (With 12 examples, which sequences were drawn depended
+    # on what else the run collected, and in the full run none followed a link.)
     assert linked, "no step followed a link: the schema's links are missing"
